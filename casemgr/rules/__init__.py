@@ -1,0 +1,1 @@
+"""Routing rules: YAML policy compiled into durable-rules, behind evaluate(facts) -> Decision."""

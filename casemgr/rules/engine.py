@@ -1,0 +1,290 @@
+"""Evaluate facts against a compiled rule set with durable-rules' C core, and build the Decision.
+
+Engine safety (see /work/shared/notes/durable-rules.md and docs/rules.md):
+- Only the low-level `durable_rules_engine` C API is used; `durable.lang`/`Host` start timer threads that
+  crash on `delete_state`.
+- The C core is not thread-safe: every call on any engine goes through ENGINE_LOCK (one per process).
+- One session id per engine, reused: each evaluation asserts the case fact, runs the agenda (asserting
+  derived facts as rules fire), then retracts everything it asserted, so the session is empty again.
+  The state is deleted after an error and every STATE_RESET_EVERY evaluations, which bounds memory
+  whatever the engine keeps internally. Case state lives in our database, never in the engine.
+- Each engine registers its ruleset under a fresh name (`routing_<hash>_<n>`): re-registering a name fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from typing import Any, Literal
+
+import durable_rules_engine as dre
+from pydantic import BaseModel, Field
+
+from casemgr.rules.compiler import CASE_MARK, CompiledRuleSet, Variant
+from casemgr.rules.facts import normalize_facts
+from casemgr.rules.schema import Rule
+
+ENGINE_LOCK = threading.RLock()
+STATE_RESET_EVERY = 5000
+SID = "1"
+DEFAULT_QUEUE = "default"
+_URGENCY_TO_PRIORITY = {"low": "low", "normal": "normal", "high": "high", "critical": "urgent"}
+_names = itertools.count(1)
+
+
+class DecisionTask(BaseModel):
+    name: str
+    role: str
+    sop: str | None = None
+    kind: Literal["task", "approval"] = "task"
+    rule: str
+
+
+class Notification(BaseModel):
+    role: str
+    message: str = ""
+    rule: str
+
+
+class Escalation(BaseModel):
+    rule: str
+    to: str | None = None
+    reason: str | None = None
+
+
+class FiredRule(BaseModel):
+    rule: str
+    file: str
+    line: int
+    salience: int
+    matched: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(BaseModel):
+    queue: str = DEFAULT_QUEUE
+    owner_role: str | None = None
+    priority: str = "normal"
+    sla_hours: float | None = None
+    tasks: list[DecisionTask] = Field(default_factory=list)
+    approvals: list[DecisionTask] = Field(default_factory=list)
+    escalate: bool = False
+    escalations: list[Escalation] = Field(default_factory=list)
+    notify: list[Notification] = Field(default_factory=list)
+    derived: list[str] = Field(default_factory=list)
+    fired: list[FiredRule] = Field(default_factory=list)
+    ruleset_version: str = ""
+    default_used: bool = True
+
+    @property
+    def fired_names(self) -> list[str]:
+        return [f.rule for f in self.fired]
+
+    def summary(self) -> dict[str, Any]:
+        """The routing-relevant part, for comparisons (simulate, soak)."""
+        return {
+            "queue": self.queue,
+            "owner_role": self.owner_role,
+            "priority": self.priority,
+            "sla_hours": self.sla_hours,
+            "tasks": [(t.kind, t.name, t.role) for t in self.tasks],
+            "escalate": self.escalate,
+            "fired": self.fired_names,
+        }
+
+
+def build_decision(
+    crs: CompiledRuleSet, facts: dict[str, Any], fired: list[tuple[Rule, tuple[str, ...]]], derived: list[str]
+) -> Decision:
+    """Turn the ordered list of fired rules into a Decision (conflict resolution lives here).
+
+    Built with model_construct: every value comes from validated rules, and validation would cost more
+    than the engine itself (see bench).
+    """
+    fired_out = []
+    used = crs.used_facts
+    for rule, dnames in fired:
+        matched = {f: facts.get(f) for f in used[rule.name]}
+        for n in dnames:
+            matched[n] = True
+        fired_out.append(
+            FiredRule.model_construct(
+                rule=rule.name, file=rule.file, line=rule.line, salience=rule.salience, matched=matched
+            )
+        )
+    # Scalars: the fired rule that ranks first (highest salience, then earliest in file order) wins,
+    # whatever order the rules fired in (forward chaining can fire a high-salience rule late).
+    queue = owner = prio = None
+    sla: float | None = None
+    for r in sorted((r for r, _ in fired), key=lambda r: r.rank_key):
+        a = r.then
+        queue = queue or a.queue
+        owner = owner or a.owner_role
+        prio = prio or a.priority
+        sla = sla or a.sla_hours
+    caps = [r.then.sla_max_hours for r, _ in fired if r.then.sla_max_hours]
+    if caps:
+        sla = min([sla, *caps]) if sla is not None else min(caps)
+    q = queue or DEFAULT_QUEUE
+    tasks: list[DecisionTask] = []
+    approvals: list[DecisionTask] = []
+    escalations: list[Escalation] = []
+    notify: list[Notification] = []
+    seen: set[tuple[str, str]] = set()
+    for rule, _ in fired:
+        a = rule.then
+        for t in a.tasks:
+            if (t.kind, t.name) in seen:
+                continue
+            seen.add((t.kind, t.name))
+            task = DecisionTask.model_construct(name=t.name, role=t.role, sop=t.sop, kind=t.kind, rule=rule.name)
+            tasks.append(task)
+            if t.kind == "approval":
+                approvals.append(task)
+        if a.escalate:
+            escalations.append(Escalation.model_construct(rule=rule.name, to=a.escalate_to, reason=a.escalate_reason))
+        for n in a.notify:
+            notify.append(Notification.model_construct(role=n["role"], message=n["message"], rule=rule.name))
+    return Decision.model_construct(
+        queue=q,
+        owner_role=owner or crs.ruleset.queues.get(q),
+        priority=prio or _URGENCY_TO_PRIORITY.get(facts.get("urgency", ""), "normal"),
+        sla_hours=sla,
+        tasks=tasks,
+        approvals=approvals,
+        escalate=bool(escalations),
+        escalations=escalations,
+        notify=notify,
+        derived=list(derived),
+        fired=fired_out,
+        ruleset_version=crs.version,
+        default_used=queue is None,
+    )
+
+
+def python_fired(crs: CompiledRuleSet, facts: dict[str, Any]) -> tuple[list[tuple[Rule, tuple[str, ...]]], list[str]]:
+    """Plain-Python forward chaining with the engine's agenda order (lowest pri first)."""
+    base_ok = [v.pred(facts) for v in crs.variants]
+    derived: list[str] = []
+    dset: set[str] = set()
+    done_variants: set[int] = set()
+    fired_rules: set[int] = set()
+    fired: list[tuple[Rule, tuple[str, ...]]] = []
+    variants = crs.variants
+    while True:
+        nxt = -1
+        for i, v in enumerate(variants):
+            if base_ok[i] and i not in done_variants and (not v.derived or dset.issuperset(v.derived)):
+                nxt = i
+                break
+        if nxt < 0:
+            break
+        done_variants.add(nxt)
+        v = variants[nxt]
+        if v.rule_index in fired_rules:
+            continue
+        fired_rules.add(v.rule_index)
+        fired.append((v.rule, v.derived))
+        for n in v.rule.then.derive:
+            if n not in dset:
+                dset.add(n)
+                derived.append(n)
+    return fired, derived
+
+
+def python_evaluate(crs: CompiledRuleSet, facts: dict[str, Any]) -> Decision:
+    f = normalize_facts(facts)
+    fired, derived = python_fired(crs, f)
+    return build_decision(crs, f, fired, derived)
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+class DurableEngine:
+    """One compiled rule set registered in the durable-rules C core. Use only under ENGINE_LOCK."""
+
+    def __init__(self, crs: CompiledRuleSet) -> None:
+        self.crs = crs
+        self.version = crs.version
+        self.name = f"routing_{crs.version}_{next(_names)}"
+        self._by_key: dict[str, Variant] = {v.key: v for v in crs.variants}
+        self._derived_json: dict[str, str] = {}
+        with ENGINE_LOCK:
+            self._handle = dre.create_ruleset(self.name, json.dumps(crs.durable))
+        self._count = 0
+        self.closed = False
+
+    def _derived_fact(self, name: str) -> str:
+        js = self._derived_json.get(name)
+        if js is None:
+            js = json.dumps({"sid": SID, "id": "d:" + name, CASE_MARK: "derived", "name": name})
+            self._derived_json[name] = js
+        return js
+
+    def _reset_state(self) -> None:
+        try:
+            dre.delete_state(self._handle, SID)
+        except Exception:  # noqa: BLE001 - no state yet is fine
+            pass
+
+    def fire(self, facts: dict[str, Any]) -> tuple[list[tuple[Rule, tuple[str, ...]]], list[str]]:
+        """Run the agenda for normalized facts. Caller holds ENGINE_LOCK."""
+        if self.closed:
+            raise EngineError(f"engine {self.name} is closed")
+        payload = dict(facts)
+        payload["sid"] = SID
+        payload["id"] = "case"
+        payload[CASE_MARK] = "case"
+        case_js = json.dumps(payload, sort_keys=True)
+        asserted = [case_js]
+        fired: list[tuple[Rule, tuple[str, ...]]] = []
+        derived: list[str] = []
+        fired_rules: set[str] = set()
+        h = self._handle
+        ok = False
+        try:
+            code, state = dre.assert_fact(h, case_js)
+            if code == 0:
+                res = dre.start_action_for_state(h, state)
+                msg = res[1] if res else None
+                while msg:
+                    # Activation text is '{"<rule key>":{...}}'; keys are plain r<i>_<k>, so no JSON parse.
+                    key = msg[2 : msg.index('"', 2)]
+                    v = self._by_key[key]
+                    rule = v.rule
+                    if rule.name not in fired_rules:
+                        fired_rules.add(rule.name)
+                        fired.append((rule, v.derived))
+                        for n in rule.then.derive:
+                            if n not in derived:
+                                derived.append(n)
+                                js = self._derived_fact(n)
+                                asserted.append(js)
+                                dre.assert_fact(h, js)
+                    msg = dre.complete_and_start_action(h, state)
+            elif code not in (1,):
+                raise EngineError(f"assert_fact returned code {code}")
+            for js in asserted:
+                dre.retract_fact(h, js)
+            ok = True
+        finally:
+            self._count += 1
+            if not ok or self._count % STATE_RESET_EVERY == 0:
+                self._reset_state()
+        return fired, derived
+
+    def evaluate(self, facts: dict[str, Any], *, normalized: bool = False) -> Decision:
+        f = facts if normalized else normalize_facts(facts)
+        with ENGINE_LOCK:
+            fired, derived = self.fire(f)
+        return build_decision(self.crs, f, fired, derived)
+
+    def close(self) -> None:
+        with ENGINE_LOCK:
+            if self.closed:
+                return
+            self.closed = True
+            self._reset_state()
+            dre.delete_ruleset(self._handle)
