@@ -1,0 +1,268 @@
+"""Offline category classifier: train from a labelled CSV, ship a versioned artefact, predict fast.
+
+The model is an ensemble of scikit-learn text models (word and character TF-IDF with logistic
+regression, complement naive Bayes), averaged in probability space. It is small, deterministic
+and classifies thousands of short texts per second on one core.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
+
+from casemgr.ai.text import normalise
+
+ARTIFACT_PREFIX = "complaints-"
+MODEL_KIND = "tfidf-ensemble-v1"
+
+
+class ProbaEnsemble(BaseEstimator, ClassifierMixin):
+    """Average of member predict_proba outputs (members must share the label set)."""
+
+    def __init__(self, members: Sequence[Any] = (), weights: Sequence[float] | None = None):
+        self.members = members
+        self.weights = weights
+
+    def fit(self, X: Sequence[str], y: Sequence[str]) -> ProbaEnsemble:
+        self.members_ = [clone(m).fit(X, y) for m in self.members]
+        self.classes_ = self.members_[0].classes_
+        return self
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        weights = self.weights or [1.0] * len(self.members_)
+        total = sum(w * m.predict_proba(X) for w, m in zip(weights, self.members_, strict=True))
+        return total / sum(weights)
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def build_model() -> ProbaEnsemble:
+    """The configuration chosen by 5-fold CV on complaints.csv (see casemgr/ai/README.md)."""
+
+    def tfidf(**kw: Any) -> TfidfVectorizer:
+        return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **kw)
+
+    word_char_lr = make_pipeline(
+        make_union(tfidf(ngram_range=(1, 2)), tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2)),
+        LogisticRegression(C=20, max_iter=3000),
+    )
+    char_lr = make_pipeline(
+        tfidf(analyzer="char", ngram_range=(3, 6), min_df=2), LogisticRegression(C=20, max_iter=3000)
+    )
+    nb = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), dtype=np.float32), ComplementNB(alpha=0.3))
+    return ProbaEnsemble(members=[word_char_lr, char_lr, nb], weights=[1.0, 1.0, 1.0])
+
+
+def _softmax_sharpen(p: np.ndarray, temperature: float) -> np.ndarray:
+    logp = np.log(np.clip(p, 1e-9, 1.0)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y_idx: np.ndarray) -> float:
+    """Temperature that minimises out-of-fold log loss, so confidences mean what they say."""
+    best_t, best_loss = 1.0, float("inf")
+    for t in np.linspace(0.2, 3.0, 57):
+        q = _softmax_sharpen(proba, float(t))
+        loss = float(-np.mean(np.log(np.clip(q[np.arange(len(y_idx)), y_idx], 1e-12, 1.0))))
+        if loss < best_loss:
+            best_t, best_loss = float(t), loss
+    return best_t
+
+
+@dataclass
+class CategoryModel:
+    model: Any
+    labels: list[str]
+    temperature: float = 1.0
+    vocabulary: frozenset[str] = field(default_factory=frozenset)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unknown"))
+
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        return [normalise(t, self.vocabulary) for t in texts]
+
+    def predict_proba(self, texts: Sequence[str], *, raw: bool = True) -> np.ndarray:
+        docs = self.prepare(texts) if raw else list(texts)
+        proba = self.model.predict_proba(docs)
+        # Reorder to self.labels in case the estimator sorted differently.
+        order = [list(self.model.classes_).index(lab) for lab in self.labels]
+        return _softmax_sharpen(proba[:, order], self.temperature)
+
+    def predict(self, texts: Sequence[str], *, raw: bool = True) -> list[tuple[str, float, dict[str, float]]]:
+        proba = self.predict_proba(texts, raw=raw)
+        out = []
+        for row in proba:
+            i = int(row.argmax())
+            out.append((self.labels[i], float(row[i]), {lab: round(float(p), 4) for lab, p in zip(self.labels, row, strict=True)}))
+        return out
+
+
+def read_labelled_csv(path: str | Path, text_col: str, label_col: str) -> tuple[list[str], list[str]]:
+    texts: list[str] = []
+    labels: list[str] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {text_col, label_col} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"column(s) not in {path}: {', '.join(sorted(missing))}")
+        for row in reader:
+            text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
+            if text and label:
+                texts.append(text)
+                labels.append(label)
+    return texts, labels
+
+
+def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
+    return {
+        "n": len(y_true),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)), 4),
+        "per_label": {
+            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+    }
+
+
+def cross_validate(texts: Sequence[str], labels: Sequence[str], folds: int = 5, seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
+    """Stratified k-fold CV of build_model(); returns scores and out-of-fold probabilities."""
+    docs = np.array([normalise(t) for t in texts], dtype=object)
+    y = np.array(labels)
+    classes = sorted(set(labels))
+    oof = np.zeros((len(y), len(classes)))
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(docs, y):
+        m = build_model().fit(list(docs[tr]), y[tr])
+        order = [list(m.classes_).index(c) for c in classes]
+        oof[te] = m.predict_proba(list(docs[te]))[:, order]
+    pred = [classes[i] for i in oof.argmax(axis=1)]
+    return scores(list(y), pred, classes), oof
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, seed: int = 0) -> CategoryModel:
+    texts, labels = read_labelled_csv(data, text_col, label_col)
+    if len(set(labels)) < 2:
+        raise ValueError("need at least two labels to train")
+    classes = sorted(set(labels))
+    min_count = min(labels.count(c) for c in classes)
+    cv_scores: dict[str, Any] | None = None
+    temperature = 1.0
+    k = min(folds, min_count)
+    if k >= 2:
+        cv_scores, oof = cross_validate(texts, labels, folds=k, seed=seed)
+        temperature = fit_temperature(oof, np.array([classes.index(lab) for lab in labels]))
+        cv_scores["folds"] = k
+    docs = [normalise(t) for t in texts]
+    model = build_model().fit(docs, labels)
+    vocabulary = frozenset(w for d in docs for w in d.split())
+    meta = {
+        "kind": MODEL_KIND,
+        "labels": classes,
+        "text_col": text_col,
+        "label_col": label_col,
+        "n_train": len(texts),
+        "training_data": Path(data).name,
+        "training_data_sha256": file_sha256(data),
+        "cv": cv_scores,
+        "temperature": temperature,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return CategoryModel(model=model, labels=classes, temperature=temperature, vocabulary=vocabulary, meta=meta)
+
+
+def save(cm: CategoryModel, out: str | Path) -> tuple[Path, Path]:
+    """Write <out>.joblib + <out>.json; the version is the content hash of the joblib bytes.
+
+    `out` may be a directory (file named complaints-<version>.joblib inside) or a .joblib path.
+    """
+    payload = {"model": cm.model, "labels": cm.labels, "temperature": cm.temperature,
+               "vocabulary": sorted(cm.vocabulary), "meta": {k: v for k, v in cm.meta.items() if k != "version"}}
+    buf = io.BytesIO()
+    joblib.dump(payload, buf, compress=("xz", 6))
+    blob = buf.getvalue()
+    version = hashlib.sha256(blob).hexdigest()[:12]
+    out = Path(out)
+    path = out / f"{ARTIFACT_PREFIX}{version}.joblib" if out.suffix != ".joblib" else out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    cm.meta["version"] = version
+    meta = dict(cm.meta, artifact=path.name, artifact_sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
+    meta_path = path.with_suffix(".json")
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path, meta_path
+
+
+def load(path: str | Path) -> CategoryModel:
+    path = Path(path)
+    payload = joblib.load(path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else dict(payload["meta"])
+    meta.setdefault("version", hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    return CategoryModel(model=payload["model"], labels=list(payload["labels"]), temperature=float(payload["temperature"]),
+                         vocabulary=frozenset(payload["vocabulary"]), meta=meta)
+
+
+def bundled_artifact(prefix: str = ARTIFACT_PREFIX) -> Path:
+    """Newest shipped artefact with this prefix (there is normally exactly one)."""
+    folder = Path(str(resources.files("casemgr.ai").joinpath("artifacts")))
+    found = sorted(folder.glob(f"{prefix}*.joblib"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"no {prefix}*.joblib artefact in {folder}; run `casemgr ai train`")
+    return found[-1]
+
+
+@lru_cache(maxsize=4)
+def load_cached(path: str) -> CategoryModel:
+    return load(path)
+
+
+def default_model(path: str | None = None) -> CategoryModel:
+    return load_cached(path or str(bundled_artifact()))
+
+
+def evaluate(cm: CategoryModel, texts: Sequence[str], labels: Sequence[str], batch: int = 256) -> dict[str, Any]:
+    """Predict only (never fits) and score; docs_per_s is measured over the whole prediction."""
+    t0 = time.perf_counter()
+    preds: list[str] = []
+    for i in range(0, len(texts), batch):
+        preds += [p[0] for p in cm.predict(texts[i : i + batch])]
+    elapsed = max(time.perf_counter() - t0, 1e-9)
+    known = sorted(set(cm.labels) | set(labels))
+    out = scores(list(labels), preds, [lab for lab in known if lab in set(labels) or lab in set(preds)])
+    out["docs_per_s"] = round(len(texts) / elapsed, 1)
+    out["model_version"] = cm.version
+    return out

@@ -1,0 +1,85 @@
+"""The structured outputs every provider must return. External answers are validated against these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CLAUSES: tuple[str, ...] = (
+    "Cap On Liability",
+    "Uncapped Liability",
+    "Non-Compete",
+    "Exclusivity",
+    "Change Of Control",
+    "Anti-Assignment",
+    "Termination For Convenience",
+    "Renewal Term",
+)
+
+Urgency = Literal["low", "normal", "high", "critical"]
+Sentiment = Literal["negative", "neutral", "positive"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys from a model's answer are an error, not silently carried along.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Scored(_Strict):
+    label: str = Field(max_length=100)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class Classification(_Strict):
+    category: Scored
+    urgency: Scored
+    sentiment: Scored
+    scores: dict[str, float] = Field(default_factory=dict)  # per-category probabilities when known
+
+
+class KeyFacts(_Strict):
+    amounts: list[str] = Field(default_factory=list)
+    dates: list[str] = Field(default_factory=list)
+    ids: list[str] = Field(default_factory=list)
+    parties: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+
+
+class Summary(_Strict):
+    summary: str = Field(max_length=2000)
+    sentences: list[str] = Field(default_factory=list, max_length=3)
+    key_facts: KeyFacts = Field(default_factory=KeyFacts)
+
+
+class Suggestion(_Strict):
+    action: str | None = Field(default=None, max_length=100)
+    rationale: str = Field(default="", max_length=1000)
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class Clause(_Strict):
+    present: bool
+    span: str | None = None
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Agreement(_Strict):
+    title: str | None = None
+    type: str | None = None
+
+
+class ContractFacts(_Strict):
+    parties: list[str] = Field(default_factory=list)
+    agreement: Agreement = Field(default_factory=Agreement)
+    effective_date: str | None = None
+    agreement_date: str | None = None
+    expiration_date: str | None = None
+    renewal_term: str | None = None
+    notice_period_to_terminate_renewal: str | None = None
+    governing_law: str | None = None
+    clauses: dict[str, Clause] = Field(default_factory=dict)
+
+
+def empty_clauses() -> dict[str, Clause]:
+    return {name: Clause(present=False, span=None) for name in CLAUSES}

@@ -1,0 +1,174 @@
+"""Append audit events to a hash chain, verify the chain, export it.
+
+Each event's hash covers its content and the previous event's hash, so an update, delete or reorder of the
+table breaks the chain at the first bad event. The chain head row is locked while appending: that serialises
+writers (PostgreSQL: row lock; SQLite: writes already run under BEGIN IMMEDIATE) and reveals a deleted tail.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from casemgr.audit.models import AuditEvent, AuditHead
+from casemgr.clock import now
+
+GENESIS = "0" * 64
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(value: Any) -> Any:
+    """JSON round trip: the hashed form must equal what the database returns later."""
+    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+
+
+def _ts_text(ts: datetime) -> str:
+    # Microsecond precision and no offset: identical on SQLite and PostgreSQL after a round trip.
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def compute_hash(
+    seq: int, ts: datetime, actor: str, action: str, case_id: int | None, entity: str | None,
+    before: Any, after: Any, prev_hash: str,
+) -> str:
+    body = json.dumps(
+        [seq, _ts_text(ts), actor, action, case_id, entity, before, after, prev_hash],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=_json_default,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    case_id: int | None = None,
+    entity: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event inside the caller's transaction (same commit as the change it describes)."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    ts = at or now()
+    before_c = canonical(before) if before is not None else None
+    after_c = canonical(after) if after is not None else None
+    seq = head.seq + 1
+    digest = compute_hash(seq, ts, actor, action, case_id, entity, before_c, after_c, head.hash)
+    event = AuditEvent(
+        seq=seq, ts=ts, actor=actor, action=action, case_id=case_id, entity=entity,
+        before=before_c, after=after_c, prev_hash=head.hash, hash=digest,
+    )
+    session.add(event)
+    head.seq = seq
+    head.hash = digest
+    session.add(head)
+    session.flush()
+    return event
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session) -> VerifyResult:
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    for ev in iter_events(session):
+        if ev.seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing (next is {ev.seq})")
+        if ev.prev_hash != prev_hash:
+            return VerifyResult(False, checked, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}")
+        digest = compute_hash(
+            ev.seq, ev.ts, ev.actor, ev.action, ev.case_id, ev.entity, ev.before, ev.after, ev.prev_hash
+        )
+        if digest != ev.hash:
+            return VerifyResult(False, checked, ev.seq, f"event {ev.seq} was altered (hash mismatch)")
+        prev_hash = ev.hash
+        expected_seq += 1
+        checked += 1
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != checked or head.hash != prev_hash):
+        return VerifyResult(
+            False, checked, checked + 1 if head.seq > checked else head.seq,
+            f"chain head says {head.seq} events ending in {head.hash[:12]}, table holds {checked}",
+        )
+    return VerifyResult(True, checked)
+
+
+EXPORT_FIELDS = ["seq", "ts", "actor", "action", "case_id", "entity", "before", "after", "prev_hash", "hash"]
+
+
+def export_rows(session: Session) -> Iterator[dict[str, Any]]:
+    for ev in iter_events(session):
+        yield {
+            "seq": ev.seq, "ts": ev.ts.isoformat(), "actor": ev.actor, "action": ev.action,
+            "case_id": ev.case_id, "entity": ev.entity, "before": ev.before, "after": ev.after,
+            "prev_hash": ev.prev_hash, "hash": ev.hash,
+        }
+
+
+def export(session: Session, fmt: str, out: io.TextIOBase) -> int:
+    n = 0
+    if fmt == "jsonl":
+        for row in export_rows(session):
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+            n += 1
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for row in export_rows(session):
+            row["before"] = json.dumps(row["before"], sort_keys=True) if row["before"] is not None else ""
+            row["after"] = json.dumps(row["after"], sort_keys=True) if row["after"] is not None else ""
+            writer.writerow(row)
+            n += 1
+    else:
+        raise ValueError(f"unknown format {fmt!r}; use jsonl or csv")
+    return n
+
+
+def events_for_case(session: Session, case_id: int) -> list[AuditEvent]:
+    return list(
+        session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,119 @@
+"""Cases, parties, tasks, notes and stage history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from casemgr.clock import now
+
+
+class Party(SQLModel, table=True):
+    """A customer (complaints) or counterparty (contracts)."""
+
+    __tablename__ = "parties"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="customer", max_length=20)  # customer | counterparty
+    name: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    phone: str | None = Field(default=None, max_length=50)
+    organisation: str | None = Field(default=None, max_length=300)
+    tier: str = Field(default="standard", max_length=20)
+    created_at: datetime = Field(default_factory=now)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_queue_due", "queue", "sla_due_at", "id"),
+        Index("ix_cases_assignee_due", "assignee_id", "sla_due_at", "id"),
+        Index("ix_cases_stage_type", "case_type", "stage"),
+        Index("ix_cases_status_due", "status", "sla_due_at", "id"),
+        Index("ix_cases_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str | None = Field(default=None, max_length=40, unique=True)
+    case_type: str = Field(max_length=50)
+    stage: str = Field(max_length=50)
+    status: str = Field(default="open", max_length=20)  # open | closed
+    subject: str = Field(default="", max_length=500)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    priority: str = Field(default="normal", max_length=20)  # low | normal | high | urgent
+    queue: str = Field(default="default", max_length=80)
+    owner_role: str | None = Field(default=None, max_length=50)
+    assignee_id: int | None = Field(default=None, foreign_key="users.id")
+    party_id: int | None = Field(default=None, foreign_key="parties.id")
+    channel: str = Field(default="api", max_length=20)  # email | form | api | import | demo
+
+    # Facts the rules and AI work with; type-specific fields live in `fields`.
+    category: str | None = Field(default=None, max_length=80)
+    urgency: str | None = Field(default=None, max_length=20)
+    sentiment: str | None = Field(default=None, max_length=20)
+    amount: float | None = None
+    customer_tier: str | None = Field(default=None, max_length=20)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+
+    # AI output that passed the policy choke point, and its status: pending | ok | unavailable | off
+    ai_status: str = Field(default="pending", max_length=20)
+    ai: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    contract: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+    # Last routing decision with the ruleset version that made it (explainability).
+    rules_result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    ruleset_version: str | None = Field(default=None, max_length=80)
+
+    # SLA: due time of the current stage target, and its state: none | on_track | at_risk | breached | paused
+    sla_due_at: datetime | None = None
+    sla_state: str = Field(default="none", max_length=20)
+    sla_hours: float | None = None
+    stage_entered_at: datetime = Field(default_factory=now)
+    waiting_on_customer: bool = False
+
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+    closed_at: datetime | None = None
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(default="task", max_length=20)  # task | approval
+    stage: str | None = Field(default=None, max_length=50)
+    role: str | None = Field(default=None, max_length=50)
+    sop: str | None = Field(default=None, max_length=300)
+    source: str = Field(default="stage", max_length=20)  # stage | rule | user | sla
+    status: str = Field(default="open", max_length=20)  # open | done | cancelled
+    due_at: datetime | None = None
+    created_at: datetime = Field(default_factory=now)
+    completed_at: datetime | None = None
+    completed_by: str | None = Field(default=None, max_length=100)
+
+
+class Note(SQLModel, table=True):
+    __tablename__ = "notes"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    author: str = Field(max_length=100)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=now)
+
+
+class StageHistory(SQLModel, table=True):
+    __tablename__ = "stage_history"
+    __table_args__ = (Index("ix_stage_history_case", "case_id", "entered_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    case_type: str = Field(max_length=50)
+    stage: str = Field(max_length=50)
+    from_stage: str | None = Field(default=None, max_length=50)
+    entered_at: datetime = Field(default_factory=now)
+    left_at: datetime | None = None
+    actor: str = Field(default="system", max_length=100)

@@ -1,0 +1,454 @@
+"""The only place cases change: create, transition, assign, update, notes, tasks.
+
+Every change bumps the case version with a conditional UPDATE (a stale version gets 409, never a silent
+overwrite) and writes an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
+from casemgr.cases.models import Case, Note, Party, StageHistory, Task
+from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
+from casemgr.clock import now
+from casemgr.config import get_settings
+from casemgr.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
+from casemgr.sla.clock import due_at
+from casemgr.users.models import User
+
+SNAPSHOT_FIELDS = (
+    "stage", "status", "subject", "priority", "queue", "owner_role", "assignee_id", "category", "urgency",
+    "sentiment", "amount", "customer_tier", "fields", "sla_due_at", "sla_state", "waiting_on_customer", "version",
+)
+
+
+def snapshot(case: Case, keys: tuple[str, ...] | list[str] = SNAPSHOT_FIELDS) -> dict[str, Any]:
+    return {k: getattr(case, k) for k in keys}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_field_value(fd: FieldDef, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = fd.type
+    if kind in ("string", "text"):
+        if not isinstance(value, str):
+            raise ValidationFailed(f"field {fd.name!r} must be a string", field=fd.name)
+        limit = fd.max_length or get_settings().max_field_chars
+        if len(value) > limit:
+            raise ValidationFailed(f"field {fd.name!r} is longer than {limit} characters", field=fd.name)
+        return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationFailed(f"field {fd.name!r} must be a number", field=fd.name)
+        return float(value)
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationFailed(f"field {fd.name!r} must be an integer", field=fd.name)
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValidationFailed(f"field {fd.name!r} must be true or false", field=fd.name)
+        return value
+    if kind == "date":
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise ValidationFailed(f"field {fd.name!r} must be an ISO date (YYYY-MM-DD)", field=fd.name) from None
+    if kind == "enum":
+        if value not in (fd.choices or []):
+            raise ValidationFailed(
+                f"field {fd.name!r} must be one of: {', '.join(fd.choices or [])}", field=fd.name
+            )
+        return value
+    return value
+
+
+def validate_fields(ct: CaseTypeDef, fields: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    known = {f.name: f for f in ct.fields}
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown field(s) for case type {ct.name!r}: {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(known)) or '(none)'}",
+            field="fields",
+        )
+    clean = {name: _check_field_value(known[name], value) for name, value in fields.items()}
+    if not partial:
+        missing = [f.name for f in ct.fields if f.required and clean.get(f.name) in (None, "")]
+        if missing:
+            raise ValidationFailed(f"missing required field(s): {', '.join(missing)}", field="fields")
+    return clean
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    return case
+
+
+def _claim_version(session: Session, case_id: int, expected: int | None) -> Case:
+    """Bump the version atomically; 409 if someone else changed the case since `expected` was read."""
+    stmt = update(Case).where(Case.id == case_id)
+    if expected is not None:
+        stmt = stmt.where(Case.version == expected)
+    result = session.execute(
+        stmt.values(version=Case.version + 1, updated_at=now()).execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:
+        current = session.get(Case, case_id)
+        if current is None:
+            raise NotFound(f"case {case_id} not found")
+        session.refresh(current)
+        last = audit.events_for_case(session, case_id)
+        by = last[-1].actor if last else "someone"
+        raise StaleVersion(
+            f"case {case_id} was changed by {by} (now version {current.version}, you sent {expected}); reload and retry",
+            current_version=current.version,
+            changed_by=by,
+        )
+    case = session.get(Case, case_id)
+    assert case is not None
+    session.refresh(case)
+    return case
+
+
+def _stage_def(ct: CaseTypeDef, stage: str) -> StageDef:
+    sd = ct.stage(stage)
+    if sd is None:
+        raise ValidationFailed(f"unknown stage {stage!r} for {ct.name}")
+    return sd
+
+
+def _enter_stage(session: Session, case: Case, ct: CaseTypeDef, stage: str, actor: str, at: datetime) -> None:
+    sd = _stage_def(ct, stage)
+    case.stage = stage
+    case.stage_entered_at = at
+    case.owner_role = sd.owner_role or case.owner_role
+    case.waiting_on_customer = sd.waits_on_customer
+    if sd.final:
+        case.status = "closed"
+        case.closed_at = at
+        case.sla_due_at = None
+        case.sla_hours = None
+        case.sla_state = "none"
+    else:
+        case.status = "open"
+        case.closed_at = None
+        if sd.waits_on_customer:
+            case.sla_state = "paused"
+            case.sla_due_at = None
+            case.sla_hours = None
+        elif sd.sla:
+            case.sla_hours = sd.sla.hours
+            case.sla_due_at = due_at(at, sd.sla.hours, sd.sla.business_hours)
+            case.sla_state = "on_track"
+        else:
+            case.sla_hours = None
+            case.sla_due_at = None
+            case.sla_state = "none"
+    session.add(StageHistory(case_id=case.id, case_type=case.case_type, stage=stage, entered_at=at, actor=actor))
+    for tpl in sd.tasks:
+        task = Task(
+            case_id=case.id, name=tpl.name, kind=tpl.kind, stage=stage, role=tpl.role or sd.owner_role,
+            sop=tpl.sop, source="stage", due_at=due_at(at, tpl.due_hours) if tpl.due_hours else case.sla_due_at,
+            created_at=at,
+        )
+        session.add(task)
+
+
+def case_type_def(case: Case) -> CaseTypeDef:
+    return get_registry().get(case.case_type)
+
+
+def allowed_transitions(case: Case) -> list[str]:
+    ct = case_type_def(case)
+    sd = ct.stage(case.stage)
+    return list(sd.transitions) if sd else []
+
+
+# ---------------------------------------------------------------- commands
+
+
+def create_case(
+    session: Session, data: CaseCreate, actor: str, *, created_at: datetime | None = None, route: bool = True
+) -> Case:
+    registry = get_registry()
+    ct = registry.get(data.case_type)
+    fields = validate_fields(ct, data.fields)
+    if data.category is not None and "category" in {f.name for f in ct.fields}:
+        fields.setdefault("category", validate_fields(ct, {"category": data.category}, partial=True)["category"])
+    at = created_at or now()
+    party_id = None
+    if data.party is not None:
+        party = Party(
+            kind="counterparty" if ct.name == "contract" else "customer",
+            **data.party.model_dump(),
+            created_at=at,
+        )
+        session.add(party)
+        session.flush()
+        party_id = party.id
+    case = Case(
+        case_type=ct.name,
+        stage=ct.first_stage,
+        subject=data.subject,
+        description=data.description,
+        priority=data.priority,
+        channel=data.channel,
+        category=data.category or fields.get("category"),
+        amount=data.amount if data.amount is not None else fields.get("amount"),
+        customer_tier=data.customer_tier or (data.party.tier if data.party else None) or fields.get("customer_tier"),
+        fields=fields,
+        queue=ct.default_queue,
+        party_id=party_id,
+        created_at=at,
+        updated_at=at,
+        stage_entered_at=at,
+    )
+    session.add(case)
+    session.flush()
+    case.reference = f"{ct.reference_prefix}-{case.id}"
+    _enter_stage(session, case, ct, ct.first_stage, actor, at)
+    session.flush()
+    audit.record(session, actor=actor, action="case.created", case_id=case.id, entity="case",
+                 after={"reference": case.reference, "case_type": case.case_type, **snapshot(case)}, at=at)
+    if route:
+        from casemgr.cases.routing import route_case
+
+        route_case(session, case, actor=actor, reason="created")
+    return case
+
+
+def transition(
+    session: Session, case_id: int, to_stage: str, expected_version: int, actor: str, reason: str | None = None,
+    at: datetime | None = None,
+) -> Case:
+    current = get_case(session, case_id)
+    ct = case_type_def(current)
+    if ct.stage(to_stage) is None:
+        raise ValidationFailed(
+            f"unknown stage {to_stage!r} for case type {ct.name}; stages: {', '.join(ct.stage_names)}",
+            field="to_stage",
+        )
+    allowed = allowed_transitions(current)
+    if to_stage not in allowed:
+        raise InvalidTransition(
+            f"cannot move case {case_id} from {current.stage!r} to {to_stage!r}; "
+            f"allowed: {', '.join(allowed) or '(none: final stage)'}",
+            allowed=allowed,
+        )
+    case = _claim_version(session, case_id, expected_version)
+    if case.stage != current.stage:  # changed between read and claim; claim would have failed, but be strict
+        raise StaleVersion(f"case {case_id} changed stage meanwhile; reload")
+    before = snapshot(case)
+    at = at or now()
+    prev = session.execute(
+        select(StageHistory).where(StageHistory.case_id == case_id, StageHistory.left_at.is_(None))
+    ).scalars().all()
+    for h in prev:
+        h.left_at = at
+        session.add(h)
+    # Open stage tasks of the stage we leave are cancelled: they belong to that stage's work.
+    for t in session.execute(
+        select(Task).where(Task.case_id == case_id, Task.status == "open", Task.stage == case.stage, Task.source == "stage")
+    ).scalars():
+        t.status = "cancelled"
+        session.add(t)
+    from_stage = case.stage
+    _enter_stage(session, case, ct, to_stage, actor, at)
+    hist = session.execute(
+        select(StageHistory).where(StageHistory.case_id == case_id, StageHistory.left_at.is_(None))
+    ).scalars().all()
+    for h in hist:
+        h.from_stage = from_stage
+    session.add(case)
+    session.flush()
+    b, a = diff(before, snapshot(case))
+    if reason:
+        a["reason"] = reason
+    audit.record(session, actor=actor, action="case.transitioned", case_id=case_id, entity="case", before=b, after=a,
+                 at=at)
+    from casemgr.cases.routing import route_case
+
+    route_case(session, case, actor=actor, reason=f"entered {to_stage}")
+    return case
+
+
+def assign(session: Session, case_id: int, assignee: str | None, expected_version: int, actor: str) -> Case:
+    user_id = None
+    if assignee:
+        user = session.execute(select(User).where(User.username == assignee)).scalar_one_or_none()
+        if user is None or not user.active:
+            raise ValidationFailed(f"unknown or inactive user {assignee!r}", field="assignee")
+        user_id = user.id
+    case = _claim_version(session, case_id, expected_version)
+    before = snapshot(case, ["assignee_id", "version"])
+    case.assignee_id = user_id
+    session.add(case)
+    session.flush()
+    after = snapshot(case, ["assignee_id", "version"])
+    after["assignee"] = assignee
+    audit.record(session, actor=actor, action="case.assigned", case_id=case_id, entity="case", before=before, after=after)
+    return case
+
+
+def update_case(session: Session, case_id: int, patch: CasePatch, actor: str) -> Case:
+    changes = patch.model_dump(exclude_unset=True, exclude={"version"})
+    case = _claim_version(session, case_id, patch.version)
+    ct = case_type_def(case)
+    before = snapshot(case)
+    if "fields" in changes and changes["fields"] is not None:
+        merged = {**case.fields, **validate_fields(ct, changes.pop("fields"), partial=True)}
+        case.fields = merged
+    else:
+        changes.pop("fields", None)
+    for key, value in changes.items():
+        setattr(case, key, value)
+    session.add(case)
+    session.flush()
+    b, a = diff(before, snapshot(case))
+    audit.record(session, actor=actor, action="case.updated", case_id=case_id, entity="case", before=b, after=a)
+    if {"category", "amount", "priority", "urgency", "fields"} & set(a):
+        from casemgr.cases.routing import route_case
+
+        route_case(session, case, actor=actor, reason="facts changed")
+    return case
+
+
+def add_note(session: Session, case_id: int, body: str, actor: str, expected_version: int | None = None) -> Note:
+    case = _claim_version(session, case_id, expected_version)
+    note = Note(case_id=case.id, author=actor, body=body)
+    session.add(note)
+    session.flush()
+    audit.record(session, actor=actor, action="note.added", case_id=case_id, entity=f"note:{note.id}",
+                 after={"body": body[:2000], "version": case.version})
+    return note
+
+
+def add_task(session: Session, case_id: int, data: TaskIn, actor: str) -> Task:
+    case = _claim_version(session, case_id, data.version)
+    registry = get_registry()
+    if data.role and data.role not in registry.org.role_names:
+        raise ValidationFailed(f"unknown role {data.role!r}", field="role")
+    task = Task(case_id=case.id, name=data.name, kind=data.kind, stage=case.stage, role=data.role, sop=data.sop,
+                source="user", due_at=data.due_at)
+    session.add(task)
+    session.flush()
+    audit.record(session, actor=actor, action="task.added", case_id=case_id, entity=f"task:{task.id}",
+                 after={"name": task.name, "kind": task.kind, "role": task.role, "version": case.version})
+    return task
+
+
+def complete_task(session: Session, case_id: int, task_id: int, actor: str, expected_version: int | None = None) -> Task:
+    task = session.get(Task, task_id)
+    if task is None or task.case_id != case_id:
+        raise NotFound(f"task {task_id} not found on case {case_id}")
+    if task.status != "open":
+        raise InvalidTransition(f"task {task_id} is already {task.status}")
+    case = _claim_version(session, case_id, expected_version)
+    task.status = "done"
+    task.completed_at = now()
+    task.completed_by = actor
+    session.add(task)
+    session.flush()
+    audit.record(session, actor=actor, action="task.completed", case_id=case_id, entity=f"task:{task.id}",
+                 before={"status": "open"}, after={"status": "done", "version": case.version})
+    return task
+
+
+# ---------------------------------------------------------------- queries
+
+
+def _encode_cursor(due: datetime | None, case_id: int) -> str:
+    raw = json.dumps([due.isoformat() if due else None, case_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        due_s, cid = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        return (datetime.fromisoformat(due_s) if due_s else None), int(cid)
+    except Exception:
+        raise ValidationFailed("invalid cursor", field="cursor") from None
+
+
+def list_cases(session: Session, filters: CaseFilters, limit: int = 50, cursor: str | None = None) -> tuple[list[Case], str | None]:
+    """Keyset-paginated, ordered by SLA due time (cases without a due time last), then id."""
+    q = select(Case)
+    f = filters
+    if f.case_type:
+        q = q.where(Case.case_type == f.case_type)
+    if f.stage:
+        q = q.where(Case.stage == f.stage)
+    if f.queue:
+        q = q.where(Case.queue == f.queue)
+    if f.priority:
+        q = q.where(Case.priority == f.priority)
+    if f.status:
+        q = q.where(Case.status == f.status)
+    if f.category:
+        q = q.where(Case.category == f.category)
+    if f.sla_state:
+        q = q.where(Case.sla_state == f.sla_state)
+    if f.assignee:
+        if f.assignee == "none":
+            q = q.where(Case.assignee_id.is_(None))
+        else:
+            uid = session.execute(select(User.id).where(User.username == f.assignee)).scalar_one_or_none()
+            q = q.where(Case.assignee_id == (uid if uid is not None else -1))
+    if f.text:
+        like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(or_(Case.subject.ilike(like, escape="\\"), Case.description.ilike(like, escape="\\"),
+                        Case.reference == f.text.strip().upper()))
+    if cursor:
+        c_due, c_id = _decode_cursor(cursor)
+        if c_due is None:
+            q = q.where(and_(Case.sla_due_at.is_(None), Case.id > c_id))
+        else:
+            q = q.where(
+                or_(
+                    Case.sla_due_at > c_due,
+                    and_(Case.sla_due_at == c_due, Case.id > c_id),
+                    Case.sla_due_at.is_(None),
+                )
+            )
+    q = q.order_by(Case.sla_due_at.is_(None), Case.sla_due_at, Case.id).limit(limit + 1)
+    rows = list(session.execute(q).scalars().all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor(last.sla_due_at, last.id or 0)
+    return rows, next_cursor
+
+
+def list_tasks(session: Session, case_id: int) -> list[Task]:
+    get_case(session, case_id)
+    return list(session.execute(select(Task).where(Task.case_id == case_id).order_by(Task.id)).scalars().all())
+
+
+def list_notes(session: Session, case_id: int) -> list[Note]:
+    get_case(session, case_id)
+    return list(session.execute(select(Note).where(Note.case_id == case_id).order_by(Note.id)).scalars().all())

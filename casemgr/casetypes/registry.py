@@ -1,0 +1,121 @@
+"""Loads and cross-checks case types and the organisation; refuses an invalid file with file:line."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from casemgr.casetypes.schema import CaseTypeDef, CaseTypesFile, Org
+from casemgr.config import get_settings
+from casemgr.errors import ValidationFailed
+from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_file, validate
+
+
+@dataclass(frozen=True)
+class Registry:
+    org: Org
+    case_types: dict[str, CaseTypeDef]
+    policies_dir: Path
+
+    def get(self, name: str) -> CaseTypeDef:
+        try:
+            return self.case_types[name]
+        except KeyError:
+            raise ValidationFailed(
+                f"unknown case type {name!r}; known types: {', '.join(sorted(self.case_types))}",
+                field="case_type",
+            ) from None
+
+    def sop_text(self, sop: str | None) -> str | None:
+        if not sop:
+            return None
+        path = (self.policies_dir / sop).resolve()
+        if self.policies_dir.resolve() not in path.parents or not path.is_file():
+            return None
+        return path.read_text(encoding="utf-8")
+
+
+def load_org(path: Path) -> Org:
+    return validate(load_yaml_file(path), Org)
+
+
+def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, policies_dir: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_types: set[str] = set()
+    for ti, ct in enumerate(parsed.case_types):
+        base = ("case_types", ti)
+        if ct.name in seen_types:
+            problems.append(Problem(loaded.file, loaded.line_of(base + ("name",)), f"duplicate case type {ct.name!r}"))
+        seen_types.add(ct.name)
+        names = set(ct.stage_names)
+        if ct.initial_stage and ct.initial_stage not in names:
+            problems.append(
+                Problem(loaded.file, loaded.line_of(base + ("initial_stage",)), f"unknown initial stage {ct.initial_stage!r}")
+            )
+        if ct.default_queue not in org.queue_names:
+            problems.append(
+                Problem(loaded.file, loaded.line_of(base + ("default_queue",)), f"unknown queue {ct.default_queue!r}")
+            )
+        for si, st in enumerate(ct.stages):
+            sbase = base + ("stages", si)
+            for k, target in enumerate(st.transitions):
+                if target not in names:
+                    problems.append(
+                        Problem(
+                            loaded.file,
+                            loaded.line_of(sbase + ("transitions", k)),
+                            f"stage {st.name!r}: transition to unknown stage {target!r} (stages: {', '.join(ct.stage_names)})",
+                        )
+                    )
+            if st.owner_role and st.owner_role not in org.role_names:
+                problems.append(
+                    Problem(loaded.file, loaded.line_of(sbase + ("owner_role",)), f"unknown role {st.owner_role!r}")
+                )
+            for k, task in enumerate(st.tasks):
+                tloc = sbase + ("tasks", k)
+                if task.role and task.role not in org.role_names:
+                    problems.append(Problem(loaded.file, loaded.line_of(tloc + ("role",)), f"unknown role {task.role!r}"))
+                if task.sop and not (policies_dir / task.sop).is_file():
+                    problems.append(
+                        Problem(loaded.file, loaded.line_of(tloc + ("sop",)), f"SOP file not found: {task.sop}")
+                    )
+            if not st.final and not st.transitions:
+                problems.append(
+                    Problem(loaded.file, loaded.line_of(sbase), f"stage {st.name!r} is not final but has no transitions")
+                )
+        for fi, fd in enumerate(ct.fields):
+            if fd.type == "enum" and not fd.choices:
+                problems.append(
+                    Problem(loaded.file, loaded.line_of(base + ("fields", fi)), f"enum field {fd.name!r} needs choices")
+                )
+    return problems
+
+
+def load_registry(policies_dir: Path | None = None, case_types_file: Path | None = None) -> Registry:
+    policies_dir = policies_dir or get_settings().policies_dir
+    org = load_org(policies_dir / "org.yaml")
+    loaded = load_yaml_file(case_types_file or policies_dir / "case-types.yaml")
+    parsed = validate(loaded, CaseTypesFile)
+    problems = _check_case_types(loaded, parsed, org, policies_dir)
+    if problems:
+        raise PolicyFileError(problems)
+    return Registry(org=org, case_types={ct.name: ct for ct in parsed.case_types}, policies_dir=policies_dir)
+
+
+_registry: Registry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    global _registry
+    if _registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = load_registry()
+    return _registry
+
+
+def reset_registry() -> None:
+    global _registry
+    _registry = None

@@ -1,0 +1,114 @@
+"""Schema of policies/case-types.yaml and policies/org.yaml: case types are data, not code."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_RE = r"^[a-z][a-z0-9_-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleDef(Strict):
+    name: str = Field(pattern=NAME_RE)
+    description: str = ""
+
+
+class QueueDef(Strict):
+    name: str = Field(pattern=NAME_RE)
+    owner_role: str
+    description: str = ""
+
+
+class Org(Strict):
+    roles: list[RoleDef]
+    queues: list[QueueDef]
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.name for r in self.roles}
+
+    @property
+    def queue_names(self) -> set[str]:
+        return {q.name for q in self.queues}
+
+
+class FieldDef(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["string", "text", "number", "integer", "date", "boolean", "enum"] = "string"
+    required: bool = False
+    choices: list[str] | None = None
+    max_length: int | None = None
+    label: str | None = None
+
+
+class TaskTemplate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: str | None = None
+    sop: str | None = None
+    due_hours: float | None = Field(default=None, gt=0)
+    kind: Literal["task", "approval"] = "task"
+
+
+class SlaDef(Strict):
+    hours: float = Field(gt=0)
+    business_hours: bool = True
+    warn_at: float = Field(default=0.75, gt=0, lt=1)
+
+
+class StageDef(Strict):
+    name: str = Field(pattern=NAME_RE)
+    label: str | None = None
+    owner_role: str | None = None
+    sla: SlaDef | None = None
+    tasks: list[TaskTemplate] = Field(default_factory=list)
+    transitions: list[str] = Field(default_factory=list)
+    final: bool = False
+    waits_on_customer: bool = False
+
+
+class CaseTypeDef(Strict):
+    name: str = Field(pattern=NAME_RE)
+    label: str
+    reference_prefix: str = Field(default="CASE", pattern=r"^[A-Z]{2,8}$")
+    default_queue: str = "default"
+    fields: list[FieldDef] = Field(default_factory=list)
+    stages: list[StageDef] = Field(min_length=2)
+    initial_stage: str | None = None
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_stage_names(cls, stages: list[StageDef]) -> list[StageDef]:
+        seen: set[str] = set()
+        for s in stages:
+            if s.name in seen:
+                raise ValueError(f"duplicate stage {s.name!r}")
+            seen.add(s.name)
+        return stages
+
+    @property
+    def first_stage(self) -> str:
+        return self.initial_stage or self.stages[0].name
+
+    def stage(self, name: str) -> StageDef | None:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+
+class CaseTypesFile(Strict):
+    case_types: list[CaseTypeDef] = Field(min_length=1)
+
+
+def is_valid_name(value: str) -> bool:
+    return re.match(NAME_RE, value) is not None

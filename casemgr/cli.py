@@ -1,0 +1,196 @@
+"""The one command line: `casemgr …`. Rooms mount their own sub-commands here (one line each)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from casemgr.policyfile import PolicyFileError
+
+app = typer.Typer(help="casemgr: rules-and-AI assisted case management.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port."),
+    workers: int = typer.Option(1, help="Worker processes (uvicorn, uvloop + httptools)."),
+    upgrade: bool = typer.Option(True, help="Apply migrations before serving."),
+) -> None:
+    """Serve the web UI and the JSON API."""
+    import uvicorn
+
+    from casemgr.casetypes.registry import load_registry
+
+    try:
+        load_registry()
+    except PolicyFileError as exc:
+        fail(f"refusing to start, invalid policy file:\n{exc}", 2)
+    if upgrade:
+        from casemgr import migrate
+
+        migrate.upgrade()
+    uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
+                log_level="info", access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the database named by CASEMGR_DATABASE_URL (default: SQLite in the data dir)."""
+    from casemgr import migrate
+    from casemgr.config import get_settings
+
+    migrate.upgrade()
+    typer.echo(f"database is up to date: {_safe_url(get_settings().effective_database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    # Never print a password from the database URL.
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+@app.command()
+def demo(reset: bool = typer.Option(False, help="Seed cases even if the database already has some.")) -> None:
+    """Seed demo data: one user per role (passwords printed once) and 300+ cases over 90 days."""
+    from casemgr import migrate
+    from casemgr.demo import run_demo
+
+    migrate.upgrade()
+    result = run_demo(reset=reset)
+    for name, pw in result["users"].items():
+        typer.echo(f"user {name:<11} password {pw}")
+    if not result["users"]:
+        typer.echo("demo users already exist (passwords were printed when they were created)")
+    typer.echo(f"cases created: {result['cases_created']} (already there: {result['cases_existing']})")
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: list[str] = typer.Option(..., "--role", help="Role; repeat for several."),
+    password: str | None = typer.Option(None, help="Password; generated and printed if omitted.",
+                                        envvar="CASEMGR_NEW_USER_PASSWORD"),
+) -> None:
+    """Create a user (for example the first admin)."""
+    from casemgr import migrate
+    from casemgr.db import write_session
+    from casemgr.errors import DomainError
+    from casemgr.users import service
+
+    migrate.upgrade()
+    pw = password or service.generate_password()
+    try:
+        with write_session() as session:
+            service.create_user(session, name, pw, list(role), actor="cli")
+    except DomainError as exc:
+        fail(f"error: {exc.message}")
+    typer.echo(f"created user {name} with roles {', '.join(sorted(set(role)))}")
+    if not password:
+        typer.echo(f"password: {pw}")
+
+
+@users_app.command("api-key")
+def users_api_key(
+    name: str = typer.Argument(..., help="A name for the key, e.g. the calling system."),
+    user: str | None = typer.Option(None, help="Owner user; the key acts with that user's roles."),
+    scope: list[str] = typer.Option([], "--scope", help="Limit the key to these roles/scopes (e.g. intake)."),
+) -> None:
+    """Create an API key; the secret is printed once."""
+    from casemgr.db import write_session
+    from casemgr.users import service
+
+    with write_session() as session:
+        uid = None
+        if user:
+            u = service.get_user_by_name(session, user)
+            if u is None:
+                fail(f"error: no user {user!r}")
+            uid = u.id
+        key, secret = service.create_api_key(session, name, uid, list(scope), actor="cli")
+    typer.echo(f"api key {key.id} ({name}): {secret}")
+
+
+@users_app.command("revoke-key")
+def users_revoke_key(key_id: int) -> None:
+    """Revoke an API key at once."""
+    from casemgr.db import write_session
+    from casemgr.errors import DomainError
+    from casemgr.users import service
+
+    try:
+        with write_session() as session:
+            service.revoke_api_key(session, key_id, actor="cli")
+    except DomainError as exc:
+        fail(f"error: {exc.message}")
+    typer.echo(f"revoked key {key_id}")
+
+
+@audit_app.command("verify")
+def audit_verify(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Check the hash chain; exit 1 naming the first bad event if anything was altered."""
+    from casemgr.audit import service
+    from casemgr.db import read_session
+
+    with read_session() as session:
+        result = service.verify(session)
+    if json_out:
+        typer.echo(json.dumps({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
+                               "reason": result.reason}))
+    elif result.ok:
+        typer.echo(f"audit trail intact: {result.checked} events")
+    else:
+        typer.echo(f"AUDIT TRAIL BROKEN at event {result.first_bad_seq}: {result.reason}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
+    out: Path | None = typer.Option(None, "--out", help="File to write; stdout if omitted."),
+) -> None:
+    """Export the audit log."""
+    from casemgr.audit import service
+    from casemgr.db import read_session
+
+    if fmt not in ("jsonl", "csv"):
+        fail("error: --format must be jsonl or csv", 2)
+    with read_session() as session:
+        if out:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = service.export(session, fmt, fh)
+            typer.echo(f"exported {n} events to {out}", err=True)
+        else:
+            service.export(session, fmt, sys.stdout)
+
+
+# Rooms mount their sub-commands below, one line each.
+
+
+def main() -> None:
+    try:
+        app()
+    except PolicyFileError as exc:
+        typer.echo(f"invalid policy file:\n{exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

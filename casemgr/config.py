@@ -1,0 +1,108 @@
+"""One settings object for the whole service, read from CASEMGR_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_POLICIES_DIR = PACKAGE_DIR.parent / "policies"
+
+
+def _default_policies_dir() -> Path:
+    # In a source checkout the editable policies/ folder wins; an installed wheel uses its bundled copy.
+    if REPO_POLICIES_DIR.is_dir():
+        return REPO_POLICIES_DIR
+    return PACKAGE_DIR / "bundled_policies"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEMGR_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    policies_dir: Path = Field(default_factory=_default_policies_dir)
+
+    # Secrets come from the environment or a file, never from code; see secret_key_value().
+    secret_key: str | None = None
+    secret_key_file: Path | None = None
+
+    db_pool_size: int = 10
+    sqlite_busy_timeout_ms: int = 15000
+
+    max_field_chars: int = 20000
+    max_subject_chars: int = 500
+
+    # AI
+    ai_provider: str = "local"
+    ai_inline: bool = True
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: str | None = None
+    ai_timeout_s: float = 10.0
+
+    # Intake / mail
+    accepted_domains: list[str] = Field(default_factory=lambda: ["example.com", "casemgr.local", "localhost"])
+    complaint_addresses: list[str] = Field(default_factory=lambda: ["complaints@", "support@", "help@"])
+    contract_addresses: list[str] = Field(default_factory=lambda: ["contracts@", "legal@"])
+    max_message_bytes: int = 25 * 1024 * 1024
+    smtp_relay_host: str | None = None
+    smtp_relay_port: int = 25
+    mail_from: str = "support@casemgr.local"
+
+    # Web
+    session_ttl_minutes: int = 8 * 60
+    cookie_secure: bool = False
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the libpq-style scheme and use psycopg 3.
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            return url
+        return f"sqlite:///{self.resolved_data_dir / 'casemgr.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def secret_key_value(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        if self.secret_key_file and self.secret_key_file.exists():
+            return self.secret_key_file.read_text().strip()
+        # Embedded default: generate once and keep it in the data dir, readable only by us.
+        path = self.resolved_data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings and engines (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    from casemgr import db
+
+    db.dispose_engines()

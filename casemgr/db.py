@@ -1,0 +1,109 @@
+"""Database engines and sessions.
+
+SQLite is the embedded default (WAL, synchronous=NORMAL, busy_timeout). Write transactions on SQLite start
+with BEGIN IMMEDIATE: a deferred transaction that reads first and writes later fails with SQLITE_BUSY when
+another writer committed in between, and busy_timeout cannot help it. PostgreSQL uses one pooled engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from casemgr.config import get_settings
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+def _make_engine(url: str, *, immediate: bool) -> Engine:
+    settings = get_settings()
+    if url.startswith("sqlite"):
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
+            pool_size=settings.db_pool_size,
+            max_overflow=20,
+        )
+        busy = settings.sqlite_busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql(begin_sql)
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def get_engine(*, write: bool = False) -> Engine:
+    settings = get_settings()
+    url = settings.effective_database_url
+    immediate = write and url.startswith("sqlite")
+    key = f"{url}|{'w' if immediate else 'r'}"
+    engine = _engines.get(key)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _make_engine(url, immediate=immediate)
+                _engines[key] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """A unit of work that changes data: commits on success, rolls back on any error."""
+    with Session(get_engine(write=True), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def get_write_session() -> Iterator[Session]:
+    """FastAPI dependency for state-changing requests."""
+    with write_session() as session:
+        yield session
+
+
+def get_read_session() -> Iterator[Session]:
+    with read_session() as session:
+        yield session

@@ -1,0 +1,128 @@
+"""`casemgr demo`: seed realistic demo data (users per role, 300+ cases across both types and every stage)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import func, select
+
+from casemgr.cases import service as cases
+from casemgr.cases.models import Case
+from casemgr.cases.schemas import CaseCreate, PartyIn
+from casemgr.casetypes.registry import get_registry
+from casemgr.clock import now
+from casemgr.db import write_session
+from casemgr.users import service as users
+
+DEMO_ROLES = ["agent", "lead", "governance", "reviewer", "admin"]
+FIRST = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Drew", "Robin"]
+LAST = ["Smith", "Garcia", "Chen", "Okafor", "Novak", "Patel", "Murphy", "Silva", "Kowalski", "Nguyen", "Brown"]
+
+# Paths a case may have taken, by how far it got; each demo case follows one prefix of one path.
+COMPLAINT_PATHS = [
+    ["intake", "triage", "investigation", "resolution", "feedback", "closed"],
+    ["intake", "triage", "investigation", "waiting_on_customer", "resolution", "feedback", "closed"],
+    ["intake", "triage", "resolution", "feedback", "closed"],
+]
+CONTRACT_PATHS = [
+    ["request", "drafting", "negotiation", "approval", "signature", "active", "renewal", "renewed"],
+    ["request", "drafting", "approval", "signature", "active", "renewal", "expired"],
+    ["request", "drafting", "negotiation", "approval", "signature", "active"],
+]
+
+
+def load_demo_records() -> list[dict[str, Any]]:
+    data = resources.files("casemgr.demo_data").joinpath("demo.jsonl.gz").read_bytes()
+    return [json.loads(line) for line in gzip.decompress(data).decode("utf-8").splitlines() if line.strip()]
+
+
+def _subject_from(text: str, n: int = 8) -> str:
+    words = re.findall(r"[a-z0-9']+", text.lower())[:n]
+    return (" ".join(words).capitalize() or "Complaint")[:120]
+
+
+def seed_users() -> dict[str, str]:
+    passwords: dict[str, str] = {}
+    with write_session() as session:
+        for role in DEMO_ROLES:
+            if users.get_user_by_name(session, role) is None:
+                pw = users.generate_password()
+                roles = [role] + (["legal", "finance"] if role == "agent" else [])
+                users.create_user(session, role, pw, roles, actor="system:demo", display_name=f"Demo {role}")
+                passwords[role] = pw
+    return passwords
+
+
+def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -> int:
+    rng = random.Random(seed)
+    records = load_demo_records()
+    complaints = [r for r in records if r["kind"] == "complaint"][:n_complaints]
+    contracts = [r for r in records if r["kind"] == "contract"][:n_contracts]
+    registry = get_registry()
+    start = now() - timedelta(days=90)
+    created = 0
+    jobs: list[tuple[str, dict[str, Any]]] = [("complaint", r) for r in complaints] + [("contract", r) for r in contracts]
+    rng.shuffle(jobs)
+    for i, (kind, rec) in enumerate(jobs):
+        t0 = start + timedelta(minutes=rng.randint(0, 89 * 24 * 60))
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        if kind == "complaint":
+            paths = COMPLAINT_PATHS
+            data = CaseCreate(
+                case_type="complaint", subject=_subject_from(rec["text"]), description=rec["text"], channel="demo",
+                party=PartyIn(name=name, email=f"{name.lower().replace(' ', '.')}{i}@example.com",
+                              tier=rng.choice(["standard"] * 6 + ["gold"] * 3 + ["platinum"])),
+                amount=round(rng.choice([0, 0, 25, 80, 150, 420, 1200, 5600, 15000]) * rng.random(), 2) or None,
+                fields={"account_id": f"AC{rng.randint(10**7, 10**8 - 1)}"},
+            )
+        else:
+            paths = CONTRACT_PATHS
+            parties = (rec.get("parties") or "").split(";")
+            counterparty = (parties[0].split("(")[0].strip() or "Counterparty")[:300]
+            data = CaseCreate(
+                case_type="contract", subject=str(rec.get("title") or "Contract")[:200].title(),
+                description=rec["text"], channel="demo",
+                party=PartyIn(name=counterparty, organisation=counterparty),
+                amount=float(rng.choice([5000, 12000, 25000, 80000, 250000])),
+                fields={"counterparty": counterparty, "contract_kind": str(rec.get("title") or "")[:100],
+                        "governing_law": (rec.get("governing_law") or None) and str(rec["governing_law"])[:200]},
+            )
+            if data.fields.get("governing_law") is None:
+                data.fields.pop("governing_law")
+        path = rng.choice(paths)
+        depth = rng.randint(1, len(path))
+        # Older cases have moved further: the demo looks like a real backlog.
+        age_days = (now() - t0).days
+        if age_days < 5:
+            depth = min(depth, 2)
+        with write_session() as session:
+            case = cases.create_case(session, data, actor="system:demo", created_at=t0)
+            t = t0
+            for stage in path[1:depth]:
+                t = t + timedelta(hours=rng.uniform(1, 30) * (3 if stage in ("investigation", "negotiation") else 1))
+                if t >= now():
+                    break
+                if kind == "complaint" and stage == "triage" and rec.get("product"):
+                    case.category = rec["product"]
+                    case.fields = {**case.fields, "category": rec["product"]}
+                case = cases.transition(session, case.id, stage, case.version, actor=rng.choice(
+                    ["user:agent", "user:agent", "user:lead"]), at=t)
+        created += 1
+    assert registry  # registry validated before seeding
+    return created
+
+
+def run_demo(reset: bool = False) -> dict[str, Any]:
+    with write_session() as session:
+        existing = session.execute(select(func.count()).select_from(Case)).scalar_one()
+    passwords = seed_users()
+    created = 0
+    if existing == 0 or reset:
+        created = seed_cases()
+    return {"users": passwords, "cases_created": created, "cases_existing": existing}

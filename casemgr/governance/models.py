@@ -1,0 +1,60 @@
+"""AI decisions as they passed the policy choke point, reviews of them, and published policy versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from casemgr.clock import now
+
+
+class AIDecision(SQLModel, table=True):
+    __tablename__ = "ai_decisions"
+    __table_args__ = (
+        Index("ix_ai_decisions_case", "case_id"),
+        Index("ix_ai_decisions_review", "review_status", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    kind: str = Field(max_length=40)  # classify | set_priority | route_queue | assign | draft_reply | ...
+    field: str | None = Field(default=None, max_length=60)  # case field it would set, if any
+    proposed: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    previous: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    rationale: str | None = Field(default=None, sa_column=Column(Text))
+    confidence: float | None = None
+    outcome: str = Field(max_length=20)  # applied | suggested | rejected
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    owner_role: str | None = Field(default=None, max_length=50)
+    policy_version: str = Field(max_length=80)
+    model_version: str | None = Field(default=None, max_length=120)
+    provider: str | None = Field(default=None, max_length=40)
+    # pending (suggestion awaiting a human) | sampled (auto-applied, picked for review) | accepted |
+    # overridden | rejected | none (nothing to review)
+    review_status: str = Field(default="none", max_length=20)
+    reviewed_by: str | None = Field(default=None, max_length=100)
+    reviewed_at: datetime | None = None
+    override_reason_code: str | None = Field(default=None, max_length=60)
+    override_comment: str | None = Field(default=None, sa_column=Column(Text))
+    override_value: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=now, index=True)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Published versions of governed files: kind = 'ai-policy' or 'rules' (one row per version)."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (Index("ix_policy_versions_kind", "kind", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    name: str = Field(default="", max_length=200)  # e.g. rules file set name or policy file name
+    version: str = Field(max_length=80)  # content hash
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    files: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # for multi-file sets
+    diff: str | None = Field(default=None, sa_column=Column(Text))
+    author: str = Field(max_length=100)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    is_active: bool = False
+    created_at: datetime = Field(default_factory=now)

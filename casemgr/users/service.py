@@ -1,0 +1,166 @@
+"""Users, roles, API keys and password checks (argon2)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.casetypes.registry import get_registry
+from casemgr.clock import now
+from casemgr.errors import Conflict, NotFound, ValidationFailed
+from casemgr.users.models import ApiKey, User, UserRole
+
+_hasher = PasswordHasher()
+
+USER_ROLES = ("agent", "lead", "governance", "reviewer", "admin", "legal", "finance", "compliance")
+
+
+@dataclass
+class Principal:
+    """Who is acting: a logged-in user or an API key (scoped)."""
+
+    user_id: int | None
+    username: str
+    roles: frozenset[str]
+    via: str = "session"  # session | apikey | cli | system
+    key_name: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def actor(self) -> str:
+        if self.via == "apikey":
+            return f"apikey:{self.key_name}"
+        if self.via in ("system", "cli") and self.user_id is None:
+            return self.username
+        return f"user:{self.username}"
+
+    def has_any(self, roles: set[str] | frozenset[str]) -> bool:
+        return bool(self.roles & roles)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(hash_: str | None, password: str) -> bool:
+    if not hash_:
+        return False
+    try:
+        return _hasher.verify(hash_, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _validate_roles(roles: list[str]) -> list[str]:
+    known = get_registry().org.role_names
+    bad = [r for r in roles if r not in known]
+    if bad:
+        raise ValidationFailed(f"unknown role(s): {', '.join(bad)}; known: {', '.join(sorted(known))}", field="roles")
+    return sorted(set(roles))
+
+
+def create_user(
+    session: Session, username: str, password: str, roles: list[str], actor: str = "system",
+    display_name: str | None = None, email: str | None = None,
+) -> User:
+    if not username or len(username) > 100:
+        raise ValidationFailed("username must be 1-100 characters", field="username")
+    if len(password) < 8:
+        raise ValidationFailed("password must be at least 8 characters", field="password")
+    roles = _validate_roles(roles)
+    if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), display_name=display_name, email=email)
+    session.add(user)
+    session.flush()
+    for r in roles:
+        session.add(UserRole(user_id=user.id, role=r))
+    session.flush()
+    audit.record(session, actor=actor, action="user.created", entity=f"user:{user.id}",
+                 after={"username": username, "roles": roles})
+    return user
+
+
+def set_roles(session: Session, user_id: int, roles: list[str], actor: str) -> list[str]:
+    roles = _validate_roles(roles)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    before = roles_of(session, user_id)
+    session.execute(delete(UserRole).where(UserRole.user_id == user_id))
+    for r in roles:
+        session.add(UserRole(user_id=user_id, role=r))
+    session.flush()
+    audit.record(session, actor=actor, action="user.roles_changed", entity=f"user:{user_id}",
+                 before={"roles": before}, after={"roles": roles})
+    return roles
+
+
+def roles_of(session: Session, user_id: int) -> list[str]:
+    return sorted(session.execute(select(UserRole.role).where(UserRole.user_id == user_id)).scalars().all())
+
+
+def get_user_by_name(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def principal_for_user(session: Session, user: User, via: str = "session") -> Principal:
+    return Principal(user_id=user.id, username=user.username, roles=frozenset(roles_of(session, user.id or 0)), via=via)
+
+
+def _key_hash(key: str) -> str:
+    # API keys are long random secrets, so a fast hash is enough and keeps per-request checks cheap.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, name: str, user_id: int | None, scopes: list[str] | None = None, actor: str = "system"
+) -> tuple[ApiKey, str]:
+    """Returns the key record and the plaintext key, shown once and never stored."""
+    secret = "cm_" + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=secret[:10], key_hash=_key_hash(secret), user_id=user_id, scopes=sorted(set(scopes or [])))
+    session.add(key)
+    session.flush()
+    audit.record(session, actor=actor, action="apikey.created", entity=f"apikey:{key.id}",
+                 after={"name": name, "user_id": user_id, "scopes": key.scopes})
+    return key, secret
+
+
+def revoke_api_key(session: Session, key_id: int, actor: str) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} not found")
+    key.revoked_at = now()
+    session.add(key)
+    audit.record(session, actor=actor, action="apikey.revoked", entity=f"apikey:{key.id}", after={"name": key.name})
+    return key
+
+
+def principal_for_api_key(session: Session, secret: str) -> Principal | None:
+    key = session.execute(select(ApiKey).where(ApiKey.key_hash == _key_hash(secret))).scalar_one_or_none()
+    if key is None or key.revoked_at is not None:
+        return None
+    roles: frozenset[str] = frozenset()
+    username = key.name
+    if key.user_id is not None:
+        user = session.get(User, key.user_id)
+        if user is None or not user.active:
+            return None
+        roles = frozenset(roles_of(session, user.id or 0))
+        username = user.username
+    # A key's scopes narrow its roles: a key scoped to ["intake"] cannot act as its owner's agent role.
+    scopes = frozenset(key.scopes or [])
+    effective = roles & scopes if scopes and roles else (scopes if not roles else roles)
+    return Principal(user_id=key.user_id, username=username, roles=frozenset(effective), via="apikey",
+                     key_name=key.name, scopes=scopes)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)

@@ -1,0 +1,28 @@
+"""Who may do what: every route names one permission here, and this table is the single place roles are granted.
+
+The role x route matrix test reads this table.
+"""
+
+from __future__ import annotations
+
+ALL_STAFF = frozenset({"agent", "lead", "governance", "reviewer", "admin", "legal", "finance", "compliance"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "cases.read": ALL_STAFF,
+    "cases.write": frozenset({"agent", "lead", "admin", "legal", "finance", "compliance"}),
+    "cases.assign": frozenset({"agent", "lead", "admin"}),
+    "intake.submit": frozenset({"intake", "agent", "lead", "admin"}),
+    "audit.read": frozenset({"reviewer", "governance", "lead", "admin"}),
+    "policy.read": frozenset({"governance", "reviewer", "lead", "admin"}),
+    "policy.publish": frozenset({"governance"}),
+    "rules.publish": frozenset({"governance"}),
+    "review.work": frozenset({"reviewer"}),
+    "dashboard.read": frozenset({"lead", "admin"}),
+    "quarantine.manage": frozenset({"admin"}),
+    "users.manage": frozenset({"admin"}),
+    "ai.decide": frozenset({"agent", "lead", "legal", "finance", "compliance", "reviewer"}),
+}
+
+
+def roles_for(permission: str) -> frozenset[str]:
+    return PERMISSIONS[permission]

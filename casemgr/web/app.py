@@ -1,0 +1,36 @@
+"""The FastAPI application: routers from each domain room, error mapping, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from casemgr.casetypes.registry import get_registry
+from casemgr.db import get_engine
+from casemgr.web import errors
+
+
+def create_app() -> FastAPI:
+    # Refuse to start on invalid case types: the error names file:line.
+    get_registry()
+    app = FastAPI(
+        title="casemgr",
+        version="0.1.0",
+        description="Rules-and-AI assisted case management for complaints and contracts.",
+    )
+    errors.install(app)
+
+    from casemgr.cases.routes import router as cases_router
+
+    app.include_router(cases_router)
+    # Rooms register their routers below (one line each).
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,83 @@
+"""Request dependencies: who is calling (session cookie or API key) and whether their roles allow the route."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlmodel import Session
+
+from casemgr.clock import now
+from casemgr.db import get_read_session, get_write_session
+from casemgr.errors import PermissionDenied, Unauthenticated
+from casemgr.users import service as users
+from casemgr.users.models import User, WebSession
+from casemgr.web.access import roles_for
+
+SESSION_COOKIE = "casemgr_session"
+
+ReadSession = Annotated[Session, Depends(get_read_session)]
+WriteSession = Annotated[Session, Depends(get_write_session)]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _api_key_from(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def resolve_principal(request: Request, session: Session) -> users.Principal | None:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal = None
+    key = _api_key_from(request)
+    if key:
+        principal = users.principal_for_api_key(session, key)
+        if principal is None:
+            raise Unauthenticated("invalid or revoked API key")
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            ws = session.execute(select(WebSession).where(WebSession.token_hash == token_hash(token))).scalar_one_or_none()
+            if ws is not None and ws.expires_at > now():
+                user = session.get(User, ws.user_id)
+                if user is not None and user.active:
+                    principal = users.principal_for_user(session, user, via="session")
+                    request.state.web_session = ws
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request, session: ReadSession) -> users.Principal:
+    principal = resolve_principal(request, session)
+    if principal is None:
+        raise Unauthenticated("login or an API key is required")
+    return principal
+
+
+def optional_principal(request: Request, session: ReadSession) -> users.Principal | None:
+    return resolve_principal(request, session)
+
+
+def require(permission: str) -> Callable[..., users.Principal]:
+    allowed = roles_for(permission)
+
+    def dependency(principal: Annotated[users.Principal, Depends(current_principal)]) -> users.Principal:
+        if not principal.has_any(allowed):
+            raise PermissionDenied(f"this needs one of the roles: {', '.join(sorted(allowed))}")
+        return principal
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency

@@ -1,0 +1,53 @@
+"""Domain errors become HTTP responses here, in one place, each with a clear message."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from casemgr.errors import DomainError, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+
+def wants_html(request: Request) -> bool:
+    if request.url.path.startswith("/api") or request.url.path.startswith("/metrics"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse | RedirectResponse:
+        if isinstance(exc, Unauthenticated) and wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        body = {"error": exc.code, "detail": exc.message, **{k: v for k, v in exc.details.items() if v is not None}}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+            errors.append({"field": loc, "message": err.get("msg", "invalid")})
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return JSONResponse({"error": "validation_failed", "detail": summary or "invalid request", "errors": errors},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"error": "http_error", "detail": detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # Locked or unreachable database: tell the client to retry; nothing was committed.
+        log.warning("database unavailable: %s", exc)
+        return JSONResponse({"error": "unavailable", "detail": "the database is busy or unavailable; please retry"},
+                            status_code=503, headers={"Retry-After": "5"})

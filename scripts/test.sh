@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: system packages, Python packages, PostgreSQL on loopback,
+# then pytest against SQLite and against PostgreSQL. Stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+[ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "${need_apt[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${need_apt[@]}" >/dev/null; }
+  else
+    echo "missing Debian packages: ${need_apt[*]} (run as root or install them)" >&2
+  fi
+fi
+
+make install
+BIN=.venv/bin
+
+PGDIR=$(mktemp -d /tmp/casemgr-pg.XXXXXX)
+PGPORT=${CASEMGR_TEST_PG_PORT:-55433}
+cleanup() { bash scripts/pg.sh stop "$PGDIR" || true; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+PGURL=$(bash scripts/pg.sh start "$PGDIR" "$PGPORT")
+export CASEMGR_TEST_PG_URL="$PGURL"
+
+$BIN/ruff check casemgr tests
+
+echo "== test suite on SQLite"
+$BIN/pytest -q -m "not slow" tests "$@"
+
+echo "== test suite on PostgreSQL ($PGURL)"
+CASEMGR_TEST_DATABASE_URL="$PGURL" $BIN/pytest -q -m "not slow and not browser and not sqlite_only" tests "$@"

@@ -1,0 +1,35 @@
+"""`casemgr demo` seeds a realistic backlog; the served app answers /healthz and lists the cases."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from casemgr.casetypes.registry import get_registry
+from casemgr.cases.models import Case
+from casemgr.cli import app as cli
+from casemgr.db import read_session
+
+
+def test_demo_seeds_both_types_every_stage_over_90_days(client) -> None:
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    for role in ("agent", "lead", "governance", "reviewer", "admin"):
+        assert f"user {role}" in result.output
+    with read_session() as s:
+        rows = s.execute(select(Case.case_type, Case.stage, Case.created_at)).all()
+    assert len(rows) >= 300
+    stages = Counter((t, st) for t, st, _ in rows)
+    reg = get_registry()
+    for ct in ("complaint", "contract"):
+        for st in reg.get(ct).stage_names:
+            assert stages[(ct, st)] > 0, f"no demo case in {ct}/{st}"
+    created = sorted(r[2] for r in rows)
+    assert (created[-1] - created[0]).days >= 80
+    assert client.get("/healthz").status_code == 200
+    again = CliRunner().invoke(cli, ["demo"])
+    assert again.exit_code == 0 and "cases created: 0" in again.output
+    verify = CliRunner().invoke(cli, ["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
