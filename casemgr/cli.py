@@ -182,6 +182,13 @@ def audit_export(
 
 
 # Rooms mount their sub-commands below, one line each.
+bench_app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+from casemgr.rules.cli import app as rules_app  # noqa: E402
+from casemgr.rules.cli import bench_rules  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
+bench_app.command("rules")(bench_rules)
 
 
 def main() -> None:
