@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from casemgr.casetypes.registry import get_registry
 from casemgr.db import get_engine
 from casemgr.web import errors
+from casemgr.web.templating import STATIC_DIR
 
 
 def create_app() -> FastAPI:
@@ -25,6 +27,7 @@ def create_app() -> FastAPI:
     from casemgr.cases.routes import router as cases_router
 
     app.include_router(cases_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # Rooms register their routers below (one line each).
 
     @app.get("/healthz", tags=["ops"])
