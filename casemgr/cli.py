@@ -181,6 +181,30 @@ def audit_export(
             service.export(session, fmt, sys.stdout)
 
 
+@app.command("backup")
+def backup_cmd(path: Path) -> None:
+    """Back up the configured database to PATH (SQLite online backup API, or pg_dump)."""
+    from casemgr.ops.backup import BackupError, backup
+
+    try:
+        info = backup(path)
+    except BackupError as exc:
+        fail(f"backup failed: {exc}")
+    typer.echo(json.dumps(info))
+
+
+@app.command("restore")
+def restore_cmd(path: Path) -> None:
+    """Restore PATH into the database named by CASEMGR_DATABASE_URL (default: SQLite in the data dir)."""
+    from casemgr.ops.backup import BackupError, restore
+
+    try:
+        info = restore(path)
+    except BackupError as exc:
+        fail(f"restore failed: {exc}")
+    typer.echo(json.dumps(info))
+
+
 # Rooms mount their sub-commands below, one line each.
 bench_app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
