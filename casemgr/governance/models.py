@@ -39,6 +39,12 @@ class AIDecision(SQLModel, table=True):
     override_reason_code: str | None = Field(default=None, max_length=60)
     override_comment: str | None = Field(default=None, sa_column=Column(Text))
     override_value: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # What decide() saw besides the output (case type, stage, category, allowed transitions): simulate and
+    # replay re-run decide() on exactly this, so their counts agree.
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    run_id: str | None = Field(default=None, max_length=40)  # one enrichment run (or replay) of a case
+    ai_call_id: int | None = None  # the ai_calls row that produced the output, when known
+    sampled: bool = False  # picked for review by the policy's sample rate (applied decisions only)
     created_at: datetime = Field(default_factory=now, index=True)
 
 
