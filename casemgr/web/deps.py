@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from casemgr.clock import now
-from casemgr.db import get_read_session, get_write_session
+from casemgr.db import get_read_session, get_write_session, read_session
 from casemgr.errors import PermissionDenied, Unauthenticated
 from casemgr.users import service as users
 from casemgr.users.models import User, WebSession
@@ -48,7 +48,9 @@ def resolve_principal(request: Request, session: Session) -> users.Principal | N
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")
     else:
-        token = request.cookies.get(SESSION_COOKIE)
+        from casemgr.web.sessions import unsign
+
+        token = unsign(request.cookies.get(SESSION_COOKIE))
         if token:
             ws = session.execute(select(WebSession).where(WebSession.token_hash == token_hash(token))).scalar_one_or_none()
             if ws is not None and ws.expires_at > now():
@@ -60,18 +62,28 @@ def resolve_principal(request: Request, session: Session) -> users.Principal | N
     return principal
 
 
-def current_principal(request: Request, session: ReadSession) -> users.Principal:
-    principal = resolve_principal(request, session)
+def _principal(request: Request) -> users.Principal | None:
+    # A short session of its own: the connection goes back to the pool before the route's own session takes
+    # one, so a request never holds two pooled connections (that deadlocks the pool under load).
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    with read_session() as session:
+        return resolve_principal(request, session)
+
+
+def current_principal(request: Request) -> users.Principal:
+    principal = _principal(request)
     if principal is None:
         raise Unauthenticated("login or an API key is required")
     return principal
 
 
-def optional_principal(request: Request, session: ReadSession) -> users.Principal | None:
-    return resolve_principal(request, session)
+def optional_principal(request: Request) -> users.Principal | None:
+    return _principal(request)
 
 
 def require(permission: str) -> Callable[..., users.Principal]:
+    """API/route dependency: 401 for anonymous callers (HTML requests are redirected), 403 for wrong roles."""
     allowed = roles_for(permission)
 
     def dependency(principal: Annotated[users.Principal, Depends(current_principal)]) -> users.Principal:
@@ -80,4 +92,32 @@ def require(permission: str) -> Callable[..., users.Principal]:
         return principal
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+def page_principal(request: Request, session: ReadSession) -> users.Principal:
+    principal = resolve_principal(request, session)
+    if principal is None:
+        # Pages always send anonymous visitors to the login form, whatever their Accept header says.
+        raise Unauthenticated("please log in", login_redirect=True)
+    return principal
+
+
+def page(permission: str) -> Callable[..., users.Principal]:
+    """Page dependency: anonymous -> redirect to /login, wrong roles -> 403 page."""
+    allowed = roles_for(permission)
+
+    def dependency(principal: Annotated[users.Principal, Depends(page_principal)]) -> users.Principal:
+        if not principal.has_any(allowed):
+            raise PermissionDenied(f"this page needs one of the roles: {', '.join(sorted(allowed))}")
+        return principal
+
+    dependency.__name__ = f"page_{permission.replace('.', '_')}"
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def csrf_token_of(request: Request) -> str | None:
+    ws = getattr(request.state, "web_session", None)
+    return ws.csrf_token if ws is not None else None
