@@ -1,0 +1,1 @@
+"""KPI dashboard, Prometheus metrics and process-mining export."""
