@@ -96,8 +96,8 @@ def require(permission: str) -> Callable[..., users.Principal]:
     return dependency
 
 
-def page_principal(request: Request, session: ReadSession) -> users.Principal:
-    principal = resolve_principal(request, session)
+def page_principal(request: Request) -> users.Principal:
+    principal = _principal(request)
     if principal is None:
         # Pages always send anonymous visitors to the login form, whatever their Accept header says.
         raise Unauthenticated("please log in", login_redirect=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,9 +24,13 @@ def wants_html(request: Request) -> bool:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse | RedirectResponse:
-        if isinstance(exc, Unauthenticated) and wants_html(request):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, Unauthenticated) and (wants_html(request) or exc.details.get("login_redirect")):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if wants_html(request) and not request.url.path.startswith("/api"):
+            from casemgr.web.pages_common import error_page  # HTML error page for browser requests
+
+            return error_page(request, exc)
         body = {"error": exc.code, "detail": exc.message, **{k: v for k, v in exc.details.items() if v is not None}}
         return JSONResponse(body, status_code=exc.status_code)
 

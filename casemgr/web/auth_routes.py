@@ -1,0 +1,169 @@
+"""Login and logout. Passwords are checked with argon2; repeated failures lock the account for a while and
+rate-limit the client address, so online guessing is slow."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from casemgr.clock import now
+from casemgr.db import write_session
+from casemgr.users import service as users
+from casemgr.web import sessions
+from casemgr.web.deps import optional_principal, token_hash
+from casemgr.web.pages_common import redirect, render
+
+router = APIRouter(tags=["auth"], include_in_schema=False)
+
+MAX_FAILED = 5  # failed logins in a row before the account locks
+LOCK_MINUTES = 15
+IP_WINDOW_S = 600
+IP_MAX_FAILURES = 30  # per client address in the window, across all usernames
+_ip_failures: dict[str, deque[float]] = {}
+_ip_lock = threading.Lock()
+# A hash to verify against for unknown users, so "no such user" takes as long as "wrong password".
+_DUMMY_HASH = users.hash_password(secrets.token_urlsafe(16))
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _ip_limited(ip: str) -> bool:
+    cutoff = time.monotonic() - IP_WINDOW_S
+    with _ip_lock:
+        q = _ip_failures.get(ip)
+        if not q:
+            return False
+        while q and q[0] < cutoff:
+            q.popleft()
+        return len(q) >= IP_MAX_FAILURES
+
+
+def _ip_fail(ip: str) -> None:
+    with _ip_lock:
+        _ip_failures.setdefault(ip, deque()).append(time.monotonic())
+
+
+def reset_rate_limits() -> None:
+    with _ip_lock:
+        _ip_failures.clear()
+
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link bounce through our login page.
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/queue"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/queue"
+    return value
+
+
+def _login_form(request: Request, *, error: str | None = None, next_url: str = "/queue", username: str = "",
+                status_code: int = 200) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html", {"error": error, "next": next_url, "username": username,
+                                          "login_csrf": token}, status_code=status_code)
+    resp.set_cookie(sessions.LOGIN_CSRF_COOKIE, sessions.sign(token, "login-csrf"), max_age=3600,
+                    **sessions.cookie_kwargs())  # type: ignore[arg-type]
+    return resp
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    if optional_principal(request) is not None:
+        return redirect(_safe_next(next))
+    return _login_form(request, next_url=_safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/queue",  # noqa: A002
+) -> Response:
+    next_url = _safe_next(next)
+    expected = sessions.unsign(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), "login-csrf")
+    if not sessions.tokens_equal(csrf_token, expected):
+        return _login_form(request, error="Your login form expired. Please try again.", next_url=next_url,
+                           username=username, status_code=403)
+    ip = _client(request)
+    if _ip_limited(ip):
+        return _login_form(request, error="Too many failed logins from your address. Wait a few minutes.",
+                           next_url=next_url, username=username, status_code=429)
+    generic = "Wrong username or password."
+    with write_session() as s:
+        user = users.get_user_by_name(s, username.strip())
+        at = now()
+        if user is None or not user.active:
+            users.check_password(_DUMMY_HASH, password)
+            _ip_fail(ip)
+            return _login_form(request, error=generic, next_url=next_url, username=username, status_code=401)
+        if user.locked_until is not None and _aware(user.locked_until) > at:
+            _ip_fail(ip)
+            return _login_form(request, error="This account is locked after repeated failed logins. "
+                               f"Try again after {user.locked_until:%H:%M} UTC or ask an admin.",
+                               next_url=next_url, username=username, status_code=429)
+        if not users.check_password(user.password_hash, password):
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILED:
+                user.locked_until = at + timedelta(minutes=LOCK_MINUTES)
+                user.failed_logins = 0
+            s.add(user)
+            _ip_fail(ip)
+            from casemgr.audit import service as audit
+
+            audit.record(s, actor=f"anonymous:{ip}", action="auth.login_failed", entity=f"user:{user.id}",
+                         after={"locked": user.locked_until is not None and _aware(user.locked_until) > at})
+            return _login_form(request, error=generic, next_url=next_url, username=username, status_code=401)
+        user.failed_logins = 0
+        user.locked_until = None
+        s.add(user)
+        old = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE))
+        token, _ = sessions.create(s, int(user.id or 0), token_hash(old) if old else None)
+    resp: Response = RedirectResponse(next_url, status_code=303)
+    resp.set_cookie(sessions.SESSION_COOKIE, sessions.sign(token),
+                    max_age=60 * _ttl_minutes(), **sessions.cookie_kwargs())  # type: ignore[arg-type]
+    resp.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/")
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    # CSRFMiddleware has already checked the token: a third-party page cannot log people out.
+    token = sessions.unsign(request.cookies.get(sessions.SESSION_COOKIE))
+    if token:
+        with write_session() as s:
+            sessions.destroy(s, token_hash(token))
+    resp = redirect("/login")
+    resp.delete_cookie(sessions.SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/")
+def root() -> Response:
+    return redirect("/queue")
+
+
+def _ttl_minutes() -> int:
+    from casemgr.config import get_settings
+
+    return get_settings().session_ttl_minutes
+
+
+def _aware(dt):  # type: ignore[no-untyped-def]
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    from datetime import UTC
+
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

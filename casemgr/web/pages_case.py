@@ -1,0 +1,252 @@
+"""/cases/{id}: header, AI panel, routing explanation, messages + reply, tasks with SOPs, stage buttons, timeline.
+
+Every form carries the case version it was rendered from; a stale version comes back as a clear
+"changed by X, reload" message and the user's typed text is kept, so nothing is lost or overwritten.
+Writes run in their own write_session so the commit is done before the redirect is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.cases import service
+from casemgr.cases.models import Case, Party
+from casemgr.casetypes.registry import get_registry
+from casemgr.db import read_session, write_session
+from casemgr.errors import DomainError, NotFound, StaleVersion, ValidationFailed
+from casemgr.governance.models import AIDecision
+from casemgr.intake.models import Attachment, Message
+from casemgr.users.service import Principal
+from casemgr.web import integrations
+from casemgr.web.access import roles_for
+from casemgr.web.deps import ReadSession, page
+from casemgr.web.pages_common import redirect, render
+from casemgr.web.pages_queue import usernames
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+Reader = Annotated[Principal, Depends(page("cases.read"))]
+Writer = Annotated[Principal, Depends(page("cases.write"))]
+Decider = Annotated[Principal, Depends(page("ai.decide"))]
+
+
+def _ai_view(case: Case) -> dict[str, Any]:
+    """Pull summary and classification out of case.ai whatever exact shape the AI room stores."""
+    ai = case.ai or {}
+    summary = ai.get("summary")
+    if isinstance(summary, dict):
+        summary = summary.get("text") or summary.get("summary") or summary.get("short")
+    cls = ai.get("classification") or ai.get("category") or {}
+    if isinstance(cls, str):
+        cls = {"label": cls}
+    label = cls.get("label") or cls.get("category") or cls.get("value") if isinstance(cls, dict) else None
+    conf = cls.get("confidence") if isinstance(cls, dict) else None
+    extras = {k: v for k, v in ai.items() if k in ("urgency", "sentiment", "language") and v}
+    return {"summary": summary, "label": label, "confidence": conf, "extras": extras, "raw": ai}
+
+
+def _contract_view(case: Case) -> dict[str, Any] | None:
+    if case.case_type != "contract":
+        return None
+    c = case.contract or {}
+    terms = c.get("terms") or c.get("fields") or {}
+    clauses = c.get("clauses") or {}
+    if isinstance(clauses, dict):
+        clause_rows = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in clauses.items()]
+    else:
+        clause_rows = [x if isinstance(x, dict) else {"name": str(x)} for x in clauses]
+    renewal = (c.get("renewal_date") or (terms.get("renewal_date") if isinstance(terms, dict) else None)
+               or case.fields.get("expiration_date"))
+    return {"terms": terms if isinstance(terms, dict) else {}, "clauses": clause_rows, "renewal_date": renewal,
+            "fields": case.fields}
+
+
+def _timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
+    out = []
+    for e in audit.events_for_case(session, case_id):
+        after = e.after or {}
+        detail = ""
+        if e.action == "case.transitioned":
+            detail = f"{(e.before or {}).get('stage', '?')} → {after.get('stage', '?')}"
+        elif e.action == "case.routed":
+            detail = f"queue {after.get('queue')}; rules: {', '.join(after.get('fired') or []) or 'none (default)'}"
+        elif e.action == "case.assigned":
+            detail = f"to {after.get('assignee') or 'nobody'}"
+        elif "reason" in after:
+            detail = str(after.get("reason"))
+        out.append({"ts": e.ts, "actor": e.actor, "action": e.action, "detail": detail, "entity": e.entity})
+    return out
+
+
+def case_context(session: Session, principal: Principal, case_id: int) -> dict[str, Any]:
+    case = service.get_case(session, case_id)
+    reg = get_registry()
+    ct = reg.get(case.case_type)
+    stage = ct.stage(case.stage)
+    tasks = service.list_tasks(session, case_id)
+    messages = list(session.execute(
+        select(Message).where(Message.case_id == case_id).order_by(Message.created_at, Message.id)  # type: ignore[arg-type]
+    ).scalars())
+    atts: dict[int, list[Attachment]] = {}
+    if messages:
+        for a in session.execute(select(Attachment).where(
+                Attachment.message_id.in_([m.id for m in messages]))).scalars():  # type: ignore[union-attr]
+            atts.setdefault(a.message_id, []).append(a)
+    decisions = list(session.execute(
+        select(AIDecision).where(AIDecision.case_id == case_id).order_by(AIDecision.id)  # type: ignore[arg-type]
+    ).scalars())
+    can_write = principal.has_any(roles_for("cases.write"))
+    suggestions = [
+        {"d": d, "can_decide": principal.has_any(roles_for("ai.decide")) and integrations.can_decide(session, principal, d)}
+        for d in decisions if d.outcome == "suggested"
+    ]
+    others = [d for d in decisions if d.outcome != "suggested"]
+    party = session.get(Party, case.party_id) if case.party_id else None
+    names = usernames(session, {case.assignee_id} if case.assignee_id else set())
+    rules = case.rules_result or {}
+    return {
+        "case": case, "ct": ct, "stage_def": stage, "party": party,
+        "assignee": names.get(case.assignee_id or -1),
+        "transitions": [(t, (ct.stage(t).label if ct.stage(t) else None) or t) for t in service.allowed_transitions(case)]
+        if can_write else [],
+        "can_write": can_write,
+        "tasks": [{"t": t, "sop": reg.sop_text(t.sop)} for t in tasks],
+        "messages": [{"m": m, "attachments": atts.get(m.id or -1, [])} for m in messages],
+        "notes": service.list_notes(session, case_id),
+        "ai": _ai_view(case), "suggestions": suggestions, "applied": others,
+        "fired": rules.get("fired") or [], "rules": rules,
+        "timeline": _timeline(session, case_id),
+        "contract": _contract_view(case),
+    }
+
+
+def _page(request: Request, principal: Principal, case_id: int, *, error: str | None = None,
+          stale: dict[str, Any] | None = None, drafts: dict[str, str] | None = None, status_code: int = 200,
+          notice: str | None = None) -> HTMLResponse:
+    with read_session() as s:
+        ctx = case_context(s, principal, case_id)
+    ctx.update({"error": error, "stale": stale, "drafts": drafts or {}, "notice": notice})
+    return render(request, "case.html", ctx, status_code=status_code)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: int, session: ReadSession, who: Reader, done: str | None = None) -> Response:
+    ctx = case_context(session, who, case_id)
+    notices = {"reply": "Reply sent.", "transition": "Stage changed.", "note": "Note added.", "task": "Task completed.",
+               "accept": "AI suggestion accepted.", "reject": "AI suggestion rejected."}
+    ctx.update({"error": None, "stale": None, "drafts": {}, "notice": notices.get(done or "")})
+    return render(request, "case.html", ctx)
+
+
+def _act(request: Request, who: Principal, case_id: int, done: str, fn: Callable[[Session], Any],
+         drafts: dict[str, str] | None = None) -> Response:
+    try:
+        with write_session() as s:
+            fn(s)
+    except StaleVersion as exc:
+        stale = {"by": exc.details.get("changed_by") or "someone", "version": exc.details.get("current_version"),
+                 "message": exc.message}
+        return _page(request, who, case_id, stale=stale, drafts=drafts, status_code=409)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        return _page(request, who, case_id, error=exc.message, drafts=drafts, status_code=exc.status_code)
+    return redirect(f"/cases/{case_id}?done={quote(done)}#{done}")
+
+
+@router.post("/cases/{case_id}/transition")
+def transition(request: Request, case_id: int, who: Writer, to_stage: Annotated[str, Form(max_length=50)],
+               version: Annotated[int, Form(ge=1)], reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return _act(request, who, case_id, "transition",
+                lambda s: service.transition(s, case_id, to_stage, version, actor=who.actor, reason=reason or None))
+
+
+@router.post("/cases/{case_id}/notes")
+def add_note(request: Request, case_id: int, who: Writer, body: Annotated[str, Form(max_length=20000)],
+             version: Annotated[int, Form(ge=1)]) -> Response:
+    def run(s: Session) -> None:
+        if not body.strip():
+            raise ValidationFailed("the note is empty")
+        service.add_note(s, case_id, body, who.actor, version)
+
+    return _act(request, who, case_id, "note", run, drafts={"note": body})
+
+
+@router.post("/cases/{case_id}/reply")
+def reply(request: Request, case_id: int, who: Writer, body: Annotated[str, Form(max_length=50000)],
+          version: Annotated[int, Form(ge=1)], subject: Annotated[str, Form(max_length=300)] = "") -> Response:
+    def run(s: Session) -> None:
+        if not body.strip():
+            raise ValidationFailed("the reply is empty")
+        integrations.send_reply(s, who, case_id, body, subject or None, version)
+
+    return _act(request, who, case_id, "reply", run, drafts={"reply": body, "reply_subject": subject})
+
+
+@router.post("/cases/{case_id}/tasks/{task_id}/complete")
+def complete_task(request: Request, case_id: int, task_id: int, who: Writer,
+                  version: Annotated[int, Form(ge=1)]) -> Response:
+    return _act(request, who, case_id, "task",
+                lambda s: service.complete_task(s, case_id, task_id, who.actor, version))
+
+
+def _decision_on_case(s: Session, case_id: int, decision_id: int, who: Principal) -> AIDecision:
+    d = s.get(AIDecision, decision_id)
+    if d is None or d.case_id != case_id:
+        raise NotFound(f"AI decision {decision_id} not found on case {case_id}")
+    if not integrations.can_decide(s, who, d):
+        from casemgr.errors import PermissionDenied
+
+        raise PermissionDenied("the AI policy does not let you decide on this suggestion")
+    return d
+
+
+@router.post("/cases/{case_id}/ai/{decision_id}/accept")
+def accept(request: Request, case_id: int, decision_id: int, who: Decider) -> Response:
+    def run(s: Session) -> None:
+        _decision_on_case(s, case_id, decision_id, who)
+        integrations.accept_decision(s, who, decision_id)
+
+    return _act(request, who, case_id, "accept", run)
+
+
+@router.post("/cases/{case_id}/ai/{decision_id}/reject")
+def reject(request: Request, case_id: int, decision_id: int, who: Decider,
+           reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    def run(s: Session) -> None:
+        if not reason.strip():
+            raise ValidationFailed("give a reason for rejecting the suggestion", field="reason")
+        _decision_on_case(s, case_id, decision_id, who)
+        integrations.reject_decision(s, who, decision_id, reason.strip())
+
+    return _act(request, who, case_id, "reject", run)
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}")
+def attachment(case_id: int, attachment_id: int, session: ReadSession, _: Reader) -> Response:
+    from pathlib import Path
+
+    from casemgr.config import get_settings
+
+    att = session.get(Attachment, attachment_id)
+    msg = session.get(Message, att.message_id) if att else None
+    if att is None or msg is None or msg.case_id != case_id:
+        raise NotFound(f"attachment {attachment_id} not found on case {case_id}")
+    base = get_settings().resolved_data_dir
+    path = Path(att.storage_path)
+    path = (path if path.is_absolute() else base / path).resolve()
+    if base not in path.parents or not path.is_file():
+        raise NotFound(f"attachment {attachment_id} content is missing")
+    safe = "".join(ch for ch in att.filename if ch.isalnum() or ch in "._- ")[:150] or "attachment"
+    # Always a download, never rendered by the browser: a hostile HTML or SVG attachment stays inert.
+    headers = {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(att.filename)}",
+               "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
+    return Response(path.read_bytes(), media_type="application/octet-stream", headers=headers)
