@@ -212,6 +212,9 @@ from casemgr.rules.cli import app as rules_app  # noqa: E402
 from casemgr.rules.cli import bench_rules  # noqa: E402
 
 app.add_typer(rules_app, name="rules")
+from casemgr.worker import cli as worker_cli  # noqa: E402
+
+app.command("worker")(worker_cli)
 bench_app.command("rules")(bench_rules)
 
 

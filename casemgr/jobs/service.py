@@ -7,8 +7,9 @@ because a job whose worker died is run again after its lease expires.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from sqlmodel import Session
 
 from casemgr.clock import now
 from casemgr.jobs.models import Job
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Job], None]
 HANDLERS: dict[str, Handler] = {}
@@ -50,3 +53,144 @@ def enqueue(
     session.add(job)
     session.flush()
     return job
+
+
+# ---------------------------------------------------------------- claiming and running (used by casemgr.worker)
+
+RETRY_BASE_S = 5.0
+RETRY_MAX_S = 3600.0
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff after the n-th failed attempt: 5 s, 10 s, 20 s, ... capped at an hour."""
+    return min(RETRY_BASE_S * (2 ** max(attempts - 1, 0)), RETRY_MAX_S)
+
+
+def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0) -> list[int]:
+    """Take up to `limit` due jobs (queued or failed and due, or running with an expired lease) for `worker_id`.
+
+    PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row. SQLite: the
+    write session starts with BEGIN IMMEDIATE, so claims are serialised by the database lock.
+    A job whose lease expired after its last allowed attempt is declared dead instead of run again.
+    """
+    from sqlalchemy import and_, or_, update
+
+    from casemgr.db import write_session
+
+    t = now()
+    with write_session() as session:
+        due = or_(
+            and_(Job.status.in_(("queued", "failed")), Job.run_at <= t),
+            and_(Job.status == "running", Job.locked_until < t),
+        )
+        q = select(Job.id, Job.status, Job.attempts, Job.max_attempts).where(due).order_by(Job.run_at, Job.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = session.execute(q).all()
+        ids: list[int] = []
+        for job_id, status, attempts, max_attempts in rows:
+            if status == "running" and attempts >= max_attempts:
+                session.execute(update(Job).where(Job.id == job_id).values(
+                    status="dead", locked_by=None, locked_until=None, finished_at=t,
+                    last_error="lease expired on the last attempt (worker died mid-job)"))
+                continue
+            ids.append(job_id)
+        if ids:
+            session.execute(
+                update(Job).where(Job.id.in_(ids)).values(
+                    status="running", locked_by=worker_id, locked_until=t + timedelta(seconds=lease_s),
+                    attempts=Job.attempts + 1,
+                ).execution_options(synchronize_session=False)
+            )
+    return ids
+
+
+def run_claimed(job_id: int, worker_id: str) -> str:
+    """Run one claimed job: 'done', 'retry', 'dead' or 'lost' (someone else holds it now).
+
+    The job is marked done by the first statement of the handler's own transaction: the handler's changes and
+    the done mark commit together or not at all, and on PostgreSQL the row stays locked while the handler runs,
+    so a second worker cannot take it over even if the lease runs out meanwhile.
+    """
+    from sqlalchemy import update
+
+    from casemgr.db import write_session
+
+    kind = "?"
+    try:
+        with write_session() as session:
+            res = session.execute(
+                update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+                .values(status="done", finished_at=now(), locked_until=None, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+            if res.rowcount == 0:
+                return "lost"
+            job = session.get(Job, job_id)
+            assert job is not None
+            kind = job.kind
+            handler = HANDLERS.get(job.kind)
+            if handler is None:
+                raise LookupError(f"no handler registered for job kind {job.kind!r}")
+            handler(session, job)
+    except Exception as exc:  # the handler's transaction rolled back; record the failure in a new one
+        log.warning("job %s (%s) failed: %s", job_id, kind, exc)
+        return _record_failure(job_id, worker_id, f"{type(exc).__name__}: {exc}")
+    return "done"
+
+
+def _record_failure(job_id: int, worker_id: str, error: str) -> str:
+    from casemgr.db import write_session
+
+    with write_session() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.locked_by != worker_id:
+            return "lost"
+        t = now()
+        job.last_error = error[:4000]
+        job.locked_by = None
+        job.locked_until = None
+        if job.attempts >= job.max_attempts:
+            job.status = "dead"
+            job.finished_at = t
+        else:
+            job.status = "failed"
+            job.run_at = t + timedelta(seconds=backoff_seconds(job.attempts))
+        session.add(job)
+        return "dead" if job.status == "dead" else "retry"
+
+
+def schedule_periodic(kind: str, every_s: float, payload: dict[str, Any] | None = None) -> bool:
+    """Enqueue `kind` once per `every_s` window, however many workers ask (the window is the idempotency key)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from casemgr.db import write_session
+
+    window = int(now().timestamp() // every_s)
+    try:
+        with write_session() as session:
+            key = f"periodic:{kind}:{int(every_s)}:{window}"
+            if session.execute(select(Job.id).where(Job.idempotency_key == key)).first() is not None:
+                return False
+            enqueue(session, kind, payload or {}, idempotency_key=key, max_attempts=3)
+        return True
+    except IntegrityError:  # another worker enqueued the same window first
+        return False
+
+
+def prune_finished(older_than_days: float = 7.0) -> int:
+    """Delete done jobs older than the given age (dead jobs stay for inspection)."""
+    from sqlalchemy import delete
+
+    from casemgr.db import write_session
+
+    cutoff = now() - timedelta(days=older_than_days)
+    with write_session() as session:
+        res = session.execute(delete(Job).where(Job.status == "done", Job.finished_at < cutoff))
+        return int(res.rowcount or 0)
+
+
+def counts(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    return {s: int(n) for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status)).all()}

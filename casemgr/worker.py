@@ -1,0 +1,192 @@
+"""`casemgr worker`: runs background jobs from the `jobs` table, and schedules the periodic ones.
+
+Claiming uses a lease (casemgr.jobs.service.claim): on PostgreSQL `FOR UPDATE SKIP LOCKED`, so any number of
+workers on any number of hosts share one queue; on SQLite claims are serialised by BEGIN IMMEDIATE.
+A worker killed mid-job (even SIGKILL) loses nothing: its transaction never committed, the lease expires and
+the job runs again. Handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from casemgr.jobs import service as jobs
+from casemgr.jobs.service import HANDLERS, job_handler
+
+log = logging.getLogger(__name__)
+
+# Modules whose import registers job handlers. Rooms that are not installed are skipped.
+HANDLER_MODULES: tuple[str, ...] = (
+    "casemgr.sla.jobs",
+    "casemgr.metrics.jobs",
+    "casemgr.governance.jobs",
+    "casemgr.governance.service",
+    "casemgr.ai.service",
+    "casemgr.ai.jobs",
+    "casemgr.intake.jobs",
+    "casemgr.intake.mail",
+    "casemgr.intake.outbound",
+    "casemgr.intake.service",
+)
+
+
+def load_handlers(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Import every handler module; `extra` may name modules or .py files (plugins, tests)."""
+    loaded = []
+    for name in (*HANDLER_MODULES, *extra):
+        try:
+            if name.endswith(".py"):
+                path = Path(name).resolve()
+                spec = importlib.util.spec_from_file_location(f"casemgr_plugin_{path.stem}", path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {name}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(name)
+            loaded.append(name)
+        except ImportError as exc:
+            if name in extra:
+                raise
+            log.debug("handler module %s not available: %s", name, exc)
+    return loaded
+
+
+@job_handler("jobs.prune")
+def _prune(session: Any, job: Any) -> None:
+    """Delete done jobs older than a week (dead jobs stay for inspection); idempotent."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from casemgr.clock import now
+    from casemgr.jobs.models import Job
+
+    cutoff = now() - timedelta(days=float(job.payload.get("older_than_days", 7)))
+    session.execute(delete(Job).where(Job.status == "done", Job.finished_at < cutoff, Job.id != job.id))
+
+
+def periodic_jobs() -> list[tuple[str, float]]:
+    """(kind, interval in seconds) the worker schedules itself; intervals come from policies/sla-calendar.yaml."""
+    try:
+        from casemgr.sla.calendar import get_calendar
+
+        sched = get_calendar().spec.scheduler
+        out = [("sla.scan", sched.sla_scan_every_s), ("renewal.scan", sched.renewal_scan_every_s),
+               ("metrics.refresh", sched.metrics_refresh_every_s)]
+    except Exception:  # an invalid calendar must not stop mail and AI jobs
+        log.exception("cannot read the scheduler settings; SLA scans are not scheduled")
+        out = []
+    out.append(("jobs.prune", 24 * 3600.0))
+    return [(k, s) for k, s in out if k in HANDLERS]
+
+
+class Worker:
+    def __init__(self, *, concurrency: int = 1, lease_s: float = 120.0, poll_s: float = 0.5, schedule: bool = True,
+                 name: str | None = None) -> None:
+        self.concurrency = max(1, concurrency)
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.schedule = schedule
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop = threading.Event()
+        self.stats = {"done": 0, "retry": 0, "dead": 0, "lost": 0}
+        self._stats_lock = threading.Lock()
+        self._last_tick = 0.0
+
+    def tick(self) -> None:
+        """Enqueue the periodic jobs that are due (at most one per window across all workers)."""
+        if not self.schedule:
+            return
+        t = time.monotonic()
+        if t - self._last_tick < 1.0:
+            return
+        self._last_tick = t
+        for kind, every in periodic_jobs():
+            try:
+                jobs.schedule_periodic(kind, every)
+            except Exception:
+                log.exception("scheduling %s failed", kind)
+
+    def run_one(self, slot: int = 0) -> bool:
+        """Claim and run one job; False when nothing was due."""
+        worker_id = f"{self.name}/{slot}"
+        ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s)
+        if not ids:
+            return False
+        for job_id in ids:
+            outcome = jobs.run_claimed(job_id, worker_id)
+            with self._stats_lock:
+                self.stats[outcome] = self.stats.get(outcome, 0) + 1
+        return True
+
+    def _loop(self, slot: int, once: bool) -> None:
+        while not self.stop.is_set():
+            try:
+                if slot == 0:
+                    self.tick()
+                if self.run_one(slot):
+                    continue
+            except Exception:  # database away: back off and try again, never die
+                log.exception("worker slot %s: claim failed", slot)
+            if once:
+                return
+            self.stop.wait(self.poll_s)
+
+    def run(self, *, once: bool = False) -> dict[str, int]:
+        if self.concurrency == 1:
+            self._loop(0, once)
+        else:
+            threads = [threading.Thread(target=self._loop, args=(i, once), name=f"worker-{i}", daemon=True)
+                       for i in range(self.concurrency)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                while th.is_alive():
+                    th.join(0.2)
+        return dict(self.stats)
+
+
+def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120.0, poll_s: float = 0.5,
+               schedule: bool = True, extra_modules: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+    load_handlers(extra_modules)
+    worker = Worker(concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, schedule=schedule)
+
+    def _graceful(signum: int, _frame: Any) -> None:
+        # SIGTERM/SIGINT: finish the running jobs, claim no more.
+        worker.stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _graceful)
+        signal.signal(signal.SIGINT, _graceful)
+    log.info("worker %s started (%d slots, handlers: %s)", worker.name, worker.concurrency, ", ".join(sorted(HANDLERS)))
+    return worker.run(once=once)
+
+
+def cli(
+    once: bool = typer.Option(False, "--once", help="Run the jobs that are due now, then exit."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, max=64, help="Jobs run in parallel (threads)."),
+    lease: float = typer.Option(120.0, "--lease-seconds", min=1, help="How long a claim lasts if the worker dies."),
+    poll: float = typer.Option(0.5, "--poll-seconds", min=0.01, help="Sleep when the queue is empty."),
+    schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Enqueue periodic SLA/renewal/metrics jobs."),
+    imports: list[str] = typer.Option([], "--import", help="Extra handler module or .py file (repeatable)."),
+) -> None:
+    """Run background jobs: SLA scans and escalations, renewal reminders, AI retries, outbound mail."""
+    import json
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stats = run_worker(once=once, concurrency=concurrency, lease_s=lease, poll_s=poll, schedule=schedule,
+                       extra_modules=imports)
+    typer.echo(json.dumps({"worker": "stopped", **stats}))

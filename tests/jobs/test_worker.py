@@ -1,0 +1,190 @@
+"""The worker: claims with a lease, runs handlers in a write transaction, retries with backoff, survives SIGKILL,
+and two workers on one PostgreSQL run each of 1,000 jobs exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import func, select, text
+
+from casemgr.clock import now
+from casemgr.db import read_session, write_session
+from casemgr.jobs import service as jobs
+from casemgr.jobs.models import Job
+from casemgr.worker import Worker
+
+from .effect_handlers import EFFECTS_DDL, effect_file
+
+ROOT = Path(__file__).resolve().parents[2]
+PG = bool(os.environ.get("CASEMGR_TEST_DATABASE_URL"))
+
+
+@pytest.fixture(autouse=True)
+def effects_table():  # type: ignore[no-untyped-def]
+    with write_session() as s:
+        s.execute(text(EFFECTS_DDL))
+        s.execute(text("DELETE FROM job_effects"))
+    yield
+    if PG:
+        with write_session() as s:
+            s.execute(text("DROP TABLE IF EXISTS job_effects"))
+
+
+def _enqueue(n: int, **payload) -> list[int]:  # type: ignore[no-untyped-def]
+    with write_session() as s:
+        return [jobs.enqueue(s, "test.effect", dict(payload)).id for _ in range(n)]
+
+
+def _effects() -> dict[int, int]:
+    with read_session() as s:
+        rows = s.execute(text("SELECT job_id, count(*) FROM job_effects GROUP BY job_id")).all()
+    return {int(a): int(b) for a, b in rows}
+
+
+def _statuses() -> dict[str, int]:
+    with read_session() as s:
+        return jobs.counts(s)
+
+
+def test_worker_runs_due_jobs_once_and_leaves_future_jobs() -> None:
+    ids = _enqueue(5)
+    with write_session() as s:
+        later = jobs.enqueue(s, "test.effect", {}, run_at=now() + timedelta(hours=1)).id
+    stats = Worker(schedule=False).run(once=True)
+    assert stats["done"] == 5
+    assert _effects() == {i: 1 for i in ids}
+    with read_session() as s:
+        assert s.get(Job, later).status == "queued"
+        assert all(s.get(Job, i).status == "done" for i in ids)
+
+
+def test_idempotency_key_gives_one_job() -> None:
+    with write_session() as s:
+        a = jobs.enqueue(s, "test.effect", {}, idempotency_key="k1")
+        b = jobs.enqueue(s, "test.effect", {}, idempotency_key="k1")
+    assert a.id == b.id
+
+
+def test_failure_retries_with_backoff_then_succeeds_and_failures_leave_no_side_effects() -> None:
+    [jid] = _enqueue(1, fail_until_attempt=2)
+    w = Worker(schedule=False)
+    w.run(once=True)
+    with read_session() as s:
+        job = s.get(Job, jid)
+        assert job.status == "failed" and job.attempts == 1 and "planned failure" in job.last_error
+        first_retry = job.run_at
+    assert first_retry > now() + timedelta(seconds=3)
+    assert _effects() == {}  # the failed attempt's insert rolled back with it
+    w.run(once=True)  # not due yet: nothing happens
+    assert _statuses().get("failed") == 1
+    with time_machine.travel(first_retry + timedelta(seconds=1), tick=True):
+        w.run(once=True)
+        with read_session() as s:
+            job = s.get(Job, jid)
+            assert job.attempts == 2 and job.status == "failed"
+            second_retry = job.run_at
+    # Backoff doubles.
+    assert (second_retry - first_retry) > timedelta(seconds=9)
+    with time_machine.travel(second_retry + timedelta(seconds=1), tick=True):
+        w.run(once=True)
+    with read_session() as s:
+        assert s.get(Job, jid).status == "done"
+    assert _effects() == {jid: 1}
+
+
+def test_job_goes_dead_after_max_attempts_and_unknown_kinds_fail() -> None:
+    with write_session() as s:
+        jid = jobs.enqueue(s, "test.effect", {"fail_until_attempt": 99}, max_attempts=2).id
+        unknown = jobs.enqueue(s, "no.such.kind", {}).id
+    w = Worker(schedule=False)
+    w.run(once=True)
+    with time_machine.travel(now() + timedelta(minutes=5), tick=True):
+        w.run(once=True)
+    with read_session() as s:
+        assert s.get(Job, jid).status == "dead"
+        u = s.get(Job, unknown)
+        assert u.status == "failed" and "no handler registered" in u.last_error
+
+
+def test_expired_lease_is_taken_over_and_the_old_holder_loses() -> None:
+    [jid] = _enqueue(1)
+    assert jobs.claim("A", lease_s=30) == [jid]
+    assert jobs.claim("B", lease_s=30) == []  # leased
+    with time_machine.travel(now() + timedelta(seconds=31), tick=True):
+        assert jobs.claim("B", lease_s=30) == [jid]
+        assert jobs.run_claimed(jid, "A") == "lost"
+        assert jobs.run_claimed(jid, "B") == "done"
+    assert _effects() == {jid: 1}
+    with read_session() as s:
+        assert s.get(Job, jid).attempts == 2
+
+
+def test_periodic_jobs_are_enqueued_once_per_window() -> None:
+    assert jobs.schedule_periodic("test.effect", 3600) is True
+    assert jobs.schedule_periodic("test.effect", 3600) is False
+    with read_session() as s:
+        assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 1
+
+
+def _worker_cmd(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "casemgr.cli", "worker", "--no-schedule", "--poll-seconds", "0.05",
+            "--import", effect_file(), *extra]
+
+
+def test_sigkill_mid_job_loses_nothing_and_runs_each_job_once(tmp_path: Path) -> None:
+    started = tmp_path / "started.txt"
+    ids = _enqueue(12, sleep=0.25, started_file=str(started))
+    proc = subprocess.Popen(_worker_cmd("--lease-seconds", "2"), cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if started.exists() and len(started.read_text().split()) >= 4:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail(f"worker did not start jobs: {proc.stdout.read().decode() if proc.stdout else ''}")
+        os.kill(proc.pid, signal.SIGKILL)  # mid-job: the 4th job is sleeping inside its transaction
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed_job = int(started.read_text().split()[-1])
+    with read_session() as s:
+        assert s.get(Job, killed_job).status == "running"  # claimed, never committed
+    assert killed_job not in _effects()
+    time.sleep(2.1)  # let the dead worker's lease expire
+    out = subprocess.run(_worker_cmd("--once", "--lease-seconds", "30"), cwd=ROOT, env=os.environ.copy(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert _effects() == {i: 1 for i in ids}
+    assert _statuses() == {"done": len(ids)}
+    assert started.read_text().split().count(str(killed_job)) == 2  # it really ran again
+
+
+@pytest.mark.skipif(not PG, reason="needs PostgreSQL (CASEMGR_TEST_DATABASE_URL)")
+def test_two_workers_on_postgresql_run_1000_jobs_exactly_once() -> None:
+    with write_session() as s:
+        s.execute(text(
+            "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at) "
+            "SELECT 'test.effect', '{}', 'queued', now() - interval '1 second', 0, 8, now() FROM generate_series(1, 1000)"
+        ))
+    procs = [subprocess.Popen(_worker_cmd("--once", "--concurrency", "3"), cwd=ROOT, env=os.environ.copy(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=170)
+        assert p.returncode == 0, err
+    effects = _effects()
+    assert len(effects) == 1000 and set(effects.values()) == {1}
+    assert _statuses() == {"done": 1000}
+    with read_session() as s:
+        workers = {w.split("/")[0] for (w,) in s.execute(text("SELECT DISTINCT worker FROM job_effects")).all()}
+    assert len(workers) == 2  # both processes took a share
