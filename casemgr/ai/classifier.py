@@ -62,15 +62,18 @@ def build_model() -> ProbaEnsemble:
     def tfidf(**kw: Any) -> TfidfVectorizer:
         return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **kw)
 
+    # Chosen by 5-fold CV (3 shuffles) on complaints.csv: complement NB over character n-grams is
+    # the strongest single family on these short, noisy texts; LR adds calibrated word evidence.
     word_char_lr = make_pipeline(
         make_union(tfidf(ngram_range=(1, 2)), tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2)),
         LogisticRegression(C=20, max_iter=3000),
     )
-    char_lr = make_pipeline(
-        tfidf(analyzer="char", ngram_range=(3, 6), min_df=2), LogisticRegression(C=20, max_iter=3000)
+    word_nb = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), dtype=np.float32), ComplementNB(alpha=0.1))
+    char_nb = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(3, 6), dtype=np.float32), ComplementNB(alpha=0.1))
+    charwb_nb = make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), dtype=np.float32), ComplementNB(alpha=0.3)
     )
-    nb = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), dtype=np.float32), ComplementNB(alpha=0.3))
-    return ProbaEnsemble(members=[word_char_lr, char_lr, nb], weights=[1.0, 1.0, 1.0])
+    return ProbaEnsemble(members=[word_char_lr, word_nb, char_nb, charwb_nb], weights=[1.0, 1.0, 1.0, 1.0])
 
 
 def _softmax_sharpen(p: np.ndarray, temperature: float) -> np.ndarray:

@@ -30,7 +30,7 @@ _MASK_RE = re.compile(r"\bx{2,}\b")
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     """NLTK's English list (the one the training data was cleaned with), shipped as a file."""
-    text = resources.files("casemgr.ai").joinpath("data/stopwords_en.txt").read_text(encoding="utf-8")
+    text = resources.files("casemgr.ai").joinpath("lexicons/stopwords_en.txt").read_text(encoding="utf-8")
     return frozenset(w.strip() for w in text.split() if w.strip())
 
 
@@ -59,9 +59,10 @@ def strip_quoted_and_signature(text: str) -> str:
 
 def singularise(word: str, vocabulary: frozenset[str] | set[str] | None = None) -> str:
     """A small noun lemmatiser: the data's plural nouns were singularised (WordNet-style)."""
-    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+    # Without a vocabulary we cannot tell "accounts" from "always": leave the word alone.
+    if vocabulary is None or len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
         return word
-    if vocabulary is not None and word in vocabulary:
+    if word in vocabulary:
         return word
     if word.endswith("ies") and len(word) > 4:
         cand = word[:-3] + "y"
@@ -69,9 +70,7 @@ def singularise(word: str, vocabulary: frozenset[str] | set[str] | None = None) 
         cand = word[:-2]
     else:
         cand = word[:-1]
-    if vocabulary is None or cand in vocabulary:
-        return cand
-    return word
+    return cand if cand in vocabulary else word
 
 
 def normalise(text: str, vocabulary: frozenset[str] | set[str] | None = None, max_chars: int = 0) -> str:

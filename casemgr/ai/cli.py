@@ -1,0 +1,233 @@
+"""`casemgr ai …`: train, evaluate and use the offline models; talk to the configured provider.
+
+Heavy imports (scikit-learn, openai) happen inside the commands so `casemgr --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(help="AI: classify, summarize, suggest, extract contracts; train and evaluate models.",
+                  no_args_is_help=True)
+
+
+def _echo(obj: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, ensure_ascii=False, sort_keys=False))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            typer.echo(f"{k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v}")
+    else:
+        typer.echo(str(obj))
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _artifacts_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("casemgr.ai").joinpath("artifacts")))
+
+
+def _provider(name: str | None) -> Any:
+    from casemgr.ai.providers import get_provider
+
+    try:
+        return get_provider(name)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="Labelled CSV."),
+    text: str = typer.Option(..., help="Text column."),
+    label: str = typer.Option(..., help="Label column."),
+    out: Path | None = typer.Option(None, help="Output .joblib path or folder (default: the package's artifacts)."),
+    folds: int = typer.Option(5, help="Stratified CV folds reported in the metadata (0 to skip)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train the category classifier and write a versioned artefact (+ JSON metadata)."""
+    from casemgr.ai import classifier
+
+    try:
+        cm = classifier.train(data, text, label, folds=folds)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    target = out or _artifacts_dir()
+    replacing = out is None
+    old = sorted(_artifacts_dir().glob(f"{classifier.ARTIFACT_PREFIX}*")) if replacing else []
+    path, meta_path = classifier.save(cm, target)
+    for f in old:  # the package ships exactly one current artefact
+        if f not in (path, meta_path):
+            f.unlink()
+    cv = cm.meta.get("cv") or {}
+    _echo({"artifact": str(path), "metadata": str(meta_path), "version": cm.version, "labels": cm.labels,
+           "cv_macro_f1": cv.get("macro_f1"), "cv_accuracy": cv.get("accuracy")}, as_json)
+
+
+@app.command("eval")
+def eval_cmd(
+    data: Path = typer.Option(..., exists=True, dir_okay=False),
+    text: str = typer.Option(...),
+    label: str = typer.Option(...),
+    model: Path | None = typer.Option(None, help="Artefact to use (default: the installed one)."),
+    provider: str | None = typer.Option(None, help="Override CASEMGR_AI_PROVIDER."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Predict every row with the installed model and score it. Never trains on the data."""
+    import time
+
+    from casemgr.ai import classifier
+
+    try:
+        texts, labels = classifier.read_labelled_csv(data, text, label)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    p = _provider(provider)
+    if p.name == "local":
+        cm = classifier.load(model) if model else p.category_model
+        result = classifier.evaluate(cm, texts, labels)
+    else:
+        t0 = time.perf_counter()
+        preds = []
+        for t in texts:
+            try:
+                preds.append(p.classify(t).category.label)
+            except Exception:  # noqa: BLE001 - an unanswered row counts as wrong
+                preds.append("__unavailable__")
+        result = classifier.scores(labels, preds, sorted(set(labels)))
+        result["docs_per_s"] = round(len(texts) / max(time.perf_counter() - t0, 1e-9), 2)
+        result["model_version"] = p.model
+    _echo(result, as_json)
+
+
+def _stdin_text() -> str:
+    data = sys.stdin.read()
+    if not data.strip():
+        _fail("no text on stdin", 2)
+    return data
+
+
+@app.command()
+def classify(
+    as_json: bool = typer.Option(False, "--json"),
+    provider: str | None = typer.Option(None),
+) -> None:
+    """Classify one text read from stdin: category, urgency, sentiment with confidences."""
+    from casemgr.ai.service import run_capability
+
+    outcome = run_capability(_provider(provider), "classify", _stdin_text())
+    if not outcome.ok:
+        _echo({"status": outcome.status, "error": outcome.error}, as_json)
+        raise typer.Exit(3)
+    _echo(dict(outcome.output or {}, provider=outcome.record["provider"], model_version=outcome.record["model_version"]), as_json)
+
+
+@app.command()
+def summarize(as_json: bool = typer.Option(False, "--json"), provider: str | None = typer.Option(None)) -> None:
+    """Summarize one text from stdin (at most 3 sentences) and list key facts."""
+    from casemgr.ai.service import run_capability
+
+    outcome = run_capability(_provider(provider), "summarize", _stdin_text())
+    if not outcome.ok:
+        _echo({"status": outcome.status, "error": outcome.error}, as_json)
+        raise typer.Exit(3)
+    _echo(outcome.output, as_json)
+
+
+@app.command()
+def suggest(
+    allowed: str = typer.Option(..., help="Comma-separated allowed actions for the case's stage."),
+    as_json: bool = typer.Option(False, "--json"),
+    provider: str | None = typer.Option(None),
+) -> None:
+    """Suggest the next step for the text on stdin, only from the allowed actions."""
+    from casemgr.ai.service import run_capability
+
+    actions = [a.strip() for a in allowed.split(",") if a.strip()]
+    outcome = run_capability(_provider(provider), "suggest", _stdin_text(), allowed=actions)
+    if not outcome.ok:
+        _echo({"status": outcome.status, "error": outcome.error}, as_json)
+        raise typer.Exit(3)
+    _echo(outcome.output, as_json)
+
+
+@app.command("extract-contract")
+def extract_contract(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    as_json: bool = typer.Option(False, "--json"),
+    provider: str | None = typer.Option(None),
+) -> None:
+    """Extract parties, dates, renewal, notice, governing law and the 8 CUAD clauses from a .txt contract."""
+    from casemgr.ai.service import run_capability
+
+    text = file.read_text(encoding="utf-8", errors="replace")
+    outcome = run_capability(_provider(provider), "extract_contract", text)
+    if not outcome.ok:
+        _echo({"status": outcome.status, "error": outcome.error}, as_json)
+        raise typer.Exit(3)
+    out = dict(outcome.output or {})
+    # The CLI contract: each clause is exactly {"present", "span"}.
+    out["clauses"] = {k: {"present": v["present"], "span": v["span"]} for k, v in out.get("clauses", {}).items()}
+    _echo(out, as_json)
+
+
+@app.command("train-contracts")
+def train_contracts(
+    data_dir: Path = typer.Option(..., exists=True, file_okay=False, help="CUAD folder (master_clauses.csv, contracts/)."),
+    out: Path | None = typer.Option(None),
+    folds: int = typer.Option(5, help="Outer CV folds reported in the metadata (0 to skip)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train the clause model on CUAD and write a versioned artefact."""
+    from casemgr.ai import contracts
+
+    model = contracts.train(data_dir, cv_folds=folds)
+    replacing = out is None
+    old = sorted(_artifacts_dir().glob(f"{contracts.ARTIFACT_PREFIX}*")) if replacing else []
+    path, meta_path = contracts.save(model, out or _artifacts_dir())
+    for f in old:
+        if f not in (path, meta_path):
+            f.unlink()
+    _echo({"artifact": str(path), "metadata": str(meta_path), "version": model.version, "cv": model.meta.get("cv")}, as_json)
+
+
+@app.command("eval-contracts")
+def eval_contracts(
+    data_dir: Path = typer.Option(..., exists=True, file_okay=False),
+    folds: int = typer.Option(5),
+    limit: int | None = typer.Option(None, help="Use only the first N contracts (quick checks)."),
+    seed: int = typer.Option(0),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per-clause F1 by k-fold CV across contracts (thresholds tuned inside folds) and date accuracy."""
+    from casemgr.ai import contracts
+
+    docs = contracts.load_cuad(data_dir, limit=limit)
+    if len(docs) < folds * 2:
+        _fail(f"need at least {folds * 2} contracts for {folds}-fold CV", 2)
+    _echo(contracts.cross_validate(docs, folds=folds, seed=seed), as_json)
+
+
+def bench_ai(
+    data: Path | None = typer.Option(None, help="complaints.csv (default ../shared/data/cfpb-complaints/)."),
+    n: int = typer.Option(2000),
+    batch: int = typer.Option(64),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classification throughput on one core, batched, vs a TF-IDF+LR baseline."""
+    from casemgr.ai.bench import run_ai_bench
+
+    _echo(run_ai_bench(data, n=n, batch=batch), as_json)
+
+
+app.command("bench")(bench_ai)

@@ -1,0 +1,279 @@
+"""Pattern-based extraction of a contract's key terms: parties, title, dates, renewal, notice, law.
+
+Dates are returned as ISO strings when fully known. An expiration written as a term
+("five (5) years from the Effective Date") is computed from the effective date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december"], start=1)}
+_MON_ABBR = {m[:3]: i for m, i in _MONTHS.items()}
+_MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_ORD = r"(?:st|nd|rd|th)?"
+DATE_RE = re.compile(
+    rf"(?P<mdy>{_MONTH_RE}\s+(?P<d1>\d{{1,2}}){_ORD},?\s+(?P<y1>\d{{4}}))"
+    rf"|(?P<dmy>(?P<d2>\d{{1,2}}){_ORD}\s+(?:day\s+of\s+)?(?P<m2>{_MONTH_RE}),?\s+(?:A\.D\.\s+)?(?P<y2>\d{{4}}))"
+    rf"|(?P<iso>(?P<y3>\d{{4}})-(?P<m3>\d{{1,2}})-(?P<d3>\d{{1,2}}))"
+    rf"|(?P<num>(?P<m4>\d{{1,2}})/(?P<d4>\d{{1,2}})/(?P<y4>\d{{2,4}}))",
+    re.IGNORECASE,
+)
+_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+              "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty-five": 45,
+              "forty five": 45, "sixty": 60, "ninety": 90, "one hundred twenty": 120, "one hundred eighty": 180}
+_NUM = r"(?:\d+|" + "|".join(sorted(map(re.escape, _NUM_WORDS), key=len, reverse=True)) + r")"
+_QTY = rf"(?P<n>{_NUM})(?:\s*\(\d+\))?"
+
+
+def _to_int(s: str) -> int | None:
+    s = s.lower().strip()
+    if s.isdigit():
+        return int(s)
+    return _NUM_WORDS.get(s)
+
+
+def _month(s: str) -> int | None:
+    s = s.lower().rstrip(".")
+    return _MONTHS.get(s) or _MON_ABBR.get(s[:3])
+
+
+def _year(s: str) -> int:
+    y = int(s)
+    if y < 100:
+        y += 2000 if y <= 30 else 1900
+    return y
+
+
+def parse_date(m: re.Match[str]) -> date | None:
+    try:
+        if m.group("mdy"):
+            mon = _month(m.group("mdy").split()[0])
+            return date(int(m.group("y1")), mon or 0, int(m.group("d1")))
+        if m.group("dmy"):
+            return date(int(m.group("y2")), _month(m.group("m2")) or 0, int(m.group("d2")))
+        if m.group("iso"):
+            return date(int(m.group("y3")), int(m.group("m3")), int(m.group("d3")))
+        if m.group("num"):
+            return date(_year(m.group("y4")), int(m.group("m4")), int(m.group("d4")))
+    except ValueError:
+        return None
+    return None
+
+
+def _dates_in(text: str) -> list[tuple[int, date]]:
+    out = []
+    for m in DATE_RE.finditer(text):
+        d = parse_date(m)
+        if d and 1950 <= d.year <= 2100:
+            out.append((m.start(), d))
+    return out
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+_EFFECTIVE_CUES = re.compile(
+    r"effective\s+(?:as\s+of|on|from|date)|\"effective date\"|commencement date|dated\s+(?:as\s+of\s+)?|"
+    r"made\s+(?:and\s+entered\s+into\s+)?(?:as\s+of|on|this)|entered\s+into\s+(?:as\s+of|on|this)|as of",
+    re.IGNORECASE,
+)
+
+
+def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
+    head = _squash(text[:6000])
+    dates = _dates_in(head)
+    agreement = dates[0][1] if dates else None
+    effective = None
+    for m in _EFFECTIVE_CUES.finditer(head):
+        near = [d for pos, d in dates if m.start() <= pos <= m.end() + 80]
+        if near:
+            effective = near[0]
+            break
+    if effective is None:
+        # A defined term "Effective Date" elsewhere ("The Effective Date shall be June 1, 2020").
+        full = _squash(text)
+        m = re.search(r"effective date[^.]{0,60}?(?:shall be|means|is|of)\s+", full, re.IGNORECASE)
+        if m:
+            near = [d for pos, d in _dates_in(full[m.end() : m.end() + 60])]
+            effective = near[0] if near else None
+    return effective or agreement, agreement
+
+
+_TERM_RE = re.compile(
+    rf"(?:initial\s+)?term\s+of\s+(?:this\s+agreement\s+)?(?:shall\s+be\s+)?(?:for\s+)?(?:a\s+period\s+of\s+)?{_QTY}\s*"
+    rf"(?P<unit>year|month)s?|(?:for\s+a\s+period\s+of|continue\s+(?:in\s+(?:full\s+)?(?:force\s+and\s+)?effect\s+)?for)\s+"
+    rf"(?P<n2>{_NUM})(?:\s*\(\d+\))?\s*(?P<unit2>year|month)s?",
+    re.IGNORECASE,
+)
+_UNTIL_RE = re.compile(
+    r"(?:expire[sd]?|terminate[sd]?|end(?:s|ing)?|continue[sd]?[^.]{0,60}?until|until|through)\s+(?:on\s+)?(?:the\s+)?",
+    re.IGNORECASE,
+)
+
+
+def expiration_date(text: str, effective: date | None) -> str | None:
+    flat = _squash(text)
+    # 1. an explicit date right after "expire/terminate/until ..." inside a term-like sentence
+    for m in re.finditer(r"[^.]*\bterm\b[^.]*\.", flat[:200000], re.IGNORECASE):
+        sent = m.group(0)
+        for u in _UNTIL_RE.finditer(sent):
+            ds = _dates_in(sent[u.end() : u.end() + 40])
+            if ds and ds[0][0] <= 5:
+                return ds[0][1].isoformat()
+    if re.search(r"\bperpetu\w+|\bin perpetuity|indefinite(?:ly)? term", flat, re.IGNORECASE) and not _TERM_RE.search(flat):
+        return "perpetual"
+    m = _TERM_RE.search(flat)
+    if m and effective:
+        n = _to_int(m.group("n") or m.group("n2") or "")
+        unit = (m.group("unit") or m.group("unit2") or "").lower()
+        if n:
+            delta = relativedelta(years=n) if unit == "year" else relativedelta(months=n)
+            return (effective + delta).isoformat()
+    return None
+
+
+_RENEW_RE = re.compile(
+    rf"(?:automatic(?:ally)?\s+(?:be\s+)?(?:renew|extend)\w*|renew\w*\s+automatically)[^.]{{0,120}}?(?P<succ>successive|additional|further)?\s*"
+    rf"(?:periods?\s+of\s+)?{_QTY}[\s-]*(?P<unit>year|month|day)s?",
+    re.IGNORECASE,
+)
+_NOTICE_RE = re.compile(
+    rf"(?:at\s+least|not\s+less\s+than|no\s+less\s+than|no\s+later\s+than|minimum\s+of)?\s*{_QTY}\s*(?P<unit>day|month)s?'?\s*"
+    r"(?:prior\s+)?(?:written\s+)?(?:notice|prior|before)[^.]{0,160}?(?:expiration|end\s+of\s+the\s+(?:then[- ]current\s+|initial\s+)?term|renewal|"
+    r"not\s+to\s+renew|non-?renewal)",
+    re.IGNORECASE,
+)
+_LAW_RE = re.compile(
+    r"(?:governed\s+by|construed\s+(?:and\s+enforced\s+)?in\s+accordance\s+with|subject\s+to)[^.]{0,80}?laws?\s+of\s+"
+    r"(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})",
+)
+
+
+def renewal_term(text: str) -> str | None:
+    m = _RENEW_RE.search(_squash(text))
+    if not m:
+        return None
+    n = _to_int(m.group("n") or "")
+    unit = m.group("unit").lower()
+    if not n:
+        return None
+    prefix = "successive " if m.group("succ") and m.group("succ").lower() == "successive" else ""
+    return f"{prefix}{n} {unit}{'s' if n != 1 else ''}"
+
+
+def notice_period(text: str) -> str | None:
+    m = _NOTICE_RE.search(_squash(text))
+    if not m:
+        return None
+    n = _to_int(m.group("n") or "")
+    return f"{n} {m.group('unit').lower()}{'s' if n != 1 else ''}" if n else None
+
+
+def governing_law(text: str) -> str | None:
+    m = _LAW_RE.search(_squash(text))
+    if not m:
+        return None
+    law = re.sub(r"\s+(?:and|without|excluding|applicable|as|in|which|that|to)\b.*$", "", m.group("law")).strip(" .,")
+    return law or None
+
+
+_TITLE_RE = re.compile(r"^[\s\"'*-]*([A-Z][A-Za-z0-9 ,&'/()-]{3,120}?(?:AGREEMENT|Agreement|CONTRACT|Contract|LICENSE|License|LEASE|Lease))\b")
+_TYPES = ["distribution", "distributor", "license", "supply", "service", "services", "consulting", "franchise",
+          "joint venture", "development", "manufacturing", "marketing", "reseller", "sponsorship", "endorsement",
+          "hosting", "maintenance", "outsourcing", "agency", "collaboration", "strategic alliance", "co-branding",
+          "transportation", "ip", "intellectual property", "non-compete", "promotion", "affiliate", "lease"]
+
+
+def agreement_title(text: str) -> dict[str, str | None]:
+    for line in text.splitlines()[:60]:
+        m = _TITLE_RE.match(line.strip())
+        if m and len(m.group(1)) <= 120:
+            title = _squash(m.group(1))
+            low = title.lower()
+            kind = next((t for t in _TYPES if t in low), None)
+            return {"title": title, "type": kind}
+    return {"title": None, "type": None}
+
+
+_PARTY_RE = re.compile(
+    r"\bbetween\s*:?\s*(?P<a>.{3,200}?)(?:\(|,\s+a\s|\s+a\s+\w+\s+corporation|\s+and\s+)(?:.{0,400}?)\band\s+(?P<b>[A-Z].{2,200}?)(?:\(|,\s+a\s|,|\.|\s+a\s+\w+\s+(?:corporation|company))",
+    re.IGNORECASE | re.DOTALL,
+)
+_DEFINED_RE = re.compile(r"\(\s*(?:the\s+)?[\"“']([A-Z][A-Za-z0-9 &.-]{1,40})[\"”']\s*\)")
+_ORG_SUFFIX = re.compile(r"(?:Inc|LLC|L\.L\.C|Ltd|Limited|Corp|Corporation|Company|Co|plc|PLC|N\.V|B\.V|GmbH|AG|S\.A|LP|L\.P|LLP|SA|S\.p\.A)\b\.?")
+
+
+def parties(text: str) -> list[str]:
+    head = _squash(text[:5000])
+    found: list[str] = []
+    m = _PARTY_RE.search(head)
+    if m:
+        for g in (m.group("a"), m.group("b")):
+            name = g.strip(" ,.:;\"'")
+            cut = _ORG_SUFFIX.search(name)
+            if cut:
+                name = name[: cut.end()]
+            if 2 < len(name) <= 120:
+                found.append(name)
+    for d in _DEFINED_RE.findall(head[:3000]):
+        if d.lower() not in {"agreement", "effective date", "parties", "party", "territory", "products"} and d not in found:
+            found.append(d)
+    return found[:8]
+
+
+def extract_fields(text: str) -> dict[str, Any]:
+    eff, agr = effective_and_agreement_date(text)
+    return {
+        "parties": parties(text),
+        "agreement": agreement_title(text),
+        "agreement_date": agr.isoformat() if agr else None,
+        "effective_date": eff.isoformat() if eff else None,
+        "expiration_date": expiration_date(text, eff),
+        "renewal_term": renewal_term(text),
+        "notice_period_to_terminate_renewal": notice_period(text),
+        "governing_law": governing_law(text),
+    }
+
+
+def _gold_date(answer: str) -> str | None:
+    m = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{2,4})\s*", answer or "")
+    if not m:
+        return None
+    try:
+        return date(_year(m.group(3)), int(m.group(1)), int(m.group(2))).isoformat()
+    except ValueError:
+        return None
+
+
+def date_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]], data_dir: str | None = None) -> dict[str, Any]:
+    """Share of contracts whose fully specified CUAD date answer we reproduce exactly (ISO)."""
+    from casemgr.ai.contracts import _squash as squash  # noqa: F401  (same whitespace rules)
+
+    pairs = {"agreement_date": "Agreement Date-Answer", "effective_date": "Effective Date-Answer",
+             "expiration_date": "Expiration Date-Answer"}
+    hits = dict.fromkeys(pairs, 0)
+    totals = dict.fromkeys(pairs, 0)
+    for d in docs:
+        text = "\n\n".join(d.chunks)
+        got = extractor(text)
+        for field, col in pairs.items():
+            gold = _gold_date(d.answers.get(col, ""))
+            if field == "effective_date" and gold is None:
+                gold = _gold_date(d.answers.get("Agreement Date-Answer", "")) if not d.answers.get(col) else None
+            if gold is None:
+                continue
+            totals[field] += 1
+            hits[field] += int(got.get(field) == gold)
+    out: dict[str, Any] = {f: {"n": totals[f], "accuracy": round(hits[f] / totals[f], 4) if totals[f] else None} for f in pairs}
+    n_all = sum(totals.values())
+    out["overall"] = round(sum(hits.values()) / n_all, 4) if n_all else None
+    return out

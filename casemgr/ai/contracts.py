@@ -1,0 +1,292 @@
+"""Contract clause detection: a passage classifier learnt from CUAD's quoted spans, plus cue patterns.
+
+A contract is cut into passages (paragraphs, long ones split at sentence ends). For every
+clause a logistic regression scores each passage; the contract has the clause when its best
+passage scores above a per-clause threshold. Thresholds are chosen on out-of-fold scores of
+the training contracts only, never on the contracts being evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import KFold
+
+from casemgr.ai.schemas import CLAUSES
+
+ARTIFACT_PREFIX = "contracts-"
+MODEL_KIND = "cuad-passage-lr-v1"
+
+# Cue patterns: passages that match get an extra feature, which helps where the spans are few.
+CUES: dict[str, str] = {
+    "Cap On Liability": r"(?:liabilit\w+|damages)[^.]{0,200}(?:shall not exceed|in no event exceed|not to exceed|limited to|exceed the (?:total|aggregate|amount))|aggregate liability|maximum liability",
+    "Uncapped Liability": r"(?:shall not apply|exclusion|exception)[^.]{0,200}(?:indemnif|gross negligence|willful|confidential)|(?:gross negligence|willful misconduct|fraud)[^.]{0,150}(?:liabilit|limitation)",
+    "Non-Compete": r"(?:not|refrain from)[^.]{0,120}(?:compet\w+|engage in|similar business)|non-?compet\w*|competing products?",
+    "Exclusivity": r"exclusiv\w+|sole (?:and exclusive )?(?:supplier|distributor|provider|source)|shall not (?:appoint|purchase from|grant)[^.]{0,80}(?:other|third part)",
+    "Change Of Control": r"change (?:of|in) (?:control|ownership)|merger|consolidat\w+|acquisition of (?:all|substantially)|(?:sale|transfer) of (?:all|substantially all)",
+    "Anti-Assignment": r"(?:not|no)[^.]{0,80}assign\w*|assign\w*[^.]{0,120}(?:without the (?:prior )?(?:written )?consent)",
+    "Termination For Convenience": r"terminat\w+[^.]{0,120}(?:for any reason|without cause|for convenience|at any time|with or without cause)|(?:upon|with|by giving)[^.]{0,40}(?:days'?|months'?) (?:prior )?(?:written )?notice[^.]{0,80}terminat",
+    "Renewal Term": r"automatic(?:ally)? renew\w*|renew\w* automatically|successive (?:one|two|three|\d+|\(\d+\))[^.]{0,30}(?:year|month|period|term)|(?:additional|renewal) (?:term|period)s?|unless (?:either|one) party[^.]{0,100}(?:notice|not to renew)",
+}
+_CUE_RE = {k: re.compile(v, re.IGNORECASE) for k, v in CUES.items()}
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def passages(text: str, max_len: int = 1200, target: int = 800) -> list[str]:
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        p = _squash(para)
+        if not p:
+            continue
+        if len(p) <= max_len:
+            out.append(p)
+            continue
+        buf = ""
+        for s in re.split(r"(?<=[.;:])\s+(?=[A-Z(\d])", p):
+            if buf and len(buf) + len(s) > target:
+                out.append(buf)
+                buf = s
+            else:
+                buf = f"{buf} {s}".strip()
+        if buf:
+            out.append(buf)
+    return [c for c in out if len(c) >= 15]
+
+
+def cue_matrix(chunks: Sequence[str]) -> sparse.csr_matrix:
+    rows = [[1.0 if _CUE_RE[c].search(ch) else 0.0 for c in CLAUSES] for ch in chunks]
+    return sparse.csr_matrix(np.array(rows, dtype=np.float32).reshape(len(chunks), len(CLAUSES)))
+
+
+# ---------------------------------------------------------------- CUAD data
+@dataclass
+class LabelledContract:
+    name: str
+    chunks: list[str]
+    chunk_labels: np.ndarray  # (n_chunks, n_clauses) bool: passage overlaps a quoted span
+    present: np.ndarray  # (n_clauses,) bool: the contract-level answer
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+def _spans(cell: str) -> list[str]:
+    try:
+        items = ast.literal_eval(cell) if cell else []
+    except (ValueError, SyntaxError):
+        items = [cell]
+    out: list[str] = []
+    for it in items:
+        out += [_squash(x) for x in str(it).split("<omitted>") if len(_squash(x)) >= 12]
+    return out
+
+
+def _answer_col(row: dict[str, str], clause: str) -> str:
+    # CUAD spells one column "Notice Period To Terminate Renewal- Answer".
+    for key in (f"{clause}-Answer", f"{clause}- Answer", f"{clause} -Answer"):
+        if key in row:
+            return row[key] or ""
+    return ""
+
+
+def clause_present(row: dict[str, str], clause: str) -> bool:
+    if clause == "Renewal Term":
+        # Its answer holds a value, not Yes/No: present when CUAD quotes a renewal span.
+        return bool(_spans(row.get(clause, "")))
+    return _answer_col(row, clause).strip().lower() == "yes"
+
+
+def load_cuad(data_dir: str | Path, limit: int | None = None) -> list[LabelledContract]:
+    data_dir = Path(data_dir)
+    with open(data_dir / "master_clauses.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out: list[LabelledContract] = []
+    for row in rows[: limit or None]:
+        stem = row["Filename"].rsplit(".", 1)[0]
+        path = data_dir / "contracts" / f"{stem}.txt"
+        if not path.exists():
+            continue
+        chunks = passages(path.read_text(encoding="utf-8", errors="replace"))
+        labels = np.zeros((len(chunks), len(CLAUSES)), dtype=bool)
+        for j, clause in enumerate(CLAUSES):
+            for s in _spans(row.get(clause, "")):
+                head, tail = s[:60], s[-60:]
+                for i, ch in enumerate(chunks):
+                    if not labels[i, j] and (s in ch or (len(ch) > 40 and ch in s) or head in ch or tail in ch):
+                        labels[i, j] = True
+        present = np.array([clause_present(row, c) for c in CLAUSES], dtype=bool)
+        answers = {k: v for k, v in row.items() if k.endswith("Answer")}
+        out.append(LabelledContract(path.name, chunks, labels, present, answers))
+    return out
+
+
+# ---------------------------------------------------------------- model
+@dataclass
+class ClauseModel:
+    vectorizer: TfidfVectorizer
+    heads: list[LogisticRegression]
+    thresholds: list[float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unknown"))
+
+    def features(self, chunks: Sequence[str]) -> sparse.csr_matrix:
+        return sparse.hstack([self.vectorizer.transform(chunks), cue_matrix(chunks)]).tocsr()
+
+    def passage_scores(self, chunks: Sequence[str]) -> np.ndarray:
+        if not chunks:
+            return np.zeros((0, len(CLAUSES)))
+        X = self.features(chunks)
+        return np.column_stack([h.predict_proba(X)[:, 1] for h in self.heads])
+
+    def doc_scores(self, chunks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        s = self.passage_scores(chunks)
+        if len(s) == 0:
+            return np.zeros(len(CLAUSES)), np.full(len(CLAUSES), -1)
+        return s.max(axis=0), s.argmax(axis=0)
+
+    def predict(self, text: str) -> dict[str, dict[str, Any]]:
+        chunks = passages(text)
+        best, where = self.doc_scores(chunks)
+        out: dict[str, dict[str, Any]] = {}
+        for j, clause in enumerate(CLAUSES):
+            present = bool(best[j] >= self.thresholds[j])
+            span = chunks[int(where[j])][:1000] if present and where[j] >= 0 else None
+            # Confidence: distance from the threshold, squashed into [0.5, 1].
+            margin = (best[j] - self.thresholds[j]) / max(self.thresholds[j] if not present else 1 - self.thresholds[j], 1e-6)
+            conf = float(np.clip(0.5 + 0.5 * abs(margin), 0.5, 0.99))
+            out[clause] = {"present": present, "span": span, "confidence": round(conf, 3), "score": round(float(best[j]), 4)}
+        return out
+
+
+def _fit_heads(docs: Sequence[LabelledContract], C: float = 10.0) -> tuple[TfidfVectorizer, list[LogisticRegression]]:
+    chunks = [c for d in docs for c in d.chunks]
+    labels = np.vstack([d.chunk_labels for d in docs])
+    vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=150000, dtype=np.float32)
+    X = sparse.hstack([vec.fit_transform(chunks), cue_matrix(chunks)]).tocsr()
+    heads = []
+    for j in range(len(CLAUSES)):
+        y = labels[:, j]
+        if y.all() or not y.any():  # degenerate fold: a constant model
+            y = y.copy()
+            y[0] = not y[0]
+        heads.append(LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(X, y))
+    return vec, heads
+
+
+def _best_threshold(scores: np.ndarray, y: np.ndarray) -> float:
+    best_f, best_t = -1.0, 0.5
+    for t in np.unique(scores):
+        f = f1_score(y, scores >= t, zero_division=0)
+        if f > best_f:
+            best_f, best_t = f, float(t)
+    # Move just below the chosen score so the same contract still counts as present.
+    return best_t - 1e-6
+
+
+def _doc_matrix(model: ClauseModel, docs: Sequence[LabelledContract]) -> np.ndarray:
+    return np.vstack([model.doc_scores(d.chunks)[0] for d in docs]) if docs else np.zeros((0, len(CLAUSES)))
+
+
+def fit(docs: Sequence[LabelledContract], inner_folds: int = 3, seed: int = 1) -> ClauseModel:
+    """Heads on all docs; thresholds from inner out-of-fold scores on the same docs."""
+    docs = list(docs)
+    oof = np.zeros((len(docs), len(CLAUSES)))
+    Y = np.vstack([d.present for d in docs])
+    for tr, te in KFold(inner_folds, shuffle=True, random_state=seed).split(docs):
+        vec, heads = _fit_heads([docs[i] for i in tr])
+        oof[te] = _doc_matrix(ClauseModel(vec, heads, [0.5] * len(CLAUSES)), [docs[i] for i in te])
+    thresholds = [_best_threshold(oof[:, j], Y[:, j]) for j in range(len(CLAUSES))]
+    vec, heads = _fit_heads(docs)
+    return ClauseModel(vec, heads, thresholds, meta={"kind": MODEL_KIND, "n_train": len(docs)})
+
+
+def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int = 0, inner_folds: int = 3) -> dict[str, Any]:
+    docs = list(docs)
+    Y = np.vstack([d.present for d in docs])
+    P = np.zeros_like(Y)
+    from casemgr.ai.contract_fields import date_accuracy, extract_fields
+
+    for tr, te in KFold(folds, shuffle=True, random_state=seed).split(docs):
+        model = fit([docs[i] for i in tr], inner_folds=inner_folds)
+        P[te] = _doc_matrix(model, [docs[i] for i in te]) >= np.array(model.thresholds)
+    per = {c: round(float(f1_score(Y[:, j], P[:, j], zero_division=0)), 4) for j, c in enumerate(CLAUSES)}
+    dates = date_accuracy(docs, extract_fields)
+    return {"n": len(docs), "folds": folds, "per_clause_f1": per, "mean_f1": round(float(np.mean(list(per.values()))), 4),
+            "dates": dates}
+
+
+# ---------------------------------------------------------------- artefact
+def save(model: ClauseModel, out: str | Path) -> tuple[Path, Path]:
+    payload = {"vectorizer": model.vectorizer, "heads": model.heads, "thresholds": model.thresholds,
+               "meta": {k: v for k, v in model.meta.items() if k != "version"}}
+    buf = io.BytesIO()
+    joblib.dump(payload, buf, compress=("xz", 6))
+    blob = buf.getvalue()
+    version = hashlib.sha256(blob).hexdigest()[:12]
+    out = Path(out)
+    path = out / f"{ARTIFACT_PREFIX}{version}.joblib" if out.suffix != ".joblib" else out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    model.meta["version"] = version
+    meta = dict(model.meta, artifact=path.name, bytes=len(blob), clauses=list(CLAUSES),
+                thresholds=[round(t, 4) for t in model.thresholds])
+    meta_path = path.with_suffix(".json")
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path, meta_path
+
+
+def load(path: str | Path) -> ClauseModel:
+    path = Path(path)
+    payload = joblib.load(path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else dict(payload["meta"])
+    meta.setdefault("version", hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    return ClauseModel(payload["vectorizer"], payload["heads"], list(payload["thresholds"]), meta)
+
+
+@lru_cache(maxsize=2)
+def default_model(path: str | None = None) -> ClauseModel:
+    if path:
+        return load(path)
+    folder = Path(str(resources.files("casemgr.ai").joinpath("artifacts")))
+    found = sorted(folder.glob(f"{ARTIFACT_PREFIX}*.joblib"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"no {ARTIFACT_PREFIX}*.joblib in {folder}; run `casemgr ai train-contracts`")
+    return load(found[-1])
+
+
+def train(data_dir: str | Path, *, cv_folds: int = 5) -> ClauseModel:
+    t0 = time.perf_counter()
+    docs = load_cuad(data_dir)
+    cv = cross_validate(docs, folds=cv_folds) if cv_folds >= 2 else None
+    model = fit(docs)
+    model.meta.update({
+        "training_data": "CUAD v1 master_clauses.csv",
+        "training_data_sha256": hashlib.sha256((Path(data_dir) / "master_clauses.csv").read_bytes()).hexdigest(),
+        "cv": cv,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    return model
