@@ -216,6 +216,10 @@ from casemgr.worker import cli as worker_cli  # noqa: E402
 
 app.command("worker")(worker_cli)
 bench_app.command("rules")(bench_rules)
+from casemgr.ai import cli as ai_cli  # noqa: E402
+
+app.add_typer(ai_cli.app, name="ai")
+bench_app.command("ai")(ai_cli.bench_ai)
 
 
 def main() -> None:
