@@ -1,0 +1,271 @@
+"""The one choke point between AI output and a case: `decide(case, output, policy) -> Outcome`.
+
+decide() is pure and deterministic: the same case facts, output and policy always give the same outcome,
+including whether an applied decision is sampled for review (a hash of case id, kind and field compared
+with the sample rate). It changes nothing; casemgr.governance.service records the outcome and applies it.
+
+Order of checks (first match wins):
+ 1. kill switch `off`                      -> rejected
+ 2. kind not in the policy / mode `never`  -> rejected (never even offered as a suggestion)
+ 3. case closed, or the output is invalid for this case (unknown category, stage not allowed, ...) -> rejected
+ 4. kill switch `suggest_only`             -> suggested(owner)
+ 5. mode `suggest`                         -> suggested(owner)
+ 6. auto, but over a limit (refund amount) -> suggested(owner)
+ 7. auto, confidence missing or < threshold -> suggested(owner) (or rejected if below_threshold: reject)
+ 8. auto, confidence >= threshold          -> applied (sampled for review at the policy's rate)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from casemgr.governance.policy import DecisionPolicy, Policy
+
+URGENCIES = ("low", "normal", "high", "critical")
+SENTIMENTS = ("negative", "neutral", "positive")
+PRIORITIES = ("low", "normal", "high", "urgent")
+# Case field each kind sets (None: the decision adds something, such as a note or a task, or moves the stage).
+KIND_FIELD: dict[str, str | None] = {
+    "set_priority": "priority",
+    "route_queue": "queue",
+    "assign": "assignee",
+    "draft_reply": None,
+    "request_information": None,
+    "close_case": "stage",
+    "advance_stage": "stage",
+    "approve_refund": None,
+    "approve_contract": "stage",
+    "summarize": "ai.summary",
+    "extract_contract": "contract",
+}
+CLASSIFY_FIELDS = ("category", "urgency", "sentiment")
+
+Status = Literal["applied", "suggested", "rejected"]
+
+
+@dataclass(frozen=True)
+class AIOutput:
+    """One proposal from an AI provider: what it wants (`value`), for which kind, and how sure it is."""
+
+    kind: str
+    value: dict[str, Any]
+    confidence: float | None
+    field: str | None = None
+    model_version: str | None = None
+    provider: str | None = None
+    rationale: str | None = None
+    ai_call_id: int | None = None
+
+    def target_field(self) -> str | None:
+        return self.field if self.kind == "classify" else KIND_FIELD.get(self.kind)
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What decide() may look at about a case. Stored with each decision so simulate/replay see the same."""
+
+    id: int
+    case_type: str
+    stage: str
+    status: str = "open"
+    category: str | None = None
+    amount: float | None = None
+    transitions: tuple[str, ...] = ()
+    final_stages: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+
+    @classmethod
+    def from_case(cls, case: Any) -> CaseFacts:
+        from casemgr.casetypes.registry import get_registry
+
+        reg = get_registry()
+        ct = reg.get(case.case_type)
+        sd = ct.stage(case.stage)
+        cats: tuple[str, ...] = ()
+        for f in ct.fields:
+            if f.name == "category" and f.choices:
+                cats = tuple(f.choices)
+        return cls(
+            id=int(case.id), case_type=case.case_type, stage=case.stage, status=case.status,
+            category=case.category, amount=case.amount,
+            transitions=tuple(sd.transitions) if sd else (),
+            final_stages=tuple(s.name for s in ct.stages if s.final),
+            categories=cats, queues=tuple(sorted(reg.org.queue_names)),
+        )
+
+    @classmethod
+    def from_context(cls, ctx: dict[str, Any]) -> CaseFacts:
+        data = dict(ctx)
+        for key in ("transitions", "final_stages", "categories", "queues"):
+            data[key] = tuple(data.get(key) or ())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def to_context(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    reason: str
+    owner: str | None = None
+    threshold: float | None = None
+    sampled: bool = False
+    policy_version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def applied(self) -> bool:
+        return self.status == "applied"
+
+
+def sample_hit(case_id: int, kind: str, field_name: str | None, rate: float) -> bool:
+    """Deterministic review sampling: the same decision is always in or out of the sample at a given rate."""
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    h = hashlib.sha256(f"{case_id}:{kind}:{field_name or ''}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < rate
+
+
+def threshold_for(dp: DecisionPolicy, facts: CaseFacts, output: AIOutput) -> float | None:
+    """Per-category beats per-case-type beats the kind's default threshold."""
+    category = facts.category
+    if output.kind == "classify" and output.field == "category":
+        category = str(output.value.get("category") or "") or category
+    if category and category in dp.thresholds_by_category:
+        return float(dp.thresholds_by_category[category])
+    if facts.case_type in dp.thresholds_by_case_type:
+        return float(dp.thresholds_by_case_type[facts.case_type])
+    return dp.threshold
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def invalid_reason(facts: CaseFacts, output: AIOutput) -> str | None:
+    """Why this output cannot apply to this case at all (None when it could)."""
+    v = output.value if isinstance(output.value, dict) else {}
+    kind = output.kind
+    if facts.status == "closed":
+        return "case is closed"
+    if output.confidence is not None and not 0.0 <= output.confidence <= 1.0:
+        return f"confidence {output.confidence} is outside 0..1"
+    if kind == "classify":
+        f = output.field
+        if f not in CLASSIFY_FIELDS:
+            return f"classify cannot set field {f!r}"
+        val = v.get(f)
+        allowed = {"category": facts.categories, "urgency": URGENCIES, "sentiment": SENTIMENTS}[f]
+        if not allowed:
+            return f"case type {facts.case_type} has no {f}"
+        if val not in allowed:
+            return f"{f} {val!r} is not one of {', '.join(allowed)}"
+    elif kind == "set_priority":
+        if v.get("priority") not in PRIORITIES:
+            return f"priority {v.get('priority')!r} is not one of {', '.join(PRIORITIES)}"
+    elif kind == "route_queue":
+        if v.get("queue") not in facts.queues:
+            return f"unknown queue {v.get('queue')!r}"
+    elif kind == "assign":
+        if not isinstance(v.get("assignee"), str) or not v["assignee"].strip():
+            return "no assignee named"
+    elif kind in ("draft_reply", "request_information"):
+        text = v.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return "no text"
+        if len(text) > 20000:
+            return "text longer than 20000 characters"
+    elif kind in ("close_case", "advance_stage", "approve_contract"):
+        to = v.get("to_stage")
+        if to not in facts.transitions:
+            return f"cannot move from {facts.stage!r} to {to!r}; allowed: {', '.join(facts.transitions) or '(none)'}"
+        if kind == "close_case" and to not in facts.final_stages:
+            return f"{to!r} is not a closing stage"
+        if kind == "advance_stage" and to in facts.final_stages:
+            return "closing a case is the close_case decision"
+        if kind == "approve_contract" and facts.case_type != "contract":
+            return "only contracts can be approved"
+    elif kind == "approve_refund":
+        amount = _num(v.get("amount"))
+        if amount is None or amount <= 0:
+            return "refund amount missing or not positive"
+    elif kind == "summarize":
+        if not isinstance(v.get("summary"), str):
+            return "no summary text"
+    elif kind == "extract_contract":
+        if facts.case_type != "contract":
+            return "contract extraction applies to contracts only"
+    return None
+
+
+def over_limit(policy: Policy, facts: CaseFacts, output: AIOutput) -> str | None:
+    limits = policy.model.limits
+    if output.kind == "approve_refund":
+        amount = _num(output.value.get("amount")) or 0.0
+        if amount > limits.max_refund_amount:
+            return f"refund {amount:g} exceeds the AI limit {limits.max_refund_amount:g}"
+    if output.kind == "approve_contract":
+        amount = facts.amount or 0.0
+        if amount > limits.max_contract_amount:
+            return f"contract value {amount:g} exceeds the AI limit {limits.max_contract_amount:g}"
+    return None
+
+
+def decide(case: Any, output: AIOutput, policy: Policy | None = None) -> Outcome:
+    """Decide what happens to one AI output on one case under `policy` (default: the active policy).
+
+    `case` is a Case (its facts are read) or CaseFacts (as recorded). Pure given the policy: no I/O
+    beyond reading the (cached) case-type registry when given a Case.
+    """
+    if policy is None:
+        from casemgr.governance.policy import active_policy
+
+        policy = active_policy()
+    facts = case if isinstance(case, CaseFacts) else CaseFacts.from_case(case)
+    pv = policy.version
+
+    def out(status: Status, reason: str, owner: str | None = None, threshold: float | None = None,
+            sampled: bool = False) -> Outcome:
+        return Outcome(status=status, reason=reason, owner=owner, threshold=threshold, sampled=sampled,
+                       policy_version=pv)
+
+    if policy.kill_switch == "off":
+        return out("rejected", "kill switch: AI decisions are off")
+    dp = policy.decision(output.kind)
+    if dp is None:
+        return out("rejected", f"decision kind {output.kind!r} is not governed by the policy")
+    if dp.mode == "never":
+        return out("rejected", f"policy: AI may never {output.kind}", owner=dp.owner)
+    bad = invalid_reason(facts, output)
+    if bad:
+        return out("rejected", f"invalid: {bad}", owner=dp.owner)
+    threshold = threshold_for(dp, facts, output)
+    if policy.kill_switch == "suggest_only":
+        return out("suggested", "kill switch: suggestions only", dp.owner, threshold)
+    if dp.mode == "suggest":
+        return out("suggested", "policy: a human must accept", dp.owner, threshold)
+    limit = over_limit(policy, facts, output)
+    if limit:
+        return out("suggested", limit, dp.owner, threshold)
+    assert threshold is not None  # the schema requires one in auto mode
+    # A threshold of 0 means "always apply"; otherwise an output without a confidence cannot clear it.
+    if (output.confidence is None and threshold > 0) or (output.confidence or 0.0) < threshold:
+        conf = "no confidence" if output.confidence is None else f"confidence {output.confidence:.3f}"
+        reason = f"{conf} below threshold {threshold:.3f}"
+        if dp.below_threshold == "reject":
+            return out("rejected", reason, dp.owner, threshold)
+        return out("suggested", reason, dp.owner, threshold)
+    sampled = sample_hit(facts.id, output.kind, output.field, policy.model.review.sample_rate)
+    return out("applied", f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", dp.owner,
+               threshold, sampled)

@@ -1,0 +1,232 @@
+"""AI policy lifecycle: validate, diff, simulate, publish, rollback, replay.
+
+A candidate policy is YAML text. Validation is complete or nothing (file:line problems). Simulation replays
+the recorded AI outputs of the last N cases under the candidate and the active policy and counts how
+decisions move between applied (auto), suggested and rejected (never), per kind and per owner role.
+Replay runs the same recorded outputs through the real choke point under the now-active policy and records
+(and applies) the outcomes, so a simulation followed by publish + replay gives identical counts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from casemgr.errors import NotFound, PermissionDenied, ValidationFailed
+from casemgr.governance import store
+from casemgr.governance.decide import decide
+from casemgr.governance.models import AIDecision
+from casemgr.governance.policy import Policy, active_policy, parse_policy, policy_path
+from casemgr.governance.service import facts_of, output_of, record_decision
+from casemgr.policyfile import PolicyFileError
+
+PUBLISH_ROLE = "governance"
+OUTCOMES = ("applied", "suggested", "rejected")
+MODE_OF = {"applied": "auto", "suggested": "suggest", "rejected": "never"}
+
+
+class InvalidPolicy(ValidationFailed):
+    """The candidate policy has problems; `details['problems']` lists them as {file, line, message}."""
+
+
+def check(text: str, file: str = "ai-policy.yaml") -> dict[str, Any]:
+    """Validate candidate text: {ok, version, problems[], warnings[]} (never raises for a bad policy)."""
+    try:
+        policy = parse_policy(text, file)
+    except PolicyFileError as exc:
+        return {"ok": False, "version": None, "problems": [p.as_dict() for p in exc.problems], "warnings": []}
+    return {"ok": True, "version": policy.version, "problems": [], "warnings": policy.warnings()}
+
+
+def parse_or_raise(text: str, file: str = "ai-policy.yaml") -> Policy:
+    try:
+        return parse_policy(text, file)
+    except PolicyFileError as exc:
+        raise InvalidPolicy(
+            "invalid policy:\n" + "\n".join(str(p) for p in exc.problems),
+            problems=[p.as_dict() for p in exc.problems],
+        ) from None
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def diff(session: Session, text: str) -> dict[str, Any]:
+    """Text diff and the list of changed settings between the active policy and a valid candidate."""
+    candidate = parse_or_raise(text, "candidate")
+    active = active_policy(session)
+    a = _flatten(active.model.model_dump(mode="json"))
+    b = _flatten(candidate.model.model_dump(mode="json"))
+    changes = [{"path": k, "active": a.get(k), "candidate": b.get(k)} for k in sorted(set(a) | set(b))
+               if a.get(k) != b.get(k)]
+    return {"active_version": active.version, "candidate_version": candidate.version,
+            "text_diff": store.text_diff(active.text, candidate.text, active.version, candidate.version),
+            "changes": changes}
+
+
+def recorded_decisions(session: Session, last_n: int = 500) -> list[AIDecision]:
+    """The latest recorded AI output per (case, kind, field) for the last N cases that have any."""
+    case_ids = list(session.execute(
+        select(AIDecision.case_id).group_by(AIDecision.case_id)
+        .order_by(func.max(AIDecision.id).desc()).limit(last_n)
+    ).scalars())
+    if not case_ids:
+        return []
+    latest_ids = select(func.max(AIDecision.id)).where(AIDecision.case_id.in_(case_ids)).where(  # type: ignore[attr-defined]
+        AIDecision.context.is_not(None)  # type: ignore[union-attr]
+    ).group_by(AIDecision.case_id, AIDecision.kind, AIDecision.field)
+    return list(session.execute(
+        select(AIDecision).where(AIDecision.id.in_(latest_ids)).order_by(AIDecision.id)  # type: ignore[union-attr]
+    ).scalars())
+
+
+def _empty() -> dict[str, int]:
+    return dict.fromkeys(OUTCOMES, 0)
+
+
+def simulate(session: Session, candidate: str | Policy, *, last_n: int = 500,
+             baseline: Policy | None = None) -> dict[str, Any]:
+    """Replay recorded AI outputs of the last N cases under the candidate and the active policy.
+
+    Returns totals before/after, the moves between outcomes ("applied->suggested": n, ...), and the same
+    per decision kind and per owner role, plus how many applied decisions would be sampled for review.
+    Nothing is written.
+    """
+    cand = candidate if isinstance(candidate, Policy) else parse_or_raise(candidate, "candidate")
+    base = baseline or active_policy(session)
+    rows = recorded_decisions(session, last_n)
+    before, after = _empty(), _empty()
+    moves: Counter[str] = Counter()
+    per_kind: dict[str, dict[str, dict[str, int]]] = {}
+    per_owner: dict[str, dict[str, dict[str, int]]] = {}
+    sampled = 0
+    cases: set[int] = set()
+    for row in rows:
+        facts, output = facts_of(row), output_of(row)
+        old = decide(facts, output, base)
+        new = decide(facts, output, cand)
+        cases.add(row.case_id)
+        before[old.status] += 1
+        after[new.status] += 1
+        sampled += int(new.sampled)
+        if old.status != new.status:
+            moves[f"{old.status}->{new.status}"] += 1
+        k = per_kind.setdefault(row.kind, {"before": _empty(), "after": _empty()})
+        k["before"][old.status] += 1
+        k["after"][new.status] += 1
+        for label, oc in (("before", old), ("after", new)):
+            owner = oc.owner or "(none)"
+            o = per_owner.setdefault(owner, {"before": _empty(), "after": _empty()})
+            o[label][oc.status] += 1
+    return {
+        "cases": len(cases), "decisions": len(rows), "active_version": base.version,
+        "candidate_version": cand.version, "before": before, "after": after, "moves": dict(sorted(moves.items())),
+        "per_kind": dict(sorted(per_kind.items())), "per_owner": dict(sorted(per_owner.items())),
+        "sampled_for_review_after": sampled, "modes": MODE_OF,
+    }
+
+
+def replay(session: Session, *, last_n: int = 500) -> dict[str, Any]:
+    """Run the recorded outputs of the last N cases through the choke point under the active policy,
+    recording (and applying) each outcome as a new decision. Returns the same counts simulate reports."""
+    from casemgr.cases.models import Case
+
+    policy = active_policy(session)
+    rows = recorded_decisions(session, last_n)
+    run_id = "replay-" + uuid.uuid4().hex[:9]
+    totals = _empty()
+    per_owner: dict[str, dict[str, int]] = {}
+    per_kind: dict[str, dict[str, int]] = {}
+    cases: set[int] = set()
+    for row in rows:
+        case = session.get(Case, row.case_id)
+        if case is None:
+            continue
+        new = record_decision(session, case, output_of(row), policy=policy, facts=facts_of(row), run_id=run_id,
+                              route=True)
+        cases.add(row.case_id)
+        totals[new.outcome] += 1
+        per_owner.setdefault(new.owner_role or "(none)", _empty())[new.outcome] += 1
+        per_kind.setdefault(new.kind, _empty())[new.outcome] += 1
+    return {"cases": len(cases), "decisions": sum(totals.values()), "policy_version": policy.version,
+            "run_id": run_id, "totals": totals, "per_owner": dict(sorted(per_owner.items())),
+            "per_kind": dict(sorted(per_kind.items()))}
+
+
+def _require_publisher(roles: Iterable[str], reason: str | None) -> str:
+    if PUBLISH_ROLE not in set(roles):
+        raise PermissionDenied(f"publishing the AI policy needs the {PUBLISH_ROLE!r} role")
+    if not reason or not reason.strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    return reason.strip()
+
+
+def publish(session: Session, text: str, *, actor: str, roles: Iterable[str], reason: str) -> dict[str, Any]:
+    """Validate and activate a policy (governance role and a reason required). Invalid text changes nothing."""
+    reason = _require_publisher(roles, reason)
+    policy = parse_or_raise(text, "candidate")
+    base_text = None
+    if store.active_row(session) is None:
+        try:
+            base_text = policy_path().read_text(encoding="utf-8")
+        except OSError:
+            base_text = None
+    row, changed = store.store_version(session, text, policy.version, author=actor, reason=reason,
+                                       action="ai-policy.publish", base_text=base_text)
+    return {"version": row.version, "id": row.id, "changed": changed, "diff": row.diff if changed else "",
+            "warnings": policy.warnings()}
+
+
+def rollback(session: Session, *, actor: str, roles: Iterable[str], reason: str | None = None,
+             to: str | None = None) -> dict[str, Any]:
+    """Re-activate an earlier version (by version hash prefix or row id; default: the one before the active).
+
+    The old text is validated again (org.yaml may have changed since); an invalid one is refused.
+    """
+    reason = _require_publisher(roles, reason or "rollback")
+    rows = store.history(session, limit=1000)
+    current = store.active_row(session)
+    if current is None:
+        raise NotFound("no published AI policy to roll back from")
+    if to is None:
+        target = next((r for r in rows if (r.id or 0) < (current.id or 0) and r.version != current.version), None)
+        if target is None:
+            raise NotFound("no earlier AI policy version to roll back to")
+    else:
+        matches = [r for r in rows if r.version.startswith(to) or str(r.id) == to]
+        if not matches:
+            raise NotFound(f"no AI policy version {to!r}")
+        if len({r.version for r in matches}) > 1:
+            raise ValidationFailed(f"version prefix {to!r} is ambiguous", field="to")
+        target = matches[0]
+    policy = parse_or_raise(target.content, f"policy_versions:{target.version}")
+    row, changed = store.store_version(session, target.content, policy.version, author=actor, reason=reason,
+                                       action="ai-policy.rollback", base_text=None)
+    return {"version": row.version, "id": row.id, "changed": changed, "diff": row.diff if changed else ""}
+
+
+def versions(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """Published versions, newest first (author, time, reason, active flag, diff)."""
+    return [{"id": r.id, "version": r.version, "author": r.author, "reason": r.reason, "is_active": r.is_active,
+             "created_at": r.created_at.isoformat() if r.created_at else None, "diff": r.diff}
+            for r in store.history(session, limit)]
+
+
+def active_info(session: Session) -> dict[str, Any]:
+    """The policy in force: version, where it comes from, its settings and warnings (review_by, kill switch)."""
+    from casemgr.governance.policy import active_error
+
+    p = active_policy(session)
+    return {"version": p.version, "source": p.source, "text": p.text, "policy": p.model.model_dump(mode="json"),
+            "warnings": p.warnings(), "refused_source_error": active_error()}

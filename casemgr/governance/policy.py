@@ -1,0 +1,366 @@
+"""The AI policy file (policies/ai-policy.yaml): schema, validation with file:line errors, and the active policy.
+
+The schema is strict: unknown keys, unknown decision kinds, roles not in org.yaml, thresholds outside [0,1],
+and a dozen other mistakes are refused as a whole with `file:line: reason`. Where the active policy comes from:
+
+1. the active row of policy_versions (kind='ai-policy'), once one was published, else
+2. the file <policies_dir>/ai-policy.yaml (a development default).
+
+An invalid candidate never replaces the active policy: `publish` validates first, and the file loader keeps
+the last valid version when the file on disk turns invalid. With no valid policy at all, AI is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_text
+
+log = logging.getLogger(__name__)
+
+KIND = "ai-policy"
+FILE_NAME = "ai-policy.yaml"
+
+# Every decision kind AI output can take. The first nine must be present in every policy.
+REQUIRED_KINDS: tuple[str, ...] = (
+    "classify",
+    "set_priority",
+    "route_queue",
+    "assign",
+    "draft_reply",
+    "request_information",
+    "close_case",
+    "approve_refund",
+    "approve_contract",
+)
+OPTIONAL_KINDS: tuple[str, ...] = ("summarize", "extract_contract", "advance_stage")
+DECISION_KINDS: tuple[str, ...] = REQUIRED_KINDS + OPTIONAL_KINDS
+PII_KINDS: tuple[str, ...] = ("email", "iban", "card", "phone")
+
+Mode = Literal["auto", "suggest", "never"]
+KillSwitch = Literal["normal", "suggest_only", "off"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecisionPolicy(_Strict):
+    """How one decision kind is governed."""
+
+    mode: Mode
+    owner: str = Field(min_length=1, description="role that owns the outcome (must exist in org.yaml)")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    thresholds_by_category: dict[str, float] = Field(default_factory=dict)
+    thresholds_by_case_type: dict[str, float] = Field(default_factory=dict)
+    # In auto mode, what happens below the threshold: a human gets it as a suggestion, or it is dropped.
+    below_threshold: Literal["suggest", "reject"] = "suggest"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _auto_needs_threshold(self) -> DecisionPolicy:
+        if self.mode == "auto" and self.threshold is None:
+            raise ValueError("mode 'auto' needs a threshold (0..1): AI applies only at or above it")
+        for name, table in (("thresholds_by_category", self.thresholds_by_category),
+                            ("thresholds_by_case_type", self.thresholds_by_case_type)):
+            for key, value in table.items():
+                if not 0.0 <= float(value) <= 1.0:
+                    raise ValueError(f"{name}.{key} must be between 0 and 1, got {value}")
+        return self
+
+
+class Limits(_Strict):
+    max_refund_amount: float = Field(default=0.0, ge=0.0)
+    max_contract_amount: float = Field(default=0.0, ge=0.0)
+
+
+class Review(_Strict):
+    sample_rate: float = Field(ge=0.0, le=1.0, description="share of auto-applied decisions sent to review")
+    reason_codes: list[str] = Field(min_length=1)
+
+
+class Providers(_Strict):
+    external_allowed: bool = False
+    redact_pii: list[Literal["email", "iban", "card", "phone"]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _external_needs_redaction(self) -> Providers:
+        if self.external_allowed and not self.redact_pii:
+            raise ValueError("external providers are allowed but redact_pii is empty: list the PII kinds to redact")
+        return self
+
+
+class AIPolicy(_Strict):
+    """Schema of policies/ai-policy.yaml (see docs/ai-policy.md)."""
+
+    name: str = Field(default="ai-policy", max_length=200)
+    review_by: date
+    kill_switch: KillSwitch = "normal"
+    providers: Providers = Field(default_factory=Providers)
+    limits: Limits = Field(default_factory=Limits)
+    review: Review
+    decisions: dict[str, DecisionPolicy]
+
+
+class Policy:
+    """A validated policy plus its identity (content hash) and source text."""
+
+    def __init__(self, model: AIPolicy, text: str, source: str) -> None:
+        self.model = model
+        self.text = text
+        self.source = source
+        self.version = content_version(text)
+
+    def __repr__(self) -> str:
+        return f"Policy({self.version}, {self.source})"
+
+    @property
+    def kill_switch(self) -> str:
+        return self.model.kill_switch
+
+    def decision(self, kind: str) -> DecisionPolicy | None:
+        return self.model.decisions.get(kind)
+
+    def review_overdue(self, today: date | None = None) -> bool:
+        from casemgr.clock import now
+
+        return (today or now().date()) > self.model.review_by
+
+    def warnings(self, today: date | None = None) -> list[str]:
+        out = []
+        if self.review_overdue(today):
+            out.append(f"policy review_by date {self.model.review_by.isoformat()} has passed: review the policy")
+        if self.kill_switch != "normal":
+            out.append(f"kill switch is {self.kill_switch!r}")
+        return out
+
+
+def content_version(text: str) -> str:
+    """The policy version is the hash of its text: same text, same version, everywhere."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _cross_check(loaded: LoadedYaml, model: AIPolicy) -> list[Problem]:
+    """Checks that need other files: roles from org.yaml, categories and case types from case-types.yaml."""
+    from casemgr.casetypes.registry import get_registry
+
+    reg = get_registry()
+    roles = reg.org.role_names
+    case_types = set(reg.case_types)
+    categories: set[str] = set()
+    for ct in reg.case_types.values():
+        for f in ct.fields:
+            if f.name == "category" and f.choices:
+                categories.update(f.choices)
+    problems: list[Problem] = []
+
+    def add(loc: tuple[Any, ...], msg: str) -> None:
+        problems.append(Problem(loaded.file, loaded.line_of(loc), msg))
+
+    for kind in model.decisions:
+        if kind not in DECISION_KINDS:
+            add(("decisions", kind), f"decisions.{kind}: unknown decision kind; known: {', '.join(DECISION_KINDS)}")
+    missing = [k for k in REQUIRED_KINDS if k not in model.decisions]
+    if missing:
+        add(("decisions",), f"decisions: missing decision kind(s) {', '.join(missing)}; every required kind "
+                            "must say auto, suggest or never")
+    for kind, dp in model.decisions.items():
+        if dp.owner not in roles:
+            add(("decisions", kind, "owner"),
+                f"decisions.{kind}.owner: unknown role {dp.owner!r}; roles in org.yaml: {', '.join(sorted(roles))}")
+        for cat in dp.thresholds_by_category:
+            if cat not in categories:
+                add(("decisions", kind, "thresholds_by_category", cat),
+                    f"decisions.{kind}.thresholds_by_category: unknown category {cat!r}; "
+                    f"known: {', '.join(sorted(categories))}")
+        for ct in dp.thresholds_by_case_type:
+            if ct not in case_types:
+                add(("decisions", kind, "thresholds_by_case_type", ct),
+                    f"decisions.{kind}.thresholds_by_case_type: unknown case type {ct!r}; "
+                    f"known: {', '.join(sorted(case_types))}")
+        if dp.mode == "never" and (dp.threshold is not None or dp.thresholds_by_category):
+            add(("decisions", kind, "threshold"),
+                f"decisions.{kind}: mode 'never' with a threshold is contradictory; remove the threshold")
+    codes = model.review.reason_codes
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        add(("review", "reason_codes"), f"review.reason_codes: duplicate code(s) {', '.join(dupes)}")
+    return problems
+
+
+def _key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Line of each key (not of its value): `decisions.close_case` points at the `close_case:` line."""
+    import yaml
+
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (path + (k.value,))
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[path + (i,)] = item.start_mark.line + 1
+                walk(item, path + (i,))
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _validate(loaded: LoadedYaml) -> AIPolicy:
+    try:
+        return AIPolicy.model_validate(loaded.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            where = ".".join(str(x) for x in loc) or "(top level)"
+            msg = str(err.get("msg"))
+            if err.get("type") not in ("missing", "model_type") and not isinstance(err.get("input"), dict | list):
+                msg += f" (got {err.get('input')!r})"
+            problems.append(Problem(loaded.file, loaded.line_of(loc), f"{where}: {msg}"))
+        raise PolicyFileError(problems) from None
+
+
+def parse_policy(text: str, file: str = FILE_NAME) -> Policy:
+    """Validate policy text completely; raise PolicyFileError listing every problem with file:line."""
+    loaded = load_yaml_text(text, file)
+    if not isinstance(loaded.data, dict):
+        raise PolicyFileError([Problem(file, 1, "the policy must be a mapping (key: value) at the top level")])
+    loaded.lines.update(_key_lines(text))
+    model = _validate(loaded)
+    problems = _cross_check(loaded, model)
+    if problems:
+        raise PolicyFileError(problems)
+    return Policy(model, text, file)
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyFileError([Problem(str(p), 0, "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyFileError([Problem(str(p), 1, f"not valid UTF-8: {exc}")]) from None
+    return parse_policy(text, str(p))
+
+
+def policy_path() -> Path:
+    from casemgr.config import get_settings
+
+    return Path(get_settings().policies_dir) / FILE_NAME
+
+
+def _off_policy() -> Policy:
+    """Fail safe when there is no valid policy anywhere: every AI decision is off."""
+    model = AIPolicy(
+        name="built-in fail-safe (no valid ai-policy)", review_by=date(1970, 1, 1), kill_switch="off",
+        review=Review(sample_rate=0.0, reason_codes=["other"]), decisions={},
+    )
+    return Policy(model, "# fail-safe: no valid policy\nkill_switch: off\n", "built-in")
+
+
+class _ActiveCache:
+    """Process-wide cache of the active policy keyed by its DB version or file stamp."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: Any = None
+        self.policy: Policy | None = None
+        self.last_error: str | None = None
+
+    def clear(self) -> None:
+        with self.lock:
+            self.key, self.policy, self.last_error = None, None, None
+
+
+_cache = _ActiveCache()
+
+
+def reset_active_cache() -> None:
+    _cache.clear()
+
+
+def active_policy(session: Any | None = None) -> Policy:
+    """The policy in force now (published DB version, else the file), validated and cached.
+
+    If the source turned invalid, the last valid policy stays in force and the error is kept in
+    `active_error()`; with no valid policy at all, AI is off (fail-safe).
+    """
+    from casemgr.governance import store
+
+    row_version: str | None = None
+    try:
+        if session is not None:
+            row_version = store.active_version(session)
+        else:
+            from casemgr.db import read_session
+
+            with read_session() as s:
+                row_version = store.active_version(s)
+    except Exception as exc:  # noqa: BLE001 - no DB or table yet: fall back to the file
+        log.debug("ai-policy: no database version (%s)", exc)
+    if row_version is not None:
+        key: Any = ("db", row_version)
+    else:
+        p = policy_path()
+        try:
+            st = p.stat()
+            key = ("file", str(p), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = ("file", str(p), None, None)
+    with _cache.lock:
+        if _cache.key == key and _cache.policy is not None:
+            return _cache.policy
+    try:
+        if row_version is not None:
+            text = _load_db_text(session, row_version)
+            policy = parse_policy(text, f"policy_versions:{row_version}")
+        else:
+            policy = load_policy_file(policy_path())
+        err = None
+    except PolicyFileError as exc:
+        log.error("ai-policy: refusing invalid policy, keeping the previous one:\n%s", exc)
+        policy, err = None, str(exc)
+    with _cache.lock:
+        if policy is not None:
+            _cache.key, _cache.policy, _cache.last_error = key, policy, None
+            return policy
+        _cache.last_error = err
+        _cache.key = key  # don't re-parse the same broken file on every call
+        if _cache.policy is None:
+            _cache.policy = _off_policy()
+        return _cache.policy
+
+
+def active_error() -> str | None:
+    """Why the current source of the policy was refused, if it was (the previous one is still in force)."""
+    return _cache.last_error
+
+
+def _load_db_text(session: Any | None, version: str) -> str:
+    from casemgr.governance import store
+
+    if session is not None:
+        row = store.active_row(session)
+        assert row is not None
+        return row.content
+    from casemgr.db import read_session
+
+    with read_session() as s:
+        row = store.active_row(s)
+        assert row is not None
+        return row.content

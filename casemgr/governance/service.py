@@ -1,0 +1,497 @@
+"""Record every AI outcome, apply the allowed ones, and let people accept, reject and review them.
+
+`record_decision` is the only code path that applies an AI output to a case. It asks decide() first, stores
+an AIDecision row for every outcome (applied, suggested or rejected, with policy version, model version and
+confidence), and for an applied one changes the case the way every change does: claim the version
+(optimistic lock, 409 on a stale version), write an audit event as `ai:<model>`, then re-run the rules so
+routing stays rule-governed. Suggestions wait for a person holding the owner role; reviewers audit pending
+suggestions and a deterministic sample of applied decisions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.cases import service as cases
+from casemgr.cases.models import Case, Note, Task
+from casemgr.clock import now
+from casemgr.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from casemgr.governance.decide import AIOutput, CaseFacts, Outcome, decide, invalid_reason
+from casemgr.governance.models import AIDecision
+from casemgr.governance.policy import Policy, active_policy
+
+# Kinds whose applied value is a case attribute that can be put back on override.
+REVERTIBLE = {"classify", "set_priority", "route_queue", "assign", "summarize", "extract_contract"}
+# Applying these changes facts the rules read, so routing runs again afterwards.
+ROUTING_KINDS = {"classify", "set_priority", "extract_contract", "route_queue"}
+REVIEW_OPEN = ("pending", "sampled")
+
+
+def ai_actor(output: AIOutput | AIDecision) -> str:
+    model = output.model_version or output.provider or "unknown"
+    return f"ai:{model}"[:120]
+
+
+def output_of(row: AIDecision) -> AIOutput:
+    """The AI output a decision row recorded (for replay, simulate and accept)."""
+    return AIOutput(kind=row.kind, value=dict(row.proposed or {}), confidence=row.confidence, field=row.field
+                    if row.kind == "classify" else None, model_version=row.model_version, provider=row.provider,
+                    rationale=row.rationale, ai_call_id=row.ai_call_id)
+
+
+def facts_of(row: AIDecision) -> CaseFacts:
+    if row.context:
+        return CaseFacts.from_context(row.context)
+    raise ValidationFailed(f"decision {row.id} has no recorded context")
+
+
+# ---------------------------------------------------------------- applying values to a case
+
+
+def _current_value(session: Session, case: Case, kind: str, field: str | None) -> dict[str, Any]:
+    if kind == "classify" and field:
+        return {field: getattr(case, field)}
+    if kind == "set_priority":
+        return {"priority": case.priority}
+    if kind == "route_queue":
+        return {"queue": case.queue, "owner_role": case.owner_role}
+    if kind == "assign":
+        from casemgr.users.models import User
+
+        user = session.get(User, case.assignee_id) if case.assignee_id else None
+        return {"assignee": user.username if user else None}
+    if kind == "summarize":
+        return {"summary": (case.ai or {}).get("summary")}
+    if kind == "extract_contract":
+        return {"contract": case.contract}
+    return {}
+
+
+def _set_value(session: Session, case: Case, kind: str, field: str | None, value: dict[str, Any]) -> None:
+    """Write a (revertible) value onto the already-claimed case."""
+    if kind == "classify" and field:
+        setattr(case, field, value.get(field))
+        if field == "category" and "category" in {f.name for f in cases.case_type_def(case).fields}:
+            fields = dict(case.fields or {})
+            if value.get(field) is None:
+                fields.pop("category", None)
+            else:
+                fields["category"] = value[field]
+            case.fields = fields
+    elif kind == "set_priority":
+        case.priority = value["priority"]
+    elif kind == "route_queue":
+        from casemgr.casetypes.registry import get_registry
+
+        case.queue = value["queue"]
+        owners = {q.name: q.owner_role for q in get_registry().org.queues}
+        case.owner_role = value.get("owner_role") or owners.get(case.queue, case.owner_role)
+    elif kind == "assign":
+        from casemgr.users.models import User
+
+        name = value.get("assignee")
+        if name is None:
+            case.assignee_id = None
+        else:
+            user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
+            if user is None or not user.active:
+                raise ValidationFailed(f"unknown or inactive user {name!r}", field="assignee")
+            case.assignee_id = user.id
+    elif kind == "summarize":
+        ai = dict(case.ai or {})
+        if value.get("summary") is None:  # reverting to "no summary"
+            ai.pop("summary", None)
+            ai.pop("key_facts", None)
+        else:
+            ai["summary"] = value["summary"]
+            if value.get("key_facts") is not None:
+                ai["key_facts"] = value["key_facts"]
+        case.ai = ai
+    elif kind == "extract_contract":
+        case.contract = value.get("contract", value) if "contract" in value else value
+    else:  # pragma: no cover - callers only pass revertible kinds
+        raise ValidationFailed(f"{kind} has no case value")
+
+
+def _apply(session: Session, case: Case, kind: str, field: str | None, value: dict[str, Any], *, actor: str,
+           action: str, decision_id: int | None, route: bool) -> tuple[Case, dict[str, Any] | None]:
+    """Apply one decision's value to the case; returns (case, previous value when revertible)."""
+    entity = f"ai_decision:{decision_id}"
+    if kind in ("close_case", "advance_stage", "approve_contract"):
+        # The case service does the claim, audit and re-routing for a stage move.
+        before = {"stage": case.stage}
+        case = cases.transition(session, case.id or 0, value["to_stage"], case.version, actor,
+                                reason=f"{action} ({entity})")
+        return case, before
+    case = cases._claim_version(session, case.id or 0, case.version)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any]
+    if kind in REVERTIBLE:
+        before = _current_value(session, case, kind, field)
+        _set_value(session, case, kind, field, value)
+        after = {k: v for k, v in _current_value(session, case, kind, field).items()}
+        if kind == "extract_contract":  # keep audit events small: name the clauses, not the whole text
+            after = {"contract_clauses": sorted((case.contract or {}).get("clauses", {}) or {})}
+            before = {"contract": before.get("contract")} if before else None
+    elif kind == "draft_reply":
+        note = Note(case_id=case.id or 0, author=actor, body=f"Draft reply (not sent):\n{value['text']}")
+        session.add(note)
+        after = {"note": "draft reply", "chars": len(value["text"])}
+    elif kind == "request_information":
+        text = str(value["text"])
+        task = Task(case_id=case.id or 0, name=f"Request information: {text}"[:200], stage=case.stage,
+                    role=None, source="ai", due_at=case.sla_due_at)
+        session.add(task)
+        after = {"task": task.name}
+    elif kind == "approve_refund":
+        case.ai = {**(case.ai or {}), "approved_refund": {"amount": float(value["amount"]), "by": actor,
+                                                          "at": now().isoformat()}}
+        after = {"approved_refund": float(value["amount"])}
+    else:
+        raise ValidationFailed(f"cannot apply decision kind {kind!r}")
+    session.add(case)
+    session.flush()
+    audit.record(session, actor=actor, action=action, case_id=case.id, entity=entity,
+                 before=_small(before), after={**_small(after), "version": case.version, "kind": kind})
+    if route and kind in ROUTING_KINDS:
+        from casemgr.cases.routing import route_case
+
+        route_case(session, case, actor=actor, reason=f"{action} {kind}")
+    return case, before
+
+
+def _small(d: dict[str, Any] | None) -> dict[str, Any]:
+    if not d:
+        return {}
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, str) and len(v) > 500:
+            v = v[:500] + "…"
+        elif isinstance(v, dict | list) and len(str(v)) > 1000:
+            v = "(large value)"
+        out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------- the choke point, recorded
+
+
+def record_decision(
+    session: Session,
+    case: Case,
+    output: AIOutput,
+    *,
+    policy: Policy | None = None,
+    facts: CaseFacts | None = None,
+    run_id: str | None = None,
+    route: bool = True,
+) -> AIDecision:
+    """Pass one AI output through decide(), record the outcome, and apply it if the policy allows.
+
+    Every outcome gets an AIDecision row. `never` outcomes are stored as rejected and never appear as
+    suggestions. When applying fails validation at apply time (for example an assignee that does not exist)
+    the row is stored as rejected with that reason. StaleVersion propagates: the caller retries.
+    """
+    policy = policy or active_policy(session)
+    facts = facts or CaseFacts.from_case(case)
+    outcome = decide(facts, output, policy)
+    row = _row(case.id or 0, output, outcome, facts, run_id)
+    session.add(row)
+    session.flush()
+    if outcome.status == "applied":
+        try:
+            with session.begin_nested():
+                _, previous = _apply(session, case, output.kind, output.field, output.value, actor=ai_actor(output),
+                                     action="ai.applied", decision_id=row.id, route=route)
+        except (ValidationFailed, InvalidTransition) as exc:
+            session.refresh(case)
+            row.outcome, row.reason, row.review_status, row.sampled = "rejected", f"could not apply: {exc.message}", \
+                "none", False
+        else:
+            row.previous = previous
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _row(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFacts, run_id: str | None) -> AIDecision:
+    review = {"applied": "sampled" if outcome.sampled else "none", "suggested": "pending", "rejected": "none"}
+    return AIDecision(
+        case_id=case_id, kind=output.kind, field=output.target_field(), proposed=dict(output.value),
+        rationale=output.rationale, confidence=output.confidence, outcome=outcome.status, reason=outcome.reason,
+        owner_role=outcome.owner, policy_version=outcome.policy_version, model_version=output.model_version,
+        provider=output.provider, review_status=review[outcome.status], sampled=outcome.sampled,
+        context=facts.to_context(), run_id=run_id, ai_call_id=output.ai_call_id, created_at=now(),
+    )
+
+
+def get_decision(session: Session, decision_id: int) -> AIDecision:
+    row = session.get(AIDecision, decision_id)
+    if row is None:
+        raise NotFound(f"AI decision {decision_id} not found")
+    return row
+
+
+def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool = False) -> list[AIDecision]:
+    """Decisions on a case, newest first. Rejected ones (including `never`) are hidden unless asked for."""
+    q = select(AIDecision).where(AIDecision.case_id == case_id)
+    if not include_rejected:
+        q = q.where(AIDecision.outcome != "rejected")
+    return list(session.execute(q.order_by(AIDecision.id.desc())).scalars())  # type: ignore[union-attr]
+
+
+def pending_suggestions(session: Session, case_id: int | None = None, roles: Iterable[str] | None = None
+                        ) -> list[AIDecision]:
+    """Suggestions awaiting a person; optionally only on one case and only for the given owner roles."""
+    q = select(AIDecision).where(AIDecision.review_status == "pending", AIDecision.outcome == "suggested")
+    if case_id is not None:
+        q = q.where(AIDecision.case_id == case_id)
+    if roles is not None:
+        q = q.where(AIDecision.owner_role.in_(list(roles)))  # type: ignore[union-attr]
+    return list(session.execute(q.order_by(AIDecision.id)).scalars())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- people acting on suggestions
+
+
+def _check_owner(row: AIDecision, roles: Iterable[str]) -> None:
+    if row.owner_role not in set(roles):
+        raise PermissionDenied(f"this suggestion belongs to the {row.owner_role!r} role")
+
+
+def _mark_reviewed(row: AIDecision, status: str, actor: str) -> None:
+    row.review_status = status
+    row.reviewed_by = actor[:100]
+    row.reviewed_at = now()
+
+
+def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: Iterable[str],
+                      comment: str | None = None) -> AIDecision:
+    """A person holding the owner role accepts a pending suggestion: it is applied through the same path
+    as an auto decision (version claim, audit as the person, re-routing). The case may have moved on since
+    the suggestion was made; then the suggestion is refused with 422 and stays pending."""
+    row = get_decision(session, decision_id)
+    if row.review_status != "pending":
+        raise Conflict(f"decision {decision_id} is not a pending suggestion (it is {row.review_status})")
+    _check_owner(row, roles)
+    case = cases.get_case(session, row.case_id)
+    output = output_of(row)
+    bad = invalid_reason(CaseFacts.from_case(case), output)
+    if bad:
+        raise ValidationFailed(f"the suggestion no longer fits the case: {bad}")
+    _, previous = _apply(session, case, row.kind, row.field if row.kind == "classify" else None, output.value,
+                         actor=actor, action="ai.suggestion_accepted", decision_id=row.id, route=True)
+    row.previous = previous
+    row.override_comment = comment
+    _mark_reviewed(row, "accepted", actor)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def reject_suggestion(session: Session, decision_id: int, *, actor: str, roles: Iterable[str], reason: str,
+                      comment: str | None = None) -> AIDecision:
+    """The owner (or a reviewer) rejects a pending suggestion; a reason is required. Nothing changes on the case."""
+    row = get_decision(session, decision_id)
+    if row.review_status != "pending":
+        raise Conflict(f"decision {decision_id} is not a pending suggestion (it is {row.review_status})")
+    roles = set(roles)
+    if "reviewer" not in roles:
+        _check_owner(row, roles)
+    if not reason or not reason.strip():
+        raise ValidationFailed("a reason is required to reject a suggestion", field="reason")
+    row.override_reason_code = reason.strip()[:60]
+    row.override_comment = comment
+    _mark_reviewed(row, "rejected", actor)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="ai.suggestion_rejected", case_id=row.case_id,
+                 entity=f"ai_decision:{row.id}", after={"kind": row.kind, "reason": row.override_reason_code})
+    return row
+
+
+# ---------------------------------------------------------------- reviewer audit
+
+
+def review_queue(session: Session, *, limit: int = 100, kind: str | None = None) -> list[AIDecision]:
+    """Decisions to review, oldest first: pending suggestions and the sampled share of applied decisions."""
+    q = select(AIDecision).where(AIDecision.review_status.in_(REVIEW_OPEN))  # type: ignore[attr-defined]
+    if kind:
+        q = q.where(AIDecision.kind == kind)
+    return list(session.execute(q.order_by(AIDecision.id).limit(limit)).scalars())  # type: ignore[arg-type]
+
+
+def review_decision(
+    session: Session,
+    decision_id: int,
+    *,
+    actor: str,
+    roles: Iterable[str],
+    verdict: str,
+    reason_code: str | None = None,
+    comment: str | None = None,
+    value: dict[str, Any] | None = None,
+    policy: Policy | None = None,
+) -> AIDecision:
+    """A reviewer accepts or overrides one decision from the queue. There is no default verdict.
+
+    Override needs a reason code from the policy's list. Overriding an applied decision puts the previous
+    value back on the case (or the reviewer's `value`), with a version claim and audit event, and re-runs the
+    rules. Overriding a pending suggestion rejects it; with a `value` the reviewer's value is applied instead.
+    Accepting a pending suggestion applies it and needs the owner role, like any acceptance.
+    """
+    roles = set(roles)
+    if "reviewer" not in roles:
+        raise PermissionDenied("reviewing AI decisions needs the reviewer role")
+    if verdict not in ("accept", "override"):
+        raise ValidationFailed("verdict must be 'accept' or 'override' (nothing is pre-selected)", field="verdict")
+    row = get_decision(session, decision_id)
+    if row.review_status not in REVIEW_OPEN:
+        raise Conflict(f"decision {decision_id} is not open for review (it is {row.review_status})")
+    if verdict == "accept":
+        if row.review_status == "pending":
+            return accept_suggestion(session, decision_id, actor=actor, roles=roles, comment=comment)
+        _mark_reviewed(row, "accepted", actor)
+        row.override_comment = comment
+        session.add(row)
+        session.flush()
+        audit.record(session, actor=actor, action="ai.review_accepted", case_id=row.case_id,
+                     entity=f"ai_decision:{row.id}", after={"kind": row.kind})
+        return row
+    policy = policy or active_policy(session)
+    codes = policy.model.review.reason_codes
+    if reason_code not in codes:
+        raise ValidationFailed(f"reason_code must be one of: {', '.join(codes)}", field="reason_code")
+    row.override_reason_code = reason_code
+    row.override_comment = comment
+    row.override_value = value
+    case = cases.get_case(session, row.case_id)
+    field = row.field if row.kind == "classify" else None
+    if value is not None:
+        check = AIOutput(kind=row.kind, value=value, confidence=1.0, field=field)
+        bad = invalid_reason(CaseFacts.from_case(case), check)
+        if bad:
+            raise ValidationFailed(f"override value is not valid: {bad}", field="value")
+    if row.review_status == "sampled":
+        if row.kind in REVERTIBLE:
+            target = value if value is not None else dict(row.previous or {})
+            _apply(session, case, row.kind, field, target, actor=actor, action="ai.overridden", decision_id=row.id,
+                   route=True)
+        else:
+            # Stage moves, notes and tasks are not undone silently: the owner gets a task to undo it by hand.
+            case = cases._claim_version(session, case.id or 0, case.version)
+            session.add(Task(case_id=case.id or 0, name=f"Undo AI decision {row.id} ({row.kind})", stage=case.stage,
+                             role=row.owner_role, source="ai", due_at=case.sla_due_at))
+            session.flush()
+            audit.record(session, actor=actor, action="ai.overridden", case_id=case.id,
+                         entity=f"ai_decision:{row.id}", after={"kind": row.kind, "undo_task": True,
+                                                                "version": case.version})
+    else:  # pending suggestion overridden: rejected, and the reviewer's own value applied if given
+        if value is not None and row.kind in REVERTIBLE:
+            _apply(session, case, row.kind, field, value, actor=actor, action="ai.overridden", decision_id=row.id,
+                   route=True)
+        else:
+            audit.record(session, actor=actor, action="ai.overridden", case_id=row.case_id,
+                         entity=f"ai_decision:{row.id}", after={"kind": row.kind, "reason_code": reason_code})
+    _mark_reviewed(row, "overridden", actor)
+    session.add(row)
+    session.flush()
+    return row
+
+
+# ---------------------------------------------------------------- metrics and training data
+
+GROUPINGS = ("kind", "category", "model_version", "policy_version")
+
+
+def _group_key(row: AIDecision, by: str) -> str:
+    if by == "category":
+        ctx = row.context or {}
+        value = (row.proposed or {}).get("category") if row.kind == "classify" and row.field == "category" else None
+        return str(ctx.get("category") or value or "(none)")
+    return str(getattr(row, by) or "(none)")
+
+
+def metrics(session: Session, *, by: str = "kind", since: datetime | None = None) -> list[dict[str, Any]]:
+    """Override rate and accuracy per group (kind, category, model_version or policy_version).
+
+    reviewed = accepted + overridden + rejected-by-a-person; accuracy = accepted / reviewed;
+    override_rate = (overridden + rejected) / reviewed. Counts of applied/suggested/rejected outcomes too.
+    """
+    if by not in GROUPINGS:
+        raise ValidationFailed(f"by must be one of {', '.join(GROUPINGS)}", field="by")
+    q = select(AIDecision)
+    if since is not None:
+        q = q.where(AIDecision.created_at >= since)
+    groups: dict[str, dict[str, Any]] = {}
+    for row in session.execute(q).scalars():
+        g = groups.setdefault(_group_key(row, by), {"group": _group_key(row, by), "decisions": 0, "applied": 0,
+                                                     "suggested": 0, "rejected": 0, "reviewed": 0, "accepted": 0,
+                                                     "overridden": 0, "open": 0})
+        g["decisions"] += 1
+        g[row.outcome] = g.get(row.outcome, 0) + 1
+        if row.review_status in ("accepted", "overridden", "rejected"):
+            g["reviewed"] += 1
+            g["accepted" if row.review_status == "accepted" else "overridden"] += 1
+        elif row.review_status in REVIEW_OPEN:
+            g["open"] += 1
+    out = []
+    for key in sorted(groups):
+        g = groups[key]
+        g["accuracy"] = round(g["accepted"] / g["reviewed"], 4) if g["reviewed"] else None
+        g["override_rate"] = round(g["overridden"] / g["reviewed"], 4) if g["reviewed"] else None
+        out.append(g)
+    return out
+
+
+def training_rows(session: Session, *, field: str = "category") -> list[tuple[str, str]]:
+    """(text, label) pairs from overridden classify decisions: the reviewer's value, or the value the
+    override restored. Texts are the case subject and description."""
+    rows = session.execute(
+        select(AIDecision).where(AIDecision.review_status == "overridden", AIDecision.kind == "classify",
+                                 AIDecision.field == field).order_by(AIDecision.id)  # type: ignore[arg-type]
+    ).scalars()
+    out = []
+    for row in rows:
+        label = (row.override_value or {}).get(field) or (row.previous or {}).get(field)
+        if not label:
+            continue
+        case = session.get(Case, row.case_id)
+        if case is None:
+            continue
+        text = "\n".join(x for x in (case.subject, case.description) if x)
+        out.append((text, str(label)))
+    return out
+
+
+def export_training_csv(session: Session, *, field: str = "category") -> str:
+    """Overrides as labelled training data: CSV with header `text,label` (for `casemgr ai train`)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["text", "label"])
+    for text, label in training_rows(session, field=field):
+        w.writerow([text, label])
+    return buf.getvalue()
+
+
+def decision_dict(row: AIDecision) -> dict[str, Any]:
+    """JSON shape of one decision for the API and the UI."""
+    return {
+        "id": row.id, "case_id": row.case_id, "kind": row.kind, "field": row.field, "proposed": row.proposed,
+        "previous": row.previous, "rationale": row.rationale, "confidence": row.confidence,
+        "outcome": row.outcome, "reason": row.reason, "owner_role": row.owner_role,
+        "policy_version": row.policy_version, "model_version": row.model_version, "provider": row.provider,
+        "review_status": row.review_status, "sampled": row.sampled, "reviewed_by": row.reviewed_by,
+        "reviewed_at": row.reviewed_at.isoformat() if row.reviewed_at else None,
+        "override_reason_code": row.override_reason_code, "override_comment": row.override_comment,
+        "override_value": row.override_value, "run_id": row.run_id,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
