@@ -216,6 +216,9 @@ from casemgr.worker import cli as worker_cli  # noqa: E402
 
 app.command("worker")(worker_cli)
 bench_app.command("rules")(bench_rules)
+from casemgr.intake.cli import register as _register_intake  # noqa: E402
+
+_register_intake(app, bench_app)
 from casemgr.ai import cli as ai_cli  # noqa: E402
 
 app.add_typer(ai_cli.app, name="ai")

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     smtp_relay_host: str | None = None
     smtp_relay_port: int = 25
     mail_from: str = "support@casemgr.local"
+    intake_ack: bool = True  # acknowledge new email/form cases to the sender
+    form_rate_per_minute: int = 10  # public form submissions per client IP
 
     # Web
     session_ttl_minutes: int = 8 * 60

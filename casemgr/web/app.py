@@ -29,6 +29,9 @@ def create_app() -> FastAPI:
     app.include_router(cases_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # Rooms register their routers below (one line each).
+    from casemgr.intake.routes import router as intake_router  # noqa: E402 - public form + POST /api/intake
+
+    app.include_router(intake_router)
     from casemgr.web import pages  # web UI (issue 7): login, queue, case, governance, review, admin pages
 
     pages.install(app)

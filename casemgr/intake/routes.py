@@ -1,0 +1,310 @@
+"""Public intake form (/submit/complaint, /submit/contract-request) and the JSON intake API (POST /api/intake).
+
+The form needs no login. CSRF: a random token in a signed cookie must equal the hidden form field (double
+submit; the cookie is signed with the secret key so another site cannot plant one). Each client IP gets
+settings.form_rate_per_minute submissions a minute. A storage failure shows "please try again" (503), never a
+half-written case.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
+from starlette.datastructures import UploadFile
+
+from casemgr.casetypes.registry import get_registry
+from casemgr.config import get_settings
+from casemgr.errors import TooLarge, ValidationFailed
+from casemgr.intake.parse import ParsedAttachment, clean_header, sanitise_filename
+from casemgr.intake.service import IntakeResult, Submission, ingest_submission
+from casemgr.users.service import Principal
+from casemgr.web.deps import require
+from casemgr.web.templating import templates
+
+router = APIRouter()
+FORM_COOKIE = "casemgr_submit"
+MAX_FILES = 5
+MAX_FILE_BYTES = 10 * 1024 * 1024
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+KINDS = {"complaint": "complaint", "contract-request": "contract"}
+
+
+# ---------------------------------------------------------------- rate limit
+
+
+class RateLimiter:
+    """Sliding one-minute window per key, in process memory (one per app instance)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, per_minute: int) -> bool:
+        t = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= t - 60:
+                hits.popleft()
+            if len(hits) >= per_minute:
+                return False
+            hits.append(t)
+            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
+                for k in [k for k, v in self._hits.items() if not v or v[-1] <= t - 60]:
+                    del self._hits[k]
+            return True
+
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter = getattr(request.app.state, "intake_rate_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.intake_rate_limiter = RateLimiter()
+    return limiter
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().secret_key_value(), salt="casemgr-submit-form")
+
+
+def _csrf_ok(request: Request, sent: str | None) -> bool:
+    cookie = request.cookies.get(FORM_COOKIE)
+    if not cookie or not sent:
+        return False
+    try:
+        token = _serializer().loads(cookie, max_age=4 * 3600)
+    except BadSignature:
+        return False
+    return isinstance(token, str) and secrets.compare_digest(token, sent)
+
+
+def _render(request: Request, kind: str, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+            message: str | None = None, status: int = 200) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    ct = get_registry().get(KINDS[kind])
+    categories = next((f.choices or [] for f in ct.fields if f.name == "category"), [])
+    response = templates.TemplateResponse(
+        request, "submit/form.html",
+        {"kind": kind, "title": "Make a complaint" if kind == "complaint" else "Request a contract",
+         "form_token": token, "values": values or {}, "errors": errors or {}, "message": message,
+         "categories": categories, "principal": None, "csrf_token": None},
+        status_code=status,
+    )
+    response.set_cookie(FORM_COOKIE, _serializer().dumps(token), httponly=True, samesite="strict",
+                        secure=get_settings().cookie_secure, path="/submit", max_age=4 * 3600)
+    return response
+
+
+# ---------------------------------------------------------------- form
+
+
+@router.get("/submit/{kind}", response_class=HTMLResponse, include_in_schema=False)
+def submit_form(request: Request, kind: str) -> Response:
+    if kind not in KINDS:
+        return HTMLResponse("Not found", status_code=404)
+    return _render(request, kind)
+
+
+def _validate(kind: str, form: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+    errors: dict[str, str] = {}
+    settings = get_settings()
+    name = form.get("name", "").strip()
+    email = form.get("email", "").strip()
+    subject = form.get("subject", "").strip()
+    description = form.get("description", "").strip()
+    if not name:
+        errors["name"] = "Please tell us your name."
+    elif len(name) > 300:
+        errors["name"] = "Your name is too long (300 characters at most)."
+    if not _EMAIL.match(email):
+        errors["email"] = "Please give an email address like name@example.com, so we can reply."
+    if not subject:
+        errors["subject"] = "Please add a short subject."
+    elif len(subject) > settings.max_subject_chars:
+        errors["subject"] = f"The subject is too long ({settings.max_subject_chars} characters at most)."
+    if len(description) < 10:
+        errors["description"] = "Please describe the matter in a few words (at least 10 characters)."
+    elif len(description) > settings.max_field_chars:
+        errors["description"] = f"The description is too long ({settings.max_field_chars} characters at most)."
+    phone = form.get("phone", "").strip()
+    if phone and not re.fullmatch(r"[0-9+() .\-]{3,50}", phone):
+        errors["phone"] = "Please use digits, spaces and + ( ) - only."
+    fields: dict[str, Any] = {}
+    amount = form.get("amount", "").strip().replace(",", "")
+    if amount:
+        try:
+            value = float(amount)
+            if not 0 <= value <= 1e12:
+                raise ValueError
+            fields["amount"] = value
+        except ValueError:
+            errors["amount"] = "Please give the amount as a number, for example 120.50."
+    if kind == "complaint":
+        category = form.get("category", "").strip()
+        if category:
+            fields["category"] = category
+        account = form.get("account_id", "").strip()
+        if account:
+            if len(account) > 64:
+                errors["account_id"] = "The account number is too long."
+            fields["account_id"] = account
+    else:
+        organisation = form.get("organisation", "").strip()
+        if not organisation:
+            errors["organisation"] = "Please name the organisation the contract is with."
+        elif len(organisation) > 300:
+            errors["organisation"] = "The organisation name is too long."
+        fields["counterparty"] = organisation[:300]
+        contract_kind = form.get("contract_kind", "").strip()
+        if contract_kind:
+            fields["contract_kind"] = contract_kind[:100]
+    return errors, fields
+
+
+async def _read_files(uploads: list[UploadFile]) -> tuple[list[ParsedAttachment], str | None]:
+    files = [u for u in uploads if isinstance(u, UploadFile) and u.filename]
+    if len(files) > MAX_FILES:
+        return [], f"Please attach at most {MAX_FILES} files."
+    out: list[ParsedAttachment] = []
+    total = 0
+    for i, upload in enumerate(files, start=1):
+        data = await upload.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return [], f"{clean_header(upload.filename or '', 100)} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB."
+        total += len(data)
+        if total > get_settings().max_message_bytes:
+            return [], "The attachments together are too large."
+        ctype = clean_header(upload.content_type or "application/octet-stream", 255)
+        out.append(ParsedAttachment(sanitise_filename(upload.filename, ctype, i), ctype, data))
+    return out, None
+
+
+@router.post("/submit/{kind}", response_class=HTMLResponse, include_in_schema=False)
+async def submit_post(request: Request, kind: str) -> Response:
+    if kind not in KINDS:
+        return HTMLResponse("Not found", status_code=404)
+    settings = get_settings()
+    limit = settings.max_message_bytes + 1024 * 1024
+    if int(request.headers.get("content-length") or 0) > limit:
+        return _render(request, kind, message="Your submission is too large. Please attach smaller files.",
+                       status=413)
+    form = await request.form(max_files=MAX_FILES + 1, max_fields=50)
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    if not _csrf_ok(request, form.get("csrf_token") if isinstance(form.get("csrf_token"), str) else None):
+        return _render(request, kind, values=values, status=403,
+                       message="This form expired or was opened in another window. Please check it and send again.")
+    ip = request.client.host if request.client else "unknown"
+    if not _limiter(request).allow(ip, settings.form_rate_per_minute):
+        return _render(request, kind, values=values, status=429,
+                       message="You have sent several submissions in a short time. Please wait a minute and retry.")
+    errors, fields = _validate(kind, values)
+    attachments, file_error = await _read_files(form.getlist("attachments"))  # type: ignore[arg-type]
+    if file_error:
+        errors["attachments"] = file_error
+    if errors:
+        return _render(request, kind, values=values, errors=errors, status=422,
+                       message="Please correct the highlighted fields.")
+    sub = Submission(channel="form", case_type=KINDS[kind], subject=values["subject"].strip(),
+                     body=values["description"].strip(), name=values.get("name"), email=values.get("email"),
+                     phone=values.get("phone") or None, organisation=values.get("organisation") or None,
+                     fields=fields, attachments=attachments, source=f"form:{ip}")
+    try:
+        result = ingest_submission(sub, actor="system:form")
+    except OperationalError:
+        return _render(request, kind, values=values, status=503,
+                       message="We could not save your submission just now. Nothing was saved; please try again "
+                               "in a minute.")
+    except ValidationFailed as exc:
+        return _render(request, kind, values=values, status=422, message=exc.message)
+    response = templates.TemplateResponse(
+        request, "submit/done.html",
+        {"reference": result.reference, "email": sub.email, "kind": kind, "principal": None, "csrf_token": None},
+    )
+    response.delete_cookie(FORM_COOKIE, path="/submit")
+    return response
+
+
+# ---------------------------------------------------------------- API
+
+
+class SenderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    organisation: str | None = Field(default=None, max_length=300)
+
+
+class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    content_base64: str = Field(max_length=15_000_000)
+
+
+class IntakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    case_type: Literal["complaint", "contract"] = "complaint"
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = Field(default="", max_length=100_000)
+    sender: SenderIn | None = None
+    external_id: str | None = Field(default=None, max_length=200,
+                                    description="Your id for this message; the same id twice is stored once")
+    fields: dict[str, Any] = Field(default_factory=dict)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+
+
+class IntakeOut(BaseModel):
+    status: Literal["case", "appended", "duplicate", "quarantined"]
+    case_id: int | None
+    reference: str | None
+    reason: str | None = None
+
+
+def _decode_attachments(items: list[AttachmentIn]) -> list[ParsedAttachment]:
+    out = []
+    total = 0
+    for i, item in enumerate(items, start=1):
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(f"attachments[{i - 1}].content_base64 is not valid base64",
+                                   field="attachments") from None
+        total += len(data)
+        if total > get_settings().max_message_bytes:
+            raise TooLarge(f"attachments exceed the limit of {get_settings().max_message_bytes} bytes")
+        ctype = clean_header(item.content_type, 255)
+        out.append(ParsedAttachment(sanitise_filename(item.filename, ctype, i), ctype, data))
+    return out
+
+
+@router.post("/api/intake", response_model=IntakeOut, status_code=201, tags=["intake"],
+             responses={200: {"description": "Duplicate of an earlier submission (same external_id)"}})
+def api_intake(body: IntakeIn, principal: Annotated[Principal, Depends(require("intake.submit"))]) -> Any:
+    """Open a case from another system's message (or recognise a repeat of the same external_id)."""
+    if body.sender and body.sender.email and not _EMAIL.match(body.sender.email.strip()):
+        raise ValidationFailed("sender.email is not a valid email address", field="sender.email")
+    sub = Submission(
+        channel="api", case_type=body.case_type, subject=body.subject, body=body.body,
+        name=body.sender.name if body.sender else None, email=body.sender.email if body.sender else None,
+        phone=body.sender.phone if body.sender else None,
+        organisation=body.sender.organisation if body.sender else None, external_id=body.external_id,
+        fields=body.fields, attachments=_decode_attachments(body.attachments), source=f"api:{principal.actor}",
+    )
+    result: IntakeResult = ingest_submission(sub, actor=principal.actor)
+    out = IntakeOut(status=result.status, case_id=result.case_id, reference=result.reference,  # type: ignore[arg-type]
+                    reason=result.reason)
+    return JSONResponse(out.model_dump(), status_code=200 if result.status == "duplicate" else 201)

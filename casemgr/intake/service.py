@@ -1,0 +1,371 @@
+"""Normalised intake: every channel (SMTP, IMAP, .eml/mbox import, web form, API) ends here.
+
+A message is stored durably in one transaction with what it causes: a new case (with routing, audit events, the
+AI enrichment hand-off and the acknowledgement job) or an append to the case it replies to. What cannot be parsed
+or routed is stored raw in the quarantine with the reason. Storage errors propagate, so callers can answer
+"try again" (SMTP 451, HTTP 503) and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.cases.models import Case
+from casemgr.cases.schemas import CaseCreate, PartyIn
+from casemgr.clock import now
+from casemgr.config import get_settings
+from casemgr.db import read_session, write_session
+from casemgr.errors import DomainError, NotFound, ValidationFailed
+from casemgr.intake.models import Attachment, Message, QuarantinedMessage
+from casemgr.intake.parse import ParsedAttachment, ParsedMessage, ParseError, clean_header, clean_text, parse_message
+from casemgr.intake.storage import store_blob
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:intake"
+_SUBJECT_REF = re.compile(r"\[([A-Z]{2,10})-(\d{1,12})\]")
+
+
+@dataclass
+class IntakeResult:
+    status: str  # case | appended | duplicate | quarantined
+    case_id: int | None = None
+    reference: str | None = None
+    reason: str | None = None
+    message_pk: int | None = None
+    quarantine_id: int | None = None
+
+    def line(self, file: str | None = None) -> dict[str, Any]:
+        """The stable `casemgr intake eml --json` record."""
+        return {"file": file, "status": self.status, "case_id": self.case_id, "reason": self.reason}
+
+
+@dataclass
+class Submission:
+    """A structured message from the web form or the JSON API."""
+
+    channel: str  # form | api
+    case_type: str
+    subject: str
+    body: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    organisation: str | None = None
+    external_id: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    source: str | None = None
+
+
+# ---------------------------------------------------------------- routing helpers
+
+
+def case_type_for(recipients: list[str]) -> str:
+    """Contract addresses win over complaint addresses; anything else is a complaint."""
+    settings = get_settings()
+
+    def matches(addr: str, patterns: list[str]) -> bool:
+        addr = addr.lower()
+        return any(addr == p.lower() or (p.endswith("@") and addr.startswith(p.lower())) for p in patterns)
+
+    if any(matches(a, settings.contract_addresses) for a in recipients):
+        return "contract"
+    return "complaint"
+
+
+def find_thread(session: Session, pm: ParsedMessage) -> tuple[int | None, str | None]:
+    """The case this message replies to: In-Reply-To/References first, then a [REF-123] in the subject."""
+    ids = [i for i in [pm.in_reply_to, *reversed(pm.references)] if i]
+    if ids:
+        rows = session.execute(
+            select(Message.message_id, Message.case_id).where(Message.message_id.in_(ids[:100]),
+                                                              Message.case_id.is_not(None))
+        ).all()
+        by_id = {r[0]: r[1] for r in rows}
+        for i in ids:
+            if i in by_id:
+                return by_id[i], "in-reply-to" if i == pm.in_reply_to else "references"
+    for prefix, number in _SUBJECT_REF.findall(pm.subject):
+        if prefix == "CASE":
+            case = session.get(Case, int(number))
+        else:
+            case = session.execute(select(Case).where(Case.reference == f"{prefix}-{number}")).scalar_one_or_none()
+        if case is not None:
+            return case.id, "subject-reference"
+    return None, None
+
+
+# ---------------------------------------------------------------- storing
+
+
+def _attachment_rows(session: Session, message_pk: int, attachments: list[ParsedAttachment]) -> None:
+    for att in attachments:
+        digest, rel = store_blob(att.data)
+        session.add(Attachment(message_id=message_pk, filename=att.filename[:255],
+                               content_type=att.content_type[:255], size=len(att.data), sha256=digest,
+                               storage_path=rel, inline=att.inline))
+
+
+def _quarantine(
+    session: Session, raw: bytes | None, reason: str, *, channel: str, source: str | None,
+    quarantine_id: int | None = None,
+) -> IntakeResult:
+    sha = hashlib.sha256(raw).hexdigest() if raw is not None else None
+    reason = clean_text(reason)[:2000]
+    if quarantine_id is not None:
+        q = session.get(QuarantinedMessage, quarantine_id)
+        if q is None:
+            raise NotFound(f"quarantined message {quarantine_id} not found")
+        q.reason = reason
+        session.add(q)
+        return IntakeResult("quarantined", reason=reason, quarantine_id=q.id)
+    if sha is not None:
+        held = session.execute(
+            select(QuarantinedMessage).where(QuarantinedMessage.raw_sha256 == sha,
+                                             QuarantinedMessage.status == "held")
+        ).scalars().first()
+        if held is not None:  # the same bad input again: one record
+            return IntakeResult("quarantined", reason=held.reason, quarantine_id=held.id)
+    q = QuarantinedMessage(channel=channel[:20], source=(source or "")[:500] or None, reason=reason, raw=raw,
+                           raw_sha256=sha)
+    session.add(q)
+    session.flush()
+    audit.record(session, actor=ACTOR, action="intake.quarantined", entity=f"quarantine:{q.id}",
+                 after={"channel": channel, "source": q.source, "reason": reason, "raw_sha256": sha})
+    return IntakeResult("quarantined", reason=reason, quarantine_id=q.id)
+
+
+def quarantine(raw: bytes | None, reason: str, *, channel: str, source: str | None = None) -> IntakeResult:
+    with write_session() as session:
+        return _quarantine(session, raw, reason, channel=channel, source=source)
+
+
+def _message_row(pm: ParsedMessage, raw: bytes, channel: str, case_id: int | None, meta: dict[str, Any]) -> Message:
+    return Message(
+        case_id=case_id, direction="inbound", channel=channel[:20], message_id=pm.message_id,
+        in_reply_to=pm.in_reply_to, references=" ".join(pm.references) or None, sender=pm.sender,
+        recipients=pm.recipients, subject=pm.subject[:998], sent_at=pm.sent_at, body_text=pm.body_text,
+        raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest(), status="stored", meta=meta,
+    )
+
+
+def _enrich(session: Session, case: Case) -> None:
+    """Hand the case to AI enrichment; intake never waits on it or fails because of it."""
+    from casemgr.jobs.service import enqueue
+
+    try:
+        from casemgr.governance.enrich import enrich_inline_or_enqueue
+    except ImportError:
+        enqueue(session, "ai.enrich", {"case_id": case.id}, idempotency_key=f"ai.enrich:{case.id}")
+        return
+    try:
+        with session.begin_nested():
+            enrich_inline_or_enqueue(session, case)
+    except Exception:  # noqa: BLE001 - AI trouble must not lose the message; the job retries it
+        log.exception("AI enrichment hand-off failed for case %s; queued instead", case.id)
+        enqueue(session, "ai.enrich", {"case_id": case.id}, idempotency_key=f"ai.enrich:{case.id}")
+
+
+def _store(
+    session: Session, pm: ParsedMessage, raw: bytes, *, channel: str, case_channel: str, actor: str,
+    source: str | None, envelope_to: list[str] | None, case_type: str | None = None,
+    fields: dict[str, Any] | None = None, party: PartyIn | None = None, force: bool = False,
+    quarantine_id: int | None = None, quarantine_errors: bool = True,
+) -> IntakeResult:
+    existing = session.execute(
+        select(Message.id, Message.case_id).where(Message.message_id == pm.message_id)
+    ).first()
+    if existing is not None:
+        case = session.get(Case, existing[1]) if existing[1] else None
+        return IntakeResult("duplicate", case_id=existing[1], reference=case.reference if case else None,
+                            reason=f"message {pm.message_id} was already stored", message_pk=existing[0])
+    meta: dict[str, Any] = {"source": source, "notes": pm.notes, "envelope_to": envelope_to,
+                            "attachments": len(pm.attachments)}
+    case_id, thread_by = find_thread(session, pm)
+    if case_id is not None:
+        from casemgr.cases.service import _claim_version
+
+        case = _claim_version(session, case_id, None)
+        meta["thread_by"] = thread_by
+        msg = _message_row(pm, raw, channel, case.id, meta)
+        session.add(msg)
+        session.flush()
+        assert msg.id is not None
+        _attachment_rows(session, msg.id, pm.attachments)
+        audit.record(session, actor=actor, action="message.appended", case_id=case.id, entity=f"message:{msg.id}",
+                     after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
+                            "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version})
+        return IntakeResult("appended", case_id=case.id, reference=case.reference, message_pk=msg.id)
+    if not force:
+        problem = None
+        if pm.is_bounce:
+            problem = "delivery status notification (bounce) that matches no case; not a customer message"
+        elif not pm.sender:
+            problem = "no usable sender address in From: nobody to answer, so no case was opened"
+        if problem:
+            return _quarantine(session, raw, problem, channel=channel, source=source, quarantine_id=quarantine_id)
+    ctype = case_type or case_type_for(envelope_to or pm.recipients)
+    try:
+        with session.begin_nested():
+            data = CaseCreate(
+                case_type=ctype, subject=(pm.subject or "(no subject)")[: get_settings().max_subject_chars][:500],
+                description=pm.body_text[:100_000], channel=case_channel, fields=fields or {},
+                party=party or PartyIn(name=pm.sender_name[:300] if pm.sender_name else None,
+                                       email=pm.sender[:320] if pm.sender else None),
+            )
+            from casemgr.cases.service import create_case
+
+            case = create_case(session, data, actor=actor)
+    except (DomainError, ValueError) as exc:
+        if not quarantine_errors:
+            raise
+        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        return _quarantine(session, raw, f"could not open a case: {message}", channel=channel, source=source,
+                           quarantine_id=quarantine_id)
+    msg = _message_row(pm, raw, channel, case.id, meta)
+    session.add(msg)
+    session.flush()
+    assert msg.id is not None
+    _attachment_rows(session, msg.id, pm.attachments)
+    audit.record(session, actor=actor, action="message.received", case_id=case.id, entity=f"message:{msg.id}",
+                 after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
+                        "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50]})
+    _enrich(session, case)
+    settings = get_settings()
+    if settings.intake_ack and channel in ("email", "form") and pm.sender and not pm.auto_submitted:
+        from casemgr.intake.outbound import queue_acknowledgement
+
+        queue_acknowledgement(session, case, msg)
+    return IntakeResult("case", case_id=case.id, reference=case.reference, message_pk=msg.id)
+
+
+def _run_store(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:
+    try:
+        with write_session() as session:
+            return _store(session, pm, raw, **kwargs)
+    except IntegrityError:
+        # Another delivery of the same Message-ID committed first (SMTP and IMAP at once): it is a duplicate.
+        with read_session() as session:
+            row = session.execute(select(Message.id, Message.case_id)
+                                  .where(Message.message_id == pm.message_id)).first()
+        if row is None:
+            raise
+        return IntakeResult("duplicate", case_id=row[1], reason=f"message {pm.message_id} was already stored",
+                            message_pk=row[0])
+
+
+def ingest_raw(
+    raw: bytes, *, channel: str = "email", source: str | None = None, envelope_to: list[str] | None = None,
+    actor: str = ACTOR, force: bool = False, quarantine_id: int | None = None,
+) -> IntakeResult:
+    """Store one raw RFC 5322 message; returns what happened. Raises only on storage failure."""
+    settings = get_settings()
+    if len(raw) > settings.max_message_bytes:
+        reason = (f"message is {len(raw)} bytes, over the limit of {settings.max_message_bytes} bytes; "
+                  f"the raw source was not stored here (it stays at {source or 'the sender'})")
+        with write_session() as session:
+            return _quarantine(session, None, reason, channel=channel, source=source, quarantine_id=quarantine_id)
+    try:
+        pm = parse_message(raw)
+    except ParseError as exc:
+        with write_session() as session:
+            return _quarantine(session, raw, exc.reason, channel=channel, source=source, quarantine_id=quarantine_id)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the message
+        log.exception("parser failed on %s", source)
+        with write_session() as session:
+            return _quarantine(session, raw, f"parser error: {type(exc).__name__}: {exc}", channel=channel,
+                               source=source, quarantine_id=quarantine_id)
+    return _run_store(pm, raw, channel=channel, case_channel="email", actor=actor, source=source,
+                      envelope_to=envelope_to, force=force, quarantine_id=quarantine_id)
+
+
+def ingest_submission(sub: Submission, *, actor: str) -> IntakeResult:
+    """Store a form or API submission as the same normalised message record, and open its case."""
+    settings = get_settings()
+    if sub.external_id:
+        key = hashlib.sha256(f"{actor}\x00{sub.external_id}".encode()).hexdigest()[:40]
+        message_id = f"<{sub.channel}.{key}@intake.casemgr>"
+    else:
+        message_id = f"<{sub.channel}.{uuid.uuid4().hex}@intake.casemgr>"
+    email = sub.email.strip().lower() if sub.email else None
+    pm = ParsedMessage(
+        message_id=message_id, synthetic_id=True, in_reply_to=None, references=[], sender=email,
+        sender_name=clean_header(sub.name, 300) if sub.name else None,
+        recipients=[], subject=clean_header(sub.subject, settings.max_subject_chars),
+        sent_at=now(), body_text=clean_text(sub.body)[:100_000], attachments=sub.attachments,
+    )
+    # The raw source of a structured submission is its JSON (attachments by hash; their bytes are stored files).
+    record = {k: v for k, v in asdict(sub).items() if k != "attachments"}
+    record["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
+                              "sha256": a.sha256} for a in sub.attachments]
+    raw = json.dumps(record, sort_keys=True, default=str).encode()
+    party = PartyIn(name=pm.sender_name, email=email, phone=clean_header(sub.phone, 50) if sub.phone else None,
+                    organisation=clean_header(sub.organisation, 300) if sub.organisation else None)
+    if sub.case_type not in ("complaint", "contract"):
+        raise ValidationFailed(f"unknown case type {sub.case_type!r}", field="case_type")
+    return _run_store(pm, raw, channel=sub.channel, case_channel=sub.channel, actor=actor, source=sub.source,
+                      envelope_to=None, case_type=sub.case_type, fields=sub.fields, party=party, force=True,
+                      quarantine_errors=False)
+
+
+# ---------------------------------------------------------------- quarantine admin
+
+
+def list_quarantine(session: Session, status: str | None = "held", limit: int = 100,
+                    offset: int = 0) -> list[QuarantinedMessage]:
+    stmt = select(QuarantinedMessage).order_by(QuarantinedMessage.id.desc()).limit(min(limit, 500)).offset(offset)
+    if status:
+        stmt = stmt.where(QuarantinedMessage.status == status)
+    return list(session.execute(stmt).scalars())
+
+
+def get_quarantined(session: Session, qid: int) -> QuarantinedMessage:
+    q = session.get(QuarantinedMessage, qid)
+    if q is None:
+        raise NotFound(f"quarantined message {qid} not found")
+    return q
+
+
+def reprocess_quarantined(qid: int, actor: str, *, force: bool = False) -> IntakeResult:
+    """Run intake again on the held raw bytes (after a fix). `force` opens a case even without a sender or
+    for a bounce; unparseable input stays held with the new reason."""
+    with read_session() as session:
+        q = get_quarantined(session, qid)
+        if q.status != "held":
+            raise ValidationFailed(f"quarantined message {qid} is already {q.status}")
+        if q.raw is None:
+            raise ValidationFailed(f"quarantined message {qid} has no stored raw source to reprocess")
+        raw, channel, source = q.raw, q.channel, q.source
+    result = ingest_raw(raw, channel=channel, source=source, actor=actor, force=force, quarantine_id=qid)
+    if result.status != "quarantined":
+        with write_session() as session:
+            q = get_quarantined(session, qid)
+            q.status, q.case_id, q.resolved_at, q.resolved_by = "reprocessed", result.case_id, now(), actor[:100]
+            session.add(q)
+            audit.record(session, actor=actor, action="quarantine.reprocessed", case_id=result.case_id,
+                         entity=f"quarantine:{qid}", after={"status": result.status, "case_id": result.case_id})
+    return result
+
+
+def discard_quarantined(session: Session, qid: int, actor: str) -> QuarantinedMessage:
+    """Mark as discarded (the raw bytes stay for the record; nothing is deleted)."""
+    q = get_quarantined(session, qid)
+    if q.status != "held":
+        raise ValidationFailed(f"quarantined message {qid} is already {q.status}")
+    q.status, q.resolved_at, q.resolved_by = "discarded", now(), actor[:100]
+    session.add(q)
+    audit.record(session, actor=actor, action="quarantine.discarded", entity=f"quarantine:{qid}",
+                 before={"status": "held"}, after={"status": "discarded", "reason": q.reason[:500]})
+    return q

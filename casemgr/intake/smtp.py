@@ -1,0 +1,76 @@
+"""The inbound SMTP server (aiosmtpd): 250 only after the message is committed, 451 when storage fails.
+
+A 4xx makes the sending server keep the message and retry later, so a locked or unavailable database loses
+nothing. Recipients outside settings.accepted_domains get 550; messages over settings.max_message_bytes get 552
+from aiosmtpd's size limit before any byte is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from casemgr.config import get_settings
+from casemgr.intake.service import IntakeResult, ingest_raw
+
+log = logging.getLogger(__name__)
+
+
+class IntakeHandler:
+    def __init__(self, accepted_domains: list[str] | None = None,
+                 ingest: Callable[..., IntakeResult] = ingest_raw) -> None:
+        domains = accepted_domains if accepted_domains is not None else get_settings().accepted_domains
+        self.accepted = {d.lower().lstrip("@") for d in domains}
+        self.ingest = ingest
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        domain = address.rpartition("@")[2].lower().rstrip(">")
+        if domain not in self.accepted:
+            return "550 5.1.2 Recipient domain not accepted here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        call = functools.partial(self.ingest, raw, channel="email", source=f"smtp:{peer}",
+                                 envelope_to=[a.lower() for a in envelope.rcpt_tos])
+        try:
+            # Storage is synchronous (SQLAlchemy); run it off the event loop so other sessions keep going.
+            result = await asyncio.get_running_loop().run_in_executor(None, call)
+        except Exception:  # noqa: BLE001 - anything unstored must be retried by the sender, never dropped
+            log.exception("storing a message from %s failed; answering 451", peer)
+            return "451 4.3.0 Temporary storage failure, please try again later"
+        label = result.reference or (f"quarantine {result.quarantine_id}" if result.quarantine_id else result.status)
+        return f"250 2.0.0 Message accepted ({result.status}: {label})"
+
+
+def make_controller(host: str, port: int, handler: IntakeHandler | None = None) -> Controller:
+    settings = get_settings()
+    return Controller(handler or IntakeHandler(), hostname=host, port=port,
+                      data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True, decode_data=False,
+                      ident="casemgr intake")
+
+
+def serve(host: str, port: int) -> None:
+    """Run until SIGINT/SIGTERM."""
+    controller = make_controller(host, port)
+    controller.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("SMTP intake listening on %s:%s", host, port)
+    try:
+        stop.wait()
+    finally:
+        controller.stop()
