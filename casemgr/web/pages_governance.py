@@ -1,4 +1,321 @@
-"""placeholder"""
-from fastapi import APIRouter
+"""/governance/policy and /governance/rules: edit, validate (errors at their line), diff against the active
+version, simulate, publish with a reason, history and rollback. Role `governance` only (access.py).
 
-router = APIRouter()
+The page shows the candidate text with line numbers and marks every line a validation problem points at.
+Nothing is stored until Publish; an invalid candidate can never be published (the services validate again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
+
+from casemgr.db import read_session, write_session
+from casemgr.errors import DomainError, ValidationFailed
+from casemgr.policyfile import PolicyFileError, Problem
+from casemgr.users.service import Principal
+from casemgr.web import integrations
+from casemgr.web.deps import page
+from casemgr.web.pages_common import redirect, render
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+PolicyEditor = Annotated[Principal, Depends(page("policy.publish"))]
+RulesEditor = Annotated[Principal, Depends(page("rules.publish"))]
+SIM_LAST = 300
+
+
+@dataclass
+class Check:
+    problems: list[Problem]
+    diff: str
+    simulation: dict[str, Any] | None
+    sim_error: str | None = None
+
+
+def _problems(exc: Exception) -> list[Problem]:
+    if isinstance(exc, PolicyFileError):
+        return list(exc.problems)
+    return [Problem("candidate", 0, str(exc))]
+
+
+def numbered(text: str, problems: list[Problem], file: str | None = None) -> list[dict[str, Any]]:
+    """The candidate's lines with the problems that point at each (file-less problems match any file)."""
+    by_line: dict[int, list[str]] = {}
+    for p in problems:
+        if file is None or not p.file or p.file == file or p.file.endswith("/" + file):
+            by_line.setdefault(p.line, []).append(p.message)
+    return [{"n": i, "text": line, "problems": by_line.get(i, [])} for i, line in enumerate(text.split("\n"), start=1)]
+
+
+# ---------------------------------------------------------------- AI policy
+
+
+def _policy_active(session: Session) -> tuple[str, str | None]:
+    from casemgr.governance import store
+    from casemgr.governance.policy import policy_path
+
+    row = store.active_row(session)
+    if row is not None:
+        return row.content, row.version
+    try:
+        return policy_path().read_text(encoding="utf-8"), None
+    except OSError:
+        return "", None
+
+
+def _policy_simulate(text: str) -> dict[str, Any]:
+    fn = integrations.find("casemgr.governance.simulate", "simulate_policy", "simulate") or integrations.find(
+        "casemgr.governance.lifecycle", "simulate")
+    if fn is not None:
+        with read_session() as s:
+            result = integrations.call_flexible(fn, session=s, text=text, candidate=text, candidate_text=text,
+                                                last=SIM_LAST, limit=SIM_LAST)
+        return result if isinstance(result, dict) else getattr(result, "__dict__", {"result": str(result)})
+    return _policy_simulate_local(text)
+
+
+def _policy_simulate_local(text: str) -> dict[str, Any]:
+    """Re-decide the last decisions under the candidate and count outcome changes (until the governance room
+    ships its own simulate)."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from casemgr.governance import service as gov
+    from casemgr.governance.decide import decide
+    from casemgr.governance.models import AIDecision
+    from casemgr.governance.policy import active_policy, parse_policy
+
+    candidate = parse_policy(text, "candidate")
+    moves: Counter[tuple[str, str, str]] = Counter()
+    evaluated = changed = 0
+    with read_session() as s:
+        current = active_policy(s)
+        rows = s.execute(select(AIDecision).order_by(AIDecision.id.desc()).limit(SIM_LAST)).scalars().all()  # type: ignore[union-attr]
+        for row in rows:
+            try:
+                facts, output = gov.facts_of(row), gov.output_of(row)
+            except DomainError:
+                continue
+            a, b = decide(facts, output, current), decide(facts, output, candidate)
+            evaluated += 1
+            if a.status != b.status:
+                changed += 1
+                moves[(row.kind, a.status, b.status)] += 1
+    return {"evaluated": evaluated, "changed": changed,
+            "moves": [{"kind": k, "from": f, "to": t, "count": n} for (k, f, t), n in moves.most_common()]}
+
+
+def _policy_check(text: str, active_text: str, simulate: bool) -> Check:
+    from casemgr.governance.policy import FILE_NAME, parse_policy
+    from casemgr.governance.store import text_diff
+
+    diff = text_diff(active_text, text)
+    try:
+        parse_policy(text, FILE_NAME)
+    except PolicyFileError as exc:
+        return Check(_problems(exc), diff, None)
+    sim, sim_err = None, None
+    if simulate:
+        try:
+            sim = _policy_simulate(text)
+        except Exception as exc:  # noqa: BLE001 - a failed preview must not lose the editor's text
+            sim_err = f"simulation failed: {exc}"
+    return Check([], diff, sim, sim_err)
+
+
+def _policy_publish(session: Session, text: str, author: str, reason: str) -> Any:
+    fn = integrations.find("casemgr.governance.lifecycle", "publish") or integrations.find(
+        "casemgr.governance.store", "publish", "publish_policy")
+    if fn is not None:
+        return integrations.call_flexible(fn, session=session, text=text, author=author, actor=author, reason=reason)
+    from casemgr.governance.policy import FILE_NAME, parse_policy, policy_path, reset_active_cache
+    from casemgr.governance.store import store_version
+
+    policy = parse_policy(text, FILE_NAME)
+    base = policy_path().read_text(encoding="utf-8") if policy_path().exists() else None
+    row = store_version(session, text, policy.version, author=author, reason=reason, action="ai-policy.publish",
+                        base_text=base)
+    reset_active_cache()
+    return row
+
+
+def _policy_rollback(session: Session, version: str, author: str, reason: str) -> Any:
+    fn = integrations.find("casemgr.governance.lifecycle", "rollback") or integrations.find(
+        "casemgr.governance.store", "rollback", "rollback_policy")
+    if fn is not None:
+        return integrations.call_flexible(fn, session=session, to=version, version=version, author=author,
+                                          actor=author, reason=reason)
+    from casemgr.governance import store
+    from casemgr.governance.policy import parse_policy, reset_active_cache
+
+    target = next((r for r in store.history(session, 1000) if r.version == version or str(r.id) == version), None)
+    if target is None:
+        raise ValidationFailed(f"no AI policy version {version!r}")
+    parse_policy(target.content, "rollback")
+    row = store.store_version(session, target.content, target.version, author=author, reason=reason,
+                              action="ai-policy.rollback", base_text=None)
+    reset_active_cache()
+    return row
+
+
+def _policy_page(request: Request, *, text: str | None = None, check: Check | None = None, error: str | None = None,
+                 reason: str = "", notice: str | None = None, status_code: int = 200) -> HTMLResponse:
+    from casemgr.governance import store
+    from casemgr.governance.policy import FILE_NAME
+
+    with read_session() as s:
+        active_text, active_version = _policy_active(s)
+        history = store.history(s, 50)
+    cand = active_text if text is None else text
+    ctx = {"kind": "policy", "title": "AI policy", "action": "/governance/policy", "files": [FILE_NAME],
+           "file": FILE_NAME, "text": cand, "active_version": active_version or "file (never published)",
+           "history": history, "check": check, "error": error, "reason": reason, "notice": notice,
+           "lines": numbered(cand, check.problems if check else [], None)}
+    return render(request, "governance.html", ctx, status_code=status_code)
+
+
+@router.get("/governance/policy", response_class=HTMLResponse)
+def policy_page(request: Request, who: PolicyEditor, done: str | None = None) -> Response:
+    return _policy_page(request, notice={"publish": "Published: the new policy is active.",
+                                         "rollback": "Rolled back."}.get(done or ""))
+
+
+@router.post("/governance/policy", response_class=HTMLResponse)
+def policy_post(request: Request, who: PolicyEditor, text: Annotated[str, Form(max_length=200_000)],
+                action: Annotated[str, Form(max_length=20)] = "check",
+                reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    text = text.replace("\r\n", "\n")
+    with read_session() as s:
+        active_text, _ = _policy_active(s)
+    check = _policy_check(text, active_text, simulate=action in ("simulate", "publish"))
+    if action != "publish" or check.problems:
+        return _policy_page(request, text=text, check=check, reason=reason, status_code=422 if check.problems else 200)
+    if not reason.strip():
+        return _policy_page(request, text=text, check=check, error="Give a reason for publishing.", status_code=422)
+    try:
+        with write_session() as s:
+            _policy_publish(s, text, who.actor, reason.strip())
+    except (PolicyFileError, DomainError, ValueError) as exc:
+        msg = exc.message if isinstance(exc, DomainError) else str(exc)
+        return _policy_page(request, text=text, check=check, error=msg, reason=reason, status_code=422)
+    return redirect("/governance/policy?done=publish")
+
+
+@router.post("/governance/policy/rollback", response_class=HTMLResponse)
+def policy_rollback(request: Request, who: PolicyEditor, version: Annotated[str, Form(max_length=80)],
+                    reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    try:
+        with write_session() as s:
+            _policy_rollback(s, version, who.actor, reason.strip() or f"rollback to {version}")
+    except (PolicyFileError, DomainError, ValueError) as exc:
+        msg = exc.message if isinstance(exc, DomainError) else str(exc)
+        return _policy_page(request, error=msg, status_code=422)
+    return redirect("/governance/policy?done=rollback")
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _rules_active() -> tuple[Any, str | None]:
+    from casemgr.rules import store
+    from casemgr.rules.schema import RuleSource
+    from casemgr.rules.service import files_dir
+
+    with read_session() as s:
+        row = store.active_row(s)
+        if row is not None:
+            return store.source_of(row), row.version
+    return RuleSource.from_path(files_dir()), None
+
+
+def _rules_page(request: Request, *, file: str | None, text: str | None = None, check: Check | None = None,
+                error: str | None = None, reason: str = "", notice: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    from casemgr.rules import store
+
+    source, version = _rules_active()
+    files = sorted(source.files)
+    if file not in source.files:
+        file = files[0] if files else "rules.yaml"
+    cand = source.files.get(file, "") if text is None else text
+    with read_session() as s:
+        history = store.history(s, 50)
+    ctx = {"kind": "rules", "title": "Routing rules", "action": "/governance/rules", "files": files, "file": file,
+           "text": cand, "active_version": version or f"files on disk ({source.version})", "history": history,
+           "check": check, "error": error, "reason": reason, "notice": notice,
+           "lines": numbered(cand, check.problems if check else [], file)}
+    return render(request, "governance.html", ctx, status_code=status_code)
+
+
+def _rules_check(file: str, text: str, simulate: bool) -> tuple[Check, Any]:
+    from casemgr.rules import store
+    from casemgr.rules.schema import RuleSource
+    from casemgr.rules.simulate import simulate as run_sim
+
+    active, _ = _rules_active()
+    candidate = RuleSource(files=dict(sorted({**active.files, file: text}.items())))
+    diff = store.diff_sources(active, candidate)
+    try:
+        store.validate_source(candidate)
+    except Exception as exc:  # noqa: BLE001 - PolicyFileError or CompileError: both are shown to the editor
+        return Check(_problems(exc), diff, None), candidate
+    sim, sim_err = None, None
+    if simulate:
+        try:
+            sim = run_sim(candidate, SIM_LAST)
+        except Exception as exc:  # noqa: BLE001
+            sim_err = f"simulation failed: {exc}"
+    return Check([], diff, sim, sim_err), candidate
+
+
+@router.get("/governance/rules", response_class=HTMLResponse)
+def rules_page(request: Request, who: RulesEditor, file: Annotated[str | None, Query(max_length=200)] = None,
+               done: str | None = None) -> Response:
+    return _rules_page(request, file=file, notice={"publish": "Published: the new rules are active.",
+                                                   "rollback": "Rolled back."}.get(done or ""))
+
+
+@router.post("/governance/rules", response_class=HTMLResponse)
+def rules_post(request: Request, who: RulesEditor, text: Annotated[str, Form(max_length=500_000)],
+               file: Annotated[str, Form(max_length=200)], action: Annotated[str, Form(max_length=20)] = "check",
+               reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    from casemgr.rules import store
+
+    text = text.replace("\r\n", "\n")
+    active, _ = _rules_active()
+    if file not in active.files:
+        return _rules_page(request, file=None, error=f"unknown rules file {file!r}", status_code=422)
+    check, candidate = _rules_check(file, text, simulate=action in ("simulate", "publish"))
+    if action != "publish" or check.problems:
+        return _rules_page(request, file=file, text=text, check=check, reason=reason,
+                           status_code=422 if check.problems else 200)
+    if not reason.strip():
+        return _rules_page(request, file=file, text=text, check=check, error="Give a reason for publishing.",
+                           status_code=422)
+    try:
+        with write_session() as s:
+            store.publish(s, candidate, author=who.actor, reason=reason.strip())
+    except Exception as exc:  # noqa: BLE001 - store errors are shown; nothing was committed
+        return _rules_page(request, file=file, text=text, check=check, error=str(exc), reason=reason, status_code=422)
+    # Every process's rules service notices the new active version within a second (hot reload).
+    return redirect(f"/governance/rules?file={quote(file)}&done=publish")
+
+
+@router.post("/governance/rules/rollback", response_class=HTMLResponse)
+def rules_rollback(request: Request, who: RulesEditor, version: Annotated[str, Form(max_length=80)],
+                   reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    from casemgr.rules import store
+
+    try:
+        with write_session() as s:
+            store.rollback(s, to=version, author=who.actor, reason=reason.strip() or None)
+    except Exception as exc:  # noqa: BLE001
+        return _rules_page(request, file=None, error=str(exc), status_code=422)
+    return redirect("/governance/rules?done=rollback")

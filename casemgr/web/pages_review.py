@@ -1,4 +1,66 @@
-"""placeholder"""
-from fastapi import APIRouter
+"""/review: the reviewer's audit queue of AI decisions, accept or override with a reason code, override rates."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from casemgr.cases.models import Case
+from casemgr.db import read_session, write_session
+from casemgr.errors import DomainError
+from casemgr.users.service import Principal
+from casemgr.web.deps import page
+from casemgr.web.pages_common import redirect, render
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+Reviewer = Annotated[Principal, Depends(page("review.work"))]
+
+
+def overall(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    reviewed = sum(r["reviewed"] for r in rows)
+    overridden = sum(r["overridden"] for r in rows)
+    return {"reviewed": reviewed, "overridden": overridden, "accepted": sum(r["accepted"] for r in rows),
+            "open": sum(r["open"] for r in rows),
+            "override_rate": (overridden / reviewed) if reviewed else None}
+
+
+def _page(request: Request, kind: str | None, *, error: str | None = None, notice: str | None = None,
+          status_code: int = 200) -> HTMLResponse:
+    from casemgr.governance import service as gov
+    from casemgr.governance.policy import active_policy
+
+    with read_session() as s:
+        queue = gov.review_queue(s, limit=100, kind=kind or None)
+        by_kind = gov.metrics(s, by="kind")
+        cases = {c.id: c for c in s.execute(select(Case).where(
+            Case.id.in_({d.case_id for d in queue}))).scalars()} if queue else {}  # type: ignore[union-attr]
+        codes = list(active_policy(s).model.review.reason_codes)
+    ctx = {"queue": [{"d": d, "case": cases.get(d.case_id)} for d in queue], "metrics": by_kind,
+           "overall": overall(by_kind), "codes": codes, "kind": kind or "", "error": error, "notice": notice,
+           "kinds": sorted({m["group"] for m in by_kind})}
+    return render(request, "review.html", ctx, status_code=status_code)
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, who: Reviewer, kind: Annotated[str, Query(max_length=40)] = "",
+                done: str | None = None) -> Response:
+    return _page(request, kind, notice={"accept": "Decision accepted.", "override": "Decision overridden."}.get(done or ""))
+
+
+@router.post("/review/{decision_id}", response_class=HTMLResponse)
+def review_post(request: Request, decision_id: int, who: Reviewer, verdict: Annotated[str, Form(max_length=20)] = "",
+                reason_code: Annotated[str, Form(max_length=60)] = "",
+                comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    from casemgr.governance import service as gov
+
+    try:
+        with write_session() as s:
+            gov.review_decision(s, decision_id, actor=who.actor, roles=who.roles, verdict=verdict,
+                                reason_code=reason_code or None, comment=comment.strip() or None)
+    except DomainError as exc:
+        return _page(request, None, error=f"Decision {decision_id}: {exc.message}", status_code=exc.status_code)
+    return redirect(f"/review?done={'accept' if verdict == 'accept' else 'override'}")
