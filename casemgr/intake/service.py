@@ -168,14 +168,14 @@ def _enrich(session: Session, case: Case) -> None:
     try:
         from casemgr.governance.enrich import enrich_inline_or_enqueue
     except ImportError:
-        enqueue(session, "ai.enrich", {"case_id": case.id}, idempotency_key=f"ai.enrich:{case.id}")
+        enqueue(session, "ai.enrich", {"case_id": case.id, "attempt": 0}, idempotency_key=f"ai.enrich:{case.id}:0")
         return
     try:
         with session.begin_nested():
             enrich_inline_or_enqueue(session, case)
     except Exception:  # noqa: BLE001 - AI trouble must not lose the message; the job retries it
         log.exception("AI enrichment hand-off failed for case %s; queued instead", case.id)
-        enqueue(session, "ai.enrich", {"case_id": case.id}, idempotency_key=f"ai.enrich:{case.id}")
+        enqueue(session, "ai.enrich", {"case_id": case.id, "attempt": 0}, idempotency_key=f"ai.enrich:{case.id}:0")
 
 
 def _store(
