@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_text
 
@@ -107,6 +107,12 @@ class AIPolicy(_Strict):
     limits: Limits = Field(default_factory=Limits)
     review: Review
     decisions: dict[str, DecisionPolicy]
+
+    @field_validator("kill_switch", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as the boolean false; the policy means the word.
+        return "off" if value is False else value
 
 
 class Policy:
