@@ -23,6 +23,7 @@ from casemgr.clock import now
 from casemgr.config import get_settings
 from casemgr.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
 from casemgr.sla.clock import due_at
+from casemgr.sla.engine import on_wait_change as sla_wait_change
 from casemgr.users.models import User
 
 SNAPSHOT_FIELDS = (
@@ -277,6 +278,9 @@ def transition(
         session.add(t)
     from_stage = case.stage
     _enter_stage(session, case, ct, to_stage, actor, at)
+    # The SLA clock pauses while waiting on the customer and resumes extended by the paused time.
+    sla_wait_change(session, case, was_waiting=before["waiting_on_customer"], from_stage=from_stage,
+                    previous_due=before["sla_due_at"], at=at, actor=actor)
     hist = session.execute(
         select(StageHistory).where(StageHistory.case_id == case_id, StageHistory.left_at.is_(None))
     ).scalars().all()
@@ -325,6 +329,9 @@ def update_case(session: Session, case_id: int, patch: CasePatch, actor: str) ->
         changes.pop("fields", None)
     for key, value in changes.items():
         setattr(case, key, value)
+    if "waiting_on_customer" in changes:
+        sla_wait_change(session, case, was_waiting=before["waiting_on_customer"], from_stage=case.stage,
+                        previous_due=before["sla_due_at"], actor=actor)
     session.add(case)
     session.flush()
     b, a = diff(before, snapshot(case))

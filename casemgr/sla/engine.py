@@ -1,0 +1,269 @@
+"""The SLA engine: pause while waiting on the customer, warn at a share of the target, escalate on breach.
+
+Every SLA event changes the case like any other change: the version is bumped (optimistic lock; a case being
+edited at the same moment is skipped and picked up by the next scan) and an audit event is written in the same
+transaction. Scans are idempotent: running one twice, or on two workers, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.cases.models import Case, Task
+from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.schema import StageDef
+from casemgr.clock import now
+from casemgr.errors import StaleVersion
+from casemgr.sla.calendar import _utc, get_calendar
+from casemgr.sla.clock import due_at
+from casemgr.sla.models import SlaTimer
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:sla"
+PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
+
+
+def _stage(case: Case) -> StageDef | None:
+    try:
+        return get_registry().get(case.case_type).stage(case.stage)
+    except Exception:
+        return None
+
+
+def _timer(session: Session, case_id: int) -> SlaTimer:
+    timer = session.get(SlaTimer, case_id)
+    if timer is None:
+        timer = SlaTimer(case_id=case_id)
+        session.add(timer)
+    return timer
+
+
+def _remaining_s(at: datetime, due: datetime, business: bool) -> float:
+    if business:
+        return get_calendar().business_seconds(at, due)
+    return (_utc(due) - _utc(at)).total_seconds()
+
+
+# ---------------------------------------------------------------- pause / resume (called by cases.service)
+
+
+def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stage: str | None,
+                   previous_due: datetime | None, at: datetime | None = None, actor: str = ACTOR) -> None:
+    """Stop or restart the SLA clock when the case starts or stops waiting on the customer.
+
+    Called by casemgr.cases.service after a transition or an update, inside its transaction (the case version
+    was already bumped there). Entering a wait stores the business time left on the target; leaving it back
+    into the same stage gives a due time extended by exactly the paused time.
+    """
+    at = at or now()
+    waiting = bool(case.waiting_on_customer)
+    if waiting == was_waiting:
+        return
+    if waiting:
+        stage = from_stage or case.stage
+        sd = get_registry().get(case.case_type).stage(stage)
+        business = sd.sla.business_hours if sd and sd.sla else True
+        remaining = _remaining_s(at, previous_due, business) if previous_due is not None else None
+        timer = _timer(session, case.id)  # type: ignore[arg-type]
+        timer.paused_at, timer.paused_stage, timer.paused_remaining_s = at, stage, remaining
+        timer.next_escalation_at = None  # a paused case is not escalated
+        timer.updated_at = at
+        case.sla_state = "paused"
+        case.sla_due_at = None
+        session.add(case)
+        audit.record(session, actor=actor, action="sla.paused", case_id=case.id, entity="sla",
+                     before={"sla_due_at": previous_due}, after={"paused_stage": stage, "remaining_s": remaining,
+                                                                "version": case.version}, at=at)
+        return
+    timer = session.get(SlaTimer, case.id)
+    sd = _stage(case)
+    if timer is None or timer.paused_at is None:
+        return
+    business = sd.sla.business_hours if sd and sd.sla else True
+    paused_s = _remaining_s(timer.paused_at, at, business)
+    resumed_due = None
+    if sd is not None and sd.sla and timer.paused_stage == case.stage:
+        remaining = timer.paused_remaining_s
+        if remaining is None:  # paused before any target ran: start the stage target now
+            remaining = sd.sla.hours * 3600.0
+        resumed_due = due_at(at, max(remaining, 0.0) / 3600.0, business)
+        case.sla_due_at = resumed_due
+        case.sla_hours = case.sla_hours or sd.sla.hours
+        case.sla_state = "breached" if remaining <= 0 else "on_track"
+    elif sd is not None and sd.sla is None and case.sla_state == "paused":
+        case.sla_state = "none"
+    timer.paused_total_s += max(paused_s, 0.0)
+    timer.paused_at, timer.paused_stage, timer.paused_remaining_s = None, None, None
+    timer.updated_at = at
+    session.add(case)
+    audit.record(session, actor=actor, action="sla.resumed", case_id=case.id, entity="sla",
+                 after={"paused_s": paused_s, "sla_due_at": case.sla_due_at, "version": case.version}, at=at)
+
+
+# ---------------------------------------------------------------- scan: warnings, breaches, repeat escalations
+
+
+def _claim(session: Session, case: Case) -> Case | None:
+    from casemgr.cases.service import _claim_version
+
+    try:
+        return _claim_version(session, case.id, case.version)  # type: ignore[arg-type]
+    except StaleVersion:
+        return None
+
+
+def _warn(session: Session, case: Case, at: datetime) -> bool:
+    with session.begin_nested():
+        claimed = _claim(session, case)
+        if claimed is None or claimed.sla_state != "on_track":
+            return False
+        claimed.sla_state = "at_risk"
+        session.add(claimed)
+        audit.record(session, actor=ACTOR, action="sla.at_risk", case_id=claimed.id, entity="sla",
+                     before={"sla_state": "on_track"},
+                     after={"sla_state": "at_risk", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
+                            "version": claimed.version}, at=at)
+    return True
+
+
+def _apply_actions(session: Session, case: Case, actions: list[str], queue: str, at: datetime, repeat: int,
+                   timer: SlaTimer, repeat_every_h: float) -> dict[str, Any]:
+    done: dict[str, Any] = {}
+    if "raise_priority" in actions:
+        i = PRIORITY_ORDER.index(case.priority) if case.priority in PRIORITY_ORDER else 1
+        new = PRIORITY_ORDER[min(i + 1, len(PRIORITY_ORDER) - 1)]
+        if new != case.priority:
+            done["priority"] = [case.priority, new]
+            case.priority = new
+    if "move_to_queue" in actions and case.queue != queue:
+        done["queue"] = [case.queue, queue]
+        case.queue = queue
+        owner = next((q.owner_role for q in get_registry().org.queues if q.name == queue), None)
+        if owner:
+            case.owner_role = owner
+    if "notify_lead" in actions:
+        task = session.get(Task, timer.escalation_task_id) if timer.escalation_task_id else None
+        if task is None or task.status != "open":
+            task = Task(case_id=case.id, name=f"SLA breached: {case.reference or case.id} in {case.stage}"[:200],
+                        kind="task", stage=case.stage, role="lead", source="sla",
+                        due_at=at + timedelta(hours=repeat_every_h), created_at=at)
+            session.add(task)
+            session.flush()
+            timer.escalation_task_id = task.id
+        done["lead_task"] = task.id
+    done["repeat"] = repeat
+    return done
+
+
+def _breach(session: Session, case: Case, at: datetime) -> bool:
+    cal = get_calendar()
+    esc = cal.escalation_for(case.case_type, case.stage)
+    with session.begin_nested():
+        claimed = _claim(session, case)
+        if claimed is None or claimed.sla_state not in ("on_track", "at_risk") or claimed.status != "open":
+            return False
+        before = {"sla_state": claimed.sla_state, "priority": claimed.priority, "queue": claimed.queue}
+        timer = _timer(session, claimed.id)  # type: ignore[arg-type]
+        timer.breached_at = at
+        timer.episode_stage_entered_at = claimed.stage_entered_at
+        timer.escalations = 1
+        timer.escalation_task_id = None
+        timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
+        timer.updated_at = at
+        claimed.sla_state = "breached"
+        actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, 1, timer, esc.repeat_every_hours)
+        session.add(claimed)
+        audit.record(session, actor=ACTOR, action="sla.breached", case_id=claimed.id, entity="sla", before=before,
+                     after={"sla_state": "breached", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
+                            "actions": list(esc.actions), "done": actions, "version": claimed.version}, at=at)
+    return True
+
+
+def _handled(session: Session, case: Case | None, timer: SlaTimer) -> bool:
+    if case is None or case.status != "open" or case.sla_state != "breached":
+        return True
+    if timer.episode_stage_entered_at is not None and _utc(case.stage_entered_at) != _utc(timer.episode_stage_entered_at):
+        return True  # the case moved on (and may have come back): that breach is over
+    if timer.escalation_task_id:
+        task = session.get(Task, timer.escalation_task_id)
+        if task is not None and task.status == "done":
+            return True  # the lead acknowledged it
+    return False
+
+
+def _repeat(session: Session, timer: SlaTimer, at: datetime) -> bool:
+    case = session.get(Case, timer.case_id)
+    if _handled(session, case, timer):
+        timer.next_escalation_at = None
+        timer.updated_at = at
+        session.add(timer)
+        return False
+    assert case is not None
+    esc = get_calendar().escalation_for(case.case_type, case.stage)
+    with session.begin_nested():
+        claimed = _claim(session, case)
+        if claimed is None:
+            return False
+        before = {"priority": claimed.priority, "queue": claimed.queue}
+        timer.escalations += 1
+        timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
+        timer.updated_at = at
+        actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, timer.escalations, timer,
+                                 esc.repeat_every_hours)
+        session.add(claimed)
+        session.add(timer)
+        audit.record(session, actor=ACTOR, action="sla.escalated", case_id=claimed.id, entity="sla", before=before,
+                     after={"repeat": timer.escalations, "actions": list(esc.actions), "done": actions,
+                            "stage": claimed.stage, "version": claimed.version}, at=at)
+    return True
+
+
+def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> dict[str, int]:
+    """One pass: breaches, repeat escalations, then warnings; at most `limit` events of each kind.
+
+    Returns counts; a caller seeing a full batch (`more`) runs another pass.
+    """
+    at = at or now()
+    out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0}
+    due = session.execute(
+        select(Case).where(Case.status == "open", Case.sla_due_at <= at, Case.sla_state.in_(("on_track", "at_risk")))
+        .order_by(Case.sla_due_at, Case.id).limit(limit)
+    ).scalars().all()
+    for case in due:
+        out["breached"] += _breach(session, case, at)
+    out["more"] |= len(due) == limit
+    timers = session.execute(
+        select(SlaTimer).where(SlaTimer.next_escalation_at <= at).order_by(SlaTimer.next_escalation_at).limit(limit)
+    ).scalars().all()
+    for timer in timers:
+        out["escalated"] += _repeat(session, timer, at)
+    out["more"] |= len(timers) == limit
+    # Warnings: remaining business time <= (1 - warn_at) x target. For each stage the candidates are exactly the
+    # cases due before `due_at(now, (1 - warn_at) x stage hours)`; a rule-shortened target is re-checked per case.
+    for ct in get_registry().case_types.values():
+        for sd in ct.stages:
+            if sd.sla is None or sd.waits_on_customer or sd.final:
+                continue
+            share = 1.0 - sd.sla.warn_at
+            horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
+            cands = session.execute(
+                select(Case).where(and_(Case.case_type == ct.name, Case.stage == sd.name, Case.status == "open",
+                                        Case.sla_state == "on_track", Case.sla_due_at > at,
+                                        Case.sla_due_at <= horizon))
+                .order_by(Case.sla_due_at, Case.id).limit(limit)
+            ).scalars().all()
+            for case in cands:
+                hours = case.sla_hours or sd.sla.hours
+                if case.sla_due_at is None:
+                    continue
+                if _remaining_s(at, case.sla_due_at, sd.sla.business_hours) <= share * hours * 3600.0 + 1e-6:
+                    out["at_risk"] += _warn(session, case, at)
+            out["more"] |= len(cands) == limit
+    return out

@@ -1,0 +1,160 @@
+"""Contract renewal reminders: a task opens N days before the notice deadline (expiration - notice period).
+
+The dates come from the contract's fields (a human's entry wins) or the AI extraction in `case.contract`.
+The computed dates are stored on the contract (`case.contract["renewal"]`) so the case page shows them.
+Running the scan twice opens one task: the task id is recorded with the dates.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select
+from sqlmodel import Session
+
+from casemgr.audit import service as audit
+from casemgr.cases.models import Case, Task
+from casemgr.clock import now
+from casemgr.sla.calendar import get_calendar
+
+ACTOR = "system:renewals"
+WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+         "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty-five": 45,
+         "forty five": 45, "forty": 40, "sixty": 60, "ninety": 90, "a": 1, "an": 1, "one hundred twenty": 120,
+         "one hundred eighty": 180}
+UNIT_DAYS = {"day": 1, "business day": 1, "week": 7, "month": 30, "year": 365}
+_NUM = r"(\d{1,4}|" + "|".join(sorted((re.escape(w) for w in WORDS), key=len, reverse=True)) + r")"
+_PERIOD = re.compile(_NUM + r"(?:\s*\(\s*(\d{1,4})\s*\))?[\s-]*(business day|day|week|month|year)s?\b", re.I)
+RENEWAL_STAGES = ("active", "signature", "renewal")
+
+
+def _amount(m: re.Match[str]) -> tuple[int, str] | None:
+    digits = m.group(2) or m.group(1)
+    n = int(digits) if digits.isdigit() else WORDS.get(digits.lower())
+    if n is None:
+        return None
+    return n, m.group(3).lower()
+
+
+def parse_period_days(text: str | None) -> int | None:
+    """'sixty (60) days' -> 60, '3 months' -> 90, '1 year' -> 365; None when no period is written."""
+    if not text:
+        return None
+    m = _PERIOD.search(text)
+    if not m:
+        return None
+    got = _amount(m)
+    return None if got is None else got[0] * UNIT_DAYS[got[1]]
+
+
+def parse_term(text: str | None) -> relativedelta | None:
+    """A renewal term as a calendar step: 'successive one (1) year terms' -> 1 year."""
+    if not text:
+        return None
+    m = _PERIOD.search(text)
+    if not m:
+        return None
+    got = _amount(m)
+    if got is None:
+        return None
+    n, unit = got
+    return {"year": relativedelta(years=n), "month": relativedelta(months=n), "week": relativedelta(weeks=n)}.get(
+        unit, relativedelta(days=n))
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def compute(case: Case, today: date) -> dict[str, Any] | None:
+    """The renewal dates of a contract case, or None when its expiration date is unknown."""
+    fields = case.fields or {}
+    extracted = case.contract or {}
+    expiration = _parse_date(fields.get("expiration_date")) or _parse_date(extracted.get("expiration_date"))
+    if expiration is None:
+        return None
+    notice_text = fields.get("notice_period") or extracted.get("notice_period_to_terminate_renewal")
+    term_text = fields.get("renewal_term") or extracted.get("renewal_term")
+    cfg = get_calendar().spec.renewals
+    notice_days = parse_period_days(notice_text)
+    notice_known = notice_days is not None
+    if notice_days is None:
+        notice_days = cfg.default_notice_days
+    term = parse_term(term_text)
+    # An auto-renewing contract whose date passed runs to the end of its current renewal term.
+    current = expiration
+    if term is not None:
+        for _ in range(200):
+            if current - timedelta(days=notice_days) >= today:
+                break
+            current = current + term
+    deadline = current - timedelta(days=notice_days)
+    remind_on = deadline - timedelta(days=cfg.remind_days_before_notice)
+    return {"expiration_date": current.isoformat(), "original_expiration_date": expiration.isoformat(),
+            "notice_days": notice_days, "notice_known": notice_known, "notice_deadline": deadline.isoformat(),
+            "remind_on": remind_on.isoformat(), "renewal_term": term_text, "auto_renews": term is not None}
+
+
+def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
+    """Store renewal dates on open contracts and open a reminder task when one is due."""
+    from casemgr.cases.service import _claim_version
+    from casemgr.errors import StaleVersion
+
+    at = at or now()
+    today = at.astimezone(get_calendar().tz).date()
+    role = get_calendar().spec.renewals.role
+    out = {"checked": 0, "updated": 0, "tasks": 0}
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Case).where(Case.case_type == "contract", Case.status == "open", Case.stage.in_(RENEWAL_STAGES),
+                               Case.id > last_id).order_by(Case.id).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return out
+        last_id = rows[-1].id or last_id
+        for case in rows:
+            out["checked"] += 1
+            info = compute(case, today)
+            if info is None:
+                continue
+            old = (case.contract or {}).get("renewal") or {}
+            due = date.fromisoformat(info["remind_on"]) <= today
+            same_cycle = old.get("notice_deadline") == info["notice_deadline"]
+            if same_cycle and old.get("task_id"):
+                info["task_id"], info["task_opened_at"] = old["task_id"], old.get("task_opened_at")
+            if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
+                continue  # nothing new
+            try:
+                with session.begin_nested():
+                    claimed = _claim_version(session, case.id, case.version)  # type: ignore[arg-type]
+                    action = "contract.renewal_dates"
+                    if due and not info.get("task_id"):
+                        task = Task(case_id=claimed.id, name=f"Renewal: notice deadline {info['notice_deadline']}",
+                                    kind="task", stage=claimed.stage, role=role, sop="sop/contract-renewal.md",
+                                    source="sla", due_at=datetime.combine(date.fromisoformat(info["notice_deadline"]),
+                                                                          datetime.min.time(), tzinfo=get_calendar().tz),
+                                    created_at=at)
+                        session.add(task)
+                        session.flush()
+                        info["task_id"], info["task_opened_at"] = task.id, at.isoformat()
+                        action = "contract.renewal_reminder"
+                        out["tasks"] += 1
+                    claimed.contract = {**(claimed.contract or {}), "renewal": info}
+                    session.add(claimed)
+                    audit.record(session, actor=ACTOR, action=action, case_id=claimed.id, entity="contract",
+                                 before={"renewal": old or None}, after={"renewal": info, "version": claimed.version},
+                                 at=at)
+                    out["updated"] += 1
+            except StaleVersion:
+                continue  # edited right now; the next scan picks it up
