@@ -223,6 +223,9 @@ from casemgr.ai import cli as ai_cli  # noqa: E402
 
 app.add_typer(ai_cli.app, name="ai")
 bench_app.command("ai")(ai_cli.bench_ai)
+from casemgr.governance.cli import app as policy_app  # noqa: E402
+
+app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:

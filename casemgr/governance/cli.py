@@ -1,0 +1,218 @@
+"""`casemgr policy …`: check, diff, simulate, publish, rollback, versions, active, replay, enrich, overrides.
+
+Publishing, rolling back and replaying need `--author`, an existing user holding the governance role; the
+audit trail names them. Exit codes: 0 ok, 1 refused (permission, nothing to roll back), 2 invalid policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(help="The AI policy: validate, diff, simulate, publish, roll back.", no_args_is_help=True)
+
+
+def _path(path: Path | None) -> Path:
+    from casemgr.governance.policy import policy_path
+
+    return path or policy_path()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"{path}:0: cannot read: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _echo(data: Any, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _principal(author: str) -> tuple[str, set[str]]:
+    from casemgr.db import read_session
+    from casemgr.users import service as users
+
+    with read_session() as s:
+        user = users.get_user_by_name(s, author)
+        if user is None or not user.active:
+            typer.echo(f"error: no active user {author!r}", err=True)
+            raise typer.Exit(1)
+        return f"user:{user.username}", set(users.roles_of(s, user.id or 0))
+
+
+def _run(fn: Any) -> Any:
+    from casemgr.errors import DomainError
+    from casemgr.governance.lifecycle import InvalidPolicy
+
+    try:
+        return fn()
+    except InvalidPolicy as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("check")
+def check(path: Path = typer.Argument(None, help="Policy file (default: <policies>/ai-policy.yaml)."),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Validate a policy file; print every problem as file:line: reason; exit 2 if invalid."""
+    from casemgr.governance.lifecycle import check as do_check
+
+    p = _path(path)
+    result = do_check(_read(p), str(p))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    elif result["ok"]:
+        typer.echo(f"{p}: OK, version {result['version']}")
+        for w in result["warnings"]:
+            typer.echo(f"warning: {w}")
+    else:
+        for pr in result["problems"]:
+            typer.echo(f"{pr['file']}:{pr['line']}: {pr['message']}", err=True)
+    if not result["ok"]:
+        raise typer.Exit(2)
+
+
+@app.command("diff")
+def diff(path: Path = typer.Argument(None, help="Candidate policy file."),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show what the candidate changes against the active policy."""
+    from casemgr.db import read_session
+    from casemgr.governance import lifecycle
+
+    text = _read(_path(path))
+    with read_session() as s:
+        d = _run(lambda: lifecycle.diff(s, text))
+    lines = [f"active {d['active_version']} -> candidate {d['candidate_version']}"]
+    lines += [f"  {c['path']}: {c['active']!r} -> {c['candidate']!r}" for c in d["changes"]] or ["  (no changes)"]
+    _echo(d, as_json, "\n".join(lines))
+
+
+@app.command("simulate")
+def simulate(path: Path = typer.Argument(None, help="Candidate policy file."),
+             last: int = typer.Option(500, "--last", help="Replay the recorded AI outputs of the last N cases."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Replay recorded AI outputs under the candidate: moves between auto, suggest and never, per owner."""
+    from casemgr.db import read_session
+    from casemgr.governance import lifecycle
+
+    text = _read(_path(path))
+    with read_session() as s:
+        r = _run(lambda: lifecycle.simulate(s, text, last_n=last))
+    lines = [f"{r['cases']} cases, {r['decisions']} recorded AI outputs; active {r['active_version']} -> "
+             f"candidate {r['candidate_version']}",
+             f"  applied (auto)  : {r['before']['applied']:>6} -> {r['after']['applied']}",
+             f"  suggested       : {r['before']['suggested']:>6} -> {r['after']['suggested']}",
+             f"  rejected (never): {r['before']['rejected']:>6} -> {r['after']['rejected']}",
+             "  moves: " + (", ".join(f"{k}: {v}" for k, v in r["moves"].items()) or "none"),
+             "  per owner (suggested before -> after):"]
+    lines += [f"    {o}: {v['before']['suggested']} -> {v['after']['suggested']}" for o, v in r["per_owner"].items()]
+    _echo(r, as_json, "\n".join(lines))
+
+
+@app.command("publish")
+def publish(path: Path = typer.Argument(None, help="Policy file to publish."),
+            reason: str = typer.Option(..., "--reason", help="Why (stored with the version)."),
+            author: str = typer.Option(..., "--author", help="User with the governance role.")) -> None:
+    """Validate and activate a policy version (governance role and a reason required)."""
+    from casemgr.db import write_session
+    from casemgr.governance import lifecycle
+
+    text = _read(_path(path))
+    actor, roles = _principal(author)
+    with write_session() as s:
+        r = _run(lambda: lifecycle.publish(s, text, actor=actor, roles=roles, reason=reason))
+    typer.echo(f"published {r['version']}" if r["changed"] else f"{r['version']} is already active")
+    for w in r["warnings"]:
+        typer.echo(f"warning: {w}")
+
+
+@app.command("rollback")
+def rollback(to: str = typer.Option(None, "--to", help="Version hash prefix or id (default: previous)."),
+             reason: str = typer.Option(..., "--reason"),
+             author: str = typer.Option(..., "--author", help="User with the governance role.")) -> None:
+    """Re-activate an earlier policy version."""
+    from casemgr.db import write_session
+    from casemgr.governance import lifecycle
+
+    actor, roles = _principal(author)
+    with write_session() as s:
+        r = _run(lambda: lifecycle.rollback(s, actor=actor, roles=roles, reason=reason, to=to))
+    typer.echo(f"active version is now {r['version']}")
+
+
+@app.command("versions")
+def versions(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Published versions, newest first."""
+    from casemgr.db import read_session
+    from casemgr.governance import lifecycle
+
+    with read_session() as s:
+        vs = lifecycle.versions(s)
+    text = "\n".join(f"{'*' if v['is_active'] else ' '} {v['id']:>4} {v['version']} {v['created_at']} "
+                     f"{v['author']}: {v['reason']}" for v in vs) or "no published versions (the file is in force)"
+    _echo([{k: v for k, v in x.items() if k != "diff"} for x in vs], as_json, text)
+
+
+@app.command("active")
+def active(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The policy in force now, with warnings (review_by passed, kill switch)."""
+    from casemgr.db import read_session
+    from casemgr.governance import lifecycle
+
+    with read_session() as s:
+        info = lifecycle.active_info(s)
+    text = f"version {info['version']} from {info['source']}; kill switch {info['policy']['kill_switch']}"
+    text += "".join(f"\nwarning: {w}" for w in info["warnings"])
+    _echo({k: v for k, v in info.items() if k != "text"}, as_json, text)
+
+
+@app.command("replay")
+def replay(last: int = typer.Option(500, "--last"), author: str = typer.Option(..., "--author"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run the last N cases' recorded AI outputs through the active policy, recording and applying outcomes."""
+    from casemgr.db import write_session
+    from casemgr.governance import lifecycle
+
+    _, roles = _principal(author)
+    if "governance" not in roles:
+        typer.echo("error: replay needs the governance role", err=True)
+        raise typer.Exit(1)
+    with write_session() as s:
+        r = lifecycle.replay(s, last_n=last)
+    _echo(r, as_json, f"replayed {r['decisions']} outputs on {r['cases']} cases under {r['policy_version']}: "
+                      f"{r['totals']}")
+
+
+@app.command("enrich")
+def enrich_cmd(case_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run the AI pipeline for one case now (as the worker would)."""
+    from casemgr.db import write_session
+    from casemgr.governance.enrich import enrich_case
+
+    with write_session() as s:
+        r = _run(lambda: enrich_case(s, case_id))
+    _echo(r.__dict__, as_json, f"case {case_id}: {r.status} {r.outcomes} {r.reason}")
+
+
+@app.command("export-overrides")
+def export_overrides(out: Path = typer.Option(None, "--out", help="CSV file (default: stdout)."),
+                     field: str = typer.Option("category", "--field")) -> None:
+    """Reviewer overrides as labelled training data (CSV text,label) for `casemgr ai train`."""
+    from casemgr.db import read_session
+    from casemgr.governance.service import export_training_csv
+
+    with read_session() as s:
+        data = export_training_csv(s, field=field)
+    if out:
+        out.write_text(data, encoding="utf-8")
+        typer.echo(f"wrote {max(0, data.count(chr(10)) - 1)} rows to {out}", err=True)
+    else:
+        typer.echo(data, nl=False)
