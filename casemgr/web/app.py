@@ -32,6 +32,9 @@ def create_app() -> FastAPI:
     from casemgr.intake.routes import router as intake_router  # noqa: E402 - public form + POST /api/intake
 
     app.include_router(intake_router)
+    from casemgr.governance.routes import router as governance_router  # AI decisions, review, AI policy
+
+    app.include_router(governance_router)
     from casemgr.web import pages  # web UI (issue 7): login, queue, case, governance, review, admin pages
 
     pages.install(app)

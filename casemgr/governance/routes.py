@@ -1,0 +1,166 @@
+"""JSON API for AI decisions, the reviewer audit, and the AI policy lifecycle. Thin: services do the work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from casemgr.cases import service as cases
+from casemgr.governance import lifecycle, service
+from casemgr.users.service import Principal
+from casemgr.web.deps import ReadSession, WriteSession, require
+
+router = APIRouter(prefix="/api", tags=["governance"])
+
+CaseReader = Annotated[Principal, Depends(require("cases.read"))]
+Decider = Annotated[Principal, Depends(require("ai.decide"))]
+Reviewer = Annotated[Principal, Depends(require("review.work"))]
+AuditReader = Annotated[Principal, Depends(require("audit.read"))]
+PolicyReader = Annotated[Principal, Depends(require("policy.read"))]
+Publisher = Annotated[Principal, Depends(require("policy.publish"))]
+AUDIT_ROLES = {"reviewer", "governance", "lead", "admin"}
+MAX_POLICY_CHARS = 200_000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcceptIn(_In):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RejectIn(_In):
+    reason: str = Field(min_length=1, max_length=60)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReviewIn(_In):
+    # No default: the reviewer must choose (nothing is pre-selected).
+    verdict: Literal["accept", "override"]
+    reason_code: str | None = Field(default=None, max_length=60)
+    comment: str | None = Field(default=None, max_length=2000)
+    value: dict[str, Any] | None = None
+
+
+class PolicyTextIn(_In):
+    text: str = Field(min_length=1, max_length=MAX_POLICY_CHARS)
+
+
+class SimulateIn(PolicyTextIn):
+    last_n: int = Field(default=500, ge=1, le=10000)
+
+
+class PublishIn(PolicyTextIn):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RollbackIn(_In):
+    to: str | None = Field(default=None, max_length=80)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+# ---------------------------------------------------------------- decisions on a case
+
+
+@router.get("/cases/{case_id}/ai/decisions")
+def case_decisions(case_id: int, session: ReadSession, principal: CaseReader,
+                   include_rejected: bool = False) -> list[dict[str, Any]]:
+    """AI decisions on a case. Rejected ones (including `never`) only for auditors who ask for them."""
+    cases.get_case(session, case_id)
+    rows = service.decisions_for_case(session, case_id,
+                                      include_rejected=include_rejected and principal.has_any(AUDIT_ROLES))
+    return [service.decision_dict(r) for r in rows]
+
+
+@router.get("/ai/suggestions")
+def suggestions(session: ReadSession, principal: CaseReader, case_id: int | None = None,
+                mine: bool = True) -> list[dict[str, Any]]:
+    """Pending AI suggestions (by default only those whose owner role the caller holds)."""
+    roles = principal.roles if mine else None
+    return [service.decision_dict(r) for r in service.pending_suggestions(session, case_id, roles)]
+
+
+@router.post("/ai/decisions/{decision_id}/accept")
+def accept(decision_id: int, body: AcceptIn, session: WriteSession, principal: Decider) -> dict[str, Any]:
+    row = service.accept_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles,
+                                    comment=body.comment)
+    return service.decision_dict(row)
+
+
+@router.post("/ai/decisions/{decision_id}/reject")
+def reject(decision_id: int, body: RejectIn, session: WriteSession, principal: Decider) -> dict[str, Any]:
+    row = service.reject_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles,
+                                    reason=body.reason, comment=body.comment)
+    return service.decision_dict(row)
+
+
+# ---------------------------------------------------------------- reviewer audit
+
+
+@router.get("/review/queue")
+def review_queue(session: ReadSession, _: Reviewer, kind: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    return [service.decision_dict(r) for r in service.review_queue(session, limit=limit, kind=kind)]
+
+
+@router.post("/review/decisions/{decision_id}")
+def review(decision_id: int, body: ReviewIn, session: WriteSession, principal: Reviewer) -> dict[str, Any]:
+    row = service.review_decision(session, decision_id, actor=principal.actor, roles=principal.roles,
+                                  verdict=body.verdict, reason_code=body.reason_code, comment=body.comment,
+                                  value=body.value)
+    return service.decision_dict(row)
+
+
+@router.get("/review/metrics")
+def review_metrics(session: ReadSession, _: AuditReader,
+                   by: Literal["kind", "category", "model_version", "policy_version"] = "kind"
+                   ) -> list[dict[str, Any]]:
+    return service.metrics(session, by=by)
+
+
+@router.get("/review/overrides.csv")
+def overrides_csv(session: ReadSession, _: Reviewer, field: str = "category") -> Response:
+    return Response(service.export_training_csv(session, field=field), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="ai-overrides.csv"'})
+
+
+# ---------------------------------------------------------------- policy lifecycle
+
+
+@router.get("/policy/ai")
+def policy_active(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    return lifecycle.active_info(session)
+
+
+@router.get("/policy/ai/versions")
+def policy_versions(session: ReadSession, _: PolicyReader) -> list[dict[str, Any]]:
+    return lifecycle.versions(session)
+
+
+@router.post("/policy/ai/validate")
+def policy_validate(body: PolicyTextIn, _: PolicyReader) -> dict[str, Any]:
+    return lifecycle.check(body.text, "candidate")
+
+
+@router.post("/policy/ai/diff")
+def policy_diff(body: PolicyTextIn, session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    return lifecycle.diff(session, body.text)
+
+
+@router.post("/policy/ai/simulate")
+def policy_simulate(body: SimulateIn, session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    return lifecycle.simulate(session, body.text, last_n=body.last_n)
+
+
+@router.post("/policy/ai/publish")
+def policy_publish(body: PublishIn, session: WriteSession, principal: Publisher) -> dict[str, Any]:
+    return lifecycle.publish(session, body.text, actor=principal.actor, roles=principal.roles, reason=body.reason)
+
+
+@router.post("/policy/ai/rollback")
+def policy_rollback(body: RollbackIn, session: WriteSession, principal: Publisher) -> dict[str, Any]:
+    return lifecycle.rollback(session, actor=principal.actor, roles=principal.roles, reason=body.reason, to=body.to)
