@@ -75,20 +75,19 @@ def reject_decision(session: Session, principal: Principal, decision_id: int, re
 # ---------------------------------------------------------------- intake: replies and quarantine
 
 
-def send_reply(session: Session, principal: Principal, case_id: int, body: str, subject: str | None,
-               version: int | None) -> Any:
-    fn = find("casemgr.intake.outbound", "send_reply") or find("casemgr.intake.service", "send_reply") \
-        or find("casemgr.intake", "send_reply")
-    if fn is None:
-        raise missing("sending replies (intake outbound service)")
-    return call_flexible(fn, session=session, case_id=case_id, body=body, text=body, subject=subject, actor=principal.actor,
-                         expected_version=version, version=version, principal=principal)
+def send_reply(session: Session, principal: Principal, case_id: int, body: str, version: int | None) -> Any:
+    """Queue the agent's reply (intake's outbound service). The form's version is claimed first, so a reply
+    written against a stale view of the case is refused with 409 instead of crossing someone else's change."""
+    from casemgr.cases.service import _claim_version
+    from casemgr.intake.outbound import send_reply as queue_reply
+
+    if version is not None:
+        _claim_version(session, case_id, version)
+    return queue_reply(session, case_id, body, principal.actor)
 
 
-def reprocess_quarantined(session: Session, principal: Principal, item_id: int) -> Any:
-    fn = find("casemgr.intake.quarantine", "reprocess") or find("casemgr.intake.service", "reprocess_quarantined",
-                                                                   "reprocess")
-    if fn is None:
-        raise missing("reprocessing quarantined messages (intake service)")
-    return call_flexible(fn, session=session, item_id=item_id, quarantine_id=item_id, id=item_id,
-                         actor=principal.actor)
+def reprocess_quarantined(principal: Principal, item_id: int, force: bool = False) -> Any:
+    """Intake's reprocess runs its own transactions (ingest, then mark the item)."""
+    from casemgr.intake.service import reprocess_quarantined as reprocess
+
+    return reprocess(item_id, principal.actor, force=force)

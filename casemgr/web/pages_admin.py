@@ -45,12 +45,16 @@ def quarantine_page(request: Request, who: QuarantineAdmin, done: str | None = N
 
 
 @router.post("/admin/quarantine/{item_id}/reprocess", response_class=HTMLResponse)
-def reprocess(request: Request, item_id: int, who: QuarantineAdmin) -> Response:
+def reprocess(request: Request, item_id: int, who: QuarantineAdmin,
+              force: Annotated[str, Form(max_length=5)] = "") -> Response:
     try:
-        with write_session() as s:
-            integrations.reprocess_quarantined(s, who, item_id)
+        result = integrations.reprocess_quarantined(who, item_id, force=force == "yes")
     except DomainError as exc:
         return _quarantine_page(request, error=f"Item {item_id}: {exc.message}", status_code=exc.status_code)
+    status = getattr(result, "status", "")
+    if status == "quarantined":
+        reason = getattr(result, "reason", "") or "still not processable"
+        return _quarantine_page(request, error=f"Item {item_id} is still held: {reason}", status_code=422)
     return redirect("/admin/quarantine?done=reprocess")
 
 

@@ -182,13 +182,13 @@ def add_note(request: Request, case_id: int, who: Writer, body: Annotated[str, F
 
 @router.post("/cases/{case_id}/reply")
 def reply(request: Request, case_id: int, who: Writer, body: Annotated[str, Form(max_length=50000)],
-          version: Annotated[int, Form(ge=1)], subject: Annotated[str, Form(max_length=300)] = "") -> Response:
+          version: Annotated[int, Form(ge=1)]) -> Response:
     def run(s: Session) -> None:
         if not body.strip():
             raise ValidationFailed("the reply is empty")
-        integrations.send_reply(s, who, case_id, body, subject or None, version)
+        integrations.send_reply(s, who, case_id, body, version)
 
-    return _act(request, who, case_id, "reply", run, drafts={"reply": body, "reply_subject": subject})
+    return _act(request, who, case_id, "reply", run, drafts={"reply": body})
 
 
 @router.post("/cases/{case_id}/tasks/{task_id}/complete")

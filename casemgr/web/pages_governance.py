@@ -16,10 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from casemgr.db import read_session, write_session
-from casemgr.errors import DomainError, ValidationFailed
+from casemgr.errors import DomainError
 from casemgr.policyfile import PolicyFileError, Problem
 from casemgr.users.service import Principal
-from casemgr.web import integrations
 from casemgr.web.deps import page
 from casemgr.web.pages_common import redirect, render
 
@@ -69,50 +68,8 @@ def _policy_active(session: Session) -> tuple[str, str | None]:
         return "", None
 
 
-def _policy_simulate(text: str) -> dict[str, Any]:
-    fn = integrations.find("casemgr.governance.simulate", "simulate_policy", "simulate") or integrations.find(
-        "casemgr.governance.lifecycle", "simulate")
-    if fn is not None:
-        with read_session() as s:
-            result = integrations.call_flexible(fn, session=s, text=text, candidate=text, candidate_text=text,
-                                                last=SIM_LAST, limit=SIM_LAST)
-        return result if isinstance(result, dict) else getattr(result, "__dict__", {"result": str(result)})
-    return _policy_simulate_local(text)
-
-
-def _policy_simulate_local(text: str) -> dict[str, Any]:
-    """Re-decide the last decisions under the candidate and count outcome changes (until the governance room
-    ships its own simulate)."""
-    from collections import Counter
-
-    from sqlalchemy import select
-
-    from casemgr.governance import service as gov
-    from casemgr.governance.decide import decide
-    from casemgr.governance.models import AIDecision
-    from casemgr.governance.policy import active_policy, parse_policy
-
-    candidate = parse_policy(text, "candidate")
-    moves: Counter[tuple[str, str, str]] = Counter()
-    evaluated = changed = 0
-    with read_session() as s:
-        current = active_policy(s)
-        rows = s.execute(select(AIDecision).order_by(AIDecision.id.desc()).limit(SIM_LAST)).scalars().all()  # type: ignore[union-attr]
-        for row in rows:
-            try:
-                facts, output = gov.facts_of(row), gov.output_of(row)
-            except DomainError:
-                continue
-            a, b = decide(facts, output, current), decide(facts, output, candidate)
-            evaluated += 1
-            if a.status != b.status:
-                changed += 1
-                moves[(row.kind, a.status, b.status)] += 1
-    return {"evaluated": evaluated, "changed": changed,
-            "moves": [{"kind": k, "from": f, "to": t, "count": n} for (k, f, t), n in moves.most_common()]}
-
-
 def _policy_check(text: str, active_text: str, simulate: bool) -> Check:
+    from casemgr.governance import lifecycle
     from casemgr.governance.policy import FILE_NAME, parse_policy
     from casemgr.governance.store import text_diff
 
@@ -122,47 +79,27 @@ def _policy_check(text: str, active_text: str, simulate: bool) -> Check:
     except PolicyFileError as exc:
         return Check(_problems(exc), diff, None)
     sim, sim_err = None, None
-    if simulate:
+    with read_session() as s:
         try:
-            sim = _policy_simulate(text)
+            changes = lifecycle.diff(s, text)["changes"]
+            if simulate:
+                sim = lifecycle.simulate(s, text, last_n=SIM_LAST)
+                sim["changes"] = changes
         except Exception as exc:  # noqa: BLE001 - a failed preview must not lose the editor's text
             sim_err = f"simulation failed: {exc}"
     return Check([], diff, sim, sim_err)
 
 
-def _policy_publish(session: Session, text: str, author: str, reason: str) -> Any:
-    fn = integrations.find("casemgr.governance.lifecycle", "publish") or integrations.find(
-        "casemgr.governance.store", "publish", "publish_policy")
-    if fn is not None:
-        return integrations.call_flexible(fn, session=session, text=text, author=author, actor=author, reason=reason)
-    from casemgr.governance.policy import FILE_NAME, parse_policy, policy_path, reset_active_cache
-    from casemgr.governance.store import store_version
+def _policy_publish(session: Session, who: Principal, text: str, reason: str) -> Any:
+    from casemgr.governance import lifecycle
 
-    policy = parse_policy(text, FILE_NAME)
-    base = policy_path().read_text(encoding="utf-8") if policy_path().exists() else None
-    row = store_version(session, text, policy.version, author=author, reason=reason, action="ai-policy.publish",
-                        base_text=base)
-    reset_active_cache()
-    return row
+    return lifecycle.publish(session, text, actor=who.actor, roles=who.roles, reason=reason)
 
 
-def _policy_rollback(session: Session, version: str, author: str, reason: str) -> Any:
-    fn = integrations.find("casemgr.governance.lifecycle", "rollback") or integrations.find(
-        "casemgr.governance.store", "rollback", "rollback_policy")
-    if fn is not None:
-        return integrations.call_flexible(fn, session=session, to=version, version=version, author=author,
-                                          actor=author, reason=reason)
-    from casemgr.governance import store
-    from casemgr.governance.policy import parse_policy, reset_active_cache
+def _policy_rollback(session: Session, who: Principal, version: str, reason: str) -> Any:
+    from casemgr.governance import lifecycle
 
-    target = next((r for r in store.history(session, 1000) if r.version == version or str(r.id) == version), None)
-    if target is None:
-        raise ValidationFailed(f"no AI policy version {version!r}")
-    parse_policy(target.content, "rollback")
-    row = store.store_version(session, target.content, target.version, author=author, reason=reason,
-                              action="ai-policy.rollback", base_text=None)
-    reset_active_cache()
-    return row
+    return lifecycle.rollback(session, actor=who.actor, roles=who.roles, reason=reason, to=version)
 
 
 def _policy_page(request: Request, *, text: str | None = None, check: Check | None = None, error: str | None = None,
@@ -201,7 +138,7 @@ def policy_post(request: Request, who: PolicyEditor, text: Annotated[str, Form(m
         return _policy_page(request, text=text, check=check, error="Give a reason for publishing.", status_code=422)
     try:
         with write_session() as s:
-            _policy_publish(s, text, who.actor, reason.strip())
+            _policy_publish(s, who, text, reason.strip())
     except (PolicyFileError, DomainError, ValueError) as exc:
         msg = exc.message if isinstance(exc, DomainError) else str(exc)
         return _policy_page(request, text=text, check=check, error=msg, reason=reason, status_code=422)
@@ -213,7 +150,7 @@ def policy_rollback(request: Request, who: PolicyEditor, version: Annotated[str,
                     reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
     try:
         with write_session() as s:
-            _policy_rollback(s, version, who.actor, reason.strip() or f"rollback to {version}")
+            _policy_rollback(s, who, version, reason.strip() or f"rollback to {version}")
     except (PolicyFileError, DomainError, ValueError) as exc:
         msg = exc.message if isinstance(exc, DomainError) else str(exc)
         return _policy_page(request, error=msg, status_code=422)

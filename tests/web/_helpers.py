@@ -40,3 +40,43 @@ def make_case(subject: str = "Card charged twice", description: str = "I was cha
                                               party=PartyIn(name="Pat Doe", email="pat@example.com"), fields=fields),
                                 actor="user:test")
         return int(c.id or 0)
+
+
+def add_suggestion(case_id: int, kind: str = "draft_reply", value: dict | None = None,  # type: ignore[type-arg]
+                   rationale: str = "The customer asked a direct question.") -> int:
+    """Record an AI output through the governance choke point; with the baseline policy this is a suggestion."""
+    from casemgr.cases.service import get_case
+    from casemgr.db import write_session
+    from casemgr.governance.decide import AIOutput
+    from casemgr.governance.service import record_decision
+
+    with write_session() as s:
+        case = get_case(s, case_id)
+        row = record_decision(s, case, AIOutput(kind=kind, value=value or {"text": "We are refunding you."},
+                                                confidence=0.81, model_version="test-model", provider="local",
+                                                rationale=rationale))
+        assert row.outcome == "suggested", (row.outcome, row.reason)
+        return int(row.id or 0)
+
+
+def add_inbound_message(case_id: int, body: str, subject: str = "Hello", sender: str = "pat@example.com",
+                        attachment_name: str | None = None) -> int:
+    import hashlib
+
+    from casemgr.config import get_settings
+    from casemgr.db import write_session
+    from casemgr.intake.models import Attachment, Message
+
+    with write_session() as s:
+        m = Message(case_id=case_id, direction="inbound", channel="email", sender=sender, subject=subject,
+                    body_text=body, message_id=f"<{hashlib.sha1(body.encode()).hexdigest()}@example.com>")
+        s.add(m)
+        s.flush()
+        if attachment_name:
+            data = b"<html><script>alert(1)</script></html>"
+            d = get_settings().resolved_data_dir / "att"
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "a1.bin").write_bytes(data)
+            s.add(Attachment(message_id=m.id or 0, filename=attachment_name, content_type="text/html", size=len(data),
+                             sha256=hashlib.sha256(data).hexdigest(), storage_path=str(d / "a1.bin")))
+        return int(m.id or 0)
