@@ -7,6 +7,7 @@ customer's reply threads back to the case. The `mail.send` handler skips message
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import uuid
 from email.message import EmailMessage
@@ -40,7 +41,8 @@ def reference_subject(case: Case, subject: str) -> str:
 def _build(case: Case, to: str, subject: str, body: str, parent: Message | None) -> tuple[EmailMessage, str]:
     settings = get_settings()
     message_id = f"<casemgr.{case.reference}.{uuid.uuid4().hex}@{_domain()}>"
-    em = EmailMessage()
+    # Long Message-IDs must not be folded into encoded words (that breaks threading): allow 998-char lines.
+    em = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     em["From"] = formataddr(("Customer care", settings.mail_from))
     em["To"] = to
     em["Subject"] = reference_subject(case, subject)

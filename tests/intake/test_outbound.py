@@ -110,3 +110,14 @@ def test_no_relay_configured_is_an_error_not_a_silent_drop(monkeypatch: pytest.M
         job = s.execute(select(Job).where(Job.kind == "mail.send")).scalar_one()
     with pytest.raises(RuntimeError, match="no SMTP relay"), write_session() as s:
         outbound.send_mail_job(s, s.get(Job, job.id))  # type: ignore[arg-type]
+
+
+def test_long_synthetic_message_id_is_not_folded_in_threading_headers(smtp_sink: Any, run_mail_jobs: Any) -> None:
+    r = service.ingest_raw(b"From: Di <di@example.org>\nTo: support@example.com\nSubject: no id\n\nhello\n")
+    run_mail_jobs()
+    ack = email.message_from_bytes(smtp_sink.messages[0]["data"], policy=email.policy.default)
+    with read_session() as s:
+        inbound = s.execute(select(Message).where(Message.case_id == r.case_id, Message.direction == "inbound")
+                            ).scalar_one()
+    assert len(inbound.message_id or "") > 78
+    assert ack["In-Reply-To"] == inbound.message_id and b"=?utf-8?" not in smtp_sink.messages[0]["data"]
