@@ -38,6 +38,9 @@ def create_app() -> FastAPI:
     from casemgr.web import pages  # web UI (issue 7): login, queue, case, governance, review, admin pages
 
     pages.install(app)
+    from casemgr.metrics.routes import router as metrics_router  # /dashboard, CSV export, /metrics (issue 8)
+
+    app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
