@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from casemgr.ai.models import AICall
 from casemgr.audit.models import AuditEvent
+from casemgr.audit.service import canonical
 from casemgr.cases.models import Case, StageHistory
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -250,10 +251,11 @@ def live_snapshot(session: Session) -> tuple[dict[str, Any], datetime]:
     if snap is None:
         from casemgr.db import write_session
 
+        # First use (no worker has run yet): compute now; the reader's own transaction cannot see the new row.
+        at = now()
         with write_session() as ws:
-            refresh(ws)
-        snap = session.get(MetricSnapshot, LIVE)
-        assert snap is not None
+            data = refresh(ws, at=at)
+        return canonical(data), at
     return snap.data, snap.computed_at
 
 
