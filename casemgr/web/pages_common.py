@@ -9,7 +9,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from casemgr.errors import DomainError
-from casemgr.web.access import roles_for
 from casemgr.web.deps import csrf_token_of
 from casemgr.web.templating import templates
 
@@ -26,12 +25,8 @@ templates.env.filters["dt"] = _fmt_dt
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-    principal = getattr(request.state, "principal", None)
-
-    def can(permission: str) -> bool:
-        return principal is not None and principal.has_any(roles_for(permission))
-
-    ctx: dict[str, Any] = {"principal": principal, "csrf_token": csrf_token_of(request), "can": can}
+    ctx: dict[str, Any] = {"principal": getattr(request.state, "principal", None),
+                           "csrf_token": csrf_token_of(request)}
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 

@@ -1,0 +1,296 @@
+"""Browser journeys: Playwright drives Debian's Chromium (never a downloaded browser) against the app served by
+uvicorn on 127.0.0.1, on a data dir seeded with `casemgr demo`. Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+XSS_SUBJECT = "<script>alert('xss-subject')</script><img src=x onerror=alert('xss-img')>"
+XSS_BODY = ("<a href=\"javascript:alert('xss-link')\">click me</a> <svg onload=alert('xss-svg')></svg> "
+            "\"><script>alert('xss-attr')</script>")
+
+# Runs inside the served data dir (same database file) to add what the demo does not have yet: an AI
+# suggestion and a customer message on the top queue case, a second suggestion for the reviewer, and a
+# case carrying script payloads.
+SEED = r'''
+import json, sys
+from casemgr.cases import service
+from casemgr.cases.schemas import CaseCreate, CaseFilters, PartyIn
+from casemgr.db import write_session
+from casemgr.governance.decide import AIOutput
+from casemgr.governance.service import record_decision
+from casemgr.intake.models import Message
+
+xss_subject, xss_body = sys.argv[1], sys.argv[2]
+out = {}
+with write_session() as s:
+    top = service.list_cases(s, CaseFilters(status="open"), limit=1)[0][0]
+    s.add(Message(case_id=top.id, direction="inbound", channel="email", sender="customer@example.com",
+                  subject="Still waiting", body_text="Hello, when will this be sorted out?",
+                  message_id="<seed-top@example.com>"))
+    row = record_decision(s, top, AIOutput(kind="draft_reply", value={"text": "We are looking into it today."},
+                                           confidence=0.74, model_version="seed", provider="local",
+                                           rationale="The customer asked for a status update."))
+    out["top"] = {"id": top.id, "reference": top.reference, "decision": row.id, "outcome": row.outcome}
+    other = service.list_cases(s, CaseFilters(status="open"), limit=5)[0][-1]
+    row2 = record_decision(s, other, AIOutput(kind="request_information", value={"text": "the order number"},
+                                              confidence=0.66, model_version="seed", provider="local",
+                                              rationale="No order number in the message."))
+    out["review"] = {"id": other.id, "decision": row2.id, "outcome": row2.outcome}
+    evil = service.create_case(s, CaseCreate(case_type="complaint", subject=xss_subject, description=xss_body,
+                                             party=PartyIn(name=xss_subject[:100], email="x@example.com")),
+                               actor="system:seed")
+    s.add(Message(case_id=evil.id, direction="inbound", channel="email", sender="x@example.com",
+                  subject=xss_subject, body_text=xss_body, message_id="<seed-xss@example.com>"))
+    record_decision(s, evil, AIOutput(kind="draft_reply", value={"text": xss_body}, confidence=0.7,
+                                      model_version="seed", provider="local", rationale=xss_body))
+    out["xss"] = {"id": evil.id}
+print(json.dumps(out))
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    data = tmp_path_factory.mktemp("browser-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEMGR_")}
+    env.update({"CASEMGR_DATA_DIR": str(data), "CASEMGR_SECRET_KEY": "browser-test-secret",
+                "CASEMGR_AI_INLINE": "false", "PYTHONUNBUFFERED": "1"})
+    casemgr = [sys.executable, "-m", "casemgr.cli"]
+    subprocess.run([*casemgr, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
+    demo = subprocess.run([*casemgr, "demo"], env=env, check=True, capture_output=True, text=True, timeout=180)
+    passwords = dict(re.findall(r"user (\S+)\s+password (\S+)", demo.stdout))
+    assert {"agent", "governance", "reviewer"} <= set(passwords), demo.stdout
+    seeded = subprocess.run([sys.executable, "-c", SEED, XSS_SUBJECT, XSS_BODY], env=env, check=True,
+                            capture_output=True, text=True, timeout=60)
+    seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+    port = _free_port()
+    log = (data / "uvicorn.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "casemgr.web.asgi:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("uvicorn did not start: " + (data / "uvicorn.log").read_text()[-3000:])
+        time.sleep(0.2)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield {"base": base, "passwords": passwords, "seed": seed, "data": data}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
+    ctx = browser.new_context(base_url=server["base"], viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(15000)
+    pg = ctx.new_page()
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs  # type: ignore[attr-defined]
+    yield pg
+    assert dialogs == [], f"a dialog fired: {dialogs}"
+    ctx.close()
+
+
+def login(page: Any, server: dict[str, Any], user: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(server["passwords"][user])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/queue.*"))
+
+
+def shot(page: Any, name: str, full: bool = True) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def test_journey_agent_accepts_replies_and_moves_the_case(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    top = server["seed"]["top"]
+    assert top["outcome"] == "suggested"
+    login(page, server, "agent")
+    shot(page, "queue")
+    first = page.locator("#queue-table tbody tr").first.locator("a.case-link")
+    expect(first).to_have_text(top["reference"])
+    first.click()
+    page.wait_for_url(re.compile(rf".*/cases/{top['id']}$"))
+    stage_before = page.locator("#case-stage").inner_text()
+    expect(page.locator(".suggestion .tag.ai").first).to_have_text("AI-suggested")
+    expect(page.locator(f"#suggestion-{top['decision']} .rationale")).to_contain_text("status update")
+    shot(page, "case")
+    page.locator(f"#suggestion-{top['decision']}").get_by_role("button", name="Accept").click()
+    expect(page.locator("#notice")).to_have_text("AI suggestion accepted.")
+    page.get_by_label("Reply to the customer").fill("Thank you for your patience; we will resolve this today.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator("#notice")).to_have_text("Reply sent.")
+    expect(page.locator("#thread")).to_contain_text("we will resolve this today")
+    target = page.locator("#transition-form button.transition").first
+    target_label = target.inner_text()
+    target.click()
+    expect(page.locator("#notice")).to_have_text("Stage changed.")
+    expect(page.locator("#case-stage")).to_have_text(target_label)
+    assert page.locator("#case-stage").inner_text() != stage_before
+    timeline = page.locator("#timeline")
+    for action in ("ai.suggestion_accepted", "message.reply_queued", "case.transitioned"):
+        expect(timeline.locator(f'li[data-action="{action}"]')).to_have_count(1)
+    shot(page, "case-after-journey")
+
+
+def test_journey_governance_edits_validates_simulates_publishes(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    login(page, server, "governance")
+    page.goto("/governance/policy")
+    editor = page.get_by_label("Edit ai-policy.yaml")
+    text = editor.input_value()
+    assert "sample_rate: 0.1" in text
+    broken = text.replace("sample_rate: 0.1", "sample_rate: 7")
+    bad_line = next(i for i, ln in enumerate(broken.splitlines(), 1) if "sample_rate: 7" in ln)
+    editor.fill(broken)
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator("#problems")).to_contain_text(f"line {bad_line}")
+    expect(page.locator(f"#line-{bad_line}")).to_have_class("bad")
+    shot(page, "policy-error")
+    page.get_by_label("Edit ai-policy.yaml").fill(text.replace("sample_rate: 0.1", "sample_rate: 0.25"))
+    page.get_by_role("button", name="Preview simulation").click()
+    expect(page.locator("#valid")).to_be_visible()
+    expect(page.locator("#simulation")).to_contain_text("Replayed")
+    expect(page.locator("#diff")).to_contain_text("sample_rate: 0.25")
+    shot(page, "policy-simulation")
+    page.get_by_label("Reason for publishing").fill("Review a quarter of auto decisions during the pilot")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#notice")).to_contain_text("Published")
+    expect(page.locator("#history")).to_contain_text("Review a quarter of auto decisions")
+    assert "sample_rate: 0.25" in page.get_by_label("Edit ai-policy.yaml").input_value()
+    page.goto("/governance/rules")
+    expect(page.locator("#editor")).not_to_be_empty()
+    shot(page, "rules")
+
+
+def test_journey_reviewer_overrides_and_the_rate_changes(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    login(page, server, "reviewer")
+    page.goto("/review")
+    before = page.locator("#override-rate").inner_text()
+    overridden_before = int(page.locator("#overridden-count").inner_text())
+    item = page.locator(".review-item").first
+    expect(item).to_be_visible()
+    shot(page, "review")
+    item.get_by_label("Override reason").select_option("other")
+    item.get_by_label("Comment").fill("The customer already gave the order number")
+    item.get_by_role("button", name="Override").click()
+    expect(page.locator("#notice")).to_have_text("Decision overridden.")
+    assert int(page.locator("#overridden-count").inner_text()) == overridden_before + 1
+    after = page.locator("#override-rate").inner_text()
+    assert after != before, (before, after)
+
+
+def test_journey_customer_submits_the_complaint_form(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/submit/complaint")
+    page.get_by_label("Your name").fill("Robin Customer")
+    page.get_by_label("Email address").fill("robin@example.com")
+    page.get_by_label("Subject").fill("Charged twice for one purchase")
+    page.get_by_label("Please describe the matter").fill("My card was charged twice on 3 November for one order.")
+    shot(page, "complaint-form")
+    page.get_by_role("button", name="Send").click()
+    ref = page.locator("#case-reference")
+    expect(ref).to_have_text(re.compile(r"^[A-Z]{2,8}-\d+$"))
+    shot(page, "complaint-done")
+
+
+def test_script_payloads_never_run_in_the_browser(page: Any, server: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    cid = server["seed"]["xss"]["id"]
+    login(page, server, "agent")
+    page.goto(f"/cases/{cid}")
+    expect(page.locator("#case-subject")).to_have_text(XSS_SUBJECT)
+    expect(page.locator("#case-description")).to_have_text(XSS_BODY)
+    assert page.locator("#main img, #main svg").count() == 0
+    assert page.locator("#main a[href^='javascript']").count() == 0
+    shot(page, "xss-case")
+    page.goto("/queue?q=xss-subject")
+    expect(page.locator("#queue-table")).to_contain_text("<script>")
+    page.wait_for_timeout(300)
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_pages_fit_a_phone_screen(browser: Any, server: dict[str, Any]) -> None:
+    ctx = browser.new_context(base_url=server["base"], viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    try:
+        login(page, server, "agent")
+        for path, name in (("/queue", "queue-390"), (f"/cases/{server['seed']['top']['id']}", "case-390")):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            shot(page, name)
+            assert width <= 400, f"{path} is {width}px wide at 390px"
+        # Keyboard: the skip link is the first stop and focus is visible.
+        page.goto("/queue")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none"
+    finally:
+        ctx.close()
+
+
+def teardown_module() -> None:
+    # Keep only PNGs in the artifacts folder (Chromium leaves nothing else, but be tidy on reruns).
+    for p in SHOTS.glob("*.tmp"):
+        p.unlink()
+    shutil.rmtree(SHOTS / "tmp", ignore_errors=True)
