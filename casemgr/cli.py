@@ -215,6 +215,10 @@ app.add_typer(rules_app, name="rules")
 from casemgr.worker import cli as worker_cli  # noqa: E402
 
 app.command("worker")(worker_cli)
+from casemgr.metrics.cli import export_app, metrics_app  # noqa: E402
+
+app.add_typer(export_app, name="export")
+app.add_typer(metrics_app, name="metrics")
 bench_app.command("rules")(bench_rules)
 from casemgr.intake.cli import register as _register_intake  # noqa: E402
 
