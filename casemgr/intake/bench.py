@@ -1,0 +1,233 @@
+"""Intake throughput: messages/s through SMTP and through POST /api/intake, each against a store-only floor.
+
+Both paths run on loopback in one process against a throw-away SQLite data dir (unless `database_url` is given),
+so the numbers compare like with like: the floor is the same transport (same HTTP server and API key check, same
+SMTP server) whose handler only inserts the raw message, and the measured path does full intake (parse, case,
+routing, audit, AI hand-off, acknowledgement job). ratio = cases_per_s / floor_per_s.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from casemgr.users.service import Principal
+from casemgr.web.deps import require
+
+BODIES = [
+    "My credit card was charged twice for the same purchase and the refund never arrived.",
+    "The debt collector keeps calling me about a loan I already paid off in full last year.",
+    "My mortgage payment was applied to the wrong account and now I have a late fee.",
+    "There is an error on my credit report that the bureau refuses to correct.",
+    "The bank closed my checking account without notice and kept my balance.",
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _run(n: int, concurrency: int, one: Callable[[int], None]) -> dict[str, float]:
+    """Run `one(i)` n times over `concurrency` threads; messages/s and latency percentiles."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def timed(i: int) -> None:
+        t0 = time.perf_counter()
+        one(i)
+        dt = (time.perf_counter() - t0) * 1000
+        with lock:
+            latencies.append(dt)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(timed, range(n)))
+    elapsed = time.perf_counter() - start
+    return {"per_s": round(n / elapsed, 1), "p50_ms": round(statistics.median(latencies), 2),
+            "p99_ms": round(_pct(latencies, 99), 2)}
+
+
+def _store_only(raw: bytes, channel: str) -> None:
+    import hashlib
+
+    from casemgr.db import write_session
+    from casemgr.intake.models import Message
+
+    with write_session() as s:
+        s.add(Message(channel=channel, message_id=f"<floor.{uuid.uuid4().hex}@bench>", raw=raw,
+                      raw_sha256=hashlib.sha256(raw).hexdigest(), status="stored"))
+
+
+def _mail(i: int, tag: str) -> bytes:
+    return (f"From: Customer {i} <customer{i}@example.org>\r\nTo: complaints@example.com\r\n"
+            f"Subject: Problem report {tag} {i}\r\nMessage-ID: <{tag}.{i}.{uuid.uuid4().hex}@bench.example>\r\n"
+            f"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\n{BODIES[i % len(BODIES)]}\r\n").encode()
+
+
+def _bench_smtp(n: int, concurrency: int) -> dict[str, Any]:
+    from aiosmtpd.controller import Controller
+
+    from casemgr.intake.smtp import IntakeHandler, make_controller
+
+    class FloorHandler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            import asyncio
+
+            raw = envelope.original_content or envelope.content
+            await asyncio.get_running_loop().run_in_executor(None, _store_only, raw, "email")
+            return "250 OK stored"
+
+    def measure(controller: Controller, tag: str) -> dict[str, float]:
+        controller.start()
+        local = threading.local()
+        sessions: list[smtplib.SMTP] = []
+
+        def one(i: int) -> None:
+            smtp = getattr(local, "smtp", None)
+            if smtp is None:
+                smtp = local.smtp = smtplib.SMTP(controller.hostname, controller.port, timeout=60)
+                sessions.append(smtp)
+            smtp.sendmail(f"customer{i}@example.org", ["complaints@example.com"], _mail(i, tag))
+
+        try:
+            with smtplib.SMTP(controller.hostname, controller.port, timeout=60) as warm:  # load models, compile rules
+                warm.sendmail("warmup@example.org", ["complaints@example.com"], _mail(-1, f"{tag}-warmup"))
+            return _run(n, concurrency, one)
+        finally:
+            for smtp in sessions:
+                smtp.quit()
+            controller.stop()
+
+    floor = measure(Controller(FloorHandler(), hostname="127.0.0.1", port=_free_port()), "floor")
+    full = measure(make_controller("127.0.0.1", _free_port(), IntakeHandler(["example.com"])), "smtp")
+    return {"path": "smtp", "n": n, "cases_per_s": full["per_s"], "floor_per_s": floor["per_s"],
+            "ratio": round(full["per_s"] / floor["per_s"], 3) if floor["per_s"] else None,
+            "p50_ms": full["p50_ms"], "p99_ms": full["p99_ms"], "floor_p99_ms": floor["p99_ms"]}
+
+
+async def _floor_route(request: Request,
+                       principal: Annotated[Principal, Depends(require("intake.submit"))]) -> dict[str, str]:
+    """The API floor: same server, same API key check, but the handler only inserts the raw body."""
+    import asyncio
+
+    body = await request.body()
+    await asyncio.get_running_loop().run_in_executor(None, _store_only, body, "api")
+    return {"status": "stored"}
+
+
+def _bench_api(n: int, concurrency: int) -> dict[str, Any]:
+    import httpx
+    import uvicorn
+
+    from casemgr.db import write_session
+    from casemgr.users import service as users
+    from casemgr.web.app import create_app
+
+    app = create_app()
+    app.add_api_route("/bench/store-only", _floor_route, methods=["POST"], include_in_schema=False)
+
+    with write_session() as s:
+        _, key = users.create_api_key(s, f"bench-{uuid.uuid4().hex[:8]}", None, ["intake"], actor="system:bench")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench API server did not start")
+        time.sleep(0.05)
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        c = getattr(local, "client", None)
+        if c is None:
+            c = local.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key},
+                                            timeout=60)
+            clients.append(c)
+        return c
+
+    def body(i: int, tag: str) -> dict[str, Any]:
+        return {"subject": f"Problem report {tag} {i}", "body": BODIES[i % len(BODIES)],
+                "sender": {"name": f"Customer {i}", "email": f"customer{i}@example.org"},
+                "external_id": f"{tag}-{i}-{uuid.uuid4().hex}"}
+
+    def floor_one(i: int) -> None:
+        r = client().post("/bench/store-only", json=body(i, "floor"))
+        r.raise_for_status()
+
+    def full_one(i: int) -> None:
+        r = client().post("/api/intake", json=body(i, "api"))
+        if r.status_code != 201:
+            raise RuntimeError(f"intake API answered {r.status_code}: {r.text[:200]}")
+
+    try:
+        floor_one(-1)  # warm-up, not measured
+        full_one(-1)
+        floor = _run(n, concurrency, floor_one)
+        full = _run(n, concurrency, full_one)
+    finally:
+        for c in clients:  # close keep-alive connections so the server can shut down at once
+            c.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    return {"path": "api", "n": n, "cases_per_s": full["per_s"], "floor_per_s": floor["per_s"],
+            "ratio": round(full["per_s"] / floor["per_s"], 3) if floor["per_s"] else None,
+            "p50_ms": full["p50_ms"], "p99_ms": full["p99_ms"], "floor_p99_ms": floor["p99_ms"]}
+
+
+def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | None = None,
+                     keep_data: bool = False) -> dict[str, Any]:
+    """Measure both paths; returns {"lines": [smtp, api], "summary": {"bench": "intake", ...API path...}}."""
+    from casemgr import migrate
+    from casemgr.config import reset_settings
+
+    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL", "CASEMGR_INTAKE_ACK")}
+    tmp = tempfile.mkdtemp(prefix="casemgr-bench-intake-")
+    os.environ["CASEMGR_DATA_DIR"] = tmp
+    if database_url:
+        os.environ["CASEMGR_DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("CASEMGR_DATABASE_URL", None)
+    reset_settings()
+    try:
+        migrate.upgrade()
+        smtp = _bench_smtp(n, concurrency)
+        api = _bench_api(n, concurrency)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()
+        if not keep_data:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary = {"bench": "intake", "cases_per_s": api["cases_per_s"], "floor_per_s": api["floor_per_s"],
+               "ratio": api["ratio"], "p99_ms": api["p99_ms"]}
+    return {"lines": [smtp, api], "summary": summary}

@@ -1,0 +1,26 @@
+"""The intake bench runs both paths against their floors and ends with the contract line (small n here)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from typer.testing import CliRunner
+
+
+def test_bench_intake_cli_small(fresh_db: object, monkeypatch: object) -> None:
+    from casemgr.cli import app
+
+    monkeypatch.setenv("CASEMGR_AI_INLINE", "false")  # type: ignore[attr-defined]  # keep the test fast
+
+    before = os.environ.get("CASEMGR_DATA_DIR")
+    res = CliRunner().invoke(app, ["bench", "intake", "--n", "8", "--json"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in res.stdout.strip().splitlines()]
+    assert [x.get("path") for x in lines[:2]] == ["smtp", "api"]
+    for x in lines[:2]:
+        assert x["n"] == 8 and x["cases_per_s"] > 0 and x["floor_per_s"] > 0 and x["p99_ms"] > 0
+    last = lines[-1]
+    assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms"} and last["bench"] == "intake"
+    assert last["ratio"] == lines[1]["ratio"]
+    assert os.environ.get("CASEMGR_DATA_DIR") == before  # the bench ran in its own throw-away data dir
