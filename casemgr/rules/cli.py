@@ -196,6 +196,7 @@ def bench_rules(
     evals: int = typer.Option(200_000, help="Soak: evaluations."),
     reloads: int = typer.Option(20, help="Soak: hot reloads."),
     threads: int = typer.Option(4, help="Soak: evaluating threads."),
+    n: int = typer.Option(50_000, "--n", help="Bench: routing evaluations per run (chaining: n/2)."),
 ) -> None:
     """Rules throughput (routing, forward chaining, plain-Python baseline), or the soak test."""
     from casemgr.rules.bench import run_rules_bench, run_soak
@@ -207,7 +208,7 @@ def bench_rules(
         if not ok:
             raise typer.Exit(1)
         return
-    res = run_rules_bench()
+    res = run_rules_bench(n_routing=n, n_chaining=max(1, n // 2))
     if as_json:
         typer.echo(json.dumps(res))
     else:

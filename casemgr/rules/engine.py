@@ -6,8 +6,14 @@ Engine safety (see /work/shared/notes/durable-rules.md and docs/rules.md):
 - The C core is not thread-safe: every call on any engine goes through ENGINE_LOCK (one per process).
 - One session id per engine, reused: each evaluation asserts the case fact, runs the agenda (asserting
   derived facts as rules fire), then retracts everything it asserted, so the session is empty again.
-  The state is deleted after an error and every STATE_RESET_EVERY evaluations, which bounds memory
-  whatever the engine keeps internally. Case state lives in our database, never in the engine.
+  Case state lives in our database, never in the engine.
+- `delete_state` is dangerous: measured here, it frees invalid pointers (free(): invalid pointer, double
+  free, SIGSEGV) when the session's last assertion produced no action; whether it crashes depends on heap
+  layout (importing yaml was enough). So it is only called from close(), right after asserting a sentinel
+  fact whose rule fires, which makes the last assertion one that produced an action. Evaluations never
+  need it: retracting leaves the session empty (0 MB RSS growth over 200,000 evaluations).
+- After an error mid-agenda the engine registers a fresh ruleset handle and drops the old one with
+  `delete_ruleset` alone (it does not free the session: about 0.9 MB lost per error, which is rare).
 - Each engine registers its ruleset under a fresh name (`routing_<hash>_<n>`): re-registering a name fails.
 """
 
@@ -26,7 +32,7 @@ from casemgr.rules.facts import normalize_facts
 from casemgr.rules.schema import Rule
 
 ENGINE_LOCK = threading.RLock()
-STATE_RESET_EVERY = 5000
+SENTINEL_KEY = "zz_sentinel"
 SID = "1"
 DEFAULT_QUEUE = "default"
 _URGENCY_TO_PRIORITY = {"low": "low", "normal": "normal", "high": "high", "critical": "urgent"}
@@ -208,13 +214,44 @@ class DurableEngine:
     def __init__(self, crs: CompiledRuleSet) -> None:
         self.crs = crs
         self.version = crs.version
-        self.name = f"routing_{crs.version}_{next(_names)}"
         self._by_key: dict[str, Variant] = {v.key: v for v in crs.variants}
         self._derived_json: dict[str, str] = {}
-        with ENGINE_LOCK:
-            self._handle = dre.create_ruleset(self.name, json.dumps(crs.durable))
+        durable = dict(crs.durable)
+        durable[SENTINEL_KEY] = {"all": [{"s": {CASE_MARK: "sentinel"}}], "pri": 2**30}
+        self._ruleset_json = json.dumps(durable)
         self._count = 0
+        self.recycles = 0
         self.closed = False
+        self.name = ""
+        with ENGINE_LOCK:
+            self._handle = self._register()
+
+    def _register(self) -> Any:
+        # A fresh name every time: durable-rules refuses to register a name twice.
+        self.name = f"routing_{self.version}_{next(_names)}"
+        return dre.create_ruleset(self.name, self._ruleset_json)
+
+    def _recycle(self) -> None:
+        """Replace the ruleset handle (and with it the session). Caller holds ENGINE_LOCK."""
+        old = self._handle
+        self._handle = self._register()
+        self.recycles += 1
+        dre.delete_ruleset(old)
+
+    def _drop_session(self) -> bool:
+        """Free the session safely (see module doc): fire the sentinel rule, then delete_state."""
+        h = self._handle
+        js = json.dumps({"sid": SID, "id": "sentinel", CASE_MARK: "sentinel"})
+        code, state = dre.assert_fact(h, js)
+        res = dre.start_action_for_state(h, state) if code == 0 else None
+        if not res or not res[1].startswith('{"' + SENTINEL_KEY + '"'):
+            return False  # unexpected: leave the session alone rather than risk the crash
+        msg: str | None = res[1]
+        while msg:
+            msg = dre.complete_and_start_action(h, state)
+        dre.retract_fact(h, js)
+        dre.delete_state(h, SID)
+        return True
 
     def _derived_fact(self, name: str) -> str:
         js = self._derived_json.get(name)
@@ -222,12 +259,6 @@ class DurableEngine:
             js = json.dumps({"sid": SID, "id": "d:" + name, CASE_MARK: "derived", "name": name})
             self._derived_json[name] = js
         return js
-
-    def _reset_state(self) -> None:
-        try:
-            dre.delete_state(self._handle, SID)
-        except Exception:  # noqa: BLE001 - no state yet is fine
-            pass
 
     def fire(self, facts: dict[str, Any]) -> tuple[list[tuple[Rule, tuple[str, ...]]], list[str]]:
         """Run the agenda for normalized facts. Caller holds ENGINE_LOCK."""
@@ -271,8 +302,8 @@ class DurableEngine:
             ok = True
         finally:
             self._count += 1
-            if not ok or self._count % STATE_RESET_EVERY == 0:
-                self._reset_state()
+            if not ok:
+                self._recycle()
         return fired, derived
 
     def evaluate(self, facts: dict[str, Any], *, normalized: bool = False) -> Decision:
@@ -286,5 +317,7 @@ class DurableEngine:
             if self.closed:
                 return
             self.closed = True
-            self._reset_state()
-            dre.delete_ruleset(self._handle)
+            try:
+                self._drop_session()
+            finally:
+                dre.delete_ruleset(self._handle)
