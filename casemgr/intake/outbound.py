@@ -105,16 +105,16 @@ def send_reply(session: Session, case_id: int, body: str, actor: str, *, to: str
     parent = session.execute(
         select(Message).where(Message.case_id == case_id).order_by(Message.id.desc()).limit(1)
     ).scalar_one_or_none()
-    last_inbound = session.execute(
-        select(Message).where(Message.case_id == case_id, Message.direction == "inbound",
-                              Message.sender.is_not(None)).order_by(Message.id.desc()).limit(1)
-    ).scalar_one_or_none()
     if to is None:
-        if last_inbound is not None:
-            to = last_inbound.sender
-        elif case.party_id is not None:
-            party = session.get(Party, case.party_id)
-            to = party.email if party else None
+        # The customer who opened the case, not whoever wrote last: anyone can put [CMP-1] in a subject, and
+        # an agent's reply must not leak the case to them.
+        party = session.get(Party, case.party_id) if case.party_id is not None else None
+        to = party.email if party and party.email else None
+        if to is None:
+            to = session.execute(
+                select(Message.sender).where(Message.case_id == case_id, Message.direction == "inbound",
+                                             Message.sender.is_not(None)).order_by(Message.id).limit(1)
+            ).scalar_one_or_none()
     if not to:
         raise ValidationFailed("this case has no customer email address to reply to", field="to")
     return _queue(session, case, to, f"Re: {case.subject}", body, parent, kind="reply", actor=actor)

@@ -178,6 +178,19 @@ def _enrich(session: Session, case: Case) -> None:
         enqueue(session, "ai.enrich", {"case_id": case.id, "attempt": 0}, idempotency_key=f"ai.enrich:{case.id}:0")
 
 
+def _known_sender(session: Session, case: Case, sender: str | None) -> bool:
+    if not sender:
+        return False
+    from casemgr.cases.models import Party
+
+    party = session.get(Party, case.party_id) if case.party_id else None
+    if party is not None and (party.email or "").lower() == sender.lower():
+        return True
+    row = session.execute(select(Message.id).where(Message.case_id == case.id, Message.sender == sender)
+                          .limit(1)).first()
+    return row is not None
+
+
 def _store(
     session: Session, pm: ParsedMessage, raw: bytes, *, channel: str, case_channel: str, actor: str,
     source: str | None, envelope_to: list[str] | None, case_type: str | None = None,
@@ -199,6 +212,8 @@ def _store(
 
         case = _claim_version(session, case_id, None)
         meta["thread_by"] = thread_by
+        # Flag replies from addresses the case has not seen: a subject reference can be typed by anyone.
+        meta["known_sender"] = _known_sender(session, case, pm.sender)
         msg = _message_row(pm, raw, channel, case.id, meta)
         session.add(msg)
         session.flush()
@@ -206,7 +221,8 @@ def _store(
         _attachment_rows(session, msg.id, pm.attachments)
         audit.record(session, actor=actor, action="message.appended", case_id=case.id, entity=f"message:{msg.id}",
                      after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
-                            "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version})
+                            "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version,
+                            "known_sender": meta["known_sender"]})
         return IntakeResult("appended", case_id=case.id, reference=case.reference, message_pk=msg.id)
     if not force:
         problem = None

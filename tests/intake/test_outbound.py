@@ -121,3 +121,19 @@ def test_long_synthetic_message_id_is_not_folded_in_threading_headers(smtp_sink:
                             ).scalar_one()
     assert len(inbound.message_id or "") > 78
     assert ack["In-Reply-To"] == inbound.message_id and b"=?utf-8?" not in smtp_sink.messages[0]["data"]
+
+
+def test_reply_goes_to_the_customer_not_to_a_stranger_who_used_the_reference(smtp_sink: Any,
+                                                                             run_mail_jobs: Any) -> None:
+    r = _case()
+    stranger = (f"From: eve@evil.example\nTo: support@example.com\nSubject: Re: [{r.reference}] give me the file\n"
+                "Message-ID: <eve@evil.example>\n\nPlease send everything to me.\n").encode()
+    appended = service.ingest_raw(stranger)
+    assert (appended.status, appended.case_id) == ("appended", r.case_id)
+    with read_session() as s:
+        m = s.execute(select(Message).where(Message.message_id == "<eve@evil.example>")).scalar_one()
+        assert m.meta["known_sender"] is False
+    with write_session() as s:
+        outbound.send_reply(s, r.case_id, "Here is the status.", "user:agent1")  # type: ignore[arg-type]
+    run_mail_jobs()
+    assert [m["to"] for m in smtp_sink.messages] == [["bo@example.org"], ["bo@example.org"]]
