@@ -39,34 +39,45 @@ Decider = Annotated[Principal, Depends(page("ai.decide"))]
 
 
 def _ai_view(case: Case) -> dict[str, Any]:
-    """Pull summary and classification out of case.ai whatever exact shape the AI room stores."""
+    """The AI's view stored on the case by the governance enrichment (classification, next-step suggestion,
+    and the summary once the policy applied it)."""
     ai = case.ai or {}
     summary = ai.get("summary")
     if isinstance(summary, dict):
-        summary = summary.get("text") or summary.get("summary") or summary.get("short")
-    cls = ai.get("classification") or ai.get("category") or {}
-    if isinstance(cls, str):
-        cls = {"label": cls}
-    label = cls.get("label") or cls.get("category") or cls.get("value") if isinstance(cls, dict) else None
-    conf = cls.get("confidence") if isinstance(cls, dict) else None
-    extras = {k: v for k, v in ai.items() if k in ("urgency", "sentiment", "language") and v}
-    return {"summary": summary, "label": label, "confidence": conf, "extras": extras, "raw": ai}
+        summary = summary.get("summary") or summary.get("text")
+    cls = ai.get("classification") or {}
+    if not isinstance(cls, dict):
+        cls = {"category": str(cls)}
+    signals = [(name, cls.get(name), cls.get(f"{name}_confidence")) for name in ("urgency", "sentiment")
+               if cls.get(name)]
+    facts = {k: v for k, v in (ai.get("key_facts") or {}).items() if v} if isinstance(ai.get("key_facts"), dict) else {}
+    nxt = ai.get("suggestion") if isinstance(ai.get("suggestion"), dict) else None
+    return {"summary": summary, "label": cls.get("category") or cls.get("label"), "confidence": cls.get("confidence"),
+            "signals": signals, "key_facts": facts, "next": nxt if nxt and nxt.get("action") else None,
+            "model": ai.get("model"), "error": ai.get("last_error")}
+
+
+CONTRACT_TERMS = ("effective_date", "agreement_date", "expiration_date", "renewal_term",
+                  "notice_period_to_terminate_renewal", "governing_law")
 
 
 def _contract_view(case: Case) -> dict[str, Any] | None:
     if case.case_type != "contract":
         return None
     c = case.contract or {}
-    terms = c.get("terms") or c.get("fields") or {}
+    terms: dict[str, Any] = {}
+    if c.get("parties"):
+        terms["parties"] = ", ".join(str(p) for p in c["parties"])
+    agreement = c.get("agreement") or {}
+    if isinstance(agreement, dict) and (agreement.get("title") or agreement.get("type")):
+        terms["agreement"] = " · ".join(str(x) for x in (agreement.get("title"), agreement.get("type")) if x)
+    terms.update({k: c[k] for k in CONTRACT_TERMS if c.get(k)})
     clauses = c.get("clauses") or {}
-    if isinstance(clauses, dict):
-        clause_rows = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in clauses.items()]
-    else:
-        clause_rows = [x if isinstance(x, dict) else {"name": str(x)} for x in clauses]
-    renewal = (c.get("renewal_date") or (terms.get("renewal_date") if isinstance(terms, dict) else None)
-               or case.fields.get("expiration_date"))
-    return {"terms": terms if isinstance(terms, dict) else {}, "clauses": clause_rows, "renewal_date": renewal,
-            "fields": case.fields}
+    rows = [{"name": k, **(v if isinstance(v, dict) else {"present": bool(v)})} for k, v in clauses.items()]
+    rows.sort(key=lambda r: (not r.get("present"), r["name"]))
+    renewal = c.get("renewal_date") or c.get("expiration_date") or case.fields.get("expiration_date")
+    return {"terms": terms, "clauses": rows, "renewal_date": renewal, "fields": case.fields,
+            "extracted": bool(c)}
 
 
 def _timeline(session: Session, case_id: int) -> list[dict[str, Any]]:

@@ -249,3 +249,39 @@ def test_admin_creates_users_and_api_keys(web_client, app) -> None:  # type: ign
     with TestClient(app) as newbie:
         login(newbie, "newbie", pw)
         assert newbie.get("/review", headers=HTML).status_code == 200
+
+
+def test_ai_panel_shows_the_enrichment_of_the_local_provider(web_client) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.db import write_session
+    from casemgr.governance.enrich import enrich_case
+
+    c, _ = web_client("agent")
+    cid = make_case(subject="Credit report shows a debt I never had",
+                    description="My credit report lists a collection account that is not mine. This is urgent, "
+                                "I am applying for a mortgage next week and it hurts my score.")
+    with write_session() as s:
+        result = enrich_case(s, cid)
+    assert result.status == "ok", result.reason
+    page = c.get(f"/cases/{cid}", headers=HTML).text
+    assert 'id="ai-classification"' in page and "Category:" in page and "confidence" in page
+    assert "AI status: ok" in page
+
+
+def test_contract_page_shows_terms_clauses_and_renewal(web_client) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.db import write_session
+
+    c, _ = web_client("legal")
+    cid = make_case(subject="Supply agreement", description="This agreement renews automatically.",
+                    case_type="contract")
+    with write_session() as s:
+        case = s.get(Case, cid)
+        case.contract = {"parties": ["ACME Ltd", "Widget Co"], "agreement": {"title": "Supply Agreement"},
+                         "expiration_date": "2027-03-31", "renewal_term": "successive 1-year terms",
+                         "clauses": {"auto_renewal": {"present": True, "span": "renews automatically",
+                                                      "confidence": 0.91},
+                                     "non_compete": {"present": False, "span": None, "confidence": 0.2}}}
+        s.add(case)
+    page = c.get(f"/cases/{cid}", headers=HTML).text
+    assert 'id="renewal-date">2027-03-31<' in page
+    assert "ACME Ltd, Widget Co" in page and "successive 1-year terms" in page
+    assert "auto renewal" in page and "91%" in page and "renews automatically" in page
