@@ -429,20 +429,21 @@ def list_cases(session: Session, filters: CaseFilters, limit: int = 50, cursor: 
         like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         q = q.where(or_(Case.subject.ilike(like, escape="\\"), Case.description.ilike(like, escape="\\"),
                         Case.reference == f.text.strip().upper()))
-    if cursor:
-        c_due, c_id = _decode_cursor(cursor)
-        if c_due is None:
-            q = q.where(and_(Case.sla_due_at.is_(None), Case.id > c_id))
-        else:
-            q = q.where(
-                or_(
-                    Case.sla_due_at > c_due,
-                    and_(Case.sla_due_at == c_due, Case.id > c_id),
-                    Case.sla_due_at.is_(None),
-                )
-            )
-    q = q.order_by(Case.sla_due_at.is_(None), Case.sla_due_at, Case.id).limit(limit + 1)
-    rows = list(session.execute(q).scalars().all())
+    # Two index-ordered reads instead of one ORDER BY (sla_due_at IS NULL), ...: that expression defeats the
+    # (…, sla_due_at, id) indexes and sorts every matching row (seconds at 1M cases). Cases with a due time
+    # come first, then the rest by id; the cursor says which part a page continues in.
+    c_due, c_id = _decode_cursor(cursor) if cursor else (None, None)
+    rows: list[Case] = []
+    if cursor is None or c_due is not None:
+        q1 = q.where(Case.sla_due_at.is_not(None))
+        if c_due is not None:
+            q1 = q1.where(or_(Case.sla_due_at > c_due, and_(Case.sla_due_at == c_due, Case.id > c_id)))
+        rows = list(session.execute(q1.order_by(Case.sla_due_at, Case.id).limit(limit + 1)).scalars().all())
+    if len(rows) <= limit:
+        q2 = q.where(Case.sla_due_at.is_(None))
+        if c_due is None and c_id is not None:
+            q2 = q2.where(Case.id > c_id)
+        rows += list(session.execute(q2.order_by(Case.id).limit(limit + 1 - len(rows))).scalars().all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
