@@ -343,6 +343,8 @@ def active_policy(session: Any | None = None) -> Policy:
         policy, err = None, str(exc)
     with _cache.lock:
         if policy is not None:
+            for warning in policy.warnings():
+                log.warning("ai-policy %s: %s", policy.version, warning)
             _cache.key, _cache.policy, _cache.last_error = key, policy, None
             return policy
         _cache.last_error = err
