@@ -219,6 +219,9 @@ from casemgr.metrics.cli import export_app, metrics_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 app.add_typer(metrics_app, name="metrics")
+from casemgr.metrics.bench import cli as bench_dashboard  # noqa: E402
+
+bench_app.command("dashboard")(bench_dashboard)
 bench_app.command("rules")(bench_rules)
 from casemgr.intake.cli import register as _register_intake  # noqa: E402
 

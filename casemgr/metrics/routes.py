@@ -18,7 +18,7 @@ from casemgr.web.deps import ReadSession, page, require
 router = APIRouter(tags=["dashboard"])
 Lead = Annotated[Principal, Depends(page("dashboard.read"))]
 LeadApi = Annotated[Principal, Depends(require("dashboard.read"))]
-PERIODS = (7, 30, 90, 365)
+PERIODS = service.PERIODS
 
 
 def _params(days: int, case_type: str) -> tuple[int, str | None]:
