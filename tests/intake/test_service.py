@@ -210,3 +210,35 @@ def test_cli_mbox(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["intake", "mbox", str(path), "--json"])
     assert res.exit_code == 0, res.output
     assert [json.loads(x)["status"] for x in res.stdout.strip().splitlines()] == ["case", "appended", "quarantined"]
+
+
+def test_zip_bomb_is_stored_compressed_and_never_opened(fresh_db: Path) -> None:
+    import base64
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb.bin", b"\0" * (20 * 1024 * 1024))
+    data = buf.getvalue()
+    assert len(data) < 100_000
+    raw = mail("<bomb@x>", extra='MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n',
+               body=f"--b\nContent-Type: text/plain\n\nsee zip\n--b\nContent-Type: application/zip; name=b.zip\n"
+                    f"Content-Transfer-Encoding: base64\n\n{base64.b64encode(data).decode()}\n--b--")
+    assert service.ingest_raw(raw).status == "case"
+    with read_session() as s:
+        att = s.execute(select(Attachment)).scalar_one()
+    assert att.size == len(data) and att.content_type == "application/zip"
+    total = sum(p.stat().st_size for p in (fresh_db / "attachments").rglob("*") if p.is_file())
+    assert total == len(data)  # only the compressed bytes: nothing was extracted
+
+
+def test_invalid_utf8_and_control_characters_are_survived() -> None:
+    raw = (b"From: a@example.org\nSubject: =?utf-8?b?" + __import__("base64").b64encode(b"bad \xff\xfe subject")
+           + b"?=\nMessage-ID: <u8@x>\nContent-Type: text/plain; charset=utf-8\n\nbroken \xc3\x28 utf8 \x1b[31m red\n")
+    r = service.ingest_raw(raw)
+    assert r.status == "case"
+    with read_session() as s:
+        msg = s.execute(select(Message).where(Message.message_id == "<u8@x>")).scalar_one()
+    assert "\x1b" not in msg.body_text and "broken" in msg.body_text and "utf8" in msg.body_text
+    assert "subject" in msg.subject
