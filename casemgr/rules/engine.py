@@ -35,7 +35,6 @@ ENGINE_LOCK = threading.RLock()
 SENTINEL_KEY = "zz_sentinel"
 SID = "1"
 DEFAULT_QUEUE = "default"
-_URGENCY_TO_PRIORITY = {"low": "low", "normal": "normal", "high": "high", "critical": "urgent"}
 _names = itertools.count(1)
 
 
@@ -70,7 +69,7 @@ class FiredRule(BaseModel):
 class Decision(BaseModel):
     queue: str = DEFAULT_QUEUE
     owner_role: str | None = None
-    priority: str = "normal"
+    priority: str | None = None  # None: no fired rule sets a priority (the case keeps its own)
     sla_hours: float | None = None
     tasks: list[DecisionTask] = Field(default_factory=list)
     approvals: list[DecisionTask] = Field(default_factory=list)
@@ -154,7 +153,7 @@ def build_decision(
     return Decision.model_construct(
         queue=q,
         owner_role=owner or crs.ruleset.queues.get(q),
-        priority=prio or _URGENCY_TO_PRIORITY.get(facts.get("urgency", ""), "normal"),
+        priority=prio,
         sla_hours=sla,
         tasks=tasks,
         approvals=approvals,
@@ -321,3 +320,10 @@ class DurableEngine:
                 self._drop_session()
             finally:
                 dre.delete_ruleset(self._handle)
+
+
+def evaluate(facts: dict[str, Any]) -> Decision:
+    """Route facts with the process-wide active rule set (hot-reloaded; see casemgr/rules/service.py)."""
+    from casemgr.rules.service import evaluate as service_evaluate
+
+    return service_evaluate(facts)

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
 
 
+def _settings() -> Any:
+    from casemgr.config import get_settings
+
+    return get_settings()
+
+
 def files_dir() -> Path:
     from casemgr.config import get_settings
 
@@ -53,6 +59,7 @@ class RulesService:
         self._reload_lock = threading.Lock()  # one reload at a time; evaluations do not wait for it
         self.reloads = 0
         self.last_error: str | None = None
+        self._settings_id = id(_settings())
 
     # -- loading
 
@@ -89,6 +96,10 @@ class RulesService:
     def refresh(self, *, force: bool = False) -> bool:
         """Check for a new active version (rate limited unless forced). True if the engine changed."""
         now = time.monotonic()
+        settings_id = id(_settings())
+        if settings_id != self._settings_id:
+            # Settings were reset (tests, reconfiguration): the database or policies dir may differ.
+            self._settings_id, force = settings_id, True
         if not force and self._engine is not None and now < self._next_check:
             return False
         if not self._reload_lock.acquire(blocking=self._engine is None or force):

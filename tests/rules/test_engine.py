@@ -150,7 +150,7 @@ def test_default_queue_is_an_explicit_outcome(crs) -> None:  # type: ignore[no-u
     eng = DurableEngine(crs)
     d = eng.evaluate({"type": "invoice", "urgency": "critical"})
     eng.close()
-    assert (d.queue, d.default_used, d.fired, d.owner_role, d.priority) == ("default", True, [], "agent", "urgent")
+    assert (d.queue, d.default_used, d.fired, d.owner_role, d.priority) == ("default", True, [], "agent", None)
 
 
 def test_normalize_facts() -> None:
