@@ -161,6 +161,11 @@ def test_journey_agent_accepts_replies_and_moves_the_case(page: Any, server: dic
     assert top["outcome"] == "suggested"
     login(page, server, "agent")
     shot(page, "queue")
+    row = page.locator(f"#case-row-{top['id']}")
+    expect(page.locator("#queue-table tbody tr").first).to_have_id(f"case-row-{top['id']}")
+    # Claim through htmx (vendored script, CSRF header from app.js, row swapped in place).
+    row.get_by_role("button", name="Claim").click()
+    expect(row.locator("td.assignee")).to_have_text("agent")
     first = page.locator("#queue-table tbody tr").first.locator("a.case-link")
     expect(first).to_have_text(top["reference"])
     first.click()
@@ -182,7 +187,8 @@ def test_journey_agent_accepts_replies_and_moves_the_case(page: Any, server: dic
     expect(page.locator("#case-stage")).to_have_text(target_label)
     assert page.locator("#case-stage").inner_text() != stage_before
     timeline = page.locator("#timeline")
-    for action in ("ai.suggestion_accepted", "message.reply_queued", "case.transitioned"):
+    expect(page.locator("#case-owner")).to_contain_text("agent")
+    for action in ("case.assigned", "ai.suggestion_accepted", "message.reply_queued", "case.transitioned"):
         expect(timeline.locator(f'li[data-action="{action}"]')).to_have_count(1)
     shot(page, "case-after-journey")
 
