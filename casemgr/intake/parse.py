@@ -374,6 +374,8 @@ def _walk(
         return
     if ctype == "application/ms-tnef" and not filename:
         filename = "winmail.dat"
+    if ctype == "application/ms-tnef" or (filename or "").lower() == "winmail.dat":
+        _expand_tnef(data, plains, attachments, counter, notes)
     cid = part.get("Content-ID")
     attachments.append(ParsedAttachment(
         filename=sanitise_filename(filename, ctype, len(attachments) + 1),
@@ -381,6 +383,34 @@ def _walk(
         inline=disposition == "inline" or (cid is not None and disposition != "attachment"),
         content_id=clean_header(str(cid), 300) if cid else None,
     ))
+
+
+def _expand_tnef(data: bytes, plains: list[str], attachments: list[ParsedAttachment], counter: dict[str, int],
+                 notes: list[str]) -> None:
+    """Outlook's winmail.dat: add the files inside as attachments (the original stays too) and use its plain
+    body when the mail has none. Decoding only: nothing inside is opened or run."""
+    try:
+        from tnefparse import TNEF
+    except ImportError:  # optional: without the library winmail.dat is kept as one attachment
+        return
+    try:
+        tnef = TNEF(data, do_checksum=False)
+        for att in tnef.attachments:
+            counter["parts"] += 1
+            if counter["parts"] > MAX_PARTS:
+                raise ParseError(f"more than {MAX_PARTS} MIME parts (possible MIME bomb)")
+            name = att.long_filename() or att.name
+            ctype = mimetypes.guess_type(name or "")[0] or "application/octet-stream"
+            attachments.append(ParsedAttachment(sanitise_filename(str(name), ctype, len(attachments) + 1), ctype,
+                                                bytes(att.data or b"")))
+        body = tnef.body
+        if body and not any(p.strip() for p in plains):
+            plains.append(decode_bytes(body.rstrip(b"\0"), None) if isinstance(body, bytes) else str(body))
+        notes.append(f"winmail.dat decoded: {len(tnef.attachments)} file(s)")
+    except ParseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken TNEF blob stays as the opaque attachment it is
+        notes.append(f"winmail.dat not decodable: {type(exc).__name__}")
 
 
 def _walk_recovered(

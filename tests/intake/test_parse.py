@@ -181,3 +181,37 @@ def test_shared_corpus_parses_or_explains(shared_eml: list) -> None:  # type: ig
             assert exc.reason
             failed += 1
     assert ok + failed == len(shared_eml) and ok >= 8
+
+
+def _tnef_obj(level: int, name: int, typ: int, data: bytes) -> bytes:
+    import struct
+
+    return struct.pack("<BHHI", level, name, typ, len(data)) + data + struct.pack("<H", sum(data) % 65536)
+
+
+def test_winmail_dat_is_kept_and_its_files_extracted() -> None:
+    import struct
+
+    tnef = (struct.pack("<IH", 0x223E9F78, 1)
+            + _tnef_obj(1, 0x9006, 0x0008, struct.pack("<I", 0x10000))
+            + _tnef_obj(1, 0x800C, 0x0002, b"Body from Outlook\0")
+            + _tnef_obj(2, 0x9002, 0x0006, b"\0" * 14)
+            + _tnef_obj(2, 0x8010, 0x0001, b"../invoice.pdf\0")
+            + _tnef_obj(2, 0x800F, 0x0006, b"%PDF-1.4 invoice"))
+    b64 = base64.b64encode(tnef).decode()
+    raw = (f"From: o@example.org\nSubject: outlook\nMessage-ID: <tnef@x>\nMIME-Version: 1.0\n"
+           f'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: application/ms-tnef; name=winmail.dat\n'
+           f"Content-Transfer-Encoding: base64\n\n{b64}\n--b--\n").encode()
+    pm = parse_message(raw)
+    names = [a.filename for a in pm.attachments]
+    assert names == ["invoice.pdf", "winmail.dat"]
+    assert pm.attachments[0].data == b"%PDF-1.4 invoice" and pm.attachments[0].content_type == "application/pdf"
+    assert pm.body_text == "Body from Outlook"
+
+
+def test_broken_winmail_dat_stays_opaque() -> None:
+    raw = (b"From: o@example.org\nSubject: outlook\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+           b"--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/ms-tnef\n\nnot tnef at all\n--b--\n")
+    pm = parse_message(raw)
+    assert [a.filename for a in pm.attachments] == ["winmail.dat"]
+    assert any("not decodable" in n for n in pm.notes)
