@@ -1,0 +1,36 @@
+"""The dashboard bench runs end to end on a small generated data set and reports the agreed JSON fields."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.sqlite_only
+def test_bench_dashboard_json_line() -> None:
+    r = subprocess.run([sys.executable, "-m", "casemgr.cli", "bench", "dashboard", "--cases", "2000", "--json"],
+                       cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=170)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stdout.splitlines() if x.strip()]
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["bench"] == "dashboard" and out["cases"] == 2000
+    assert out["queue_p95_ms"] > 0 and out["dashboard_ms"] > 0
+
+
+def test_generated_cases_are_consistent() -> None:
+    from casemgr.metrics.bench import generate
+
+    rows = list(generate(500))
+    assert len(rows) == 500
+    for case, hist in rows:
+        assert hist[0][4] == case[22]  # first stage entered when created
+        assert hist[-1][2] == case[3] and hist[-1][5] is None  # current stage is the open visit
+        assert all(h[5] is not None for h in hist[:-1])
