@@ -213,7 +213,11 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
     run_id = uuid.uuid4().hex[:16]
 
     def base(call: AICall) -> dict[str, Any]:
-        return {"model_version": call.model_version or model, "provider": call.provider, "ai_call_id": call.id}
+        # Model and prompt version together: an LLM answer depends on both.
+        version = call.model_version or model
+        if call.prompt_version:
+            version = f"{version}|{call.prompt_version}"
+        return {"model_version": version[:120], "provider": call.provider, "ai_call_id": call.id}
 
     outputs: list[AIOutput] = []
     cls = classification
@@ -296,7 +300,11 @@ def enrich_inline_or_enqueue(session: Session, case: Case) -> EnrichResult | Job
     fails because of AI: an inline error is rolled back to a savepoint and left to the worker.
     """
     settings = get_settings()
-    if settings.ai_inline:
+    from casemgr.db import writers_in_flight
+
+    # Inline only when this is the only write in flight here: under concurrent intake the AI work (tens of ms of
+    # CPU) would hold SQLite's write lock and queue every other request behind it; the worker does it instead.
+    if settings.ai_inline and writers_in_flight() <= 1:
         try:
             provider = get_provider()
         except Exception:  # noqa: BLE001

@@ -177,3 +177,26 @@ def test_apply_failure_is_recorded_as_rejected() -> None:
                                       policy=pol)
         assert row.outcome == "rejected" and "could not apply" in (row.reason or "")
         assert case.version == v and case.assignee_id is None
+
+
+@pytest.mark.parametrize("switch", ["normal", "suggest_only", "off"])
+@pytest.mark.parametrize("mode", ["auto", "suggest", "never"])
+@pytest.mark.parametrize("conf", [0.79, 0.8, 0.95])
+def test_recorded_matrix_only_applied_changes_the_case(switch: str, mode: str, conf: float) -> None:
+    def mutate(d):  # type: ignore[no-untyped-def]
+        d["decisions"]["set_priority"] = {"mode": mode, "owner": "lead",
+                                          **({"threshold": 0.8} if mode != "never" else {})}
+    pol = policy(mutate, kill_switch=switch)
+    with write_session() as s:
+        case = new_case(s, route=False)
+        v0 = case.version
+        row = service.record_decision(s, case, AIOutput(kind="set_priority", value={"priority": "urgent"},
+                                                        confidence=conf), policy=pol, route=False)
+        applied = switch == "normal" and mode == "auto" and conf >= 0.8
+        assert (row.outcome == "applied") is applied
+        assert (case.priority == "urgent") is applied and (case.version == v0 + 1) is applied
+        pending = service.pending_suggestions(s, case.id)
+        offered = switch != "off" and mode != "never" and not applied
+        assert bool(pending) is offered
+        if mode == "suggest" or switch == "suggest_only":
+            assert row.outcome != "applied"
