@@ -28,18 +28,22 @@ def overall(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "override_rate": (overridden / reviewed) if reviewed else None}
 
 
-def _page(request: Request, kind: str | None, *, error: str | None = None, notice: str | None = None,
-          status_code: int = 200) -> HTMLResponse:
+def _page(request: Request, kind: str | None, *, by: str = "kind", error: str | None = None,
+          notice: str | None = None, status_code: int = 200) -> HTMLResponse:
     from casemgr.governance import service as gov
     from casemgr.governance.policy import active_policy
 
     with read_session() as s:
         queue = gov.review_queue(s, limit=100, kind=kind or None)
+        if by not in gov.GROUPINGS:
+            by = "kind"
         by_kind = gov.metrics(s, by="kind")
+        grouped = by_kind if by == "kind" else gov.metrics(s, by=by)
         cases = {c.id: c for c in s.execute(select(Case).where(
             Case.id.in_({d.case_id for d in queue}))).scalars()} if queue else {}  # type: ignore[union-attr]
         codes = list(active_policy(s).model.review.reason_codes)
-    ctx = {"queue": [{"d": d, "case": cases.get(d.case_id)} for d in queue], "metrics": by_kind,
+    ctx = {"queue": [{"d": d, "case": cases.get(d.case_id)} for d in queue], "metrics": grouped, "by": by,
+           "groupings": gov.GROUPINGS,
            "overall": overall(by_kind), "codes": codes, "kind": kind or "", "error": error, "notice": notice,
            "kinds": sorted({m["group"] for m in by_kind})}
     return render(request, "review.html", ctx, status_code=status_code)
@@ -47,8 +51,9 @@ def _page(request: Request, kind: str | None, *, error: str | None = None, notic
 
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, who: Reviewer, kind: Annotated[str, Query(max_length=40)] = "",
-                done: str | None = None) -> Response:
-    return _page(request, kind, notice={"accept": "Decision accepted.", "override": "Decision overridden."}.get(done or ""))
+                by: Annotated[str, Query(max_length=40)] = "kind", done: str | None = None) -> Response:
+    notices = {"accept": "Decision accepted.", "override": "Decision overridden."}
+    return _page(request, kind, by=by, notice=notices.get(done or ""))
 
 
 @router.post("/review/{decision_id}", response_class=HTMLResponse)

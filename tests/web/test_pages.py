@@ -285,3 +285,12 @@ def test_contract_page_shows_terms_clauses_and_renewal(web_client) -> None:  # t
     assert 'id="renewal-date">2027-03-31<' in page
     assert "ACME Ltd, Widget Co" in page and "successive 1-year terms" in page
     assert "auto renewal" in page and "91%" in page and "renews automatically" in page
+
+
+def test_review_rates_break_down_by_model_and_category(web_client) -> None:  # type: ignore[no-untyped-def]
+    c, _ = web_client("reviewer")
+    add_suggestion(make_case())
+    for by in ("model_version", "category", "policy_version", "bogus"):
+        r = c.get(f"/review?by={by}", headers=HTML)
+        assert r.status_code == 200
+    assert "test-model" in c.get("/review?by=model_version", headers=HTML).text
