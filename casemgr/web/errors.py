@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casemgr.errors import DomainError, Unauthenticated
@@ -49,6 +49,15 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return JSONResponse({"error": "http_error", "detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number too large for a 64-bit column (e.g. /api/cases/99999999999999999999) is the client's error.
+        return JSONResponse({"error": "validation_failed",
+                             "detail": "a value in the request is out of range (ids and numbers must fit in 64 bits)"},
+                            status_code=422)
+
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
 
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
