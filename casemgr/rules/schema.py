@@ -46,7 +46,7 @@ ACTION_KEYS = (
 RULE_KEYS = ("name", "description", "salience", "when", "then")
 # Regex features whose meaning differs between durable-rules' own regex engine and Python's `re`;
 # refused so the engine and the plain-Python evaluator always agree.
-_REGEX_REFUSED = re.compile(r"\(\?|\\[bBAZzdDwWsS0-9]|\^|\$|\{")
+_REGEX_REFUSED = re.compile(r"\(\?|\\[bBAZzdDwWsS0-9]|(?<!\[)\^|\$|\{")
 
 
 # ---------------------------------------------------------------------------------------------- AST

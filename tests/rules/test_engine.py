@@ -14,7 +14,7 @@ import pytest
 
 from casemgr.rules import engine as engine_mod
 from casemgr.rules.compiler import compile_ruleset
-from casemgr.rules.engine import ENGINE_LOCK, SID, DurableEngine, EngineError
+from casemgr.rules.engine import ENGINE_LOCK, SID, DurableEngine, EngineError, python_evaluate
 from casemgr.rules.facts import facts_from_case, find_keywords, normalize_facts
 from casemgr.rules.schema import RuleSource, load_ruleset
 
@@ -181,3 +181,30 @@ def test_facts_from_case_on_any_object() -> None:
     bare = facts_from_case(object())
     assert bare == {"keywords": [], "clauses": [], "ai_available": False}
     assert find_keywords("Identity theft reported to the CFPB!") == ["identity theft", "cfpb"]
+
+
+REGEXES = ["email|form", "rev.*", "(new|open)_[a-z]+", "a[^b]c", "x+y?z", "stage.", "[0-9]+"]
+STAGES = ["email", "form", "emails", "review", "rev", "preview", "new_case", "open_x", "new_", "new_Case",
+          "abc", "acc", "abbc", "xz", "xxyz", "xyyz", "stage1", "stage", "stage12", "123", "12a", "", "REVIEW"]
+
+
+def test_regex_semantics_match_python() -> None:
+    lines = ["rules:"]
+    for i, rx in enumerate(REGEXES):
+        for op in ("matches", "imatches"):
+            lines += [f"  - name: rx{i}-{op}", f"    when: {{stage: {{{op}: '{rx}'}}}}",
+                      "    then: {queue: escalations}"]
+    rs = load_ruleset(RuleSource(files={"rx.yaml": "\n".join(lines) + "\n"}), policies_dir=ROOT / "policies")
+    crs = compile_ruleset(rs)
+    eng = DurableEngine(crs)
+    try:
+        any_fired = 0
+        for st in STAGES:
+            facts = {"stage": st} if st else {}
+            got = eng.evaluate(facts).fired_names
+            want = python_evaluate(crs, facts).fired_names
+            assert got == want, st
+            any_fired += bool(got)
+        assert any_fired >= 10
+    finally:
+        eng.close()

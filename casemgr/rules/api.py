@@ -1,0 +1,162 @@
+"""JSON API for routing rules: inspect, validate, evaluate, simulate, publish, roll back (/api/rules…)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from casemgr.errors import NotFound, ValidationFailed
+from casemgr.users.service import Principal
+from casemgr.web.deps import ReadSession, WriteSession, require
+
+router = APIRouter(prefix="/api/rules", tags=["rules"])
+PolicyReader = Annotated[Principal, Depends(require("policy.read"))]
+RulesPublisher = Annotated[Principal, Depends(require("rules.publish"))]
+MAX_FILES = 20
+MAX_FILE_CHARS = 500_000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FilesIn(_In):
+    """A complete rule set: {file name: YAML text}."""
+
+    files: dict[str, str] = Field(min_length=1, max_length=MAX_FILES)
+
+    @field_validator("files")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for name, text in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}\.ya?ml", name):
+                raise ValueError(f"bad file name {name!r}")
+            if len(text) > MAX_FILE_CHARS:
+                raise ValueError(f"{name} is longer than {MAX_FILE_CHARS} characters")
+        return v
+
+
+class SimulateIn(FilesIn):
+    last: int = Field(default=500, ge=1, le=10_000)
+
+
+class PublishIn(FilesIn):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RollbackIn(_In):
+    to: str | None = Field(default=None, max_length=80)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class EvaluateIn(_In):
+    facts: dict[str, Any]
+
+
+def _problems_422(exc: Exception) -> ValidationFailed:
+    problems = [p.as_dict() for p in getattr(exc, "problems", [])] or [{"message": str(exc)}]
+    return ValidationFailed("invalid rules: nothing was changed", problems=problems)
+
+
+def _source(body: FilesIn) -> Any:
+    from casemgr.rules.schema import RuleSource
+
+    return RuleSource(files=dict(sorted(body.files.items())))
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "version": r.version, "active": r.is_active, "author": r.author, "reason": r.reason,
+            "created_at": r.created_at.isoformat(), "files": sorted((r.files or {}).keys())}
+
+
+@router.get("")
+def rules_status(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    """The version this process evaluates with, the published versions, and the active files."""
+    from casemgr.rules import store
+    from casemgr.rules.service import get_service
+
+    svc = get_service()
+    crs = svc.compiled
+    return {
+        "running_version": crs.version,
+        "published_active": store.active_version(session),
+        "last_reload_error": svc.last_error,
+        "files": crs.ruleset.source.files,
+        "versions": [_row(r) for r in store.history(session, 50)],
+    }
+
+
+@router.get("/versions/{version}")
+def rules_version(version: str, session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    from casemgr.rules import store
+
+    for r in store.history(session, 1000):
+        if r.version == version or str(r.id) == version:
+            return {**_row(r), "files": r.files, "diff": r.diff}
+    raise NotFound("no such rules version")
+
+
+@router.post("/validate")
+def rules_validate(body: FilesIn, _: PolicyReader) -> dict[str, Any]:
+    from casemgr.rules.store import validate_source
+
+    source = _source(body)
+    try:
+        validate_source(source)
+    except Exception as exc:  # noqa: BLE001 - PolicyFileError / CompileError become the problem list
+        return {"ok": False, "problems": [p.as_dict() for p in getattr(exc, "problems", [])]
+                or [{"message": str(exc)}]}
+    return {"ok": True, "version": source.version, "problems": []}
+
+
+@router.post("/evaluate")
+def rules_evaluate(body: EvaluateIn, _: PolicyReader) -> dict[str, Any]:
+    from casemgr.rules.service import evaluate
+
+    return evaluate(body.facts).model_dump(mode="json")
+
+
+@router.post("/simulate")
+def rules_simulate(body: SimulateIn, _: PolicyReader) -> dict[str, Any]:
+    from casemgr.rules.simulate import simulate
+
+    try:
+        return simulate(_source(body), body.last)
+    except Exception as exc:
+        if getattr(exc, "problems", None):
+            raise _problems_422(exc) from None
+        raise
+
+
+@router.post("/publish")
+def rules_publish(body: PublishIn, session: WriteSession, principal: RulesPublisher) -> dict[str, Any]:
+    from casemgr.rules import store
+
+    try:
+        res = store.publish(session, _source(body), author=principal.actor, reason=body.reason)
+    except store.RulesStoreError as exc:
+        raise ValidationFailed(str(exc)) from None
+    except Exception as exc:
+        if getattr(exc, "problems", None):
+            raise _problems_422(exc) from None
+        raise
+    return {"version": res.version, "id": res.id, "changed": res.changed, "diff": res.diff}
+
+
+@router.post("/rollback")
+def rules_rollback(body: RollbackIn, session: WriteSession, principal: RulesPublisher) -> dict[str, Any]:
+    from casemgr.rules import store
+
+    try:
+        res = store.rollback(session, to=body.to, author=principal.actor, reason=body.reason)
+    except store.RulesStoreError as exc:
+        raise ValidationFailed(str(exc)) from None
+    except Exception as exc:
+        if getattr(exc, "problems", None):
+            raise _problems_422(exc) from None
+        raise
+    return {"version": res.version, "id": res.id, "changed": res.changed}
