@@ -7,7 +7,6 @@ If the rules room is unavailable the case falls back to its type's default queue
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from casemgr.audit import service as audit
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
+from casemgr.sla.clock import due_at
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict
     sla_hours = decision.get("sla_hours")
     if sla_hours and case.sla_due_at is not None and not case.waiting_on_customer:
         # Rules may shorten the stage SLA, never silently extend it.
-        candidate = case.stage_entered_at + timedelta(hours=float(sla_hours))
+        # Same clock as the stage target: business hours unless the stage says otherwise (issue 8).
+        sd = ct.stage(case.stage)
+        candidate = due_at(case.stage_entered_at, float(sla_hours), sd.sla.business_hours if sd and sd.sla else True)
         if candidate < case.sla_due_at:
             case.sla_due_at = candidate
             case.sla_hours = float(sla_hours)

@@ -93,10 +93,11 @@ def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stag
         remaining = timer.paused_remaining_s
         if remaining is None:  # paused before any target ran: start the stage target now
             remaining = sd.sla.hours * 3600.0
-        resumed_due = due_at(at, max(remaining, 0.0) / 3600.0, business)
+        # Already over target when paused: due now, so the next scan records the breach and escalates.
+        resumed_due = due_at(at, remaining / 3600.0, business) if remaining > 0 else at
         case.sla_due_at = resumed_due
         case.sla_hours = case.sla_hours or sd.sla.hours
-        case.sla_state = "breached" if remaining <= 0 else "on_track"
+        case.sla_state = "on_track"
     elif sd is not None and sd.sla is None and case.sla_state == "paused":
         case.sla_state = "none"
     timer.paused_total_s += max(paused_s, 0.0)

@@ -127,6 +127,21 @@ def test_expired_lease_is_taken_over_and_the_old_holder_loses() -> None:
         assert s.get(Job, jid).attempts == 2
 
 
+def test_worker_loads_every_rooms_handlers() -> None:
+    import importlib.util
+
+    from casemgr.jobs.service import HANDLERS
+    from casemgr.worker import load_handlers, periodic_jobs
+
+    load_handlers()
+    assert {"sla.scan", "renewal.scan", "metrics.refresh", "jobs.prune"} <= set(HANDLERS)
+    if importlib.util.find_spec("casemgr.governance.enrich"):
+        assert "ai.enrich" in HANDLERS
+    if importlib.util.find_spec("casemgr.intake.outbound"):
+        assert "mail.send" in HANDLERS
+    assert {k for k, _ in periodic_jobs()} == {"sla.scan", "renewal.scan", "metrics.refresh", "jobs.prune"}
+
+
 def test_periodic_jobs_are_enqueued_once_per_window() -> None:
     assert jobs.schedule_periodic("test.effect", 3600) is True
     assert jobs.schedule_periodic("test.effect", 3600) is False

@@ -181,3 +181,17 @@ def test_the_worker_schedules_and_runs_sla_scans() -> None:
     with read_session() as s:
         kinds = {j.kind: j.status for j in s.execute(select(Job)).scalars()}
     assert kinds["sla.scan"] == "done" and kinds["renewal.scan"] == "done"
+
+
+def test_a_case_paused_after_its_target_passed_breaches_on_resume() -> None:
+    cid = _create(utc(2026, 11, 30, 9))  # due 13:00
+    _move(cid, "triage", utc(2026, 11, 30, 9, 30))  # triage: 8h -> due Tuesday 09:30
+    with time_machine.travel(utc(2026, 12, 1, 10), tick=False), write_session() as s:
+        c = s.get(Case, cid)
+        cases.update_case(s, cid, CasePatch(version=c.version, waiting_on_customer=True), actor="user:test")
+    with time_machine.travel(utc(2026, 12, 2, 10), tick=False), write_session() as s:
+        c = s.get(Case, cid)
+        cases.update_case(s, cid, CasePatch(version=c.version, waiting_on_customer=False), actor="user:test")
+    assert _case(cid).sla_due_at == utc(2026, 12, 2, 10)
+    assert _scan(utc(2026, 12, 2, 10, 1))["breached"] == 1
+    assert [e.action for e in _events(cid)] == ["sla.paused", "sla.resumed", "sla.breached"]
