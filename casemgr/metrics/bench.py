@@ -152,11 +152,12 @@ def load(n: int, *, batch: int = 50_000) -> float:
         else:
             cur.execute("SELECT setval('cases_id_seq', (SELECT max(id) FROM cases))")
             raw.commit()
-            old = raw.autocommit  # type: ignore[attr-defined]
-            raw.autocommit = True  # type: ignore[attr-defined]
-            cur.execute("VACUUM ANALYZE cases")
-            cur.execute("VACUUM ANALYZE stage_history")
-            raw.autocommit = old  # type: ignore[attr-defined]
+            driver = raw.driver_connection  # type: ignore[attr-defined]
+            driver.autocommit = True  # VACUUM refuses to run inside a transaction
+            with driver.cursor() as vc:
+                vc.execute("VACUUM ANALYZE cases")
+                vc.execute("VACUUM ANALYZE stage_history")
+            driver.autocommit = False
     finally:
         raw.close()
     return time.perf_counter() - t0
