@@ -207,6 +207,11 @@ def test_journey_governance_edits_validates_simulates_publishes(page: Any, serve
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#problems")).to_contain_text(f"line {bad_line}")
     expect(page.locator(f"#line-{bad_line}")).to_have_class("bad")
+    # The problem link puts the cursor on the offending line of the editor.
+    page.locator(f'#problems a[data-line="{bad_line}"]').click()
+    selected = page.evaluate("(() => { const e = document.getElementById('editor');"
+                             " return e.value.substring(e.selectionStart, e.selectionEnd); })()")
+    assert "sample_rate: 7" in selected
     shot(page, "policy-error")
     page.get_by_label("Edit ai-policy.yaml").fill(text.replace("sample_rate: 0.1", "sample_rate: 0.25"))
     page.get_by_role("button", name="Preview simulation").click()

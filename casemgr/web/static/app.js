@@ -16,3 +16,21 @@ document.addEventListener("htmx:responseError", function (evt) {
   box.textContent = text;  // textContent: server text is never parsed as HTML
   box.hidden = false;
 });
+
+// A click on "line N" in the problem list puts the cursor on that line of the editor.
+document.addEventListener("click", function (evt) {
+  var link = evt.target.closest ? evt.target.closest("a[data-line]") : null;
+  var editor = document.getElementById("editor");
+  if (!link || !editor) { return; }
+  var n = parseInt(link.getAttribute("data-line"), 10);
+  var lines = editor.value.split("\n");
+  if (!(n >= 1 && n <= lines.length)) { return; }
+  evt.preventDefault();
+  var start = 0;
+  for (var i = 0; i < n - 1; i++) { start += lines[i].length + 1; }
+  editor.focus();
+  editor.setSelectionRange(start, start + lines[n - 1].length);
+  // Scroll the selected line into view: roughly line height times line index.
+  var lh = parseFloat(getComputedStyle(editor).lineHeight) || 20;
+  editor.scrollTop = Math.max(0, (n - 3) * lh);
+});
