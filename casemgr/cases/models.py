@@ -30,7 +30,10 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         Index("ix_cases_queue_due", "queue", "sla_due_at", "id"),
         Index("ix_cases_assignee_due", "assignee_id", "sla_due_at", "id"),
-        Index("ix_cases_stage_type", "case_type", "stage"),
+        # (type, stage) filters of the queue page read in due order straight from the index (issue 8).
+        Index("ix_cases_type_stage_due", "case_type", "stage", "sla_due_at", "id"),
+        # SLA scans: open cases on track / at risk whose due time passed or nears.
+        Index("ix_cases_sla_state_due", "sla_state", "sla_due_at"),
         Index("ix_cases_status_due", "status", "sla_due_at", "id"),
         Index("ix_cases_created", "created_at"),
     )
