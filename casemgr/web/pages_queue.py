@@ -14,10 +14,11 @@ from casemgr.cases import service
 from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseFilters
 from casemgr.casetypes.registry import get_registry
+from casemgr.db import read_session, write_session
 from casemgr.errors import DomainError
 from casemgr.users.models import User, UserRole
 from casemgr.users.service import Principal
-from casemgr.web.deps import ReadSession, WriteSession, page
+from casemgr.web.deps import ReadSession, page
 from casemgr.web.pages_common import error_page, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -118,27 +119,28 @@ def _row_response(request: Request, session: Session, case: Case, who: Principal
                                                "row_error": error}, status_code=status_code)
 
 
-def _assign(request: Request, session: Session, who: Principal, case_id: int, assignee: str | None,
-            version: int) -> Response:
+def _assign(request: Request, who: Principal, case_id: int, assignee: str | None, version: int) -> Response:
+    error: DomainError | None = None
     try:
-        case = service.assign(session, case_id, assignee, version, actor=who.actor)
+        # Committed before the row is rendered: what the user sees is what is stored.
+        with write_session() as ws:
+            service.assign(ws, case_id, assignee, version, actor=who.actor)
     except DomainError as exc:
-        session.rollback()
         if request.headers.get("hx-request") != "true":
             return error_page(request, exc)
-        current = service.get_case(session, case_id)
-        # htmx swaps only 2xx by default: send 200 with the current row and the reason it did not change.
-        return _row_response(request, session, current, who, error=exc.message)
-    return _row_response(request, session, case, who)
+        error = exc
+    with read_session() as s:
+        current = service.get_case(s, case_id)
+        # htmx swaps only 2xx by default: a refused change comes back as 200 with the current row and the reason.
+        return _row_response(request, s, current, who, error=error.message if error else None)
 
 
 @router.post("/queue/{case_id}/claim", response_class=HTMLResponse)
-def claim(request: Request, case_id: int, session: WriteSession, who: Assigner,
-          version: Annotated[int, Form(ge=1)]) -> Response:
-    return _assign(request, session, who, case_id, who.username, version)
+def claim(request: Request, case_id: int, who: Assigner, version: Annotated[int, Form(ge=1)]) -> Response:
+    return _assign(request, who, case_id, who.username, version)
 
 
 @router.post("/queue/{case_id}/assign", response_class=HTMLResponse)
-def assign(request: Request, case_id: int, session: WriteSession, who: Assigner,
-           version: Annotated[int, Form(ge=1)], assignee: Annotated[str, Form(max_length=100)] = "") -> Response:
-    return _assign(request, session, who, case_id, assignee or None, version)
+def assign(request: Request, case_id: int, who: Assigner, version: Annotated[int, Form(ge=1)],
+           assignee: Annotated[str, Form(max_length=100)] = "") -> Response:
+    return _assign(request, who, case_id, assignee or None, version)
