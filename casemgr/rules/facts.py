@@ -6,6 +6,7 @@ application builds facts with `facts_from_case` or `normalize_facts`, never by h
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -86,15 +87,28 @@ def find_keywords(text: str) -> list[str]:
     return [k for k, rx in _KEYWORD_RES if rx.search(low)]
 
 
+NUM_LIMIT = 10**15
+
+
 def _num(value: Any) -> float | int | None:
+    """A finite number the engine's JSON parser reads exactly like Python does.
+
+    durable-rules' parser reads no exponent notation, so values are kept where json.dumps writes plain
+    digits: magnitudes are clamped to 1e15, and below 1e-4 they become 0.
+    """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return value
     try:
-        f = float(str(value).replace(",", ""))
-    except ValueError:
+        f = float(value) if isinstance(value, int | float) else float(str(value).replace(",", ""))
+    except (ValueError, OverflowError):
         return None
+    if not math.isfinite(f):
+        return None  # NaN/inf are not JSON; treat as missing
+    f = max(-float(NUM_LIMIT), min(float(NUM_LIMIT), f))
+    if abs(f) < 1e-4:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= NUM_LIMIT:
+        return value
     return int(f) if f.is_integer() else f
 
 
@@ -125,9 +139,12 @@ def normalize_facts(facts: dict[str, Any]) -> dict[str, Any]:
         elif spec.kind == "bool":
             v = None if value is None else bool(value)
         elif spec.kind == "list":
-            items = value or []
-            if isinstance(items, str):
-                items = [items]
+            if isinstance(value, str):
+                items: Any = [value]
+            elif isinstance(value, list | tuple | set | frozenset):
+                items = value
+            else:
+                items = []
             v = sorted({str(x) for x in items if x is not None and str(x) != ""})
         else:
             v = _str(value)

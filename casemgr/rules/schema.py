@@ -259,6 +259,9 @@ class _Parser:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 self.err(loc, f"'{spec.name}' is a number; got {type(v).__name__} {v!r}")
                 return False
+            if not (v == 0 or 1e-4 <= abs(v) <= 1e15):
+                self.err(loc, f"numbers in rules are 0 or between 1e-4 and 1e15 in magnitude; got {v}")
+                return False
             if spec.name == "ai_confidence" and not 0 <= v <= 1:
                 self.err(loc, f"ai_confidence is between 0 and 1; got {v}")
                 return False
@@ -324,7 +327,7 @@ class _Parser:
         return True
 
     def hours(self, v: Any, loc: tuple[Any, ...], key: str) -> float | None:
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e6:
             self.err(loc, f"'{key}' must be a positive number of hours; got {v!r}")
             return None
         return float(v)

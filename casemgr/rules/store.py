@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from casemgr.governance.models import PolicyVersion
+from casemgr.policyfile import PolicyFileError, Problem
 from casemgr.rules.compiler import compile_ruleset
 from casemgr.rules.engine import DurableEngine
 from casemgr.rules.schema import RuleSource, load_ruleset
@@ -39,7 +40,11 @@ def validate_source(source: RuleSource) -> None:
     Raises PolicyFileError / CompileError with every problem; nothing is stored on failure.
     """
     crs = compile_ruleset(load_ruleset(source))
-    DurableEngine(crs).close()
+    try:
+        DurableEngine(crs).close()
+    except Exception as exc:  # the C core's own checks (e.g. a regex it cannot compile)
+        first = next(iter(source.files), "?")
+        raise PolicyFileError([Problem(first, 1, f"durable-rules refused the compiled ruleset: {exc}")]) from None
 
 
 def diff_sources(old: RuleSource | None, new: RuleSource) -> str:

@@ -208,3 +208,32 @@ def test_regex_semantics_match_python() -> None:
         assert any_fired >= 10
     finally:
         eng.close()
+
+
+def test_engine_and_python_agree_on_random_facts(crs) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from casemgr.rules.facts import BASE_FACTS, CUAD_CLAUSES, KEYWORDS
+
+    rnd = random.Random(42)
+    numbers = [0, 1, 9999, 10000, 10001, 999999.5, 1000000, 2_500_000, 1e20, -5, 0.49, 0.5, 0.51, 1e-7,
+               float("nan"), "12,000", "abc", None, True]
+
+    def pick(name: str) -> object:
+        spec = BASE_FACTS[name]
+        if spec.kind == "num":
+            return rnd.choice(numbers)
+        if spec.kind == "bool":
+            return rnd.choice([True, False, None, 1, 0])
+        if spec.kind == "list":
+            pool = list(CUAD_CLAUSES) if name == "clauses" else list(KEYWORDS)
+            return rnd.choice([rnd.sample(pool, rnd.randint(0, 3)), "fraud", 7, None])
+        return rnd.choice([*(spec.values or ("new", "review")), "other", "", None, 3])
+
+    eng = DurableEngine(crs)
+    try:
+        for _ in range(1500):
+            facts = {n: pick(n) for n in BASE_FACTS if rnd.random() < 0.7}
+            assert eng.evaluate(facts).model_dump() == python_evaluate(crs, facts).model_dump(), facts
+    finally:
+        eng.close()
