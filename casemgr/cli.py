@@ -233,6 +233,9 @@ bench_app.command("ai")(ai_cli.bench_ai)
 from casemgr.governance.cli import app as policy_app  # noqa: E402
 
 app.add_typer(policy_app, name="policy")
+from casemgr.bench.cli import register as _register_bench  # noqa: E402
+
+_register_bench(bench_app)
 
 
 def main() -> None:

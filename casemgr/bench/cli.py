@@ -1,0 +1,145 @@
+"""`casemgr bench all | load | memory` (the rooms mount `rules`, `ai`, `intake`, `dashboard` themselves).
+
+Every sub-benchmark prints a human-readable table with the environment on stderr and one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import typer
+
+from casemgr.bench.env import environment, print_table
+
+
+def _emit(res: dict[str, Any], title: str, rows: list[tuple[str, Any]], as_json: bool) -> None:
+    print_table(title, rows, res.get("env"))
+    # --json: everything (per-endpoint figures, RSS samples, environment); otherwise the headline figures.
+    line = res if as_json else {k: v for k, v in res.items() if k not in ("env", "samples", "by_name")}
+    typer.echo(json.dumps(line))
+
+
+def bench_load(
+    seconds: int = typer.Option(60, help="Duration of the run."),
+    users: int = typer.Option(32, help="Concurrent locust users."),
+    workers: int = typer.Option(1, help="`casemgr serve --workers`."),
+    as_json: bool = typer.Option(False, "--json", help="Full JSON line (with per-endpoint figures)."),
+) -> None:
+    """Mixed traffic (70% reads, 20% agent updates, 10% intake) with locust, headless on loopback."""
+    from casemgr.bench import load
+
+    res = load.run(seconds=seconds, users=users, workers=workers)
+    _emit(res, "casemgr bench load (locust, mixed traffic)", load.table_rows(res), as_json)
+
+
+def bench_memory(
+    requests: int = typer.Option(1_000_000, help="Requests to send to one app worker."),
+    clients: int = typer.Option(16, help="Concurrent keep-alive connections."),
+    as_json: bool = typer.Option(False, "--json", help="Full JSON line (with every RSS sample)."),
+) -> None:
+    """App worker RSS after many mixed requests (limit 300 MB, no growth trend); exit 1 if over."""
+    from casemgr.bench import memory
+
+    res = memory.run(requests=requests, clients=clients)
+    _emit(res, "casemgr bench memory (one app worker)", memory.table_rows(res), as_json)
+    if not res["ok"]:
+        raise typer.Exit(1)
+
+
+def bench_intake_http(
+    n: int = typer.Option(2000, "--n", help="Measured requests per server (floor and intake)."),
+    clients: int = typer.Option(32, help="Concurrent keep-alive clients."),
+    workers: int = typer.Option(1, help="uvicorn workers, the same for the floor and `casemgr serve`."),
+    drain: int = typer.Option(300, help="Minimum AI backlog for the worker drain measurement (0: skip)."),
+    as_json: bool = typer.Option(False, "--json", help="Full JSON line first, then the contract line."),
+) -> None:
+    """POST /api/intake end to end on `casemgr serve` vs a bare FastAPI insert floor, same run, same settings."""
+    from casemgr.bench import intake_http
+
+    res = intake_http.run(n=n, clients=clients, workers=workers, drain=drain)
+    print_table("casemgr bench intake-http (API, end to end vs bare insert floor)", intake_http.table_rows(res),
+                res["env"])
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in res.items() if k != "env"}))
+    typer.echo(json.dumps(intake_http.summary_line(res)))
+
+
+# `bench all`: each part runs in its own process (isolated engines, memory and global state) and a part that
+# fails or is not installed is reported as such instead of stopping the rest.
+def _part(argv: list[str], timeout_s: float) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "casemgr.cli", "bench", *argv], capture_output=True, text=True,
+                              timeout=timeout_s, env=os.environ.copy())
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "reason": f"timed out after {timeout_s:.0f} s"}
+    sys.stderr.write(proc.stderr)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"status": "failed", "reason": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
+    try:
+        out = json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        return {"status": "failed", "reason": f"bad JSON line: {exc}"}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+PARTS: dict[str, tuple[str, str]] = {
+    # name: (module that must exist, CLI command)
+    "rules": ("casemgr.rules.bench", "rules"),
+    "ai": ("casemgr.ai.bench", "ai"),
+    "intake": ("casemgr.bench.intake_http", "intake-http"),
+    "dashboard": ("casemgr.metrics.bench", "dashboard"),
+}
+
+
+def bench_all(
+    cases: int = typer.Option(20_000, help="Dashboard: cases loaded (the 1M run: `bench dashboard --cases 1000000`)."),
+    intake_n: int = typer.Option(2000, "--intake-n", help="Intake: measured requests per server."),
+    clients: int = typer.Option(32, help="Intake: concurrent clients."),
+    only: list[str] = typer.Option([], "--only", help="Run only these parts (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per part, then the whole report."),
+) -> None:
+    """rules, ai, intake and dashboard in one report."""
+    argv = {
+        "rules": ["rules", "--json"],
+        "ai": ["ai", "--json"],
+        "intake": ["intake-http", "--n", str(intake_n), "--clients", str(clients), "--json"],
+        "dashboard": ["dashboard", "--cases", str(cases), "--json"],
+    }
+    report: dict[str, Any] = {}
+    for name, (module, _cmd) in PARTS.items():
+        if only and name not in only:
+            continue
+        if importlib.util.find_spec(module) is None:
+            report[name] = {"status": "not available", "reason": f"{module} is not installed"}
+        else:
+            report[name] = _part(argv[name], timeout_s=3600)
+        if as_json:
+            typer.echo(json.dumps({"part": name, **report[name]}))
+    env = environment()
+    print_table("casemgr bench all", [(k, _brief(v)) for k, v in report.items()], env)
+    typer.echo(json.dumps({"bench": "all", "results": report, "env": env}))
+    if any(v.get("status") == "failed" for v in report.values()):
+        raise typer.Exit(1)
+
+
+def _brief(res: dict[str, Any]) -> str:
+    if "status" in res:
+        return f"{res['status']}: {res.get('reason', '')}"[:120]
+    keys = [k for k in res if k.endswith(("_per_s", "ratio", "_ms", "docs_per_s")) and not isinstance(res[k], dict)]
+    return ", ".join(f"{k}={res[k]}" for k in keys[:6])
+
+
+def register(bench: typer.Typer) -> None:
+    bench.command("all")(bench_all)
+    bench.command("load")(bench_load)
+    bench.command("memory")(bench_memory)
+    bench.command("intake-http")(bench_intake_http)

@@ -1,0 +1,204 @@
+"""`casemgr bench intake` (HTTP path): cases/s end to end vs a bare-insert floor, and the AI backlog drain rate.
+
+End to end = POST /api/intake on `casemgr serve` (uvicorn, uvloop + httptools, N workers) → API key check →
+stored message + case, routed by rules, audit events written, AI enrichment inline or queued for the worker.
+The floor is casemgr.bench.floor under the same uvicorn settings against the same database, measured in the same
+run by the same load generator (32 keep-alive connections by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from casemgr.bench import loadgen, serving
+
+BODIES = [
+    "My credit card was charged twice for the same purchase and the refund never arrived.",
+    "The debt collector keeps calling me about a loan I already paid off in full last year.",
+    "My mortgage payment was applied to the wrong account and now I have a late fee of $45.",
+    "There is an error on my credit report that the bureau refuses to correct after three disputes.",
+    "The bank closed my checking account without notice and kept my balance of $1,250.",
+]
+
+
+@contextmanager
+def bench_database(database_url: str | None) -> Iterator[dict[str, str]]:
+    """A throw-away SQLite data dir (or the given database), migrated; yields the env for subprocesses."""
+    from casemgr import migrate
+    from casemgr.config import reset_settings
+
+    keys = ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")
+    saved = {k: os.environ.get(k) for k in keys}
+    tmp = tempfile.mkdtemp(prefix="casemgr-bench-")
+    env = {"CASEMGR_DATA_DIR": tmp}
+    if database_url:
+        env["CASEMGR_DATABASE_URL"] = database_url
+    os.environ.update(env)
+    if not database_url:
+        os.environ.pop("CASEMGR_DATABASE_URL", None)
+    reset_settings()
+    try:
+        migrate.upgrade()
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_api_key(scopes: list[str]) -> str:
+    from casemgr.db import write_session
+    from casemgr.users import service as users
+
+    with write_session() as s:
+        _, secret = users.create_api_key(s, f"bench-{uuid.uuid4().hex[:8]}", None, scopes, actor="system:bench")
+    return secret
+
+
+def intake_body(i: int, tag: str) -> bytes:
+    return json.dumps({
+        "subject": f"Problem report {tag} {i}", "body": BODIES[i % len(BODIES)],
+        "sender": {"name": f"Customer {i}", "email": f"customer{i}@example.org"},
+        "external_id": f"{tag}-{i}-{uuid.uuid4().hex}",
+    }).encode()
+
+
+def _requests(port: int, path: str, key: str | None, tag: str) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["X-API-Key"] = key
+    host = f"127.0.0.1:{port}"
+    return lambda i: loadgen.build_request("POST", path, host=host, headers=headers, body=intake_body(i, tag))
+
+
+def _measure(port: int, path: str, key: str | None, tag: str, n: int, clients: int, warmup: int) -> dict[str, Any]:
+    if warmup:
+        loadgen.run("127.0.0.1", port, _requests(port, path, key, f"warm-{tag}"), n=warmup, concurrency=clients)
+    return loadgen.run("127.0.0.1", port, _requests(port, path, key, tag), n=n, concurrency=clients).summary()
+
+
+def _ai_jobs(status: tuple[str, ...] = ("queued", "failed", "running")) -> int:
+    from sqlalchemy import func, select
+
+    from casemgr.db import read_session
+    from casemgr.jobs.models import Job
+
+    with read_session() as s:
+        return int(s.execute(select(func.count()).select_from(Job)
+                             .where(Job.kind == "ai.enrich", Job.status.in_(status))).scalar_one())
+
+
+def _make_backlog(n: int) -> None:
+    """Cases whose AI work is queued (what intake leaves behind when AI is not inline)."""
+    from casemgr.config import get_settings
+    from casemgr.intake.service import Submission, ingest_submission
+
+    settings = get_settings()
+    saved = settings.ai_inline
+    settings.ai_inline = False
+    try:
+        for i in range(n):
+            ingest_submission(Submission(channel="api", case_type="complaint", subject=f"Backlog {i}",
+                                         body=BODIES[i % len(BODIES)], name=f"Customer {i}",
+                                         email=f"backlog{i}@example.org", external_id=f"backlog-{uuid.uuid4().hex}"),
+                              actor="apikey:bench")
+    finally:
+        settings.ai_inline = saved
+
+
+def measure_drain(min_backlog: int) -> dict[str, Any]:
+    """How fast one worker (in this process, one slot) drains the queued AI enrichment jobs."""
+    from casemgr.worker import Worker, load_handlers
+
+    if _ai_jobs() < min_backlog:
+        _make_backlog(min_backlog - _ai_jobs())
+    backlog = _ai_jobs()
+    load_handlers()
+    worker = Worker(schedule=False, name="bench-drain")
+    t0 = time.perf_counter()
+    while worker.run_one():
+        pass
+    elapsed = time.perf_counter() - t0
+    left = _ai_jobs()
+    return {"ai_backlog": backlog, "ai_drained": backlog - left, "ai_drain_per_s": round((backlog - left) / elapsed, 1),
+            "worker_stats": worker.stats}
+
+
+def measure_api(n: int = 2000, clients: int = 32, workers: int = 1, warmup: int = 200,
+                env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Floor, then intake, each on its own server process(es), against the database configured now.
+
+    Both servers inherit this process's environment (CASEMGR_DATA_DIR / CASEMGR_DATABASE_URL) plus `env`.
+    """
+    from casemgr.bench import floor
+    from casemgr.config import get_settings
+
+    env = dict(env or {})
+    floor.create_table()
+    try:
+        port = serving.free_port()
+        with serving.process(serving.floor_args(port, workers), env, port=port):
+            floor_res = _measure(port, "/floor", None, "floor", n, clients, warmup)
+        key = make_api_key(["intake"])
+        port = serving.free_port()
+        with serving.process(serving.serve_args(port, workers), env, port=port):
+            full = _measure(port, "/api/intake", key, "api", n, clients, warmup)
+    finally:
+        if not get_settings().is_sqlite:
+            floor.drop_table()
+    # A served app queues AI work for the worker unless CASEMGR_AI_INLINE is set (casemgr.web.asgi).
+    ai_inline = env.get("CASEMGR_AI_INLINE", os.environ.get("CASEMGR_AI_INLINE", "false"))
+    ratio = round(full["per_s"] / floor_res["per_s"], 3) if floor_res["per_s"] else None
+    return {
+        "path": "api", "n": n, "clients": clients, "workers": workers,
+        "cases_per_s": full["per_s"], "floor_per_s": floor_res["per_s"], "ratio": ratio,
+        "p50_ms": full["p50_ms"], "p95_ms": full["p95_ms"], "p99_ms": full["p99_ms"],
+        "floor_p50_ms": floor_res["p50_ms"], "floor_p99_ms": floor_res["p99_ms"],
+        "errors": full["errors"], "floor_errors": floor_res["errors"],
+        "ai_inline": ai_inline.lower() in ("1", "true", "yes"),
+    }
+
+
+def run(n: int = 2000, clients: int = 32, workers: int = 1, database_url: str | None = None,
+        warmup: int = 200, drain: int = 300) -> dict[str, Any]:
+    """The whole intake benchmark in a throw-away database: API vs floor, then the worker's AI drain rate."""
+    from casemgr.bench.env import environment
+
+    with bench_database(database_url):
+        environ = environment()
+        api = measure_api(n, clients, workers, warmup)
+        drained = measure_drain(drain) if drain else {}
+    return {"bench": "intake", **{k: v for k, v in api.items() if k != "path"},
+            **{k: v for k, v in drained.items() if k != "worker_stats"}, "env": environ}
+
+
+def summary_line(res: dict[str, Any]) -> dict[str, Any]:
+    """The stable contract line (issues 6 and 10)."""
+    return {"bench": "intake", "cases_per_s": res["cases_per_s"], "floor_per_s": res["floor_per_s"],
+            "ratio": res["ratio"], "p99_ms": res["p99_ms"]}
+
+
+def table_rows(res: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("requests / clients / workers", f"{res['n']} / {res['clients']} / {res['workers']}"),
+        ("intake cases/s", res["cases_per_s"]),
+        ("floor inserts/s", res["floor_per_s"]),
+        ("ratio (target >= 0.6)", res["ratio"]),
+        ("intake p50/p95/p99 ms", f"{res['p50_ms']} / {res['p95_ms']} / {res['p99_ms']}  (target p99 <= 100)"),
+        ("floor p50/p99 ms", f"{res['floor_p50_ms']} / {res['floor_p99_ms']}"),
+        ("errors intake / floor", f"{res['errors']} / {res['floor_errors']}"),
+        ("AI inline on request path", res["ai_inline"]),
+        ("AI backlog drained/s (1 worker)", f"{res.get('ai_drain_per_s')} ({res.get('ai_drained')} jobs)"),
+    ]

@@ -1,0 +1,84 @@
+"""Start and stop server subprocesses (the real `casemgr serve`, the floor, workers) on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, path: str = "/healthz", timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers: up
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not come up within {timeout_s:.0f} s")
+
+
+def _stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], *, port: int | None = None, health: str = "/healthz",
+            log: Path | None = None) -> Iterator[subprocess.Popen]:
+    """Run `args` with `env` added to ours; wait for HTTP on `port` if given; stop it (SIGTERM) afterwards."""
+    full_env = {**os.environ, **env}
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    try:
+        if port is not None:
+            wait_http(port, health, proc=proc)
+        yield proc
+    finally:
+        _stop(proc)
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+def serve_args(port: int, workers: int) -> list[str]:
+    """Exactly what production runs: `casemgr serve` (uvicorn, uvloop + httptools)."""
+    return [str(BIN / "casemgr"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-upgrade"]
+
+
+def floor_args(port: int, workers: int) -> list[str]:
+    """The floor app under the same uvicorn settings as `casemgr serve`."""
+    return [sys.executable, "-m", "uvicorn", "casemgr.bench.floor:app", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning"]
+
+
+def worker_args(*extra: str) -> list[str]:
+    return [str(BIN / "casemgr"), "worker", "--no-schedule", "--poll-seconds", "0.05", *extra]
