@@ -156,7 +156,7 @@ def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # t
     bad = text.replace("sample_rate: 0.1", "sample_rate: 7")
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "sample_rate: 7" in ln)
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": bad, "action": "check"}, headers=HTML)
-    assert r.status_code == 422 and f'href="#line-{line}">line {line}</a>' in r.text
+    assert r.status_code == 422 and f'href="#line-{line}" data-line="{line}">line {line}</a>' in r.text
     assert re.search(rf'<li id="line-{line}" class="bad">', r.text)
     # Publishing an invalid candidate is impossible.
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": bad, "action": "publish", "reason": "x"},
