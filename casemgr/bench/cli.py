@@ -115,13 +115,13 @@ def bench_all(
         "dashboard": ["dashboard", "--cases", str(cases), "--json"],
     }
     report: dict[str, Any] = {}
-    for name, (module, _cmd) in PARTS.items():
+    for name, (module, cmd) in PARTS.items():
         if only and name not in only:
             continue
         if importlib.util.find_spec(module) is None:
             report[name] = {"status": "not available", "reason": f"{module} is not installed"}
         else:
-            report[name] = _part(argv[name], timeout_s=3600)
+            report[name] = _part(argv.get(name, [cmd, "--json"]), timeout_s=3600)
         if as_json:
             typer.echo(json.dumps({"part": name, **report[name]}))
     env = environment()

@@ -1,0 +1,51 @@
+"""Bounded versions of the long benchmarks (run by `make test-faults`): load, memory, intake vs floor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
+
+
+def _json_lines(out: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+
+
+def test_load_mixed_traffic_10s_has_no_errors() -> None:
+    r = subprocess.run([sys.executable, "-m", "casemgr.cli", "bench", "load", "--seconds", "10", "--users", "8",
+                        "--json"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = _json_lines(r.stdout)[-1]
+    assert res["bench"] == "load" and res["requests"] > 50
+    assert res["error_rate"] == 0, res["by_name"]
+    names = set(res["by_name"])
+    assert {"GET /queue", "GET /cases/{id}", "PATCH /api/cases/{id}", "POST /api/intake"} <= names, names
+    assert res["p99_ms"] > 0 and res["conflicts_409"] >= 0
+    assert "env" in res and res["env"]["database"].startswith("sqlite")
+
+
+def test_memory_bounded_run_stays_under_300mb() -> None:
+    from casemgr.bench import memory
+
+    res = memory.run(requests=4000, clients=8, samples=8)
+    assert res["errors"] == 0
+    assert res["rss_max_mb"] <= 300, res["samples"]
+    assert res["ok"], res["samples"]
+
+
+def test_intake_bench_stores_every_case_once_and_reports_the_contract() -> None:
+    r = subprocess.run([sys.executable, "-m", "casemgr.cli", "bench", "intake-http", "--n", "300", "--drain", "40",
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    full, contract = _json_lines(r.stdout)[-2:]
+    assert set(contract) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms"}
+    assert contract["bench"] == "intake" and contract["cases_per_s"] > 0 and contract["floor_per_s"] > 0
+    assert contract["ratio"] == round(contract["cases_per_s"] / contract["floor_per_s"], 3)
+    assert full["errors"] == 0 and full["floor_errors"] == 0 and full["clients"] == 32
+    assert full["ai_inline"] is False and full["ai_backlog"] >= 300 and full["ai_drained"] == full["ai_backlog"]
+    assert full["ai_drain_per_s"] > 0
+    assert "intake cases/s" in r.stderr and "CPUs" in r.stderr  # the human table with the environment
