@@ -1,7 +1,9 @@
-"""/metrics: Prometheus text exposition, computed from the database at scrape time.
+"""/metrics: Prometheus text exposition.
 
-The database is the source of truth, so every app process and host reports the same totals (in-process
-counters would each count only their own share). Queue depth comes from the snapshot the worker refreshes.
+Totals come from the database, not from in-process counters: every app process and host reports the same
+figures (an in-process counter would count only its own share). The heavy aggregates (counts over millions of
+rows) are read from the snapshot the worker refreshes (`metrics.refresh`); its age is exported too, so an
+alert can fire when the worker stops. Only the cheap, indexed SLA breach count is read live.
 """
 
 from __future__ import annotations
@@ -14,12 +16,9 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from casemgr.ai.models import AICall
 from casemgr.audit.models import AuditEvent
-from casemgr.cases.models import Case, StageHistory
 from casemgr.clock import now
-from casemgr.metrics.models import MetricSnapshot
-from casemgr.metrics.service import AI_LATENCY_BUCKETS_MS, LIVE, count_if
+from casemgr.metrics.service import AI_LATENCY_BUCKETS_MS, live_snapshot
 
 
 class _DbCollector:
@@ -28,16 +27,14 @@ class _DbCollector:
 
     def collect(self) -> Iterator[Any]:
         s = self.session
-        cases = s.execute(select(Case.case_type, func.count()).group_by(Case.case_type)).all()
+        live, computed_at = live_snapshot(s)
         c = CounterMetricFamily("casemgr_cases_created", "Cases created", labels=["case_type"])
-        for ct, n in cases:
+        for ct, n in sorted(live.get("cases_by_type", {}).items()):
             c.add_metric([ct], n)
         yield c
-        hist = s.execute(select(StageHistory.case_type, func.count()).group_by(StageHistory.case_type)).all()
-        created = dict(cases)
         t = CounterMetricFamily("casemgr_transitions", "Stage transitions", labels=["case_type"])
-        for ct, n in hist:
-            t.add_metric([ct], max(n - created.get(ct, 0), 0))
+        for ct, n in sorted(live.get("transitions_by_type", {}).items()):
+            t.add_metric([ct], n)
         yield t
         b = CounterMetricFamily("casemgr_sla_breaches", "SLA breaches detected by the worker")
         b.add_metric([], s.execute(select(func.count()).select_from(AuditEvent)
@@ -45,37 +42,31 @@ class _DbCollector:
         yield b
         calls = CounterMetricFamily("casemgr_ai_calls", "AI calls", labels=["capability", "provider", "result"])
         lat = HistogramMetricFamily("casemgr_ai_call_latency_seconds", "AI call latency", labels=["capability"])
-        rows = s.execute(
-            select(AICall.capability, AICall.provider, func.count(), count_if(AICall.error.is_not(None)),
-                   func.sum(AICall.latency_ms), *[count_if(AICall.latency_ms <= ms) for ms in AI_LATENCY_BUCKETS_MS])
-            .group_by(AICall.capability, AICall.provider)
-        ).all()
         per_cap: dict[str, list[float]] = {}
-        for cap, prov, n, errors, total_ms, *les in rows:
-            calls.add_metric([cap, prov, "ok"], n - (errors or 0))
-            calls.add_metric([cap, prov, "error"], errors or 0)
-            acc = per_cap.setdefault(cap, [0.0, 0.0] + [0.0] * len(AI_LATENCY_BUCKETS_MS))
+        for row in live.get("ai_calls", []):
+            n, errors = row["n"], row["errors"]
+            calls.add_metric([row["capability"], row["provider"], "ok"], n - errors)
+            calls.add_metric([row["capability"], row["provider"], "error"], errors)
+            acc = per_cap.setdefault(row["capability"], [0.0, 0.0] + [0.0] * len(AI_LATENCY_BUCKETS_MS))
             acc[0] += n
-            acc[1] += float(total_ms or 0) / 1000.0
-            for i, v in enumerate(les):
-                acc[2 + i] += float(v or 0)
-        for cap, acc in per_cap.items():
+            acc[1] += row["latency_ms_sum"] / 1000.0
+            for i, v in enumerate(row["le"]):
+                acc[2 + i] += v
+        for cap, acc in sorted(per_cap.items()):
             buckets = [(str(ms / 1000), acc[2 + i]) for i, ms in enumerate(AI_LATENCY_BUCKETS_MS)]
             buckets.append(("+Inf", acc[0]))
             lat.add_metric([cap], buckets, acc[1])
         yield calls
         yield lat
-        q = GaugeMetricFamily("casemgr_queue_depth", "Open cases per queue (worker snapshot)", labels=["queue"])
-        age = GaugeMetricFamily("casemgr_metrics_snapshot_age_seconds", "Age of the dashboard snapshot")
-        snap = s.get(MetricSnapshot, LIVE)
-        if snap is not None:
-            depth: dict[str, int] = {}
-            for r in snap.data.get("backlog", []):
-                depth[r["queue"]] = depth.get(r["queue"], 0) + r["n"]
-            for name, n in sorted(depth.items()):
-                q.add_metric([name], n)
-            age.add_metric([], (now() - snap.computed_at).total_seconds())
+        q = GaugeMetricFamily("casemgr_queue_depth", "Open cases per queue", labels=["queue"])
+        depth: dict[str, int] = {}
+        for r in live.get("backlog", []):
+            depth[r["queue"]] = depth.get(r["queue"], 0) + r["n"]
+        for name, n in sorted(depth.items()):
+            q.add_metric([name], n)
         yield q
+        age = GaugeMetricFamily("casemgr_metrics_snapshot_age_seconds", "Age of the figures above (worker refresh)")
+        age.add_metric([], max((now() - computed_at).total_seconds(), 0.0))
         yield age
 
 

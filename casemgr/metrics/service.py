@@ -203,7 +203,10 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
          "le": [int(x or 0) for x in les]}
         for cap, prov, n, s, e, *les in session.execute(calls_q).all()
     ]
-    transitions = session.execute(select(func.count()).select_from(StageHistory)).scalar_one() - cases_total
+    by_type = {ct: int(n) for ct, n in session.execute(select(Case.case_type, func.count()).group_by(Case.case_type))}
+    visits_by_type = {ct: int(n) for ct, n in session.execute(
+        select(StageHistory.case_type, func.count()).group_by(StageHistory.case_type))}
+    transitions = sum(visits_by_type.values()) - cases_total
     breach_events = session.execute(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "sla.breached")).scalar_one()
     return {
@@ -214,6 +217,8 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
         "ai_decisions": {k: dict(v) for k, v in ai.items()}, "ai_calls": ai_calls,
         "totals": {"cases": int(cases_total), "transitions": int(max(transitions, 0)),
                    "sla_breach_events": int(breach_events)},
+        "cases_by_type": by_type,
+        "transitions_by_type": {ct: max(visits_by_type.get(ct, 0) - n, 0) for ct, n in by_type.items()},
     }
 
 
