@@ -41,7 +41,8 @@ def _quarantine_page(request: Request, *, error: str | None = None, notice: str 
 
 @router.get("/admin/quarantine", response_class=HTMLResponse)
 def quarantine_page(request: Request, who: QuarantineAdmin, done: str | None = None) -> Response:
-    return _quarantine_page(request, notice="Reprocessed." if done == "reprocess" else None)
+    notices = {"reprocess": "Reprocessed.", "discard": "Discarded (the raw input is kept for the record)."}
+    return _quarantine_page(request, notice=notices.get(done or ""))
 
 
 @router.post("/admin/quarantine/{item_id}/reprocess", response_class=HTMLResponse)
@@ -56,6 +57,18 @@ def reprocess(request: Request, item_id: int, who: QuarantineAdmin,
         reason = getattr(result, "reason", "") or "still not processable"
         return _quarantine_page(request, error=f"Item {item_id} is still held: {reason}", status_code=422)
     return redirect("/admin/quarantine?done=reprocess")
+
+
+@router.post("/admin/quarantine/{item_id}/discard", response_class=HTMLResponse)
+def discard(request: Request, item_id: int, who: QuarantineAdmin) -> Response:
+    from casemgr.intake.service import discard_quarantined
+
+    try:
+        with write_session() as s:
+            discard_quarantined(s, item_id, who.actor)
+    except DomainError as exc:
+        return _quarantine_page(request, error=f"Item {item_id}: {exc.message}", status_code=exc.status_code)
+    return redirect("/admin/quarantine?done=discard")
 
 
 # ---------------------------------------------------------------- users and API keys

@@ -294,3 +294,26 @@ def test_review_rates_break_down_by_model_and_category(web_client) -> None:  # t
         r = c.get(f"/review?by={by}", headers=HTML)
         assert r.status_code == 200
     assert "test-model" in c.get("/review?by=model_version", headers=HTML).text
+
+
+def test_quarantine_reprocess_and_discard(web_client) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.db import read_session
+    from casemgr.intake.models import QuarantinedMessage
+    from casemgr.intake.service import quarantine
+
+    c, csrf = web_client("admin")
+    raw = (b"From: Pat <pat@example.com>\r\nTo: complaints@example.com\r\nSubject: Charged twice\r\n"
+           b"Message-ID: <held-1@example.com>\r\n\r\nMy card was charged twice for one order.\r\n")
+    held = quarantine(raw, "parser was broken (fixed since)", channel="email", source="test").quarantine_id
+    other = quarantine(b"\x00\x01 not mail", "unparseable", channel="email", source="test").quarantine_id
+    page = c.get("/admin/quarantine", headers=HTML).text
+    assert f'id="q-{held}"' in page and "parser was broken" in page
+    r = c.post(f"/admin/quarantine/{held}/reprocess", data={"csrf_token": csrf}, headers=HTML, follow_redirects=True)
+    assert r.status_code == 200 and "Reprocessed." in r.text
+    r = c.post(f"/admin/quarantine/{other}/discard", data={"csrf_token": csrf}, headers=HTML, follow_redirects=True)
+    assert "Discarded" in r.text
+    with read_session() as s:
+        q1, q2 = s.get(QuarantinedMessage, held), s.get(QuarantinedMessage, other)
+        assert q1.status == "reprocessed" and q1.case_id is not None  # type: ignore[union-attr]
+        assert q2.status == "discarded"  # type: ignore[union-attr]
+    assert f'href="/cases/{q1.case_id}"' in r.text  # type: ignore[union-attr]
