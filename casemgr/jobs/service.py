@@ -24,11 +24,21 @@ Handler = Callable[[Session, Job], None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    """Decorator: register the function that runs jobs of `kind` (inside a write transaction)."""
+# Kinds whose handler manages its own (short) transactions and gets a read session: long read-mostly work
+# (e.g. the dashboard refresh) must not hold SQLite's single write lock for its whole run.
+OWN_TRANSACTIONS: set[str] = set()
+
+
+def job_handler(kind: str, *, own_transactions: bool = False) -> Callable[[Handler], Handler]:
+    """Decorator: register the function that runs jobs of `kind` (inside a write transaction, unless
+    `own_transactions`: then it gets a read session, opens its own write sessions and must be idempotent)."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if own_transactions:
+            OWN_TRANSACTIONS.add(kind)
+        else:
+            OWN_TRANSACTIONS.discard(kind)
         return fn
 
     return register
@@ -114,10 +124,25 @@ def run_claimed(job_id: int, worker_id: str) -> str:
     """
     from sqlalchemy import update
 
-    from casemgr.db import write_session
+    from casemgr.db import read_session, write_session
 
     kind = "?"
     try:
+        with read_session() as rs:
+            kind = rs.execute(select(Job.kind).where(Job.id == job_id)).scalar_one_or_none() or "?"
+            if kind in OWN_TRANSACTIONS:
+                job = rs.get(Job, job_id)
+                if job is None or job.locked_by != worker_id:
+                    return "lost"
+                HANDLERS[kind](rs, job)
+        if kind in OWN_TRANSACTIONS:
+            with write_session() as session:
+                res = session.execute(
+                    update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+                    .values(status="done", finished_at=now(), locked_until=None, last_error=None)
+                    .execution_options(synchronize_session=False)
+                )
+            return "done" if res.rowcount else "lost"
         with write_session() as session:
             res = session.execute(
                 update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")

@@ -182,12 +182,10 @@ def measure(*, queue_requests: int = 200, dashboard_requests: int = 5) -> dict[s
         u = users.create_user(s, f"bench-lead-{os.getpid()}", "correct-horse-battery", ["lead", "agent"])
         _, secret = users.create_api_key(s, f"bench-{os.getpid()}", u.id)
     t0 = time.perf_counter()
-    with write_session() as s:
-        service.refresh(s, full=True)
+    service.refresh_in_steps(full=True)
     refresh_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    with write_session() as s:
-        service.refresh(s)  # what the worker does every few minutes: the last two days' visits + live figures
+    service.refresh_in_steps()  # what the worker does every few minutes: the last two days' visits + live figures
     refresh_incr_s = time.perf_counter() - t0
     reg = get_registry()
     queues = [q.name for q in reg.org.queues]

@@ -40,10 +40,8 @@ def metrics_refresh(full: bool = typer.Option(False, "--full", help="Rebuild eve
     """Recompute the dashboard rollups now (the worker does this every few minutes)."""
     import time
 
-    from casemgr.db import write_session
     from casemgr.metrics import service
 
     t0 = time.perf_counter()
-    with write_session() as session:
-        live = service.refresh(session, full=full)
+    live = service.refresh_in_steps(full=full)
     typer.echo(json.dumps({"refreshed": True, "seconds": round(time.perf_counter() - t0, 3), **live["totals"]}))

@@ -96,6 +96,23 @@ def _sla_targets() -> dict[tuple[str, str], tuple[float, bool]]:
 
 def refresh_rollups(session: Session, *, since: date | None = None) -> int:
     """Rebuild metric_stage_daily for exit days >= since (all days when None). Returns stage visits rolled up."""
+    rows, visits = rollup_rows(session, since=since)
+    write_rollups(session, rows, since=since)
+    return visits
+
+
+def write_rollups(session: Session, rows: list[dict[str, Any]], *, since: date | None) -> None:
+    if since is not None:
+        session.execute(delete(MetricStageDaily).where(MetricStageDaily.day >= since))
+    else:
+        session.execute(delete(MetricStageDaily))
+    table = MetricStageDaily.__table__  # Core executemany: the ORM bulk path is several times slower here
+    for i in range(0, len(rows), 20_000):
+        session.execute(insert(table), rows[i:i + 20_000])  # type: ignore[arg-type]
+
+
+def rollup_rows(session: Session, *, since: date | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Read finished stage visits (exit day >= since) and aggregate them; reads only."""
     finals = {(ct.name, sd.name) for ct in get_registry().case_types.values() for sd in ct.stages if sd.final}
     targets = _sla_targets()
     cal = get_calendar()
@@ -103,9 +120,6 @@ def refresh_rollups(session: Session, *, since: date | None = None) -> int:
                epoch(session, StageHistory.left_at)).where(StageHistory.left_at.is_not(None))
     if since is not None:
         q = q.where(StageHistory.left_at >= datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-        session.execute(delete(MetricStageDaily).where(MetricStageDaily.day >= since))
-    else:
-        session.execute(delete(MetricStageDaily))
     agg: dict[tuple[int, str, str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0, 0])
     visits = 0
     for ct, stage, entered, left in session.execute(q).yield_per(50_000):
@@ -131,10 +145,7 @@ def refresh_rollups(session: Session, *, since: date | None = None) -> int:
     epoch0 = date(1970, 1, 1)
     rows = [{"day": epoch0 + timedelta(days=d), "case_type": ct, "stage": st, "bucket": b, "n": int(v[0]),
              "seconds": v[1], "with_sla": int(v[2]), "breached": int(v[3])} for (d, ct, st, b), v in agg.items()]
-    table = MetricStageDaily.__table__  # Core executemany: the ORM bulk path is several times slower here
-    for i in range(0, len(rows), 20_000):
-        session.execute(insert(table), rows[i:i + 20_000])  # type: ignore[arg-type]
-    return visits
+    return rows, visits
 
 
 def compute_live(session: Session, at: datetime) -> dict[str, Any]:
@@ -232,30 +243,63 @@ def _put(session: Session, name: str, data: dict[str, Any], at: datetime) -> Non
         session.add(snap)
 
 
-def refresh(session: Session, *, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
-    """Roll up new stage visits (the last two days again, or everything when `full`) and recompute the live figures.
-
-    A full rebuild runs when there is no previous refresh or the last full one is a day old, so visits written
-    with a back-dated time (imports, the demo) are counted by the next day at the latest.
-    """
-    at = at or now()
+def _plan(session: Session, at: datetime, full: bool) -> tuple[date | None, datetime | None]:
+    """(since, last full refresh): a full rebuild runs when there is none yet or the last one is a day old, so
+    visits written with a back-dated time (imports, the demo) are counted by the next day at the latest."""
     state = session.get(MetricSnapshot, STATE)
     last_full = datetime.fromisoformat(state.data["last_full"]) if state and state.data.get("last_full") else None
-    if last_full is None or at - last_full > timedelta(days=1):
-        full = True
-    since = None if full else (at - timedelta(days=2)).date()
+    if full or last_full is None or at - last_full > timedelta(days=1):
+        return None, last_full
+    return (at - timedelta(days=2)).date(), last_full
+
+
+def compute_views(session: Session, at: datetime) -> dict[str, dict[str, Any]]:
+    """The standard views, computed once per refresh so the page only reads one row at any scale."""
+    return {_view_key(days, ct): canonical(dashboard(session, days=days, case_type=ct, at=at, cached=False))
+            for days in PERIODS for ct in (None, *get_registry().case_types)}
+
+
+def _state(since: date | None, last_full: datetime | None, at: datetime, visits: int) -> dict[str, Any]:
+    return {"last_full": (at if since is None else last_full or at).isoformat(), "last": at.isoformat(),
+            "visits_rolled": visits}
+
+
+def refresh(session: Session, *, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
+    """Roll up new stage visits (the last two days again, or everything) and recompute the live figures and
+    the standard views, all in the caller's session (tests, small databases). See refresh_in_steps()."""
+    at = at or now()
+    since, last_full = _plan(session, at, full)
     visits = refresh_rollups(session, since=since)
     live = compute_live(session, at)
     _put(session, LIVE, live, at)
     session.flush()
-    # The standard views are computed here, once per refresh, so the page only reads one row at any scale.
-    for days in PERIODS:
-        for ct in (None, *get_registry().case_types):
-            data = canonical(dashboard(session, days=days, case_type=ct, at=at, cached=False))
-            _put(session, _view_key(days, ct), data, at)
-    _put(session, STATE, {"last_full": (at if full else last_full or at).isoformat(), "last": at.isoformat(),
-                          "visits_rolled": visits}, at)
+    for key, data in compute_views(session, at).items():
+        _put(session, key, data, at)
+    _put(session, STATE, _state(since, last_full, at, visits), at)
     session.flush()
+    return live
+
+
+def refresh_in_steps(*, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
+    """The same as refresh(), with the long reads in read transactions and only the writes in short write
+    transactions: on SQLite a write transaction blocks every other writer, and a full rollup over millions of
+    stage visits takes minutes. Idempotent; concurrent transitions are picked up by the next run."""
+    from casemgr.db import read_session, write_session
+
+    at = at or now()
+    with read_session() as rs:
+        since, last_full = _plan(rs, at, full)
+        rows, visits = rollup_rows(rs, since=since)
+        live = canonical(compute_live(rs, at))
+    with write_session() as ws:
+        write_rollups(ws, rows, since=since)
+        _put(ws, LIVE, live, at)
+    with read_session() as rs:
+        views = compute_views(rs, at)
+    with write_session() as ws:
+        for key, data in views.items():
+            _put(ws, key, data, at)
+        _put(ws, STATE, _state(since, last_full, at, visits), at)
     return live
 
 

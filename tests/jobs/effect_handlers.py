@@ -29,3 +29,12 @@ def effect(session, job) -> None:  # type: ignore[no-untyped-def]
 
 def effect_file() -> str:
     return str(Path(__file__).resolve())
+
+
+@job_handler("test.own_tx", own_transactions=True)
+def own_tx(session, job) -> None:  # type: ignore[no-untyped-def]
+    # Opens its own write transaction: would wait for the lock (SQLite) if the worker held one around it.
+    from casemgr.db import write_session
+
+    with write_session() as ws:
+        ws.execute(text("INSERT INTO job_effects (job_id, worker) VALUES (:id, 'own')"), {"id": job.id})

@@ -203,3 +203,14 @@ def test_two_workers_on_postgresql_run_1000_jobs_exactly_once() -> None:
     with read_session() as s:
         workers = {w.split("/")[0] for (w,) in s.execute(text("SELECT DISTINCT worker FROM job_effects")).all()}
     assert len(workers) == 2  # both processes took a share
+
+
+def test_own_transaction_handlers_write_in_short_transactions_of_their_own() -> None:
+    with write_session() as s:
+        jid = jobs.enqueue(s, "test.own_tx", {}).id
+    t0 = time.monotonic()
+    assert Worker(schedule=False).run(once=True)["done"] == 1
+    assert time.monotonic() - t0 < 10  # no wait for a lock the worker itself held
+    assert _effects() == {jid: 1}
+    with read_session() as s:
+        assert s.get(Job, jid).status == "done"

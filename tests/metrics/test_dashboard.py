@@ -152,3 +152,21 @@ def test_prometheus_metrics(demo: None, client, api_key) -> None:  # type: ignor
     assert re.search(r'^casemgr_queue_depth\{queue="complaints-triage"\} \d', body, re.M)
     assert "# TYPE casemgr_ai_call_latency_seconds histogram" in body
     assert client.get("/metrics", headers={"X-API-Key": api_key("agent")}).status_code == 403
+
+
+def test_worker_refresh_job_updates_the_snapshot(demo: None) -> None:
+    from casemgr.jobs import service as jobs
+    from casemgr.metrics.models import MetricSnapshot
+    from casemgr.worker import Worker, load_handlers
+
+    load_handlers()
+    with read_session() as s:
+        before = s.get(MetricSnapshot, service.LIVE).computed_at
+        n_cases = s.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    with write_session() as s:
+        jobs.enqueue(s, "metrics.refresh", {"full": True})
+    assert Worker(schedule=False).run(once=True)["done"] == 1
+    with read_session() as s:
+        snap = s.get(MetricSnapshot, service.LIVE)
+        assert snap.computed_at > before and snap.data["totals"]["cases"] == n_cases
+        assert s.get(MetricSnapshot, "view:30:*") is not None
