@@ -41,6 +41,9 @@ def create_app() -> FastAPI:
     from casemgr.metrics.routes import router as metrics_router  # /dashboard, CSV export, /metrics (issue 8)
 
     app.include_router(metrics_router)
+    from casemgr.web.limits import BodyLimitMiddleware  # 413 before any oversized body is parsed (issue 11)
+
+    app.add_middleware(BodyLimitMiddleware)
     from casemgr.rules.api import router as rules_router  # /api/rules: validate, simulate, publish, rollback
 
     app.include_router(rules_router)

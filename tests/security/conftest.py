@@ -1,0 +1,72 @@
+"""Fixtures for security tests: small size limits, the real intake SMTP server, a loopback relay sink, clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from reliability.helpers import free_port
+
+from casemgr.config import reset_settings
+
+LIMIT = 300_000  # bytes per message in these tests: small, so oversized inputs are cheap to build
+
+
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("CASEMGR_MAX_MESSAGE_BYTES", str(LIMIT))
+    monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "1000")
+    reset_settings()
+    return LIMIT
+
+
+@pytest.fixture
+def smtp_server(limits: int) -> Iterator[tuple[str, int]]:
+    from casemgr.intake.smtp import make_controller
+
+    port = free_port()
+    controller = make_controller("127.0.0.1", port)
+    controller.start()
+    try:
+        yield "127.0.0.1", port
+    finally:
+        controller.stop()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append({"to": list(envelope.rcpt_tos), "data": envelope.original_content or envelope.content})
+        return "250 OK"
+
+
+@pytest.fixture
+def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("CASEMGR_SMTP_RELAY_HOST", "127.0.0.1")
+    monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(port))
+    reset_settings()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def api(app: Any, api_key: Any, limits: int) -> Iterator[TestClient]:
+    with TestClient(app, headers={"X-API-Key": api_key("agent", "lead")}, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def anon(app: Any, limits: int) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
