@@ -27,6 +27,7 @@ HANDLERS: dict[str, Handler] = {}
 # Kinds whose handler manages its own (short) transactions and gets a read session: long read-mostly work
 # (e.g. the dashboard refresh) must not hold SQLite's single write lock for its whole run.
 OWN_TRANSACTIONS: set[str] = set()
+OWN_TRANSACTION_LEASE_S = 3600.0
 
 
 def job_handler(kind: str, *, own_transactions: bool = False) -> Callable[[Handler], Handler]:
@@ -130,6 +131,13 @@ def run_claimed(job_id: int, worker_id: str) -> str:
     try:
         with read_session() as rs:
             kind = rs.execute(select(Job.kind).where(Job.id == job_id)).scalar_one_or_none() or "?"
+        if kind in OWN_TRANSACTIONS:
+            # No row lock protects these while they run: hold the lease long enough for a slow run (a full
+            # dashboard rebuild takes minutes at 1M cases). They are periodic and idempotent anyway.
+            with write_session() as session:
+                session.execute(update(Job).where(Job.id == job_id, Job.locked_by == worker_id)
+                                .values(locked_until=now() + timedelta(seconds=OWN_TRANSACTION_LEASE_S)))
+        with read_session() as rs:
             if kind in OWN_TRANSACTIONS:
                 job = rs.get(Job, job_id)
                 if job is None or job.locked_by != worker_id:
