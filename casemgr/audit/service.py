@@ -66,11 +66,7 @@ def record(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event inside the caller's transaction (same commit as the change it describes)."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
+    head = _locked_head(session)
     ts = at or now()
     before_c = canonical(before) if before is not None else None
     after_c = canonical(after) if after is not None else None
@@ -83,9 +79,30 @@ def record(
     session.add(event)
     head.seq = seq
     head.hash = digest
-    session.add(head)
-    session.flush()
+    # No flush here: the unit of work writes the events (one batched INSERT) and the head at the next query or
+    # at commit. An intake writes 3-4 events; a flush per event was a fifth of its CPU (issue 10 profile).
     return event
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The chain head, locked once per transaction (PostgreSQL row lock; SQLite runs under BEGIN IMMEDIATE).
+
+    Later events in the same transaction reuse it instead of selecting it again. After a rolled-back savepoint
+    SQLAlchemy expires the head, so its next use reloads the committed state.
+    """
+    txn = session.get_transaction()
+    cached = session.info.get("_audit_head")
+    if cached is not None and cached[0] is txn and txn is not None and txn.is_active and cached[1] in session:
+        return cached[1]
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    session.info["_audit_head"] = (session.get_transaction(), head)
+    return head
 
 
 @dataclass
