@@ -180,7 +180,10 @@ def load_org(policies_dir: Path | None = None) -> tuple[dict[str, str], set[str]
 
 
 class _Parser:
-    def __init__(self, loaded: LoadedYaml, queues: dict[str, str], roles: set[str]) -> None:
+    def __init__(
+        self, loaded: LoadedYaml, queues: dict[str, str], roles: set[str], policies_dir: Path | None = None
+    ) -> None:
+        self.policies_dir = policies_dir
         self.loaded = loaded
         self.queues = queues
         self.roles = roles
@@ -350,9 +353,13 @@ class _Parser:
                 ok = False
             if not self.role_ok(role, tloc + ("role",)):
                 ok = False
-            if sop is not None and (not isinstance(sop, str) or not SOP_RE.match(sop)):
+            if sop is not None and (not isinstance(sop, str) or not SOP_RE.match(sop) or ".." in sop):
                 self.err(tloc + ("sop",), f"sop must be a path like policies/sop/<name>.md; got {sop!r}")
                 ok = False
+            elif sop is not None and self.policies_dir is not None:
+                if not (self.policies_dir / sop.removeprefix("policies/")).is_file():
+                    self.err(tloc + ("sop",), f"sop {sop!r} does not exist")
+                    ok = False
             if kind == "task" and sop is None:
                 self.err(tloc, "task needs an 'sop' link (policies/sop/<name>.md)")
                 ok = False
@@ -496,6 +503,10 @@ def parse_source(
     source: RuleSource, *, policies_dir: Path | None = None, org: tuple[dict[str, str], set[str]] | None = None
 ) -> tuple[RuleSet | None, list[Problem]]:
     """Parse and cross-check all files. Returns (ruleset, []) or (None, problems)."""
+    if policies_dir is None:
+        from casemgr.config import get_settings
+
+        policies_dir = Path(get_settings().policies_dir)
     queues, roles = org if org is not None else load_org(policies_dir)
     problems: list[Problem] = []
     rules: list[Rule] = []
@@ -506,7 +517,7 @@ def parse_source(
         except PolicyFileError as exc:
             problems.extend(exc.problems)
             continue
-        p = _Parser(loaded, queues, roles)
+        p = _Parser(loaded, queues, roles, policies_dir)
         rules.extend(p.rules(order))
         order += 10000
         problems.extend(p.problems)

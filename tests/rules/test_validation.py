@@ -30,7 +30,7 @@ rules:
         - derived: high_value
     then:
       queue: contracts-legal-review
-      approval: {name: Legal sign-off, role: legal, sop: policies/sop/contracts/legal-review.md}
+      approval: {name: Legal sign-off, role: legal, sop: policies/sop/rules/legal-review.md}
 """
 
 # (id, file text, expected line, expected rule name or None, message fragment)
@@ -63,6 +63,8 @@ MISTAKES = [
     ("bad-priority", GOOD.replace("queue: contracts-legal-review", "priority: asap"), 14, "big-contract",
      "priority must be one of"),
     ("missing-then", GOOD.replace("    then:\n      derive: [high_value]\n", ""), 2, "big", "needs 'then'"),
+    ("missing-sop", GOOD.replace("rules/legal-review.md", "rules/no-such-sop.md"), 15, "big-contract",
+     "does not exist"),
     ("in-needs-list", GOOD.replace("- type: contract", "- type: {in: contract}"), 11, "big-contract",
      "'in' needs a non-empty list"),
 ]
