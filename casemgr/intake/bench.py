@@ -200,8 +200,15 @@ def _bench_api(n: int, concurrency: int) -> dict[str, Any]:
 
 
 def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | None = None,
-                     keep_data: bool = False) -> dict[str, Any]:
-    """Measure both paths; returns {"lines": [smtp, api], "summary": {"bench": "intake", ...API path...}}."""
+                     keep_data: bool = False, clients: int = 32, workers: int = 1,
+                     in_process_api: bool = False) -> dict[str, Any]:
+    """Measure both paths; returns {"lines": [smtp, api], "summary": {"bench": "intake", ...API path...}}.
+
+    The API path (the contract line) runs on `casemgr serve` in its own process(es) with `clients` concurrent
+    keep-alive connections, against a bare FastAPI insert floor under the same uvicorn settings
+    (casemgr.bench.intake_http, issue 10), then measures the worker's AI backlog drain rate.
+    `in_process_api` keeps the older in-process variant (uvicorn in a thread, store-only floor behind the key check).
+    """
     from casemgr import migrate
     from casemgr.config import reset_settings
 
@@ -216,7 +223,13 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
     try:
         migrate.upgrade()
         smtp = _bench_smtp(n, concurrency)
-        api = _bench_api(n, concurrency)
+        if in_process_api:
+            api = _bench_api(n, concurrency)
+        else:
+            from casemgr.bench.intake_http import measure_api, measure_drain
+
+            api = measure_api(n, clients=clients, workers=workers, warmup=min(200, n))
+            api.update({k: v for k, v in measure_drain(min(n, 300)).items() if k != "worker_stats"})
     finally:
         for k, v in saved.items():
             if v is None:

@@ -152,12 +152,18 @@ def imap_poll(
 def bench_intake(
     n: int = typer.Option(300, help="Messages per measured path."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    clients: int = typer.Option(32, help="API path: concurrent keep-alive clients."),
+    workers: int = typer.Option(1, help="API path: uvicorn workers (floor and casemgr serve alike)."),
 ) -> None:
     """Messages per second through SMTP and the API, each against a bare store-only floor."""
+    from casemgr.bench.env import environment, print_table
     from casemgr.intake.bench import run_intake_bench
 
     _upgrade()
-    result = run_intake_bench(n=n)
+    env = environment()
+    result = run_intake_bench(n=n, clients=clients, workers=workers)
+    print_table("casemgr bench intake", [(f"{x['path']} {k}", v) for x in result["lines"] for k, v in x.items()
+                                         if k not in ("path", "statuses")], env)
     for line in result["lines"]:
         typer.echo(json.dumps(line) if json_out else "  ".join(f"{k}={v}" for k, v in line.items()))
     typer.echo(json.dumps(result["summary"]))
