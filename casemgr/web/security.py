@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from html import escape
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -63,10 +64,21 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _forbidden(send: Send, detail: str) -> None:
-    body = json.dumps({"error": "csrf_failed", "detail": detail}).encode()
+async def _forbidden(send: Send, detail: str, html: bool = False) -> None:
+    if html:
+        # A person submitting a form gets a page with a way forward, not a JSON blob.
+        body = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Request refused · casemgr</title>'
+            '<link rel="stylesheet" href="/static/app.css"></head><body><main id="main"><h1>Request refused</h1>'
+            f'<p class="error" role="alert" data-error="csrf_failed">{escape(detail)}</p>'
+            '<p>Go back and reload the page, or <a href="/login">log in again</a>.</p></main></body></html>'
+        ).encode()
+        ctype = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"error": "csrf_failed", "detail": detail}).encode()
+        ctype = b"application/json"
     await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -109,12 +121,13 @@ class CSRFMiddleware:
         if path.startswith("/api") and not cookie_value:
             await self.app(scope, receive, send)
             return
+        html = "text/html" in headers.get("accept", "") and headers.get("hx-request") != "true"
         expected = _session_csrf(cookie_value)
         if expected is None and path == "/logout":
             await self.app(scope, receive, send)  # an expired session may always "log out"
             return
         if expected is None:
-            await _forbidden(send, "no valid session for this request; reload the page and log in again")
+            await _forbidden(send, "no valid session for this request; reload the page and log in again", html)
             return
         sent = headers.get("x-csrf-token")
         replay: Receive = receive
@@ -128,7 +141,7 @@ class CSRFMiddleware:
                     value = form.get("csrf_token")
                     sent = value if isinstance(value, str) else None
         if not tokens_equal(sent, expected):
-            await _forbidden(send, "missing or invalid CSRF token; reload the page and try again")
+            await _forbidden(send, "missing or invalid CSRF token; reload the page and try again", html)
             return
         await self.app(scope, replay, send)
 

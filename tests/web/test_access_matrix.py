@@ -156,6 +156,8 @@ def test_every_state_changing_request_without_csrf_token_is_refused(app, make_us
         for method, path in unsafe:
             url = _url(path, {})
             r = c.request(method, url, headers=HTML, data={"csrf_token": "wrong"}, follow_redirects=False)
+            assert r.status_code == 403 and 'data-error="csrf_failed"' in r.text, f"{method} {path}: {r.status_code}"
+            r = c.request(method, url, data={"csrf_token": "wrong"}, follow_redirects=False)
             assert r.status_code == 403 and r.json()["error"] == "csrf_failed", f"{method} {path}: {r.status_code}"
             r = c.request(method, url, headers=HTML, follow_redirects=False)
             assert r.status_code == 403, f"{method} {path} without token: {r.status_code}"
