@@ -178,3 +178,21 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), f"inline script in {path.name}"
         assert "<style" not in text and not re.search(r"\sstyle=", text), f"inline style in {path.name}"
         assert not re.search(r"\son[a-z]+=", text), f"inline event handler in {path.name}"
+
+
+def test_only_a_hash_of_the_session_token_is_stored(app, make_user) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from casemgr.db import read_session
+    from casemgr.users.models import WebSession
+    from casemgr.web.sessions import unsign
+
+    name, pw = make_user("agent")
+    with TestClient(app) as c:
+        csrf = login(c, name, pw)
+        token = unsign(c.cookies.get(SESSION_COOKIE))
+    assert token
+    with read_session() as s:
+        rows = s.execute(select(WebSession)).scalars().all()
+    assert [r.token_hash for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
+    assert all(token not in (r.token_hash, r.csrf_token) for r in rows) and rows[0].csrf_token == csrf
