@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
@@ -44,6 +44,8 @@ class CompiledRuleSet:
     variants: list[Variant]  # in pri order
     durable: dict[str, Any]
     used_facts: dict[str, list[str]]  # rule name -> base facts its condition reads
+    # Decision outcome per firing sequence (filled by engine.build_decision; a pure function of it).
+    outcome_cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     @property
     def version(self) -> str:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from casemgr.rules.compiler import compile_ruleset
-from casemgr.rules.engine import DurableEngine, python_evaluate
+from casemgr.rules.engine import Decision, DurableEngine, python_evaluate
 from casemgr.rules.schema import RuleSource, load_ruleset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,9 @@ def test_scenario(engine: DurableEngine, sc: dict[str, Any]) -> None:
         for k, v in f.matched.items():
             assert facts.get(k, True if k in decision.derived else None) == v or k in decision.derived
     assert decision.ruleset_version == engine.version
+    # The fast construction in build_decision yields a well-formed model.
+    assert Decision.model_validate(decision.model_dump()) == decision
+    assert Decision.model_validate_json(decision.model_dump_json()) == decision
 
 
 def test_matched_facts_are_reported(engine: DurableEngine) -> None:
