@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from casemgr.cases.models import Case
 from casemgr.db import read_session, write_session
 from casemgr.errors import DomainError
+from casemgr.governance.models import AIDecision
 from casemgr.users.service import Principal
 from casemgr.web.deps import page
 from casemgr.web.pages_common import redirect, render
@@ -28,13 +30,20 @@ def overall(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "override_rate": (overridden / reviewed) if reviewed else None}
 
 
-def _page(request: Request, kind: str | None, *, by: str = "kind", error: str | None = None,
-          notice: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _page(request: Request, kind: str | None, *, by: str = "kind", case_id: int | None = None,
+          error: str | None = None, notice: str | None = None, status_code: int = 200) -> HTMLResponse:
     from casemgr.governance import service as gov
     from casemgr.governance.policy import active_policy
 
     with read_session() as s:
-        queue = gov.review_queue(s, limit=100, kind=kind or None)
+        if case_id is not None:  # one case's open decisions (linked from the case page)
+            q = select(AIDecision).where(AIDecision.case_id == case_id,
+                                         AIDecision.review_status.in_(gov.REVIEW_OPEN))  # type: ignore[attr-defined]
+            if kind:
+                q = q.where(AIDecision.kind == kind)
+            queue = list(s.execute(q.order_by(AIDecision.id)).scalars())  # type: ignore[arg-type]
+        else:
+            queue = gov.review_queue(s, limit=100, kind=kind or None)
         if by not in gov.GROUPINGS:
             by = "kind"
         by_kind = gov.metrics(s, by="kind")
@@ -45,21 +54,23 @@ def _page(request: Request, kind: str | None, *, by: str = "kind", error: str | 
     ctx = {"queue": [{"d": d, "case": cases.get(d.case_id)} for d in queue], "metrics": grouped, "by": by,
            "groupings": gov.GROUPINGS,
            "overall": overall(by_kind), "codes": codes, "kind": kind or "", "error": error, "notice": notice,
-           "kinds": sorted({m["group"] for m in by_kind})}
+           "kinds": sorted({m["group"] for m in by_kind}), "case_id": case_id}
     return render(request, "review.html", ctx, status_code=status_code)
 
 
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, who: Reviewer, kind: Annotated[str, Query(max_length=40)] = "",
-                by: Annotated[str, Query(max_length=40)] = "kind", done: str | None = None) -> Response:
+                by: Annotated[str, Query(max_length=40)] = "kind",
+                case: Annotated[int | None, Query(ge=1)] = None, done: str | None = None) -> Response:
     notices = {"accept": "Decision accepted.", "override": "Decision overridden."}
-    return _page(request, kind, by=by, notice=notices.get(done or ""))
+    return _page(request, kind, by=by, case_id=case, notice=notices.get(done or ""))
 
 
 @router.post("/review/{decision_id}", response_class=HTMLResponse)
 def review_post(request: Request, decision_id: int, who: Reviewer, verdict: Annotated[str, Form(max_length=20)] = "",
                 reason_code: Annotated[str, Form(max_length=60)] = "",
-                comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
+                comment: Annotated[str, Form(max_length=2000)] = "",
+                back: Annotated[str, Form(max_length=200)] = "") -> Response:
     from casemgr.governance import service as gov
 
     try:
@@ -68,4 +79,8 @@ def review_post(request: Request, decision_id: int, who: Reviewer, verdict: Anno
                                 reason_code=reason_code or None, comment=comment.strip() or None)
     except DomainError as exc:
         return _page(request, None, error=f"Decision {decision_id}: {exc.message}", status_code=exc.status_code)
-    return redirect(f"/review?done={'accept' if verdict == 'accept' else 'override'}")
+    done = "accept" if verdict == "accept" else "override"
+    # Back to the same case's view when the form came from one (nothing else is accepted: no open redirect).
+    if re.fullmatch(r"/review\?case=\d+", back):
+        return redirect(f"{back}&done={done}")
+    return redirect(f"/review?done={done}")

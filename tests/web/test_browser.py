@@ -232,17 +232,20 @@ def test_journey_governance_edits_validates_simulates_publishes(page: Any, serve
 def test_journey_reviewer_overrides_and_the_rate_changes(page: Any, server: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
+    target = server["seed"]["review"]
     login(page, server, "reviewer")
-    page.goto("/review")
+    page.goto(f"/cases/{target['id']}")
+    page.get_by_role("link", name="Review this case's AI decisions").click()
     before = page.locator("#override-rate").inner_text()
     overridden_before = int(page.locator("#overridden-count").inner_text())
-    item = page.locator(".review-item").first
+    item = page.locator(f"#decision-{target['decision']}")
     expect(item).to_be_visible()
     shot(page, "review")
     item.get_by_label("Override reason").select_option("other")
     item.get_by_label("Comment").fill("The customer already gave the order number")
     item.get_by_role("button", name="Override").click()
     expect(page.locator("#notice")).to_have_text("Decision overridden.")
+    expect(page.locator(f"#decision-{target['decision']}")).to_have_count(0)
     assert int(page.locator("#overridden-count").inner_text()) == overridden_before + 1
     after = page.locator("#override-rate").inner_text()
     assert after != before, (before, after)

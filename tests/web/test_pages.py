@@ -317,3 +317,17 @@ def test_quarantine_reprocess_and_discard(web_client) -> None:  # type: ignore[n
         assert q1.status == "reprocessed" and q1.case_id is not None  # type: ignore[union-attr]
         assert q2.status == "discarded"  # type: ignore[union-attr]
     assert f'href="/cases/{q1.case_id}"' in r.text  # type: ignore[union-attr]
+
+
+def test_review_one_case_and_return_to_it(web_client) -> None:  # type: ignore[no-untyped-def]
+    c, csrf = web_client("reviewer")
+    cid, other = make_case(), make_case(subject="Another one")
+    d, d_other = add_suggestion(cid), add_suggestion(other)
+    page = c.get(f"/review?case={cid}", headers=HTML).text
+    assert f'id="decision-{d}"' in page and f'id="decision-{d_other}"' not in page
+    r = c.post(f"/review/{d}", data={"csrf_token": csrf, "verdict": "override", "reason_code": "other",
+                                     "back": f"/review?case={cid}"}, headers=HTML, follow_redirects=False)
+    assert r.headers["location"] == f"/review?case={cid}&done=override"
+    r = c.post(f"/review/{d_other}", data={"csrf_token": csrf, "verdict": "override", "reason_code": "other",
+                                           "back": "https://evil.example/"}, headers=HTML, follow_redirects=False)
+    assert r.headers["location"] == "/review?done=override"
