@@ -181,12 +181,14 @@ def facts_from_case(case: Any) -> dict[str, Any]:
     clauses = contract.get("clauses") if isinstance(contract, dict) else None
     if isinstance(clauses, dict):
         facts["clauses"] = sorted(
-            name for name, v in clauses.items() if isinstance(v, dict) and v.get("present")
+            name for name, v in clauses.items() if (v.get("present") if isinstance(v, dict) else v is True)
         )
     elif isinstance(clauses, list):
         facts["clauses"] = sorted(str(c) for c in clauses)
     classification = ai.get("classification") if isinstance(ai, dict) else None
     facts["ai_available"] = bool(classification)
-    if isinstance(classification, dict) and classification.get("confidence") is not None:
-        facts["ai_confidence"] = classification.get("confidence")
+    if isinstance(classification, dict):
+        # Complaints carry a category confidence; contracts (no categories) only the urgency one.
+        conf = classification.get("confidence")
+        facts["ai_confidence"] = conf if conf is not None else classification.get("urgency_confidence")
     return normalize_facts({k: v for k, v in facts.items() if v is not None})

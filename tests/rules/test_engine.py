@@ -178,6 +178,12 @@ def test_facts_from_case_on_any_object() -> None:
         "channel": "email", "keywords": ["lawsuit"], "clauses": ["Non-Compete"], "ai_confidence": 0.42,
         "ai_available": True,
     }
+    contract_ai = SimpleNamespace(case_type="contract", ai={"classification": {"confidence": None,
+                                                                            "urgency_confidence": 0.7}},
+                                  contract={"clauses": {"Exclusivity": True, "Non-Compete": False}})
+    assert facts_from_case(contract_ai) == {
+        "type": "contract", "keywords": [], "clauses": ["Exclusivity"], "ai_available": True, "ai_confidence": 0.7,
+    }
     bare = facts_from_case(object())
     assert bare == {"keywords": [], "clauses": [], "ai_available": False}
     assert find_keywords("Identity theft reported to the CFPB!") == ["identity theft", "cfpb"]
