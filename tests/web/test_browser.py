@@ -200,8 +200,10 @@ def test_journey_governance_edits_validates_simulates_publishes(page: Any, serve
     page.goto("/governance/policy")
     editor = page.get_by_label("Edit ai-policy.yaml")
     text = editor.input_value()
-    assert "sample_rate: 0.1" in text
-    broken = text.replace("sample_rate: 0.1", "sample_rate: 7")
+    current = re.search(r"sample_rate: ([0-9.]+)", text)
+    assert current, "the policy has a review.sample_rate"
+    broken = text.replace(current.group(0), "sample_rate: 7", 1)
+    fixed_rate = "0.25" if current.group(1) != "0.25" else "0.3"
     bad_line = next(i for i, ln in enumerate(broken.splitlines(), 1) if "sample_rate: 7" in ln)
     editor.fill(broken)
     page.get_by_role("button", name="Check").click()
@@ -213,17 +215,17 @@ def test_journey_governance_edits_validates_simulates_publishes(page: Any, serve
                              " return e.value.substring(e.selectionStart, e.selectionEnd); })()")
     assert "sample_rate: 7" in selected
     shot(page, "policy-error")
-    page.get_by_label("Edit ai-policy.yaml").fill(text.replace("sample_rate: 0.1", "sample_rate: 0.25"))
+    page.get_by_label("Edit ai-policy.yaml").fill(text.replace(current.group(0), f"sample_rate: {fixed_rate}", 1))
     page.get_by_role("button", name="Preview simulation").click()
     expect(page.locator("#valid")).to_be_visible()
     expect(page.locator("#simulation")).to_contain_text("Replayed")
-    expect(page.locator("#diff")).to_contain_text("sample_rate: 0.25")
+    expect(page.locator("#diff")).to_contain_text(f"sample_rate: {fixed_rate}")
     shot(page, "policy-simulation")
     page.get_by_label("Reason for publishing").fill("Review a quarter of auto decisions during the pilot")
     page.get_by_role("button", name="Publish").click()
     expect(page.locator("#notice")).to_contain_text("Published")
     expect(page.locator("#history")).to_contain_text("Review a quarter of auto decisions")
-    assert "sample_rate: 0.25" in page.get_by_label("Edit ai-policy.yaml").input_value()
+    assert f"sample_rate: {fixed_rate}" in page.get_by_label("Edit ai-policy.yaml").input_value()
     page.goto("/governance/rules")
     expect(page.locator("#editor")).not_to_be_empty()
     shot(page, "rules")

@@ -153,7 +153,9 @@ def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # t
     page = c.get("/governance/policy", headers=HTML).text
     assert "kill_switch: normal" in page
     text = policy_path().read_text()
-    bad = text.replace("sample_rate: 0.1", "sample_rate: 7")
+    rate = re.search(r"sample_rate: [0-9.]+", text).group(0)  # type: ignore[union-attr]
+    new1, new2 = [v for v in ("sample_rate: 0.2", "sample_rate: 0.3", "sample_rate: 0.4") if v != rate][:2]
+    bad = text.replace(rate, "sample_rate: 7", 1)
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "sample_rate: 7" in ln)
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": bad, "action": "check"}, headers=HTML)
     assert r.status_code == 422 and f'href="#line-{line}" data-line="{line}">line {line}</a>' in r.text
@@ -162,10 +164,10 @@ def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # t
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": bad, "action": "publish", "reason": "x"},
                headers=HTML)
     assert r.status_code == 422
-    good = text.replace("sample_rate: 0.1", "sample_rate: 0.2")
+    good = text.replace(rate, new1, 1)
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": good, "action": "simulate"}, headers=HTML)
     assert r.status_code == 200 and 'id="valid"' in r.text and 'id="simulation"' in r.text
-    assert "+  sample_rate: 0.2" in r.text and "-  sample_rate: 0.1" in r.text
+    assert f"+  {new1}" in r.text and f"-  {rate}" in r.text
     r = c.post("/governance/policy", data={"csrf_token": csrf, "text": good, "action": "publish", "reason": ""},
                headers=HTML)
     assert r.status_code == 422 and "Give a reason" in r.text
@@ -173,8 +175,8 @@ def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # t
                                            "reason": "sample more"}, headers=HTML, follow_redirects=True)
     assert r.status_code == 200, re.findall(r"banner[^>]*>[^<]*", r.text)
     assert "Published" in r.text and "sample more" in r.text
-    assert "sample_rate: 0.2" in r.text
-    good2 = good.replace("sample_rate: 0.2", "sample_rate: 0.3")
+    assert new1 in r.text
+    good2 = good.replace(new1, new2, 1)
     c.post("/governance/policy", data={"csrf_token": csrf, "text": good2, "action": "publish", "reason": "more"},
            headers=HTML)
     from casemgr.db import read_session
