@@ -170,3 +170,49 @@ def test_worker_refresh_job_updates_the_snapshot(demo: None) -> None:
         snap = s.get(MetricSnapshot, service.LIVE)
         assert snap.computed_at > before and snap.data["totals"]["cases"] == n_cases
         assert s.get(MetricSnapshot, "view:30:*") is not None
+
+
+def test_ai_rates_and_exception_volume() -> None:
+    from casemgr.cases import service as cases
+    from casemgr.cases.models import Case
+    from casemgr.cases.schemas import CaseCreate
+    from casemgr.governance.models import AIDecision
+    from casemgr.intake.models import QuarantinedMessage
+
+    with write_session() as s:
+        ids = [cases.create_case(s, CaseCreate(case_type="complaint", subject=f"c{i}"), actor="user:t").id
+               for i in range(4)]
+        c0, c1 = s.get(Case, ids[0]), s.get(Case, ids[1])
+        c0.ai_status = "unavailable"
+        c1.rules_result = {"default_used": True, "queue": None}
+        s.get(Case, ids[2]).rules_result = {"default_used": False}
+        s.add(QuarantinedMessage(channel="email", reason="bad mime"))
+        s.add(QuarantinedMessage(channel="email", reason="too big", status="discarded"))
+
+        def dec(kind: str, outcome: str, review: str) -> None:
+            s.add(AIDecision(case_id=ids[0], kind=kind, outcome=outcome, review_status=review, policy_version="p1"))
+
+        # classify: 3 applied (1 sampled and overridden, 1 sampled and accepted, 1 not reviewed), 1 suggested+accepted
+        dec("classify", "applied", "overridden")
+        dec("classify", "applied", "accepted")
+        dec("classify", "applied", "none")
+        dec("classify", "suggested", "accepted")
+        # set_priority: 2 suggestions, one accepted, one rejected, one still pending
+        dec("set_priority", "suggested", "accepted")
+        dec("set_priority", "suggested", "rejected")
+        dec("set_priority", "suggested", "pending")
+        service.refresh(s)
+    with read_session() as s:
+        d = service.dashboard(s, days=30)
+    ai = {r["kind"]: r for r in d["ai"]}
+    assert ai["classify"]["auto_apply_rate"] == 0.75
+    assert ai["classify"]["acceptance_rate"] == 1.0
+    assert ai["classify"]["override_rate"] == round(1 / 3, 4)
+    assert ai["set_priority"]["auto_apply_rate"] == 0.0
+    assert ai["set_priority"]["acceptance_rate"] == 0.5
+    assert ai["set_priority"]["override_rate"] == 0.0
+    ex = d["exceptions"]
+    assert ex["quarantine_held"] == 1 and ex["quarantine_total"] == 2 and ex["ai_unavailable"] == 1
+    with read_session() as s:
+        fallbacks = sum(1 for c in s.query(Case).all() if (c.rules_result or {}).get("default_used") is True)
+    assert ex["rules_fallbacks"] == fallbacks >= 1
