@@ -9,7 +9,7 @@ import math
 import re
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -214,5 +214,5 @@ def test_ai_rates_and_exception_volume() -> None:
     ex = d["exceptions"]
     assert ex["quarantine_held"] == 1 and ex["quarantine_total"] == 2 and ex["ai_unavailable"] == 1
     with read_session() as s:
-        fallbacks = sum(1 for c in s.query(Case).all() if (c.rules_result or {}).get("default_used") is True)
+        fallbacks = sum(1 for c in s.execute(select(Case)).scalars() if (c.rules_result or {}).get("default_used") is True)
     assert ex["rules_fallbacks"] == fallbacks >= 1
