@@ -26,6 +26,7 @@ def _emit(res: dict[str, Any], title: str, rows: list[tuple[str, Any]], as_json:
 
 
 def bench_load(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
     seconds: int = typer.Option(60, help="Duration of the run."),
     users: int = typer.Option(32, help="Concurrent locust users."),
     workers: int = typer.Option(1, help="`casemgr serve --workers`."),
@@ -34,11 +35,12 @@ def bench_load(
     """Mixed traffic (70% reads, 20% agent updates, 10% intake) with locust, headless on loopback."""
     from casemgr.bench import load
 
-    res = load.run(seconds=seconds, users=users, workers=workers)
+    res = load.run(seconds=seconds, users=users, workers=workers, database_url=database_url)
     _emit(res, "casemgr bench load (locust, mixed traffic)", load.table_rows(res), as_json)
 
 
 def bench_memory(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
     requests: int = typer.Option(1_000_000, help="Requests to send to one app worker."),
     clients: int = typer.Option(16, help="Concurrent keep-alive connections."),
     as_json: bool = typer.Option(False, "--json", help="Full JSON line (with every RSS sample)."),
@@ -46,13 +48,14 @@ def bench_memory(
     """App worker RSS after many mixed requests (limit 300 MB, no growth trend); exit 1 if over."""
     from casemgr.bench import memory
 
-    res = memory.run(requests=requests, clients=clients)
+    res = memory.run(requests=requests, clients=clients, database_url=database_url)
     _emit(res, "casemgr bench memory (one app worker)", memory.table_rows(res), as_json)
     if not res["ok"]:
         raise typer.Exit(1)
 
 
 def bench_intake_http(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
     n: int = typer.Option(2000, "--n", help="Measured requests per server (floor and intake)."),
     clients: int = typer.Option(32, help="Concurrent keep-alive clients."),
     workers: int = typer.Option(1, help="uvicorn workers, the same for the floor and `casemgr serve`."),
@@ -62,7 +65,7 @@ def bench_intake_http(
     """POST /api/intake end to end on `casemgr serve` vs a bare FastAPI insert floor, same run, same settings."""
     from casemgr.bench import intake_http
 
-    res = intake_http.run(n=n, clients=clients, workers=workers, drain=drain)
+    res = intake_http.run(n=n, clients=clients, workers=workers, drain=drain, database_url=database_url)
     print_table("casemgr bench intake-http (API, end to end vs bare insert floor)", intake_http.table_rows(res),
                 res["env"])
     if as_json:
@@ -83,8 +86,10 @@ def _part(argv: list[str], timeout_s: float) -> dict[str, Any]:
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
     if proc.returncode != 0 or not lines:
         return {"status": "failed", "reason": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
+    out: dict[str, Any] = {}
     try:
-        out = json.loads(lines[-1])
+        for ln in lines:  # detail lines first, the contract line last: merged, the contract wins
+            out.update({k: v for k, v in json.loads(ln).items() if k not in ("env", "statuses")})
     except json.JSONDecodeError as exc:
         return {"status": "failed", "reason": f"bad JSON line: {exc}"}
     out["seconds"] = round(time.perf_counter() - t0, 1)
