@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     intake_ack: bool = True  # acknowledge new email/form cases to the sender
     form_rate_per_minute: int = 10  # public form submissions per client IP
 
+    # Worker: run one job-worker thread inside each app process (single-host SQLite setups; issue 8)
+    embedded_worker: bool = False
+
     # Web
     session_ttl_minutes: int = 8 * 60
     cookie_secure: bool = False

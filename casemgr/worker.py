@@ -175,6 +175,32 @@ def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120
     return worker.run(once=once)
 
 
+def install_embedded(app: Any) -> None:
+    """With CASEMGR_EMBEDDED_WORKER=1 the app process runs a worker thread (one per app process): a single-host
+    SQLite deployment needs no second process for SLA scans, renewals and retries. Claims stay leased, so
+    several app processes (or extra `casemgr worker` processes) still run each job once."""
+    from casemgr.config import get_settings
+
+    if not get_settings().embedded_worker:
+        return
+    holder: dict[str, Any] = {}
+
+    def start() -> None:
+        load_handlers()
+        worker = Worker(concurrency=1)
+        thread = threading.Thread(target=worker.run, name="embedded-worker", daemon=True)
+        holder["worker"], holder["thread"] = worker, thread
+        thread.start()
+
+    def stop() -> None:
+        if "worker" in holder:
+            holder["worker"].stop.set()
+            holder["thread"].join(30)
+
+    app.router.on_startup.append(start)
+    app.router.on_shutdown.append(stop)
+
+
 def cli(
     once: bool = typer.Option(False, "--once", help="Run the jobs that are due now, then exit."),
     concurrency: int = typer.Option(1, "--concurrency", min=1, max=64, help="Jobs run in parallel (threads)."),

@@ -41,6 +41,9 @@ def create_app() -> FastAPI:
     from casemgr.metrics.routes import router as metrics_router  # /dashboard, CSV export, /metrics (issue 8)
 
     app.include_router(metrics_router)
+    from casemgr.worker import install_embedded  # CASEMGR_EMBEDDED_WORKER=1: a worker thread in this process
+
+    install_embedded(app)
     from casemgr.web.limits import BodyLimitMiddleware  # 413 before any oversized body is parsed (issue 11)
 
     app.add_middleware(BodyLimitMiddleware)

@@ -214,3 +214,22 @@ def test_own_transaction_handlers_write_in_short_transactions_of_their_own() -> 
     assert _effects() == {jid: 1}
     with read_session() as s:
         assert s.get(Job, jid).status == "done"
+
+
+def test_embedded_worker_runs_jobs_inside_the_app_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from casemgr.config import reset_settings
+    from casemgr.web.app import create_app
+
+    monkeypatch.setenv("CASEMGR_EMBEDDED_WORKER", "1")
+    reset_settings()
+    ids = _enqueue(3)
+    with TestClient(create_app()) as client:
+        assert client.get("/healthz").status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_effects()) < 3:
+            time.sleep(0.1)
+    assert _effects() == {i: 1 for i in ids}
+    with read_session() as s:  # the embedded worker also scheduled the periodic scans
+        assert s.execute(select(func.count()).select_from(Job).where(Job.kind == "sla.scan")).scalar_one() >= 1
