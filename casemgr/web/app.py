@@ -17,6 +17,9 @@ from casemgr.web.templating import STATIC_DIR
 def create_app() -> FastAPI:
     # Refuse to start on invalid case types: the error names file:line.
     get_registry()
+    from casemgr.sla.calendar import get_calendar  # and on an invalid SLA calendar (issue 8)
+
+    get_calendar()
     app = FastAPI(
         title="casemgr",
         version="0.1.0",
