@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_api_key: str | None = None
     ai_timeout_s: float = 10.0
+    ai_redact_pii: bool = True  # redact emails, phones, IBANs, cards before an external provider sees text
+    ai_max_retries: int = 2
 
     # Intake / mail
     accepted_domains: list[str] = Field(default_factory=lambda: ["example.com", "casemgr.local", "localhost"])
