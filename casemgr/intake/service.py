@@ -165,6 +165,10 @@ def _enrich(session: Session, case: Case) -> None:
     """Hand the case to AI enrichment; intake never waits on it or fails because of it."""
     from casemgr.jobs.service import enqueue
 
+    if not get_settings().ai_inline:
+        # Queued for the worker (the served default): no inline work to roll back, so no savepoint (issue 10).
+        enqueue(session, "ai.enrich", {"case_id": case.id, "attempt": 0}, idempotency_key=f"ai.enrich:{case.id}:0")
+        return
     try:
         from casemgr.governance.enrich import enrich_inline_or_enqueue
     except ImportError:
