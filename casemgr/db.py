@@ -83,7 +83,6 @@ def dispose_engines() -> None:
 _writers = 0  # write sessions open or waiting for the write lock in this process (see writers_in_flight)
 _writers_lock = threading.Lock()
 _sqlite_write_lock = threading.Lock()
-LOCK_WAIT_S = 0.5
 
 
 def writers_in_flight() -> int:
@@ -106,9 +105,7 @@ def write_session() -> Iterator[Session]:
     # handler, which polls with sleeps of up to 100 ms and let p99 run to seconds under 32 concurrent clients.
     # A plain Lock (FastAPI may exit a dependency on another thread); the timeout falls back to busy_timeout.
     serialise = engine.dialect.name == "sqlite"
-    # Wait briefly only: the waiting thread may be one the lock holder needs (a request's dependency exits on a
-    # worker thread of a bounded pool), so a long wait here starves the pool; past it SQLite's busy handler queues.
-    held = serialise and _sqlite_write_lock.acquire(timeout=min(LOCK_WAIT_S, get_settings().sqlite_busy_timeout_ms / 1000))
+    held = serialise and _sqlite_write_lock.acquire(timeout=get_settings().sqlite_busy_timeout_ms / 1000)
     try:
         with Session(engine, expire_on_commit=False) as session:
             try:

@@ -47,9 +47,10 @@ def create_app() -> FastAPI:
     from casemgr.worker import install_embedded  # CASEMGR_EMBEDDED_WORKER=1: a worker thread in this process
 
     install_embedded(app)
-    from casemgr.web.limits import BodyLimitMiddleware  # 413 before any oversized body is parsed (issue 11)
+    from casemgr.web.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware  # issue 11
 
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # 413 before any oversized body is parsed
+    app.add_middleware(ConcurrencyLimitMiddleware)  # no thread-pool/connection-pool deadlock under load
     from casemgr.rules.api import router as rules_router  # /api/rules: validate, simulate, publish, rollback
 
     app.include_router(rules_router)

@@ -8,6 +8,7 @@ leaves room for the largest legitimate request: a message of settings.max_messag
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,3 +81,35 @@ class BodyLimitMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def request_capacity() -> int:
+    """How many requests may be inside the app at once: what the database pool can serve without blocking.
+
+    Sync routes and their `yield` dependencies run on a bounded thread pool (anyio: 40 threads), and a request
+    holds its pooled connection from its first query until its dependency exits, which needs a thread again.
+    When more requests are in flight than the pool has connections, every thread can end up waiting for a
+    connection held by a request that waits for a thread: nothing moves until the 30 s pool timeout. Admitting
+    at most as many requests as there are connections (and fewer than threads) rules that out; the rest wait
+    here, in the event loop, without holding a thread or a connection.
+    """
+    settings = get_settings()
+    pool = settings.db_pool_size + (20 if settings.is_sqlite else settings.db_pool_size)  # see casemgr.db
+    return max(1, min(pool, 32))
+
+
+class ConcurrencyLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._sem: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        if self._sem is None:
+            import asyncio
+
+            self._sem = asyncio.Semaphore(request_capacity())
+        async with self._sem:
+            await self.app(scope, receive, send)
