@@ -107,9 +107,10 @@ class ConcurrencyLimitMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/static/"):
             await self.app(scope, receive, send)
             return
-        if self._sem is None:
-            import asyncio
+        import asyncio
 
-            self._sem = asyncio.Semaphore(request_capacity())
-        async with self._sem:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem[0] is not loop:  # one per event loop (test clients start their own)
+            self._sem = (loop, asyncio.Semaphore(request_capacity()))
+        async with self._sem[1]:
             await self.app(scope, receive, send)
