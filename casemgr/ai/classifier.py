@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import ComplementNB
-from sklearn.pipeline import Pipeline, make_pipeline, make_union
+from sklearn.pipeline import make_pipeline, make_union
 
 from casemgr.ai.text import normalise
 
@@ -121,7 +121,8 @@ class CategoryModel:
         out = []
         for row in proba:
             i = int(row.argmax())
-            out.append((self.labels[i], float(row[i]), {lab: round(float(p), 4) for lab, p in zip(self.labels, row, strict=True)}))
+            probs = {lab: round(float(p), 4) for lab, p in zip(self.labels, row, strict=True)}
+            out.append((self.labels[i], float(row[i]), probs))
         return out
 
 
@@ -148,13 +149,16 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) 
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
         "macro_f1": round(float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)), 4),
         "per_label": {
-            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4), "support": int(s[i])}
+            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
+                  "support": int(s[i])}
             for i, lab in enumerate(labels)
         },
     }
 
 
-def cross_validate(texts: Sequence[str], labels: Sequence[str], folds: int = 5, seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
+def cross_validate(
+    texts: Sequence[str], labels: Sequence[str], folds: int = 5, seed: int = 0
+) -> tuple[dict[str, Any], np.ndarray]:
     """Stratified k-fold CV of build_model(); returns scores and out-of-fold probabilities."""
     docs = np.array([normalise(t) for t in texts], dtype=object)
     y = np.array(labels)

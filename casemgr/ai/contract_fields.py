@@ -17,8 +17,11 @@ _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
      "november", "december"], start=1)}
 _MON_ABBR = {m[:3]: i for m, i in _MONTHS.items()}
-_MONTH_RE = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-_ORD = r"(?:st|nd|rd|th)?"
+_MONTH_RE = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_ORD = r"(?:\s?(?:st|nd|rd|th|t\s?h))?"
 DATE_RE = re.compile(
     rf"(?P<mdy>{_MONTH_RE}\s+(?P<d1>\d{{1,2}}){_ORD},?\s+(?P<y1>\d{{4}}))"
     rf"|(?P<dmy>(?P<d2>\d{{1,2}}){_ORD}\s+(?:day\s+of\s+)?(?P<m2>{_MONTH_RE}),?\s+(?:A\.D\.\s+)?(?P<y2>\d{{4}}))"
@@ -27,7 +30,8 @@ DATE_RE = re.compile(
     re.IGNORECASE,
 )
 _NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-              "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty-five": 45,
+              "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20, "twenty-four": 24,
+              "thirty-six": 36, "thirty": 30, "forty-five": 45,
               "forty five": 45, "sixty": 60, "ninety": 90, "one hundred twenty": 120, "one hundred eighty": 180}
 _NUM = r"(?:\d+|" + "|".join(sorted(map(re.escape, _NUM_WORDS), key=len, reverse=True)) + r")"
 _QTY = rf"(?P<n>{_NUM})(?:\s*\(\d+\))?"
@@ -48,7 +52,7 @@ def _month(s: str) -> int | None:
 def _year(s: str) -> int:
     y = int(s)
     if y < 100:
-        y += 2000 if y <= 30 else 1900
+        y += 2000 if y < 70 else 1900  # CUAD spans 1990s agreements to 2060s expiries
     return y
 
 
@@ -88,9 +92,21 @@ _EFFECTIVE_CUES = re.compile(
 )
 
 
+_FOOTER_RE = re.compile(r"Source:\s[^\n]{0,160}?\d{1,2}/\d{1,2}/\d{2,4}", re.IGNORECASE)
+
+
+def clean_contract(text: str) -> str:
+    """Drop the EDGAR "Source: COMPANY, 10-K, 2/27/2020" footers: a filing date is not a contract date."""
+    return _FOOTER_RE.sub(" ", text)
+
+
 def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
     head = _squash(text[:6000])
     dates = _dates_in(head)
+    if not dates:
+        # Some contracts only carry the date in the signature block at the end.
+        tail = _squash(text[-6000:])
+        dates = [(len(head) + 1, d) for _, d in _dates_in(tail)[:1]]
     agreement = dates[0][1] if dates else None
     effective = None
     for m in _EFFECTIVE_CUES.finditer(head):
@@ -108,37 +124,73 @@ def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
     return effective or agreement, agreement
 
 
-_TERM_RE = re.compile(
-    rf"(?:initial\s+)?term\s+of\s+(?:this\s+agreement\s+)?(?:shall\s+be\s+)?(?:for\s+)?(?:a\s+period\s+of\s+)?{_QTY}\s*"
-    rf"(?P<unit>year|month)s?|(?:for\s+a\s+period\s+of|continue\s+(?:in\s+(?:full\s+)?(?:force\s+and\s+)?effect\s+)?for)\s+"
-    rf"(?P<n2>{_NUM})(?:\s*\(\d+\))?\s*(?P<unit2>year|month)s?",
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+             "ninth": 9, "tenth": 10, "fifteenth": 15, "twentieth": 20}
+_TERM_SENT = re.compile(
+    r"[^.]*\b(?:term|expire\w*|in effect|in force|remain (?:effective|in)|continue)\b[^.]*(?:\.(?!\d)|$)", re.IGNORECASE
+)
+_ANNIV_RE = re.compile(
+    rf"(?:(?P<ord>{'|'.join(_ORDINALS)})|(?P<num>\d+)(?:st|nd|rd|th)|{_QTY}\s*\(?\d*\)?[\s-]*year)\s*(?:\(\d+(?:st|nd|rd|th)\)\s*)?anniversary",
+    re.IGNORECASE,
+)
+_PERIOD_RE = re.compile(
+    rf"{_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?P<unit>year|month)s?\b(?:\s+(?:from|after|following|thereafter|commencing|beginning)|"
+    rf"\s*\(|\s+period|\s+term|\s+duration|\.|,|\s+unless|\s+and)",
     re.IGNORECASE,
 )
 _UNTIL_RE = re.compile(
-    r"(?:expire[sd]?|terminate[sd]?|end(?:s|ing)?|continue[sd]?[^.]{0,60}?until|until|through)\s+(?:on\s+)?(?:the\s+)?",
+    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through|extended\s+to|to)\s+(?:on\s+|upon\s+)?(?:the\s+)?"
+    r"(?:date\s+of\s+)?",
+    re.IGNORECASE,
+)
+_END_OF_YEAR_RE = re.compile(r"(?:until|through|to)\s+the\s+end\s+of\s+(?:(?P<year>\d{4})|the\s+(?:current\s+)?calendar\s+year)",
+                             re.IGNORECASE)
+
+
+_STRONG_TERM = re.compile(
+    r"term of this agreement|initial term|\(the \W?term\W?\)|\bterm\W? means|this agreement (?:shall|will) "
+    r"(?:commence|continue|remain|expire|terminate|be (?:effective|in effect|for))|term of the agreement|"
+    r"termination date|expiration date",
     re.IGNORECASE,
 )
 
 
 def expiration_date(text: str, effective: date | None) -> str | None:
-    flat = _squash(text)
-    # 1. an explicit date right after "expire/terminate/until ..." inside a term-like sentence
-    for m in re.finditer(r"[^.]*\bterm\b[^.]*\.", flat[:200000], re.IGNORECASE):
-        sent = m.group(0)
+    """Strong "term of this agreement" sentences first, then any term-like sentence."""
+    flat = _squash(text)[:300000]
+    sentences = [m.group(0) for m in _TERM_SENT.finditer(flat)]
+    strong = [x for x in sentences if _STRONG_TERM.search(x)]
+    return _expiration_from(strong, effective) or _expiration_from(sentences, effective)
+
+
+def _expiration_from(sentences: list[str], effective: date | None) -> str | None:
+    perpetual = None
+    for sent in sentences:
         for u in _UNTIL_RE.finditer(sent):
             ds = _dates_in(sent[u.end() : u.end() + 40])
-            if ds and ds[0][0] <= 5:
+            if ds and ds[0][0] <= 3:
                 return ds[0][1].isoformat()
-    if re.search(r"\bperpetu\w+|\bin perpetuity|indefinite(?:ly)? term", flat, re.IGNORECASE) and not _TERM_RE.search(flat):
-        return "perpetual"
-    m = _TERM_RE.search(flat)
-    if m and effective:
-        n = _to_int(m.group("n") or m.group("n2") or "")
-        unit = (m.group("unit") or m.group("unit2") or "").lower()
-        if n:
-            delta = relativedelta(years=n) if unit == "year" else relativedelta(months=n)
-            return (effective + delta).isoformat()
-    return None
+        e = _END_OF_YEAR_RE.search(sent)
+        if e and (e.group("year") or effective):
+            return date(int(e.group("year")) if e.group("year") else effective.year, 12, 31).isoformat()  # type: ignore[union-attr]
+        if effective is None:
+            continue
+        a = _ANNIV_RE.search(sent)
+        if a:
+            n = _ORDINALS.get((a.group("ord") or "").lower()) or _to_int(a.group("num") or a.group("n") or "")
+            if n:
+                return (effective + relativedelta(years=n)).isoformat()
+        if re.search(r"\b(?:term|effect|force|expire|continue|duration)\b", sent, re.IGNORECASE):
+            p = _PERIOD_RE.search(sent)
+            if p:
+                n = _to_int(p.group("n") or "")
+                if n and n <= 100:
+                    unit = p.group("unit").lower()
+                    delta = relativedelta(years=n) if unit == "year" else relativedelta(months=n)
+                    return (effective + delta).isoformat()
+        if perpetual is None and re.search(r"\bperpetu\w+|\bin perpetuity|indefinite", sent, re.IGNORECASE):
+            perpetual = "perpetual"
+    return perpetual
 
 
 _RENEW_RE = re.compile(
@@ -148,13 +200,16 @@ _RENEW_RE = re.compile(
 )
 _NOTICE_RE = re.compile(
     rf"(?:at\s+least|not\s+less\s+than|no\s+less\s+than|no\s+later\s+than|minimum\s+of)?\s*{_QTY}\s*(?P<unit>day|month)s?'?\s*"
-    r"(?:prior\s+)?(?:written\s+)?(?:notice|prior|before)[^.]{0,160}?(?:expiration|end\s+of\s+the\s+(?:then[- ]current\s+|initial\s+)?term|renewal|"
+    r"(?:prior\s+)?(?:written\s+)?(?:notice|prior|before)[^.]{0,160}?"
+    r"(?:expiration|end\s+of\s+the\s+(?:then[- ]current\s+|initial\s+)?term|renewal|"
     r"not\s+to\s+renew|non-?renewal)",
     re.IGNORECASE,
 )
 _LAW_RE = re.compile(
-    r"(?:governed\s+by|construed\s+(?:and\s+enforced\s+)?in\s+accordance\s+with|subject\s+to)[^.]{0,80}?laws?\s+of\s+"
-    r"(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})",
+    # Only the prefix is case-insensitive: the jurisdiction itself must be capitalised.
+    r"(?i:governed\s+by|construed\s+(?:and\s+enforced\s+)?in\s+accordance\s+with|subject\s+to)[^.]{0,80}?(?i:laws?\s+of\s+"
+    r"(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?)"
+    r"(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})",
 )
 
 
@@ -178,15 +233,28 @@ def notice_period(text: str) -> str | None:
     return f"{n} {m.group('unit').lower()}{'s' if n != 1 else ''}" if n else None
 
 
+_LAWS_OF_RE = re.compile(
+    r"(?i:laws?\s+(?:in\s+force\s+in\s+|of\s+)(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?)"
+    r"(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})"
+)
+_GOVERN_CUE = re.compile(r"govern|constru|interpret|governing law|applicable law", re.IGNORECASE)
+
+
 def governing_law(text: str) -> str | None:
-    m = _LAW_RE.search(_squash(text))
+    flat = _squash(text)
+    m = _LAW_RE.search(flat)
+    if not m:
+        # "Governing Law. ... the laws of Delaware" phrased differently: any "laws of X" near a cue word.
+        m = next((x for x in _LAWS_OF_RE.finditer(flat) if _GOVERN_CUE.search(flat[max(0, x.start() - 250) : x.start()])), None)
     if not m:
         return None
     law = re.sub(r"\s+(?:and|without|excluding|applicable|as|in|which|that|to)\b.*$", "", m.group("law")).strip(" .,")
     return law or None
 
 
-_TITLE_RE = re.compile(r"^[\s\"'*-]*([A-Z][A-Za-z0-9 ,&'/()-]{3,120}?(?:AGREEMENT|Agreement|CONTRACT|Contract|LICENSE|License|LEASE|Lease))\b")
+_TITLE_RE = re.compile(
+    r"^[\s\"'*-]*([A-Z][A-Za-z0-9 ,&'/()-]{3,120}?(?:AGREEMENT|Agreement|CONTRACT|Contract|LICENSE|License|LEASE|Lease))\b"
+)
 _TYPES = ["distribution", "distributor", "license", "supply", "service", "services", "consulting", "franchise",
           "joint venture", "development", "manufacturing", "marketing", "reseller", "sponsorship", "endorsement",
           "hosting", "maintenance", "outsourcing", "agency", "collaboration", "strategic alliance", "co-branding",
@@ -209,7 +277,9 @@ _PARTY_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _DEFINED_RE = re.compile(r"\(\s*(?:the\s+)?[\"“']([A-Z][A-Za-z0-9 &.-]{1,40})[\"”']\s*\)")
-_ORG_SUFFIX = re.compile(r"(?:Inc|LLC|L\.L\.C|Ltd|Limited|Corp|Corporation|Company|Co|plc|PLC|N\.V|B\.V|GmbH|AG|S\.A|LP|L\.P|LLP|SA|S\.p\.A)\b\.?")
+_ORG_SUFFIX = re.compile(
+    r"(?:Inc|LLC|L\.L\.C|Ltd|Limited|Corp|Corporation|Company|Co|plc|PLC|N\.V|B\.V|GmbH|AG|S\.A|LP|L\.P|LLP|SA|S\.p\.A)\b\.?"
+)
 
 
 def parties(text: str) -> list[str]:
@@ -231,6 +301,7 @@ def parties(text: str) -> list[str]:
 
 
 def extract_fields(text: str) -> dict[str, Any]:
+    text = clean_contract(text)
     eff, agr = effective_and_agreement_date(text)
     return {
         "parties": parties(text),
@@ -255,16 +326,22 @@ def _gold_date(answer: str) -> str | None:
 
 
 def date_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]], data_dir: str | None = None) -> dict[str, Any]:
-    """Share of contracts whose fully specified CUAD date answer we reproduce exactly (ISO)."""
-    from casemgr.ai.contracts import _squash as squash  # noqa: F401  (same whitespace rules)
+    """Share of contracts whose fully specified CUAD date answer we reproduce exactly (ISO); "overall"
+    pools the three date fields. Governing law is scored as a case-insensitive containment match."""
 
     pairs = {"agreement_date": "Agreement Date-Answer", "effective_date": "Effective Date-Answer",
              "expiration_date": "Expiration Date-Answer"}
     hits = dict.fromkeys(pairs, 0)
     totals = dict.fromkeys(pairs, 0)
+    law_hits = law_total = 0
     for d in docs:
         text = "\n\n".join(d.chunks)
         got = extractor(text)
+        gold_law = (d.answers.get("Governing Law-Answer") or "").strip().lower()
+        if gold_law and gold_law != "[]":
+            law_total += 1
+            law = (got.get("governing_law") or "").lower()
+            law_hits += int(bool(law) and (law in gold_law or gold_law in law))
         for field, col in pairs.items():
             gold = _gold_date(d.answers.get(col, ""))
             if field == "effective_date" and gold is None:
@@ -276,4 +353,5 @@ def date_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]
     out: dict[str, Any] = {f: {"n": totals[f], "accuracy": round(hits[f] / totals[f], 4) if totals[f] else None} for f in pairs}
     n_all = sum(totals.values())
     out["overall"] = round(sum(hits.values()) / n_all, 4) if n_all else None
+    out["governing_law"] = {"n": law_total, "accuracy": round(law_hits / law_total, 4) if law_total else None}
     return out

