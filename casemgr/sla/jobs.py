@@ -11,10 +11,11 @@ from casemgr.sla import engine, renewals
 
 @job_handler("sla.scan")
 def sla_scan(session: Any, job: Job) -> None:
-    out = engine.scan(session, limit=int(job.payload.get("limit", 500)))
+    limit = int(job.payload.get("limit", 500))
+    out = engine.scan(session, limit=limit)
     if out["more"]:
         # A backlog of events: continue in a fresh job (short transactions), not in one huge one.
-        enqueue(session, "sla.scan", {"limit": out.get("limit", 500)}, idempotency_key=f"sla.scan:more:{job.id}")
+        enqueue(session, "sla.scan", {"limit": limit}, idempotency_key=f"sla.scan:more:{job.id}")
 
 
 @job_handler("renewal.scan")

@@ -195,3 +195,20 @@ def test_a_case_paused_after_its_target_passed_breaches_on_resume() -> None:
     assert _case(cid).sla_due_at == utc(2026, 12, 2, 10)
     assert _scan(utc(2026, 12, 2, 10, 1))["breached"] == 1
     assert [e.action for e in _events(cid)] == ["sla.paused", "sla.resumed", "sla.breached"]
+
+
+def test_a_backlog_of_breaches_is_worked_off_in_batches() -> None:
+    from casemgr.jobs.models import Job
+    from casemgr.jobs.service import enqueue
+    from casemgr.worker import Worker, load_handlers
+
+    load_handlers()
+    ids = [_create(utc(2026, 11, 30, 9)) for _ in range(5)]
+    with write_session() as s:
+        enqueue(s, "sla.scan", {"limit": 2})
+    with time_machine.travel(utc(2026, 11, 30, 14), tick=True):
+        Worker(schedule=False).run(once=True)
+    assert {_case(i).sla_state for i in ids} == {"breached"}
+    with read_session() as s:
+        scans = s.execute(select(Job).where(Job.kind == "sla.scan")).scalars().all()
+    assert len(scans) >= 3 and all(j.status == "done" for j in scans)
