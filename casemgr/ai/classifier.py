@@ -21,6 +21,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -207,6 +208,7 @@ def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, se
         "cv": cv_scores,
         "temperature": temperature,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sklearn_version": sklearn.__version__,  # pickles are tied to it
     }
     return CategoryModel(model=model, labels=classes, temperature=temperature, vocabulary=vocabulary, meta=meta)
 

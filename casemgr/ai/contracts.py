@@ -24,6 +24,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import sklearn
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
@@ -309,5 +310,6 @@ def train(data_dir: str | Path, *, cv_folds: int = 5) -> ClauseModel:
         "cv": cv,
         "train_seconds": round(time.perf_counter() - t0, 1),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sklearn_version": sklearn.__version__,  # pickles are tied to it
     })
     return model

@@ -121,3 +121,12 @@ def test_record_fits_the_aicall_table() -> None:
         s.add(row)
         s.flush()
         assert row.id is not None
+
+
+def test_bench_reports_one_core_throughput(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.ai.bench import run_ai_bench
+
+    out = run_ai_bench(data=tmp_path / "missing.csv", n=120, batch=32)
+    assert out["threads"] == 1 and out["n"] == 120
+    assert out["category_docs_per_s"] >= 50 and out["classify_docs_per_s"] >= 50 and out["meets_50_per_s"]
+    assert out["baseline_tfidf_lr_docs_per_s"] is None  # no labelled data given -> no baseline
