@@ -45,6 +45,14 @@ def serve(
         from casemgr import migrate
 
         migrate.upgrade()
+    import os
+
+    from casemgr.config import get_settings
+
+    # One machine on SQLite needs no separate worker process: each app process runs a worker thread
+    # (jobs are leased, so each still runs once). Set CASEMGR_EMBEDDED_WORKER=0 to run `casemgr worker` yourself.
+    if get_settings().is_sqlite and "CASEMGR_EMBEDDED_WORKER" not in os.environ:
+        os.environ["CASEMGR_EMBEDDED_WORKER"] = "1"
     uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
                 log_level="info", access_log=False)
 
@@ -78,7 +86,11 @@ def demo(reset: bool = typer.Option(False, help="Seed cases even if the database
         typer.echo(f"user {name:<11} password {pw}")
     if not result["users"]:
         typer.echo("demo users already exist (passwords were printed when they were created)")
-    typer.echo(f"cases created: {result['cases_created']} (already there: {result['cases_existing']})")
+    if result.get("api_key"):
+        typer.echo(f"api key (agent) {result['api_key']}   e.g. curl -H 'X-API-Key: {result['api_key']}' "
+                   "http://127.0.0.1:8000/api/cases")
+    typer.echo(f"cases created: {result['cases_created']} (already there: {result['cases_existing']}); "
+               f"AI enrichment queued for {result.get('ai_jobs_queued', 0)} open cases (the worker runs it)")
 
 
 @users_app.command("add")

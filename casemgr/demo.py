@@ -118,11 +118,36 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
     return created
 
 
+def queue_ai_for_open_cases() -> int:
+    """Queue AI enrichment of the open demo cases; the worker (embedded in `casemgr serve` on SQLite) runs it."""
+    from casemgr.jobs.service import enqueue
+
+    with write_session() as session:
+        ids = session.execute(select(Case.id).where(Case.status == "open", Case.ai_status == "pending")).scalars().all()
+        for cid in ids:
+            enqueue(session, "ai.enrich", {"case_id": cid, "attempt": 0}, idempotency_key=f"ai.enrich:{cid}:0")
+    return len(ids)
+
+
+def demo_api_key() -> str | None:
+    """An API key for the demo agent, so `curl -H "X-API-Key: …" /api/cases` works right after `make run`."""
+    with write_session() as session:
+        user = users.get_user_by_name(session, "agent")
+        if user is None:
+            return None
+        _, secret = users.create_api_key(session, "demo-agent", user.id, actor="system:demo")
+    return secret
+
+
 def run_demo(reset: bool = False) -> dict[str, Any]:
     with write_session() as session:
         existing = session.execute(select(func.count()).select_from(Case)).scalar_one()
     passwords = seed_users()
     created = 0
+    queued = 0
     if existing == 0 or reset:
         created = seed_cases()
-    return {"users": passwords, "cases_created": created, "cases_existing": existing}
+        queued = queue_ai_for_open_cases()
+    key = demo_api_key() if passwords else None
+    return {"users": passwords, "cases_created": created, "cases_existing": existing, "ai_jobs_queued": queued,
+            "api_key": key}

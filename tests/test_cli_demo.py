@@ -7,8 +7,8 @@ from collections import Counter
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from casemgr.casetypes.registry import get_registry
 from casemgr.cases.models import Case
+from casemgr.casetypes.registry import get_registry
 from casemgr.cli import app as cli
 from casemgr.db import read_session
 
@@ -31,5 +31,9 @@ def test_demo_seeds_both_types_every_stage_over_90_days(client) -> None:
     assert client.get("/healthz").status_code == 200
     again = CliRunner().invoke(cli, ["demo"])
     assert again.exit_code == 0 and "cases created: 0" in again.output
+    assert "api key (agent) cm_" in result.output
+    key = result.output.split("api key (agent) ")[1].split()[0]
+    page = client.get("/api/cases", params={"limit": 200}, headers={"X-API-Key": key}).json()
+    assert len(page["items"]) == 200 and page["next_cursor"]
     verify = CliRunner().invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0, verify.output
