@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from casemgr.audit import service as audit
-from casemgr.casetypes.registry import get_registry
 from casemgr.cases import service
 from casemgr.cases.schemas import (
     AssignIn,
@@ -23,6 +22,7 @@ from casemgr.cases.schemas import (
     TaskOut,
     TransitionIn,
 )
+from casemgr.casetypes.registry import get_registry
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, WriteSession, require
 

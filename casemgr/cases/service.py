@@ -15,10 +15,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
-from casemgr.casetypes.registry import get_registry
-from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
 from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
+from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.clock import now
 from casemgr.config import get_settings
 from casemgr.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
@@ -401,7 +401,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
         raise ValidationFailed("invalid cursor", field="cursor") from None
 
 
-def list_cases(session: Session, filters: CaseFilters, limit: int = 50, cursor: str | None = None) -> tuple[list[Case], str | None]:
+def list_cases(
+    session: Session, filters: CaseFilters, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Case], str | None]:
     """Keyset-paginated, ordered by SLA due time (cases without a due time last), then id."""
     q = select(Case)
     f = filters
