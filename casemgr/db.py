@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -94,9 +94,30 @@ def writers_in_flight() -> int:
     return _writers
 
 
-@contextmanager
-def write_session() -> Iterator[Session]:
+PG_GATE_WAIT_S = 30.0  # like the pool timeout; past it the writer goes on (and may wait in the pool instead)
+_pg_gates: dict[int, threading.BoundedSemaphore] = {}
+_tls = threading.local()
+
+
+def _pg_write_gate() -> threading.BoundedSemaphore:
+    """At most db_pool_size concurrent write sessions per process (the pool has as many again as overflow)."""
+    size = max(1, get_settings().db_pool_size)
+    gate = _pg_gates.get(size)
+    if gate is None:
+        with _lock:
+            gate = _pg_gates.setdefault(size, threading.BoundedSemaphore(size))
+    return gate
+
+
+def write_session() -> AbstractContextManager[Session]:
     """A unit of work that changes data: commits on success, rolls back on any error."""
+    return _write_session(same_thread=True)
+
+
+@contextmanager
+def _write_session(*, same_thread: bool) -> Iterator[Session]:
+    # same_thread: entered and exited on one thread, so nesting can be told per thread. A FastAPI dependency is
+    # entered, used and exited on different pool threads; it is never nested and does not count.
     global _writers
     with _writers_lock:
         _writers += 1
@@ -104,8 +125,20 @@ def write_session() -> Iterator[Session]:
     # SQLite has one writer at a time. Threads of this process queue on a lock here instead of in SQLite's busy
     # handler, which polls with sleeps of up to 100 ms and let p99 run to seconds under 32 concurrent clients.
     # A plain Lock (FastAPI may exit a dependency on another thread); the timeout falls back to busy_timeout.
+    # A write session opened inside another one on the same thread (metrics.live_snapshot) must not wait for the
+    # lock or gate its own outer session holds.
+    nested = same_thread and getattr(_tls, "depth", 0) > 0
+    if same_thread:
+        _tls.depth = getattr(_tls, "depth", 0) + 1
     serialise = engine.dialect.name == "sqlite"
-    held = serialise and _sqlite_write_lock.acquire(timeout=get_settings().sqlite_busy_timeout_ms / 1000)
+    held = serialise and not nested and _sqlite_write_lock.acquire(
+        timeout=get_settings().sqlite_busy_timeout_ms / 1000)
+    # PostgreSQL: every audited write waits for the audit chain head's row lock while holding a pooled connection,
+    # and the lock holder may need a second, short connection (rules/policy version checks). With as many writers
+    # as pool slots, the waiters held every connection and the holder waited 30 s for one (bench intake, 32
+    # clients). Writers beyond db_pool_size wait here, without a connection; the overflow stays free for reads.
+    gate = None if serialise or nested else _pg_write_gate()
+    gated = gate is not None and gate.acquire(timeout=PG_GATE_WAIT_S)
     try:
         with Session(engine, expire_on_commit=False) as session:
             try:
@@ -117,6 +150,10 @@ def write_session() -> Iterator[Session]:
     finally:
         if held:
             _sqlite_write_lock.release()
+        if gated:
+            gate.release()  # type: ignore[union-attr]
+        if same_thread:
+            _tls.depth -= 1
         with _writers_lock:
             _writers -= 1
 
@@ -129,7 +166,7 @@ def read_session() -> Iterator[Session]:
 
 def get_write_session() -> Iterator[Session]:
     """FastAPI dependency for state-changing requests."""
-    with write_session() as session:
+    with _write_session(same_thread=False) as session:
         yield session
 
 
