@@ -14,10 +14,15 @@ from casemgr.config import get_settings, reset_settings
 from casemgr.models_registry import metadata
 
 
+def _include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]
+    # Full-text search lives outside the models: SQLite's FTS5 table (and its shadow tables) and PG's GIN index.
+    return not (name or "").startswith(("cases_fts", "ix_cases_fulltext"))
+
+
 def _diff(url: str) -> list:  # type: ignore[type-arg]
     eng = create_engine(url)
     with eng.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False, "include_name": _include_name})
         diffs = compare_metadata(ctx, metadata)
     eng.dispose()
     return diffs

@@ -427,10 +427,10 @@ def list_cases(
         else:
             uid = session.execute(select(User.id).where(User.username == f.assignee)).scalar_one_or_none()
             q = q.where(Case.assignee_id == (uid if uid is not None else -1))
-    if f.text:
-        like = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        q = q.where(or_(Case.subject.ilike(like, escape="\\"), Case.description.ilike(like, escape="\\"),
-                        Case.reference == f.text.strip().upper()))
+    if f.text and f.text.strip():
+        from casemgr.cases.search import text_condition
+
+        q = q.where(text_condition(f.text, session.get_bind().dialect.name))
     # Two index-ordered reads instead of one ORDER BY (sla_due_at IS NULL), ...: that expression defeats the
     # (…, sla_due_at, id) indexes and sorts every matching row (seconds at 1M cases). Cases with a due time
     # come first, then the rest by id; the cursor says which part a page continues in.

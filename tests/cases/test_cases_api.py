@@ -153,3 +153,22 @@ def test_anonymous_api_is_401_and_wrong_role_403(client, api_key):
     r = client.post("/api/cases", json={"case_type": "complaint", "subject": "x"}, headers={"X-API-Key": key})
     assert r.status_code == 403
     assert client.get("/api/cases", headers={"X-API-Key": "cm_wrong"}).status_code == 401
+
+
+def test_full_text_search_words_references_and_hostile_syntax(agent_client):
+    a = _create(agent_client, subject="Mortgage escrow shortage", description="The escrow account was short by $300.")
+    b = _create(agent_client, subject="Card fee", description="Late fee charged on my credit card after autopay failed")
+    _create(agent_client, subject="Unrelated", description="nothing to see")
+    ids = lambda q: sorted(c["id"] for c in agent_client.get("/api/cases", params={"q": q}).json()["items"])  # noqa: E731
+    assert ids("escrow") == [a["id"]]
+    assert ids("CREDIT card") == [b["id"]]
+    assert ids("fee autopay") == [b["id"]]
+    assert ids("fee escrow") == []
+    assert ids(a["reference"]) == [a["id"]]
+    # edits are searchable at once
+    agent_client.patch(f"/api/cases/{b['id']}", json={"version": b["version"] + 0, "subject": "Overdraft complaint"})
+    assert b["id"] in ids("overdraft")
+    for hostile in ['"', "*", "escrow OR 1=1", "NEAR(a b)", "'; DROP TABLE cases; --", "col:val", "\\", "%_"]:
+        r = agent_client.get("/api/cases", params={"q": hostile})
+        assert r.status_code == 200, (hostile, r.text)
+    assert ids("escrow OR 1=1") == []
