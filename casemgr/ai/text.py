@@ -14,7 +14,7 @@ from importlib import resources
 
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 _REPLY_HEADER_RE = re.compile(
-    r"^(on\s.{0,200}\swrote:|-{2,}\s*original message\s*-{2,}|from:\s.+|sent from my \w+.*|"
+    r"^(on\s.{0,200}\swrote:|-{2,}\s*original message\s*-{2,}|from:\s.+|(?:-{2,}\s*)?sent from my \w+.*|"
     r"_{5,}|-----+\s*forwarded message.*)$",
     re.IGNORECASE,
 )

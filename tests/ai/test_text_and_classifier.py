@@ -45,6 +45,8 @@ def test_normalise_strips_html_quotes_signature() -> None:
 def test_reply_cut_keeps_authors_words() -> None:
     body = "My loan was sold.\nPlease help.\n\n-- \nJoe\n> old quoted text"
     assert strip_quoted_and_signature(body).strip() == "My loan was sold.\nPlease help."
+    assert normalise("My card was charged twice.\n--Sent from my iPhone") == "card charged twice"
+    assert normalise("--Sent from my iPhone") == ""
 
 
 def test_stopword_list_is_nltk_english() -> None:
