@@ -67,9 +67,14 @@ def test_migrations_step_down_and_forward_through_every_revision_keeping_data(ap
 
     from casemgr.models_registry import metadata
 
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        # Full-text search lives outside the models (SQLite FTS5 tables, PostgreSQL GIN index): see test_migrations.
+        return not (name or "").startswith(("cases_fts", "ix_cases_fulltext"))
+
     eng = create_engine(url)
     with eng.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), metadata) == []
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False, "include_name": include_name})
+        assert compare_metadata(ctx, metadata) == []
     eng.dispose()
     with read_session() as s:
         assert audit.verify(s).ok
