@@ -21,9 +21,10 @@ EXAMPLES = int(os.environ.get("CASEMGR_FUZZ_EXAMPLES", "8"))
 ROLES = ("admin", "agent", "lead", "governance", "reviewer", "legal", "finance", "compliance")
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
-# The coverage phase (hundreds of boundary cases per operation) runs under `make test-faults` only.
-schema.config.phases.update(phases=["examples", "fuzzing", "coverage"] if os.environ.get("CASEMGR_FUZZ_FULL")
-                            else ["examples", "fuzzing"])
+schema.config.phases.update(phases=["examples", "fuzzing"])
+# The coverage phase (hundreds of boundary and negative cases per operation) runs under `make test-faults`.
+full_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
+full_schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
 
 
 _HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$Cw8f0Nn0pH4cL0z7xQ6q3g"
@@ -68,3 +69,12 @@ def test_api_never_5xx_and_4xx_explain_themselves(case: Any, role_keys: Any) -> 
     response = case.call(headers=next(role_keys))
     _check(response)
     case.validate_response(response, checks=[schemathesis.checks.not_a_server_error])
+
+
+@pytest.mark.slow
+@full_schema.parametrize()
+@settings(max_examples=EXAMPLES * 4, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_api_full_coverage_phase_never_5xx(case: Any, role_keys: Any) -> None:
+    response = case.call(headers=next(role_keys))
+    _check(response)
