@@ -21,7 +21,7 @@ _MONTH_RE = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_ORD = r"(?:\s?(?:st|nd|rd|th|t\s?h))?"
+_ORD = r"(?:\s?(?:s\s?t|n\s?d|r\s?d|t\s?h))?"  # PDF text splits ordinals: "1s t", "5t h"
 DATE_RE = re.compile(
     rf"(?P<mdy>{_MONTH_RE}\s+(?P<d1>\d{{1,2}}){_ORD},?\s+(?P<y1>\d{{4}}))"
     rf"|(?P<dmy>(?P<d2>\d{{1,2}}){_ORD}\s+(?:day\s+of\s+)?(?P<m2>{_MONTH_RE}),?\s+(?:A\.D\.\s+)?(?P<y2>\d{{4}}))"
@@ -139,7 +139,8 @@ _PERIOD_RE = re.compile(
     re.IGNORECASE,
 )
 _UNTIL_RE = re.compile(
-    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through|extended\s+to|to)\s+(?:on\s+|upon\s+)?(?:the\s+)?"
+    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through|extended\s+to|to|up\s+to\s+and\s+including)\s+"
+    r"(?:on\s+|upon\s+|at\s+|as\s+of\s+)?(?:the\s+)?"
     r"(?:date\s+of\s+)?",
     re.IGNORECASE,
 )
@@ -148,7 +149,7 @@ _END_OF_YEAR_RE = re.compile(r"(?:until|through|to)\s+the\s+end\s+of\s+(?:(?P<ye
 
 
 _STRONG_TERM = re.compile(
-    r"term of this agreement|initial term|\(the \W?term\W?\)|\bterm\W? means|this agreement (?:shall|will) "
+    r"term of this agreement|initial term|\(the \W?term\W?\)|\bterm\W? (?:shall )?means?|this agreement (?:shall|will) "
     r"(?:commence|continue|remain|expire|terminate|be (?:effective|in effect|for))|term of the agreement|"
     r"termination date|expiration date",
     re.IGNORECASE,
@@ -160,16 +161,22 @@ def expiration_date(text: str, effective: date | None) -> str | None:
     flat = _squash(text)[:300000]
     sentences = [m.group(0) for m in _TERM_SENT.finditer(flat)]
     strong = [x for x in sentences if _STRONG_TERM.search(x)]
-    return _expiration_from(strong, effective) or _expiration_from(sentences, effective)
+    return (_explicit_end(strong) or _expiration_from(strong, effective) or _explicit_end(sentences)
+            or _expiration_from(sentences, effective))
 
 
-def _expiration_from(sentences: list[str], effective: date | None) -> str | None:
-    perpetual = None
+def _explicit_end(sentences: list[str]) -> str | None:
     for sent in sentences:
         for u in _UNTIL_RE.finditer(sent):
             ds = _dates_in(sent[u.end() : u.end() + 40])
             if ds and ds[0][0] <= 3:
                 return ds[0][1].isoformat()
+    return None
+
+
+def _expiration_from(sentences: list[str], effective: date | None) -> str | None:
+    perpetual = None
+    for sent in sentences:
         e = _END_OF_YEAR_RE.search(sent)
         if e and (e.group("year") or effective):
             return date(int(e.group("year")) if e.group("year") else effective.year, 12, 31).isoformat()  # type: ignore[union-attr]
