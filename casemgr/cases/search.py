@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, and_, false, literal_column, or_, select, text
 
 from casemgr.cases.models import Case
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits, as both tokenizers split
 _REFERENCE = re.compile(r"^\s*([A-Za-z]{2,8})-(\d{1,12})\s*$")
 MAX_TOKENS = 12
+PG_FULLTEXT_EXPR = (
+    "to_tsvector('simple', regexp_replace(coalesce(subject, '') || ' ' || coalesce(description, ''),"
+    " '[^[:alnum:]]+', ' ', 'g'))"
+)
 
 
 def tokens(query: str) -> list[str]:
@@ -33,14 +37,10 @@ def text_condition(query: str, dialect: str) -> ColumnElement[bool]:
             ids = select(literal_column("rowid")).select_from(text("cases_fts")).where(text("cases_fts MATCH :fts_q"))
             conditions.append(Case.id.in_(ids.params(fts_q=match)))
         elif dialect == "postgresql":
-            # Literal SQL (no bound parameters) so the expression matches the GIN index ix_cases_fulltext.
-            vector = func.to_tsvector(
-                literal_column("'simple'"),
-                func.coalesce(Case.subject, literal_column("''")).op("||")(literal_column("' '"))
-                .op("||")(func.coalesce(Case.description, literal_column("''"))),
+            # The exact expression of the GIN index ix_cases_fulltext (migration 0005), so the planner uses it.
+            conditions.append(
+                text(f"{PG_FULLTEXT_EXPR} @@ plainto_tsquery('simple', :pg_q)").bindparams(pg_q=" ".join(words))
             )
-            query_ts = func.plainto_tsquery(literal_column("'simple'"), " ".join(words))
-            conditions.append(vector.op("@@")(query_ts))
         else:
             like_parts = [or_(Case.subject.ilike(f"%{w}%"), Case.description.ilike(f"%{w}%")) for w in words]
             conditions.append(and_(*like_parts))

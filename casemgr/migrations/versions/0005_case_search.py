@@ -16,7 +16,12 @@ depends_on: str | Sequence[str] | None = None
 DELETE_OLD = (
     "INSERT INTO cases_fts(cases_fts, rowid, subject, description) VALUES ('delete', old.id, old.subject, old.description);"
 )
-PG_EXPR = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(description, ''))"
+# Non-alphanumerics become spaces first, as SQLite's unicode61 tokenizer does: PostgreSQL's parser would
+# otherwise swallow HTML-like text ("<img src=x>") as tags and never index its words.
+PG_EXPR = (
+    "to_tsvector('simple', regexp_replace(coalesce(subject, '') || ' ' || coalesce(description, ''),"
+    " '[^[:alnum:]]+', ' ', 'g'))"
+)
 
 
 def upgrade() -> None:
