@@ -19,6 +19,7 @@ from casemgr.users.models import ApiKey, User, UserRole
 
 _hasher = PasswordHasher()
 
+CAPABILITY_SCOPES = frozenset({"intake"})
 USER_ROLES = ("agent", "lead", "governance", "reviewer", "admin", "legal", "finance", "compliance")
 
 
@@ -155,9 +156,16 @@ def principal_for_api_key(session: Session, secret: str) -> Principal | None:
             return None
         roles = frozenset(roles_of(session, user.id or 0))
         username = user.username
-    # A key's scopes narrow its roles: a key scoped to ["intake"] cannot act as its owner's agent role.
+    # A key's scopes narrow what it may do: a key scoped to ["intake"] can submit intake but cannot act as its
+    # owner's agent role. Role scopes count only if the owner holds that role; capability scopes (not roles,
+    # such as "intake") are granted by the scope itself. An unscoped key acts with its owner's roles.
     scopes = frozenset(key.scopes or [])
-    effective = roles & scopes if scopes and roles else (scopes if not roles else roles)
+    if not scopes:
+        effective = roles
+    else:
+        effective = (roles & scopes) | (scopes & CAPABILITY_SCOPES)
+        if key.user_id is None:
+            effective |= scopes & frozenset(USER_ROLES)
     return Principal(user_id=key.user_id, username=username, roles=frozenset(effective), via="apikey",
                      key_name=key.name, scopes=scopes)
 

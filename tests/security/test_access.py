@@ -40,6 +40,7 @@ def test_api_keys_are_scoped_and_revocable(app: Any) -> None:
     full_id, full = _key("alice", ["agent"])
     _, scoped = _key("bob", ["agent", "lead"], scopes=["agent"])  # bob is a lead too; this key is not
     _, intake_only = _key(None, [], scopes=["intake"])  # another system's key: intake and nothing else
+    _, owned_intake = _key("carol", ["agent"], scopes=["intake"])  # an agent's key for a CRM: intake only
     with TestClient(app, raise_server_exceptions=False) as c:
         def call(method: str, path: str, secret: str, **kw: Any) -> int:
             return c.request(method, path, headers={"X-API-Key": secret}, **kw).status_code
@@ -56,6 +57,8 @@ def test_api_keys_are_scoped_and_revocable(app: Any) -> None:
         assert call("POST", "/api/intake", intake_only, json={**body, "subject": "scoped 3"}) == 201
         assert call("GET", "/api/cases", intake_only) == 403
         assert call("POST", "/api/cases", intake_only, json={"case_type": "complaint", "subject": "x"}) == 403
+        assert call("POST", "/api/intake", owned_intake, json={**body, "subject": "scoped 4"}) == 201
+        assert call("GET", "/api/cases", owned_intake) == 403
         # Revoked (by the CLI, as an operator would): refused at once, with a clear 401.
         out = cli("users", "revoke-key", str(full_id))
         assert out.returncode == 0, out.stderr
