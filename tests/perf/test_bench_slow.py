@@ -37,7 +37,7 @@ def test_memory_bounded_run_stays_under_300mb() -> None:
     assert res["ok"], res["samples"]
 
 
-def test_intake_bench_stores_every_case_once_and_reports_the_contract() -> None:
+def test_intake_bench_has_no_errors_and_reports_the_contract() -> None:
     r = subprocess.run([sys.executable, "-m", "casemgr.cli", "bench", "intake-http", "--n", "300", "--drain", "40",
                         "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
