@@ -19,8 +19,10 @@ from casemgr.web.access import roles_for
 
 SESSION_COOKIE = "casemgr_session"
 
-ReadSession = Annotated[Session, Depends(get_read_session)]
-WriteSession = Annotated[Session, Depends(get_write_session)]
+# scope="function": the session closes (and a write commits) before the response goes out, so a 2xx is
+# never sent for a change that then fails to commit.
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def token_hash(token: str) -> str:
