@@ -53,6 +53,9 @@ def serve(
     # (jobs are leased, so each still runs once). Set CASEMGR_EMBEDDED_WORKER=0 to run `casemgr worker` yourself.
     if get_settings().is_sqlite and "CASEMGR_EMBEDDED_WORKER" not in os.environ:
         os.environ["CASEMGR_EMBEDDED_WORKER"] = "1"
+        from casemgr.config import reset_settings
+
+        reset_settings()  # the app is imported in this process (1 worker): it must see the new setting
     uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
                 log_level="info", access_log=False)
 
