@@ -51,6 +51,8 @@ def truncate_all_pg(url: str) -> None:
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with eng.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # As migration 0006 leaves a fresh database: the audit chain's genesis head row exists.
+        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
     eng.dispose()
 
 

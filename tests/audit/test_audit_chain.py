@@ -72,3 +72,32 @@ def test_export_jsonl_and_csv(some_history, tmp_path) -> None:
     r = CliRunner().invoke(cli, ["audit", "export", "--format", "csv", "--out", str(out_csv)])
     assert r.exit_code == 0 and out_csv.read_text().startswith("seq,ts,actor")
     assert CliRunner().invoke(cli, ["audit", "export", "--format", "xml"]).exit_code == 2
+
+
+def test_first_events_on_an_empty_database_do_not_race(app, api_key) -> None:
+    """Many first-ever writers at once: every one succeeds and the chain has no gap or fork."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    key = api_key("agent")
+    with _sql_conn() as conn:  # start from an empty chain (the key's creation wrote events)
+        conn.execute(text("DELETE FROM audit_events"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+    codes: list[int] = []
+    with TestClient(app, headers={"X-API-Key": key}) as c:
+        def create(i: int) -> None:
+            codes.append(c.post("/api/cases", json={"case_type": "complaint", "subject": f"first {i}"}).status_code)
+
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert codes == [201] * 12
+    code, out = _verify()
+    assert code == 0 and out["ok"], out
+
+
+def _sql_conn():  # type: ignore[no-untyped-def]
+    return get_engine(write=True).begin()
