@@ -55,6 +55,10 @@ def process(args: list[str], env: dict[str, str], *, port: int | None = None, he
             log: Path | None = None) -> Iterator[subprocess.Popen]:
     """Run `args` with `env` added to ours; wait for HTTP on `port` if given; stop it (SIGTERM) afterwards."""
     full_env = {**os.environ, **env}
+    if args[1:2] == ["serve"] and "CASEMGR_EMBEDDED_WORKER" not in env:
+        # Benchmarks measure app workers as deployed at scale: jobs (AI, SLA, mail) run in separate
+        # `casemgr worker` processes, not in the worker thread `serve` embeds on SQLite by default.
+        full_env["CASEMGR_EMBEDDED_WORKER"] = "0"
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     try:
