@@ -8,40 +8,24 @@ from __future__ import annotations
 
 import difflib
 
-from sqlalchemy import select, update
 from sqlmodel import Session
 
+from casemgr.governance import versions
 from casemgr.governance.models import PolicyVersion
 
 KIND = "ai-policy"
 
 
 def active_row(session: Session) -> PolicyVersion | None:
-    return session.execute(
-        select(PolicyVersion)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .order_by(PolicyVersion.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).scalar_one_or_none()
+    return versions.active_row(session, KIND)
 
 
 def active_version(session: Session) -> str | None:
-    """One indexed query: the version every process compares with its cached policy."""
-    return session.execute(
-        select(PolicyVersion.version)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .order_by(PolicyVersion.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).scalar_one_or_none()
+    return versions.active_version(session, KIND)
 
 
 def history(session: Session, limit: int = 100) -> list[PolicyVersion]:
-    return list(
-        session.execute(
-            select(PolicyVersion).where(PolicyVersion.kind == KIND)
-            .order_by(PolicyVersion.id.desc()).limit(limit)  # type: ignore[union-attr]
-        ).scalars()
-    )
+    return versions.history(session, KIND, limit)
 
 
 def text_diff(old: str | None, new: str, old_name: str = "active", new_name: str = "candidate") -> str:
@@ -62,18 +46,6 @@ def store_version(
         return current, False
     diff = text_diff(current.content if current else base_text, text,
                      current.version if current else "file", version)
-    session.execute(
-        update(PolicyVersion)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .values(is_active=False)
-    )
-    row = PolicyVersion(kind=KIND, name="ai-policy.yaml", version=version, content=text, diff=diff,
-                        author=author, reason=reason, is_active=True)
-    session.add(row)
-    session.flush()
-    from casemgr.audit.service import record
-
-    record(session, actor=author, action=action, entity=f"ai-policy:{version}",
-           before={"version": current.version} if current else None,
-           after={"version": version, "reason": reason, "policy_version_id": row.id})
+    row = versions.activate(session, kind=KIND, name="ai-policy.yaml", version=version, content=text, diff=diff,
+                            author=author, reason=reason, action=action, previous=current)
     return row, True

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
 from sqlmodel import Session
 
+from casemgr.governance import versions
 from casemgr.governance.models import PolicyVersion
 from casemgr.policyfile import PolicyFileError, Problem
 from casemgr.rules.compiler import compile_ruleset
@@ -63,22 +63,12 @@ def diff_sources(old: RuleSource | None, new: RuleSource) -> str:
 
 
 def active_row(session: Session) -> PolicyVersion | None:
-    return session.execute(
-        select(PolicyVersion)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .order_by(PolicyVersion.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).scalar_one_or_none()
+    return versions.active_row(session, KIND)
 
 
 def active_version(session: Session) -> str | None:
     """The cheap query every worker runs (at most once a second) to notice a new version."""
-    return session.execute(
-        select(PolicyVersion.version)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .order_by(PolicyVersion.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).scalar_one_or_none()
+    return versions.active_version(session, KIND)
 
 
 def source_of(row: PolicyVersion) -> RuleSource:
@@ -94,34 +84,9 @@ def _store(session: Session, source: RuleSource, author: str, reason: str, actio
     if current is not None and current.version == source.version:
         return PublishResult(current.version, int(current.id or 0), False, "")
     diff = diff_sources(source_of(current) if current else None, source)
-    session.execute(
-        update(PolicyVersion)
-        .where(PolicyVersion.kind == KIND, PolicyVersion.is_active.is_(True))  # type: ignore[attr-defined]
-        .values(is_active=False)
-    )
-    row = PolicyVersion(
-        kind=KIND,
-        name="rules",
-        version=source.version,
-        content=source.bundle(),
-        files=dict(source.files),
-        diff=diff,
-        author=author,
-        reason=reason,
-        is_active=True,
-    )
-    session.add(row)
-    session.flush()
-    from casemgr.audit.service import record
-
-    record(
-        session,
-        actor=author,
-        action=action,
-        entity=f"rules:{source.version}",
-        before={"version": current.version} if current else None,
-        after={"version": source.version, "reason": reason, "policy_version_id": row.id},
-    )
+    row = versions.activate(session, kind=KIND, name="rules", version=source.version, content=source.bundle(),
+                            files=dict(source.files), diff=diff, author=author, reason=reason, action=action,
+                            previous=current)
     return PublishResult(source.version, int(row.id or 0), True, diff)
 
 
@@ -131,14 +96,7 @@ def publish(session: Session, source: RuleSource, *, author: str, reason: str) -
 
 
 def history(session: Session, limit: int = 50) -> list[PolicyVersion]:
-    return list(
-        session.execute(
-            select(PolicyVersion)
-            .where(PolicyVersion.kind == KIND)
-            .order_by(PolicyVersion.id.desc())  # type: ignore[union-attr]
-            .limit(limit)
-        ).scalars()
-    )
+    return versions.history(session, KIND, limit)
 
 
 def rollback(session: Session, *, to: str | None = None, author: str, reason: str | None = None) -> PublishResult:
