@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -30,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import make_pipeline, make_union
 
+from casemgr.ai import artifact
 from casemgr.ai.text import normalise
 
 ARTIFACT_PREFIX = "complaints-"
@@ -220,27 +218,13 @@ def save(cm: CategoryModel, out: str | Path) -> tuple[Path, Path]:
     """
     payload = {"model": cm.model, "labels": cm.labels, "temperature": cm.temperature,
                "vocabulary": sorted(cm.vocabulary), "meta": {k: v for k, v in cm.meta.items() if k != "version"}}
-    buf = io.BytesIO()
-    joblib.dump(payload, buf, compress=("xz", 6))
-    blob = buf.getvalue()
-    version = hashlib.sha256(blob).hexdigest()[:12]
-    out = Path(out)
-    path = out / f"{ARTIFACT_PREFIX}{version}.joblib" if out.suffix != ".joblib" else out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(blob)
+    path, meta_path, version = artifact.write(payload, out, ARTIFACT_PREFIX, cm.meta)
     cm.meta["version"] = version
-    meta = dict(cm.meta, artifact=path.name, artifact_sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
-    meta_path = path.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path, meta_path
 
 
 def load(path: str | Path) -> CategoryModel:
-    path = Path(path)
-    payload = joblib.load(path)
-    meta_path = path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else dict(payload["meta"])
-    meta.setdefault("version", hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    payload, meta = artifact.read(path)
     return CategoryModel(model=payload["model"], labels=list(payload["labels"]), temperature=float(payload["temperature"]),
                          vocabulary=frozenset(payload["vocabulary"]), meta=meta)
 

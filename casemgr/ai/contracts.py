@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
-import io
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -22,7 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import sklearn
 from scipy import sparse
@@ -31,6 +28,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
 
+from casemgr.ai import artifact
 from casemgr.ai.schemas import CLAUSES
 
 ARTIFACT_PREFIX = "contracts-"
@@ -263,28 +261,14 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
 def save(model: ClauseModel, out: str | Path) -> tuple[Path, Path]:
     payload = {"vectorizer": model.vectorizer, "heads": model.heads, "thresholds": model.thresholds,
                "meta": {k: v for k, v in model.meta.items() if k != "version"}}
-    buf = io.BytesIO()
-    joblib.dump(payload, buf, compress=("xz", 6))
-    blob = buf.getvalue()
-    version = hashlib.sha256(blob).hexdigest()[:12]
-    out = Path(out)
-    path = out / f"{ARTIFACT_PREFIX}{version}.joblib" if out.suffix != ".joblib" else out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(blob)
+    meta = dict(model.meta, clauses=list(CLAUSES), thresholds=[round(t, 4) for t in model.thresholds])
+    path, meta_path, version = artifact.write(payload, out, ARTIFACT_PREFIX, meta)
     model.meta["version"] = version
-    meta = dict(model.meta, artifact=path.name, bytes=len(blob), clauses=list(CLAUSES),
-                thresholds=[round(t, 4) for t in model.thresholds])
-    meta_path = path.with_suffix(".json")
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path, meta_path
 
 
 def load(path: str | Path) -> ClauseModel:
-    path = Path(path)
-    payload = joblib.load(path)
-    meta_path = path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else dict(payload["meta"])
-    meta.setdefault("version", hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    payload, meta = artifact.read(path)
     return ClauseModel(payload["vectorizer"], payload["heads"], list(payload["thresholds"]), meta)
 
 
