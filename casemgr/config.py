@@ -56,12 +56,17 @@ class Settings(BaseSettings):
     mail_from: str = "support@casemgr.local"
     intake_ack: bool = True  # acknowledge new email/form cases to the sender
     form_rate_per_minute: int = 10  # public form submissions per client IP
+    # New API cases are stored in batches by one writer thread per process (casemgr.groupcommit; issue 10)
+    intake_group_commit: bool = True
 
     # Worker: run one job-worker thread inside each app process (single-host SQLite setups; issue 8)
     embedded_worker: bool = False
 
     # Web
     session_ttl_minutes: int = 8 * 60
+    # A verified API key is trusted this long without a database lookup in the process that checked it
+    # (revocation and role changes in that process take effect at once; in other processes within this time).
+    api_key_cache_seconds: float = 2.0
     cookie_secure: bool = False
 
     @property

@@ -10,10 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import event
+from pydantic_core import PydanticUndefined
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from casemgr.config import get_settings
 
@@ -173,3 +176,54 @@ def get_write_session() -> Iterator[Session]:
 def get_read_session() -> Iterator[Session]:
     with read_session() as session:
         yield session
+
+
+_pg_sequences: dict[str, str] = {}
+
+
+def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
+    """Reserve `n` primary keys of `table` in the caller's write transaction, for multi-row INSERTs that must
+    know their ids up front (rows pointing at each other, audit content naming them).
+
+    PostgreSQL: from the column's sequence. SQLite: max(id)+1 onwards; the write transaction holds the
+    database's only write lock (BEGIN IMMEDIATE), so no other connection can take those ids before commit.
+    """
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        seq = _pg_sequences.get(table.name)
+        if seq is None:
+            seq = session.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+            _pg_sequences[table.name] = seq
+        return list(session.execute(text("SELECT nextval(:s) FROM generate_series(1, :n)"),
+                                    {"s": seq, "n": n}).scalars())
+    first = int(session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+    return list(range(first, first + n))
+
+
+_defaults: dict[type, list[tuple[str, Any, Any]]] = {}
+
+
+def draft(model: type[SQLModel], **values: Any) -> SimpleNamespace:
+    """A row of `model` not stored yet, as a plain object: the model's defaults overlaid with `values`.
+
+    Planning code (validation, stage entry, routing) works on drafts, which cost a few microseconds where a
+    table-model instance costs tens (SQLAlchemy instruments every attribute set). The ORM path turns a draft
+    into an instance with `model(**vars(d))`; batch writers insert `row_of(d)` with Core.
+    """
+    spec = _defaults.get(model)
+    if spec is None:
+        spec = [(name, f.default, f.default_factory) for name, f in model.model_fields.items()]
+        _defaults[model] = spec
+    row = {name: (factory() if factory is not None else (None if default is PydanticUndefined else default))
+           for name, default, factory in spec}
+    row.update(values)
+    return SimpleNamespace(**row)
+
+
+def row_of(d: SimpleNamespace) -> dict[str, Any]:
+    """A draft as a column dict for a Core INSERT (an unset id is left to the database)."""
+    row = dict(vars(d))
+    if row.get("id", 0) is None:
+        del row["id"]
+    return row

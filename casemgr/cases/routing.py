@@ -16,6 +16,7 @@ from casemgr.audit import service as audit
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
+from casemgr.db import draft
 from casemgr.sla.clock import due_at
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
 
 
-def _evaluate(case: Case) -> dict[str, Any]:
+def _evaluate(case: Any) -> dict[str, Any]:
     try:
         from casemgr.rules.engine import evaluate
         from casemgr.rules.facts import facts_from_case
@@ -33,18 +34,26 @@ def _evaluate(case: Case) -> dict[str, Any]:
     return decision.model_dump(mode="json") if hasattr(decision, "model_dump") else dict(decision)
 
 
-def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict[str, Any]:
-    """Evaluate the rules on the case's current facts and apply the decision, with one audit event."""
-    if case.status == "closed":
-        return {}
+ROUTED_FIELDS = ("queue", "owner_role", "priority", "sla_due_at", "ruleset_version")
+
+
+def evaluate_rules(case: Any) -> dict[str, Any]:
+    """The rules decision for the case's current facts; a broken engine yields the type's default queue."""
     try:
-        decision = _evaluate(case)
+        return _evaluate(case)
     except Exception as exc:  # a broken engine must not lose the case: fall back to the default queue
         log.exception("rules evaluation failed for case %s", case.id)
-        decision = {"queue": None, "fired": [], "default_used": True, "ruleset_version": None,
-                    "fallback": f"rules error: {type(exc).__name__}: {exc}"}
+        return {"queue": None, "fired": [], "default_used": True, "ruleset_version": None,
+                "fallback": f"rules error: {type(exc).__name__}: {exc}"}
+
+
+def apply_decision(
+    case: Any, decision: dict[str, Any], open_task_names: set[str], *, reason: str,
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """Write the decision onto the case (a Case or a draft, in memory): returns drafts of the tasks to open and
+    the audit event's before/after."""
     ct = get_registry().get(case.case_type)
-    before = {k: getattr(case, k) for k in ("queue", "owner_role", "priority", "sla_due_at", "ruleset_version")}
+    before = {k: getattr(case, k) for k in ROUTED_FIELDS}
     case.queue = decision.get("queue") or (case.queue if not decision.get("default_used") else ct.default_queue)
     if decision.get("owner_role"):
         case.owner_role = decision["owner_role"]
@@ -60,32 +69,39 @@ def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict
         if candidate < case.sla_due_at:
             case.sla_due_at = candidate
             case.sla_hours = float(sla_hours)
-    opened = []
-    existing = {
-        t.name
-        for t in session.execute(select(Task).where(Task.case_id == case.id, Task.status == "open")).scalars()
-    }
-    for t in decision.get("tasks") or []:
-        name = t.get("name") if isinstance(t, dict) else str(t)
+    t = now()
+    tasks: list[Any] = []
+    existing = set(open_task_names)
+    for spec in decision.get("tasks") or []:
+        name = spec.get("name") if isinstance(spec, dict) else str(spec)
         if not name or name in existing:
             continue
-        task = Task(
-            case_id=case.id, name=name, kind=t.get("kind", "task") if isinstance(t, dict) else "task",
-            stage=case.stage, role=t.get("role") if isinstance(t, dict) else None,
-            sop=t.get("sop") if isinstance(t, dict) else None, source="rule", due_at=case.sla_due_at, created_at=now(),
-        )
-        session.add(task)
+        tasks.append(draft(
+            Task, case_id=case.id, name=name, kind=spec.get("kind", "task") if isinstance(spec, dict) else "task",
+            stage=case.stage, role=spec.get("role") if isinstance(spec, dict) else None,
+            sop=spec.get("sop") if isinstance(spec, dict) else None, source="rule", due_at=case.sla_due_at,
+            created_at=t,
+        ))
         existing.add(name)
-        opened.append(name)
-    case.rules_result = {**decision, "reason": reason, "evaluated_at": now().isoformat()}
+    case.rules_result = {**decision, "reason": reason, "evaluated_at": t.isoformat()}
     case.ruleset_version = decision.get("ruleset_version")
+    after = {k: getattr(case, k) for k in ROUTED_FIELDS}
+    after = {**after, "fired": [f.get("rule") if isinstance(f, dict) else str(f) for f in decision.get("fired", [])],
+             "tasks_opened": [task.name for task in tasks], "default_used": bool(decision.get("default_used")),
+             "reason": reason}
+    return tasks, before, after
+
+
+def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict[str, Any]:
+    """Evaluate the rules on the case's current facts and apply the decision, with one audit event."""
+    if case.status == "closed":
+        return {}
+    decision = evaluate_rules(case)
+    open_names = set(session.execute(select(Task.name).where(Task.case_id == case.id, Task.status == "open")).scalars())
+    tasks, before, after = apply_decision(case, decision, open_names, reason=reason)
+    session.add_all(Task(**vars(t)) for t in tasks)
     session.add(case)
     session.flush()
-    after = {k: getattr(case, k) for k in before}
-    audit.record(
-        session, actor=actor, action="case.routed", case_id=case.id, entity="case",
-        before=before,
-        after={**after, "fired": [f.get("rule") if isinstance(f, dict) else str(f) for f in decision.get("fired", [])],
-               "tasks_opened": opened, "default_used": bool(decision.get("default_used")), "reason": reason},
-    )
+    audit.record(session, actor=actor, action="case.routed", case_id=case.id, entity="case", before=before,
+                 after=after)
     return decision

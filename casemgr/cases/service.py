@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -21,6 +23,7 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.clock import now
 from casemgr.config import get_settings
+from casemgr.db import draft
 from casemgr.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
 from casemgr.sla.clock import due_at
 from casemgr.sla.engine import on_wait_change as sla_wait_change
@@ -141,7 +144,9 @@ def _stage_def(ct: CaseTypeDef, stage: str) -> StageDef:
     return sd
 
 
-def _enter_stage(session: Session, case: Case, ct: CaseTypeDef, stage: str, actor: str, at: datetime) -> None:
+def stage_entry(case: Any, ct: CaseTypeDef, stage: str, actor: str, at: datetime) -> tuple[Any, list[Any]]:
+    """Put `case` (a Case or a draft) into `stage`: owner, status, SLA target. Returns drafts of the history
+    row and the stage's tasks to store."""
     sd = _stage_def(ct, stage)
     case.stage = stage
     case.stage_entered_at = at
@@ -168,14 +173,23 @@ def _enter_stage(session: Session, case: Case, ct: CaseTypeDef, stage: str, acto
             case.sla_hours = None
             case.sla_due_at = None
             case.sla_state = "none"
-    session.add(StageHistory(case_id=case.id, case_type=case.case_type, stage=stage, entered_at=at, actor=actor))
-    for tpl in sd.tasks:
-        task = Task(
+    history = draft(StageHistory, case_id=case.id, case_type=case.case_type, stage=stage, entered_at=at, actor=actor)
+    tasks = [
+        draft(
+            Task,
             case_id=case.id, name=tpl.name, kind=tpl.kind, stage=stage, role=tpl.role or sd.owner_role,
             sop=tpl.sop, source="stage", due_at=due_at(at, tpl.due_hours) if tpl.due_hours else case.sla_due_at,
             created_at=at,
         )
-        session.add(task)
+        for tpl in sd.tasks
+    ]
+    return history, tasks
+
+
+def _enter_stage(session: Session, case: Case, ct: CaseTypeDef, stage: str, actor: str, at: datetime) -> None:
+    history, tasks = stage_entry(case, ct, stage, actor, at)
+    session.add(StageHistory(**vars(history)))
+    session.add_all(Task(**vars(t)) for t in tasks)
 
 
 def case_type_def(case: Case) -> CaseTypeDef:
@@ -191,26 +205,37 @@ def allowed_transitions(case: Case) -> list[str]:
 # ---------------------------------------------------------------- commands
 
 
-def create_case(
-    session: Session, data: CaseCreate, actor: str, *, created_at: datetime | None = None, route: bool = True
-) -> Case:
+@dataclass
+class NewCase:
+    """A case about to be opened, not yet stored: everything create_case writes, built without the database.
+
+    create_case (one case, ORM session) and the intake group commit (many cases, one transaction) both start
+    here, so a case opened either way has the same columns, stage tasks and audit content.
+    """
+
+    ct: CaseTypeDef
+    case: SimpleNamespace  # drafts (casemgr.db.draft) of Case, Party, StageHistory and Task rows
+    party: SimpleNamespace | None
+    history: SimpleNamespace
+    tasks: list[SimpleNamespace]
+    at: datetime
+    actor: str
+
+
+def plan_case(data: CaseCreate, actor: str, *, created_at: datetime | None = None) -> NewCase:
+    """Validate `data` and build the new case in its first stage (raises ValidationFailed / NotFound)."""
     registry = get_registry()
     ct = registry.get(data.case_type)
     fields = validate_fields(ct, data.fields)
     if data.category is not None and "category" in {f.name for f in ct.fields}:
         fields.setdefault("category", validate_fields(ct, {"category": data.category}, partial=True)["category"])
     at = created_at or now()
-    party_id = None
+    party = None
     if data.party is not None:
-        party = Party(
-            kind="counterparty" if ct.name == "contract" else "customer",
-            **data.party.model_dump(),
-            created_at=at,
-        )
-        session.add(party)
-        session.flush()
-        party_id = party.id
-    case = Case(
+        party = draft(Party, kind="counterparty" if ct.name == "contract" else "customer", **data.party.model_dump(),
+                      created_at=at)
+    case = draft(
+        Case,
         case_type=ct.name,
         stage=ct.first_stage,
         subject=data.subject,
@@ -222,18 +247,48 @@ def create_case(
         customer_tier=data.customer_tier or (data.party.tier if data.party else None) or fields.get("customer_tier"),
         fields=fields,
         queue=ct.default_queue,
-        party_id=party_id,
         created_at=at,
         updated_at=at,
         stage_entered_at=at,
     )
+    history, tasks = stage_entry(case, ct, ct.first_stage, actor, at)
+    return NewCase(ct=ct, case=case, party=party, history=history, tasks=tasks, at=at, actor=actor)
+
+
+def assign_case_id(new: NewCase, case_id: int) -> None:
+    """Give the planned case its id: the reference and the rows that point at the case follow from it."""
+    new.case.id = case_id
+    new.case.reference = f"{new.ct.reference_prefix}-{case_id}"
+    new.history.case_id = case_id
+    for task in new.tasks:
+        task.case_id = case_id
+
+
+def created_event_after(case: Any) -> dict[str, Any]:
+    """The `after` of a case.created audit event."""
+    return {"reference": case.reference, "case_type": case.case_type, **snapshot(case)}
+
+
+def create_case(
+    session: Session, data: CaseCreate, actor: str, *, created_at: datetime | None = None, route: bool = True
+) -> Case:
+    new = plan_case(data, actor, created_at=created_at)
+    if new.party is not None:
+        party = Party(**vars(new.party))
+        session.add(party)
+        session.flush()
+        new.case.party_id = party.id
+    case = Case(**vars(new.case))
     session.add(case)
     session.flush()
-    case.reference = f"{ct.reference_prefix}-{case.id}"
-    _enter_stage(session, case, ct, ct.first_stage, actor, at)
+    assert case.id is not None
+    assign_case_id(new, case.id)
+    case.reference = new.case.reference
+    session.add(StageHistory(**vars(new.history)))
+    session.add_all(Task(**vars(t)) for t in new.tasks)
     session.flush()
     audit.record(session, actor=actor, action="case.created", case_id=case.id, entity="case",
-                 after={"reference": case.reference, "case_type": case.case_type, **snapshot(case)}, at=at)
+                 after=created_event_after(case), at=new.at)
     if route:
         from casemgr.cases.routing import route_case
 

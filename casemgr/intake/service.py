@@ -14,6 +14,7 @@ import logging
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseCreate, PartyIn
 from casemgr.clock import now
 from casemgr.config import get_settings
-from casemgr.db import read_session, write_session
+from casemgr.db import draft, read_session, write_session
 from casemgr.errors import DomainError, NotFound, ValidationFailed
 from casemgr.intake.models import Attachment, Message, QuarantinedMessage
 from casemgr.intake.parse import ParsedAttachment, ParsedMessage, ParseError, clean_header, clean_text, parse_message
@@ -152,8 +153,11 @@ def quarantine(raw: bytes | None, reason: str, *, channel: str, source: str | No
         return _quarantine(session, raw, reason, channel=channel, source=source)
 
 
-def _message_row(pm: ParsedMessage, raw: bytes, channel: str, case_id: int | None, meta: dict[str, Any]) -> Message:
-    return Message(
+def message_draft(pm: ParsedMessage, raw: bytes, channel: str, case_id: int | None,
+                  meta: dict[str, Any]) -> SimpleNamespace:
+    """The inbound message row (a casemgr.db.draft of Message)."""
+    return draft(
+        Message,
         case_id=case_id, direction="inbound", channel=channel[:20], message_id=pm.message_id,
         in_reply_to=pm.in_reply_to, references=" ".join(pm.references) or None, sender=pm.sender,
         recipients=pm.recipients, subject=pm.subject[:998], sent_at=pm.sent_at, body_text=pm.body_text,
@@ -195,6 +199,16 @@ def _known_sender(session: Session, case: Case, sender: str | None) -> bool:
     return row is not None
 
 
+def _case_create(pm: ParsedMessage, case_type: str, channel: str, fields: dict[str, Any] | None,
+                 party: PartyIn | None) -> CaseCreate:
+    return CaseCreate(
+        case_type=case_type, subject=(pm.subject or "(no subject)")[: get_settings().max_subject_chars][:500],
+        description=pm.body_text[:100_000], channel=channel, fields=fields or {},
+        party=party or PartyIn(name=pm.sender_name[:300] if pm.sender_name else None,
+                               email=pm.sender[:320] if pm.sender else None),
+    )
+
+
 def _store(
     session: Session, pm: ParsedMessage, raw: bytes, *, channel: str, case_channel: str, actor: str,
     source: str | None, envelope_to: list[str] | None, case_type: str | None = None,
@@ -218,7 +232,7 @@ def _store(
         meta["thread_by"] = thread_by
         # Flag replies from addresses the case has not seen: a subject reference can be typed by anyone.
         meta["known_sender"] = _known_sender(session, case, pm.sender)
-        msg = _message_row(pm, raw, channel, case.id, meta)
+        msg = Message(**vars(message_draft(pm, raw, channel, case.id, meta)))
         session.add(msg)
         session.flush()
         assert msg.id is not None
@@ -239,12 +253,7 @@ def _store(
     ctype = case_type or case_type_for(envelope_to or pm.recipients)
     try:
         with session.begin_nested():
-            data = CaseCreate(
-                case_type=ctype, subject=(pm.subject or "(no subject)")[: get_settings().max_subject_chars][:500],
-                description=pm.body_text[:100_000], channel=case_channel, fields=fields or {},
-                party=party or PartyIn(name=pm.sender_name[:300] if pm.sender_name else None,
-                                       email=pm.sender[:320] if pm.sender else None),
-            )
+            data = _case_create(pm, ctype, case_channel, fields, party)
             from casemgr.cases.service import create_case
 
             case = create_case(session, data, actor=actor)
@@ -254,7 +263,7 @@ def _store(
         message = exc.message if isinstance(exc, DomainError) else str(exc)
         return _quarantine(session, raw, f"could not open a case: {message}", channel=channel, source=source,
                            quarantine_id=quarantine_id)
-    msg = _message_row(pm, raw, channel, case.id, meta)
+    msg = Message(**vars(message_draft(pm, raw, channel, case.id, meta)))
     session.add(msg)
     session.flush()
     assert msg.id is not None
@@ -263,8 +272,7 @@ def _store(
                  after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
                         "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50]})
     _enrich(session, case)
-    settings = get_settings()
-    if settings.intake_ack and channel in ("email", "form") and pm.sender and not pm.auto_submitted:
+    if _needs_ack(get_settings(), channel, pm):
         from casemgr.intake.outbound import queue_acknowledgement
 
         queue_acknowledgement(session, case, msg)
@@ -335,9 +343,31 @@ def ingest_submission(sub: Submission, *, actor: str) -> IntakeResult:
                     organisation=clean_header(sub.organisation, 300) if sub.organisation else None)
     if sub.case_type not in ("complaint", "contract"):
         raise ValidationFailed(f"unknown case type {sub.case_type!r}", field="case_type")
-    return _run_store(pm, raw, channel=sub.channel, case_channel=sub.channel, actor=actor, source=sub.source,
-                      envelope_to=None, case_type=sub.case_type, fields=sub.fields, party=party, force=True,
-                      quarantine_errors=False)
+
+    def store_alone() -> IntakeResult:
+        return _run_store(pm, raw, channel=sub.channel, case_channel=sub.channel, actor=actor, source=sub.source,
+                          envelope_to=None, case_type=sub.case_type, fields=sub.fields, party=party, force=True,
+                          quarantine_errors=False)
+
+    if _batchable(sub, pm):
+        from casemgr.intake import batch
+
+        data = _case_create(pm, sub.case_type, sub.channel, sub.fields, party)
+        meta = {"source": sub.source, "notes": pm.notes, "envelope_to": None, "attachments": 0}
+        return batch.new_cases.submit(batch.plan(pm, raw, data, channel=sub.channel, actor=actor, meta=meta,
+                                                 store_alone=store_alone))
+    return store_alone()
+
+
+def _batchable(sub: Submission, pm: ParsedMessage) -> bool:
+    """Whether the submission opens a plain new case the group commit can store (casemgr.intake.batch)."""
+    settings = get_settings()
+    return (settings.intake_group_commit and not settings.ai_inline and not sub.attachments
+            and not _needs_ack(settings, sub.channel, pm) and not _SUBJECT_REF.search(pm.subject))
+
+
+def _needs_ack(settings: Any, channel: str, pm: ParsedMessage) -> bool:
+    return bool(settings.intake_ack and channel in ("email", "form") and pm.sender and not pm.auto_submitted)
 
 
 # ---------------------------------------------------------------- quarantine admin

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -14,6 +16,7 @@ from sqlmodel import Session
 from casemgr.audit import service as audit
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
+from casemgr.config import get_settings
 from casemgr.errors import Conflict, NotFound, ValidationFailed
 from casemgr.users.models import ApiKey, User, UserRole
 
@@ -95,6 +98,7 @@ def set_roles(session: Session, user_id: int, roles: list[str], actor: str) -> l
     if user is None:
         raise NotFound(f"user {user_id} not found")
     before = roles_of(session, user_id)
+    forget_api_keys()
     session.execute(delete(UserRole).where(UserRole.user_id == user_id))
     for r in roles:
         session.add(UserRole(user_id=user_id, role=r))
@@ -138,6 +142,7 @@ def revoke_api_key(session: Session, key_id: int, actor: str) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"API key {key_id} not found")
+    forget_api_keys()
     key.revoked_at = now()
     session.add(key)
     audit.record(session, actor=actor, action="apikey.revoked", entity=f"apikey:{key.id}", after={"name": key.name})
@@ -172,3 +177,38 @@ def principal_for_api_key(session: Session, secret: str) -> Principal | None:
 
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+# ---------------------------------------------------------------- verified API keys, briefly remembered
+
+_verified: dict[str, tuple[float, Principal]] = {}
+_verified_lock = threading.Lock()
+_VERIFIED_MAX = 10_000
+
+
+def remembered_api_key(secret: str) -> Principal | None:
+    """The principal of an API key this process verified less than api_key_cache_seconds ago, else None.
+
+    An integration sends hundreds of requests a second with one key; looking it up (key, owner, roles) each time
+    cost more than the rest of an intake request (issue 10 profile). Only successful lookups are remembered.
+    """
+    hit = _verified.get(_key_hash(secret))
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1]
+
+
+def remember_api_key(secret: str, principal: Principal) -> None:
+    ttl = get_settings().api_key_cache_seconds
+    if ttl <= 0:
+        return
+    with _verified_lock:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[_key_hash(secret)] = (time.monotonic() + ttl, principal)
+
+
+def forget_api_keys() -> None:
+    """Drop every remembered key (called on revocation and role changes, and by tests)."""
+    with _verified_lock:
+        _verified.clear()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -49,6 +50,7 @@ def resolve_principal(request: Request, session: Session) -> users.Principal | N
         principal = users.principal_for_api_key(session, key)
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")
+        users.remember_api_key(key, principal)
     else:
         from casemgr.web.sessions import unsign
 
@@ -73,8 +75,17 @@ def _principal(request: Request) -> users.Principal | None:
         return resolve_principal(request, session)
 
 
-def current_principal(request: Request) -> users.Principal:
-    principal = _principal(request)
+async def current_principal(request: Request) -> users.Principal:
+    # Async, so an API call with a recently verified key needs neither a worker thread nor a query; anything
+    # else is looked up on the thread pool (the database calls block).
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        key = _api_key_from(request)
+        principal = users.remembered_api_key(key) if key else None
+        if principal is not None:
+            request.state.principal = principal
+        else:
+            principal = await run_in_threadpool(_principal, request)
     if principal is None:
         raise Unauthenticated("login or an API key is required")
     return principal
@@ -88,7 +99,7 @@ def require(permission: str) -> Callable[..., users.Principal]:
     """API/route dependency: 401 for anonymous callers (HTML requests are redirected), 403 for wrong roles."""
     allowed = roles_for(permission)
 
-    def dependency(principal: Annotated[users.Principal, Depends(current_principal)]) -> users.Principal:
+    async def dependency(principal: Annotated[users.Principal, Depends(current_principal)]) -> users.Principal:
         if not principal.has_any(allowed):
             raise PermissionDenied(f"this needs one of the roles: {', '.join(sorted(allowed))}")
         return principal
