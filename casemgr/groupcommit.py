@@ -11,6 +11,7 @@ the result or error it would have got without batching.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -46,6 +47,13 @@ class GroupCommit(Generic[Item, Result]):
         fut: Future[Result] = Future()
         self._queue.put((item, fut))
         return fut.result(timeout=WAIT_S)
+
+    async def submit_async(self, item: Item) -> Result:
+        """submit() for coroutines: waits on the event loop instead of holding a worker thread."""
+        self._ensure_started()
+        fut: Future[Result] = Future()
+        self._queue.put((item, fut))
+        return await asyncio.wait_for(asyncio.wrap_future(fut), WAIT_S)
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -319,8 +320,9 @@ def ingest_raw(
                       envelope_to=envelope_to, force=force, quarantine_id=quarantine_id)
 
 
-def ingest_submission(sub: Submission, *, actor: str) -> IntakeResult:
-    """Store a form or API submission as the same normalised message record, and open its case."""
+def _prepare_submission(sub: Submission, *, actor: str) -> tuple[Any, Callable[[], IntakeResult]]:
+    """The submission as a normalised message: its group-commit plan if it opens a plain new case (else None),
+    and the one-at-a-time path that stores it either way."""
     settings = get_settings()
     if sub.external_id:
         key = hashlib.sha256(f"{actor}\x00{sub.external_id}".encode()).hexdigest()[:40]
@@ -349,14 +351,38 @@ def ingest_submission(sub: Submission, *, actor: str) -> IntakeResult:
                           envelope_to=None, case_type=sub.case_type, fields=sub.fields, party=party, force=True,
                           quarantine_errors=False)
 
-    if _batchable(sub, pm):
-        from casemgr.intake import batch
+    if not _batchable(sub, pm):
+        return None, store_alone
+    from casemgr.intake import batch
 
-        data = _case_create(pm, sub.case_type, sub.channel, sub.fields, party)
-        meta = {"source": sub.source, "notes": pm.notes, "envelope_to": None, "attachments": 0}
-        return batch.new_cases.submit(batch.plan(pm, raw, data, channel=sub.channel, actor=actor, meta=meta,
-                                                 store_alone=store_alone))
-    return store_alone()
+    data = _case_create(pm, sub.case_type, sub.channel, sub.fields, party)
+    meta = {"source": sub.source, "notes": pm.notes, "envelope_to": None, "attachments": 0}
+    return batch.plan(pm, raw, data, channel=sub.channel, actor=actor, meta=meta, store_alone=store_alone), store_alone
+
+
+def ingest_submission(sub: Submission, *, actor: str) -> IntakeResult:
+    """Store a form or API submission as the same normalised message record, and open its case."""
+    planned, store_alone = _prepare_submission(sub, actor=actor)
+    if planned is None:
+        return store_alone()
+    from casemgr.intake import batch
+
+    return batch.new_cases.submit(planned)
+
+
+async def ingest_submission_async(sub: Submission, *, actor: str) -> IntakeResult:
+    """ingest_submission for async routes: a plain new case is planned here (CPU only) and waits for its group
+    commit without holding a thread; anything else runs on the thread pool, one message at a time."""
+    from fastapi.concurrency import run_in_threadpool
+
+    if sub.attachments:  # stored files: blocking I/O
+        return await run_in_threadpool(ingest_submission, sub, actor=actor)
+    planned, store_alone = _prepare_submission(sub, actor=actor)
+    if planned is None:
+        return await run_in_threadpool(store_alone)
+    from casemgr.intake import batch
+
+    return await batch.new_cases.submit_async(planned)
 
 
 def _batchable(sub: Submission, pm: ParsedMessage) -> bool:
