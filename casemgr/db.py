@@ -8,6 +8,7 @@ another writer committed in between, and busy_timeout cannot help it. PostgreSQL
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from casemgr.config import get_settings
@@ -28,13 +30,13 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
     settings = get_settings()
     if url.startswith("sqlite"):
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        busy = settings.sqlite_busy_timeout_ms
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy / 1000},
             pool_size=settings.db_pool_size,
             max_overflow=20,
         )
-        busy = settings.sqlite_busy_timeout_ms
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -42,15 +44,38 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={int(busy)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Writers wait for the write lock in _on_begin_immediate below, not in SQLite's busy handler.
+            cur.execute(f"PRAGMA busy_timeout={0 if immediate else int(busy)}")
             cur.close()
 
-        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        if not immediate:
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn):  # type: ignore[no-untyped-def]
+                conn.exec_driver_sql("BEGIN")
+
+            return engine
+        wait_s = settings.sqlite_busy_timeout_ms / 1000
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql(begin_sql)
+        def _on_begin_immediate(conn):  # type: ignore[no-untyped-def]
+            # Another process holds the write lock: retry every 0.5-5 ms. SQLite's own busy handler sleeps 25,
+            # 50, then 100 ms between tries, which with two app processes put p99 intake latency at 150 ms
+            # (issue 10, bench intake --workers 2). Once BEGIN IMMEDIATE succeeds, nothing else in a WAL write
+            # transaction waits for a lock.
+            deadline = time.monotonic() + wait_s
+            delay = 0.0005
+            while True:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() + delay > deadline:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
 
         return engine
     return create_engine(
