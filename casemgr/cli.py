@@ -31,6 +31,10 @@ def serve(
     port: int = typer.Option(8000, help="Port."),
     workers: int = typer.Option(1, help="Worker processes (uvicorn, uvloop + httptools)."),
     upgrade: bool = typer.Option(True, help="Apply migrations before serving."),
+    worker: bool | None = typer.Option(
+        None, "--worker/--no-worker",
+        help="Also run one `casemgr worker` process (SLA, AI, mail jobs). Default: on for SQLite, off for "
+             "PostgreSQL, where workers are deployed on their own."),
 ) -> None:
     """Serve the web UI and the JSON API."""
     import uvicorn
@@ -49,15 +53,23 @@ def serve(
 
     from casemgr.config import get_settings
 
-    # One machine on SQLite needs no separate worker process: each app process runs a worker thread
-    # (jobs are leased, so each still runs once). Set CASEMGR_EMBEDDED_WORKER=0 to run `casemgr worker` yourself.
-    if get_settings().is_sqlite and "CASEMGR_EMBEDDED_WORKER" not in os.environ:
-        os.environ["CASEMGR_EMBEDDED_WORKER"] = "1"
-        from casemgr.config import reset_settings
+    # One machine on SQLite needs nothing but `casemgr serve`: it starts and supervises one worker process
+    # (jobs are leased, so extra workers elsewhere still run each job once). CASEMGR_EMBEDDED_WORKER=1 runs a
+    # worker thread inside each app process instead.
+    if worker is None:
+        worker = get_settings().is_sqlite and "CASEMGR_EMBEDDED_WORKER" not in os.environ
+    child = None
+    if worker and not get_settings().embedded_worker:
+        from casemgr.worker import WorkerProcess
 
-        reset_settings()  # the app is imported in this process (1 worker): it must see the new setting
-    uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                log_level="info", access_log=False)
+        child = WorkerProcess()
+        child.start()
+    try:
+        uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
+                    log_level="info", access_log=False)
+    finally:
+        if child is not None:
+            child.stop()
 
 
 @db_app.command("upgrade")

@@ -14,6 +14,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -160,9 +162,12 @@ class Worker:
 
 
 def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120.0, poll_s: float = 0.5,
-               schedule: bool = True, extra_modules: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+               schedule: bool = True, extra_modules: list[str] | tuple[str, ...] = (),
+               parent_pid: int | None = None) -> dict[str, int]:
     load_handlers(extra_modules)
     worker = Worker(concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, schedule=schedule)
+    if parent_pid:
+        _stop_when_orphaned(worker, parent_pid)
 
     def _graceful(signum: int, _frame: Any) -> None:
         # SIGTERM/SIGINT: finish the running jobs, claim no more.
@@ -173,6 +178,62 @@ def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120
         signal.signal(signal.SIGINT, _graceful)
     log.info("worker %s started (%d slots, handlers: %s)", worker.name, worker.concurrency, ", ".join(sorted(HANDLERS)))
     return worker.run(once=once)
+
+
+def _stop_when_orphaned(worker: Worker, parent_pid: int) -> None:
+    """A worker started by `casemgr serve` stops (finishing its running jobs) when serve is gone, even if serve
+    was killed and could not stop it."""
+
+    def watch() -> None:
+        while not worker.stop.wait(1.0):
+            if os.getppid() != parent_pid:
+                log.warning("worker %s: parent process %d is gone; stopping", worker.name, parent_pid)
+                worker.stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class WorkerProcess:
+    """One `casemgr worker` child process of `casemgr serve`, restarted if it dies.
+
+    A separate process rather than a thread in the app: AI enrichment is CPU work that would otherwise compete
+    with request handling for the app's GIL, and the AI model would sit in every app worker's memory (issue 10).
+    """
+
+    RESTART_DELAY_S = 2.0
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        self.args = args or [sys.executable, "-m", "casemgr.cli", "worker", "--parent-pid", str(os.getpid())]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args)
+        self._thread = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            assert self.proc is not None
+            code = self.proc.wait()
+            if self._stopping.wait(self.RESTART_DELAY_S):
+                return
+            log.error("casemgr worker exited with %s; starting a new one", code)
+            self.restarts += 1
+            self.proc = subprocess.Popen(self.args)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stopping.set()
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # finishes running jobs, claims no more
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # its claims' leases expire; another worker runs those jobs again
+            self.proc.wait(5)
 
 
 def install_embedded(app: Any) -> None:
@@ -208,11 +269,12 @@ def cli(
     poll: float = typer.Option(0.5, "--poll-seconds", min=0.01, help="Sleep when the queue is empty."),
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="Enqueue periodic SLA/renewal/metrics jobs."),
     imports: list[str] = typer.Option([], "--import", help="Extra handler module or .py file (repeatable)."),
+    parent_pid: int = typer.Option(0, "--parent-pid", hidden=True, help="Stop when this process is gone."),
 ) -> None:
     """Run background jobs: SLA scans and escalations, renewal reminders, AI retries, outbound mail."""
     import json
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stats = run_worker(once=once, concurrency=concurrency, lease_s=lease, poll_s=poll, schedule=schedule,
-                       extra_modules=imports)
+                       extra_modules=imports, parent_pid=parent_pid or None)
     typer.echo(json.dumps({"worker": "stopped", **stats}))

@@ -56,8 +56,8 @@ def process(args: list[str], env: dict[str, str], *, port: int | None = None, he
     """Run `args` with `env` added to ours; wait for HTTP on `port` if given; stop it (SIGTERM) afterwards."""
     full_env = {**os.environ, **env}
     if args[1:2] == ["serve"] and "CASEMGR_EMBEDDED_WORKER" not in env:
-        # Benchmarks measure app workers as deployed at scale: jobs (AI, SLA, mail) run in separate
-        # `casemgr worker` processes, not in the worker thread `serve` embeds on SQLite by default.
+        # Benchmarks measure app workers as deployed at scale: jobs (AI, SLA, mail) run in `casemgr worker`
+        # processes the benchmark starts itself, neither in a worker thread nor in the worker `serve` starts.
         full_env["CASEMGR_EMBEDDED_WORKER"] = "0"
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(args, env=full_env, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
@@ -74,7 +74,7 @@ def process(args: list[str], env: dict[str, str], *, port: int | None = None, he
 def serve_args(port: int, workers: int) -> list[str]:
     """Exactly what production runs: `casemgr serve` (uvicorn, uvloop + httptools)."""
     return [str(BIN / "casemgr"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--no-upgrade"]
+            "--no-upgrade", "--no-worker"]
 
 
 def floor_args(port: int, workers: int) -> list[str]:
