@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
@@ -456,11 +457,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
         raise ValidationFailed("invalid cursor", field="cursor") from None
 
 
+LIST_VIEW_DEFERRED = ("description", "fields", "tags", "ai", "contract", "rules_result")
+
+
 def list_cases(
-    session: Session, filters: CaseFilters, limit: int = 50, cursor: str | None = None
+    session: Session, filters: CaseFilters, limit: int = 50, cursor: str | None = None, *, summary: bool = False,
 ) -> tuple[list[Case], str | None]:
-    """Keyset-paginated, ordered by SLA due time (cases without a due time last), then id."""
+    """Keyset-paginated, ordered by SLA due time (cases without a due time last), then id.
+
+    summary=True leaves out the text and JSON columns a list view does not show (decoding them was a fifth of
+    the queue page's time); touching one of them on a returned case raises instead of querying per row.
+    """
     q = select(Case)
+    if summary:
+        q = q.options(*(defer(getattr(Case, name), raiseload=True) for name in LIST_VIEW_DEFERRED))
     f = filters
     if f.case_type:
         q = q.where(Case.case_type == f.case_type)

@@ -75,17 +75,21 @@ def _principal(request: Request) -> users.Principal | None:
         return resolve_principal(request, session)
 
 
+async def _principal_async(request: Request) -> users.Principal | None:
+    # A call with a recently verified API key needs neither a worker thread nor a query; anything else is
+    # looked up on the thread pool (the database calls block).
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    key = _api_key_from(request)
+    principal = users.remembered_api_key(key) if key else None
+    if principal is not None:
+        request.state.principal = principal
+        return principal
+    return await run_in_threadpool(_principal, request)
+
+
 async def current_principal(request: Request) -> users.Principal:
-    # Async, so an API call with a recently verified key needs neither a worker thread nor a query; anything
-    # else is looked up on the thread pool (the database calls block).
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
-        key = _api_key_from(request)
-        principal = users.remembered_api_key(key) if key else None
-        if principal is not None:
-            request.state.principal = principal
-        else:
-            principal = await run_in_threadpool(_principal, request)
+    principal = await _principal_async(request)
     if principal is None:
         raise Unauthenticated("login or an API key is required")
     return principal
@@ -109,8 +113,8 @@ def require(permission: str) -> Callable[..., users.Principal]:
     return dependency
 
 
-def page_principal(request: Request) -> users.Principal:
-    principal = _principal(request)
+async def page_principal(request: Request) -> users.Principal:
+    principal = await _principal_async(request)
     if principal is None:
         # Pages always send anonymous visitors to the login form, whatever their Accept header says.
         raise Unauthenticated("please log in", login_redirect=True)
@@ -121,7 +125,7 @@ def page(permission: str) -> Callable[..., users.Principal]:
     """Page dependency: anonymous -> redirect to /login, wrong roles -> 403 page."""
     allowed = roles_for(permission)
 
-    def dependency(principal: Annotated[users.Principal, Depends(page_principal)]) -> users.Principal:
+    async def dependency(principal: Annotated[users.Principal, Depends(page_principal)]) -> users.Principal:
         if not principal.has_any(allowed):
             raise PermissionDenied(f"this page needs one of the roles: {', '.join(sorted(allowed))}")
         return principal

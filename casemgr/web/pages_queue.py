@@ -75,7 +75,7 @@ def queue_page(
         priority=priority or None, status=status or None, category=category or None, sla_state=sla_state or None,
         text=q.strip() or None,
     )
-    rows, next_cursor = service.list_cases(session, filters, limit=PAGE_SIZE, cursor=cursor or None)
+    rows, next_cursor = service.list_cases(session, filters, limit=PAGE_SIZE, cursor=cursor or None, summary=True)
     names = usernames(session, {c.assignee_id for c in rows if c.assignee_id})
     reg = get_registry()
     params = {"view": view, "queue": queue, "type": case_type, "stage": stage, "priority": priority,

@@ -13,6 +13,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True
+# Templates ship with the package: no stat() of every template (and of a row template once per row) per render.
+templates.env.auto_reload = False
 
 
 @pass_context
