@@ -3,12 +3,18 @@ CASEMGR_TEST_DATABASE_URL is set), settings pointed at a temp data dir, users an
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from casemgr import migrate
@@ -135,3 +141,53 @@ def agent_client(app, api_key):  # type: ignore[no-untyped-def]
     key = api_key("agent")
     with TestClient(app, headers={"X-API-Key": key}) as c:
         yield c
+
+
+class MailSink:
+    """A real SMTP server on loopback standing in for the outbound relay: records every delivery.
+
+    `hold_s` keeps the next delivery waiting that long before its 250 (a worker can be killed meanwhile);
+    `in_data` is set when a delivery arrives.
+    """
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.messages: list[dict[str, Any]] = []
+        self.in_data = threading.Event()
+        self.hold_s = 0.0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.in_data.set()
+        if self.hold_s:
+            hold, self.hold_s = self.hold_s, 0.0
+            await asyncio.sleep(hold)
+        data = envelope.original_content or envelope.content
+        with self._lock:
+            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": data,
+                                  "message_id": str(message_from_bytes(data)["Message-ID"])})
+        return "250 OK"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Settings that point casemgr (this process or a subprocess) at this relay."""
+        return {"CASEMGR_SMTP_RELAY_HOST": self.host, "CASEMGR_SMTP_RELAY_PORT": str(self.port)}
+
+
+@pytest.fixture
+def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailSink]:
+    """A loopback SMTP relay sink; this process's settings point at it."""
+    sink = MailSink()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sink.port = int(sock.getsockname()[1])
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    for k, v in sink.env.items():
+        monkeypatch.setenv(k, v)
+    reset_settings()
+    try:
+        yield sink
+    finally:
+        controller.stop()

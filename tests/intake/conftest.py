@@ -1,50 +1,19 @@
-"""Intake fixtures: a real SMTP sink (outbound relay) and the real intake SMTP server, both on loopback."""
+"""Intake fixtures: the real intake SMTP server on loopback (the outbound relay sink is tests/conftest.py's)."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-
-from casemgr.config import reset_settings
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Sink:
-    host: str
-    port: int
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "data": envelope.original_content or envelope.content})
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
-    """A loopback SMTP server standing in for the outbound relay; settings point at it."""
-    port = free_port()
-    sink = Sink("127.0.0.1", port)
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_HOST", "127.0.0.1")
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(port))
-    reset_settings()
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

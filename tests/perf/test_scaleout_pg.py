@@ -8,7 +8,6 @@ Every 2xx request is stored exactly once and every job ran exactly once (counted
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections import Counter
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from casemgr.bench import serving
@@ -28,17 +26,6 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="needs CASEMGR_TEST_DATABASE_
 
 N_UNIQUE = 60  # API submissions; every fifth one is sent a second time, to the other app
 N_FORM = 12  # form-channel submissions: each queues one acknowledgement mail
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            self.messages.append(envelope.original_content or envelope.content)
-        return "250 OK"
 
 
 def _wait_for_jobs(deadline: float) -> dict[str, int]:
@@ -55,7 +42,7 @@ def _wait_for_jobs(deadline: float) -> dict[str, int]:
         time.sleep(0.2)
 
 
-def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch, smtp_sink: Any) -> None:
     from casemgr.ai.models import AICall
     from casemgr.audit import service as audit
     from casemgr.cases.models import Case
@@ -72,41 +59,35 @@ def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch)
     reset_settings()
     with write_session() as s:
         _, key = users.create_api_key(s, "scaleout", None, ["intake"], actor="test")
-    sink = Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=serving.free_port())
-    smtp.start()
-    env = {"CASEMGR_SMTP_RELAY_HOST": "127.0.0.1", "CASEMGR_SMTP_RELAY_PORT": str(smtp.port)}
+    env = smtp_sink.env
     ports = [serving.free_port(), serving.free_port()]
-    try:
-        with ExitStack() as stack:
-            for port in ports:
-                stack.enter_context(serving.process(serving.serve_args(port, 1), env, port=port))
-            ids = [f"ext-{i}-{uuid.uuid4().hex[:8]}" for i in range(N_UNIQUE)]
-            plan = [(i % 2, ext) for i, ext in enumerate(ids)] + [((i + 1) % 2, ext) for i, ext in
-                                                                  enumerate(ids) if i % 5 == 0]
-            clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", headers={"X-API-Key": key}, timeout=30)
-                       for p in ports]
+    with ExitStack() as stack:
+        for port in ports:
+            stack.enter_context(serving.process(serving.serve_args(port, 1), env, port=port))
+        ids = [f"ext-{i}-{uuid.uuid4().hex[:8]}" for i in range(N_UNIQUE)]
+        plan = [(i % 2, ext) for i, ext in enumerate(ids)] + [((i + 1) % 2, ext) for i, ext in
+                                                              enumerate(ids) if i % 5 == 0]
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", headers={"X-API-Key": key}, timeout=30)
+                   for p in ports]
 
-            def submit(item: tuple[int, str]) -> tuple[str, int, dict[str, Any]]:
-                app, ext = item
-                r = clients[app].post("/api/intake", json={
-                    "subject": f"Scale-out {ext}", "body": "My card was charged twice and no refund came.",
-                    "sender": {"name": "Scale Out", "email": "scale@example.org"}, "external_id": ext})
-                return ext, r.status_code, r.json()
+        def submit(item: tuple[int, str]) -> tuple[str, int, dict[str, Any]]:
+            app, ext = item
+            r = clients[app].post("/api/intake", json={
+                "subject": f"Scale-out {ext}", "body": "My card was charged twice and no refund came.",
+                "sender": {"name": "Scale Out", "email": "scale@example.org"}, "external_id": ext})
+            return ext, r.status_code, r.json()
 
-            with ThreadPoolExecutor(8) as pool:
-                results = list(pool.map(submit, plan))
-            for c in clients:
-                c.close()
-            for i in range(N_FORM):  # acknowledgement mail jobs, created on the same database
-                ingest_submission(Submission(channel="form", case_type="complaint", subject=f"Form {i}",
-                                             body="The bank closed my account.", name="Form User",
-                                             email=f"form{i}@example.org"), actor="public:form")
-            for _ in range(2):
-                stack.enter_context(serving.process(serving.worker_args("--concurrency", "2"), env))
-            counts = _wait_for_jobs(time.monotonic() + 40)
-    finally:
-        smtp.stop()
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(submit, plan))
+        for c in clients:
+            c.close()
+        for i in range(N_FORM):  # acknowledgement mail jobs, created on the same database
+            ingest_submission(Submission(channel="form", case_type="complaint", subject=f"Form {i}",
+                                         body="The bank closed my account.", name="Form User",
+                                         email=f"form{i}@example.org"), actor="public:form")
+        for _ in range(2):
+            stack.enter_context(serving.process(serving.worker_args("--concurrency", "2"), env))
+        counts = _wait_for_jobs(time.monotonic() + 40)
 
     # Every 2xx request stored exactly once: one case per external id, repeats answered as duplicates.
     assert all(200 <= code < 300 for _, code, _ in results), [r for r in results if not 200 <= r[1] < 300][:3]
@@ -129,7 +110,7 @@ def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch)
     assert Counter(k for k, *_ in jobs) == {"ai.enrich": N_UNIQUE + N_FORM, "mail.send": N_FORM}
     assert all(attempts == 1 for _, _, attempts, _ in jobs)
     assert len(classify_calls) == N_UNIQUE + N_FORM and set(classify_calls.values()) == {1}
-    assert len(sink.messages) == N_FORM
+    assert len(smtp_sink.messages) == N_FORM
     # Both workers took part (locked_by is "host:pid:tag/slot").
     assert len({locked_by.rsplit("/", 1)[0] for *_, locked_by in jobs}) == 2
     assert time.monotonic() - t_start < 60

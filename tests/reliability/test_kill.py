@@ -18,14 +18,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from casemgr.ai.models import AICall  # noqa: F401 - table import for the registry
@@ -44,26 +41,6 @@ from .helpers import ROOT, assert_consistent, cli, free_port, raw_mail
 from .test_ai_faults import use_external_ai
 
 N_CASES = 6
-
-
-class CountingSink:
-    """An SMTP relay on loopback that counts deliveries per Message-ID; can hold a delivery open for a while."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[str] = []
-        self.in_data = threading.Event()
-        self.hold_s = 0.0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        import asyncio
-
-        self.in_data.set()
-        if self.hold_s:
-            hold, self.hold_s = self.hold_s, 0.0
-            await asyncio.sleep(hold)  # the worker is killed while waiting for our 250
-        msg = message_from_bytes(envelope.original_content or envelope.content)
-        self.deliveries.append(str(msg["Message-ID"]))
-        return "250 OK"
 
 
 def _worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
@@ -91,24 +68,9 @@ def _pending() -> int:
         return len(s.execute(select(Job.id).where(Job.status.in_(("queued", "running", "failed")))).all())
 
 
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountingSink]:
-    handler = CountingSink()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_HOST", "127.0.0.1")
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(port))
-    reset_settings()
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
 @pytest.mark.slow  # ~1 min: six worker processes started and killed; `make test-faults`
 def test_worker_sigkilled_mid_ai_sla_and_mail_jobs_completes_each_once(
-    monkeypatch: pytest.MonkeyPatch, sink: CountingSink
+    monkeypatch: pytest.MonkeyPatch, smtp_sink: Any
 ) -> None:
     with FakeLLM("slow", delay_s=0.25) as llm:
         use_external_ai(monkeypatch, llm.port)
@@ -136,9 +98,9 @@ def test_worker_sigkilled_mid_ai_sla_and_mail_jobs_completes_each_once(
                 kills["ai"] += 1
             time.sleep(1.1)  # the dead worker's lease runs out
         # 2) Killed while the relay holds a delivery open (sent, but the 250 never reached the worker).
-        sink.hold_s = 3.0
-        sink.in_data.clear()
-        if _kill_when(_worker(env), sink.in_data.is_set):
+        smtp_sink.hold_s = 3.0
+        smtp_sink.in_data.clear()
+        if _kill_when(_worker(env), smtp_sink.in_data.is_set):
             kills["mail"] += 1
         time.sleep(1.1)
         # 3) Killed at an arbitrary moment.
@@ -179,7 +141,7 @@ def test_worker_sigkilled_mid_ai_sla_and_mail_jobs_completes_each_once(
     assert breached == Counter(dict.fromkeys(ids, 1)), breached    # one breach per case
     assert tasks == Counter(dict.fromkeys(ids, 1)), tasks          # one escalation task per case
     assert {m.status for m in out_msgs} == {"sent"}
-    delivered = Counter(sink.deliveries)
+    delivered = Counter(m["message_id"] for m in smtp_sink.messages)
     # Every acknowledgement arrived, always with its stored Message-ID; only the delivery cut by the kill between
     # the relay's acceptance and our commit was repeated (same Message-ID, so the recipient's client dedupes it).
     assert set(delivered) == set(outbound)

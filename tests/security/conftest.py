@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from reliability.helpers import free_port
 
@@ -32,30 +31,6 @@ def smtp_server(limits: int) -> Iterator[tuple[str, int]]:
     controller.start()
     try:
         yield "127.0.0.1", port
-    finally:
-        controller.stop()
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append({"to": list(envelope.rcpt_tos), "data": envelope.original_content or envelope.content})
-        return "250 OK"
-
-
-@pytest.fixture
-def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_HOST", "127.0.0.1")
-    monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(port))
-    reset_settings()
-    try:
-        yield sink
     finally:
         controller.stop()
 

@@ -126,7 +126,7 @@ def test_deep_and_wide_mime_is_quarantined_with_a_reason(smtp_server: Any) -> No
 # ---------------------------------------------------------------- header injection
 
 
-def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: Any, api: Any, relay: Any) -> None:
+def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: Any, api: Any, smtp_sink: Any) -> None:
     from casemgr.db import write_session
     from casemgr.intake import outbound
     from casemgr.jobs import service as jobs
@@ -153,8 +153,8 @@ def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: 
         assert jobs.run_claimed(claimed[0], "test") == "done"
     from email import message_from_bytes
 
-    assert relay.messages and all(m["to"] == ["ann@example.org"] for m in relay.messages)
-    for m in relay.messages:
+    assert smtp_sink.messages and all(m["to"] == ["ann@example.org"] for m in smtp_sink.messages)
+    for m in smtp_sink.messages:
         em = message_from_bytes(m["data"])
         assert em["Bcc"] is None and em["X-Injected"] is None, em.as_string()[:500]
         assert "\n" not in str(em["Subject"]).strip()
