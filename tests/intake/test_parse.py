@@ -50,6 +50,24 @@ def test_html_only_drops_script_style_and_hidden_text() -> None:
     assert "html-only body converted to text" in pm.notes
 
 
+@pytest.mark.parametrize(("html", "hidden"), [
+    ('<span style="color:#ffffff;background:#ffffff">HIDE</span>', True),
+    ('<span style="color: white">HIDE</span>', True),  # the page background is white
+    ('<font color="#fdfdfd">HIDE</font>', True),
+    ('<div style="background-color:#202020"><span style="color:rgb(30, 30, 30)">HIDE</span></div>', True),
+    ('<td bgcolor="#000000"><font color="#000">HIDE</font></td>', True),
+    ('<p style="font-size:1px">HIDE</p>', True),
+    ('<body bgcolor="#000000"><font color="white">SHOW</font></body>', False),  # white on black is readable
+    ('<span style="color:#c00">SHOW</span>', False),
+    ('<div style="background:#fff url(x.png) no-repeat"><b>SHOW</b></div>', False),
+    ('<p style="color:#777;font-size:12px">SHOW</p>', False),
+])
+def test_text_a_reader_cannot_see_is_dropped(html: str, hidden: bool) -> None:
+    text = html_to_text(f"<p>Before</p>{html}<p>After</p>")
+    assert text.startswith("Before") and text.endswith("After")  # colours do not leak past their element
+    assert ("HIDE" in text, "SHOW" in text) == ((False, False) if hidden else (False, True))
+
+
 def test_html_to_text_survives_garbage() -> None:
     assert html_to_text("<p>ok</p><<<>>><div") .startswith("ok")
 
