@@ -19,12 +19,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from casemgr.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 WAIT_S = 120.0  # longer than any busy_timeout: past it the writer is stuck, and the request says so
+STUCK = "the database did not accept the write in time; please try again (a retry with the same id is safe)"
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -46,14 +49,20 @@ class GroupCommit(Generic[Item, Result]):
         self._ensure_started()
         fut: Future[Result] = Future()
         self._queue.put((item, fut))
-        return fut.result(timeout=WAIT_S)
+        try:
+            return fut.result(timeout=WAIT_S)
+        except TimeoutError:
+            raise ServiceUnavailable(STUCK) from None
 
     async def submit_async(self, item: Item) -> Result:
         """submit() for coroutines: waits on the event loop instead of holding a worker thread."""
         self._ensure_started()
         fut: Future[Result] = Future()
         self._queue.put((item, fut))
-        return await asyncio.wait_for(asyncio.wrap_future(fut), WAIT_S)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), WAIT_S)
+        except TimeoutError:
+            raise ServiceUnavailable(STUCK) from None
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -78,7 +87,7 @@ class GroupCommit(Generic[Item, Result]):
                 log.exception("group commit %s: batch of %d failed unexpectedly", self.name, len(batch))
                 for _, fut in batch:
                     if not fut.done():
-                        fut.set_exception(RuntimeError("the write could not be completed; try again"))
+                        fut.set_exception(ServiceUnavailable(STUCK))
 
     def _commit(self, batch: list[tuple[Item, Future[Result]]]) -> None:
         items = [item for item, _ in batch]
