@@ -150,7 +150,7 @@ def imap_poll(
 
 
 def bench_intake(
-    n: int = typer.Option(300, help="Messages per measured path."),
+    n: int = typer.Option(2000, help="Messages per measured path (short runs are noisy: the API path takes ~2 s)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
     clients: int = typer.Option(32, help="API path: concurrent keep-alive clients."),
     workers: int = typer.Option(1, help="API path: uvicorn workers (floor and casemgr serve alike)."),
