@@ -94,7 +94,7 @@ def test_run_capability_records_success_and_failure() -> None:
     ok = run_capability(LocalProvider(), "classify", "debt collector calls me every day", case_id=7)
     rec = ok.record
     assert ok.ok and rec["case_id"] == 7 and rec["provider"] == "local" and rec["capability"] == "classify"
-    assert rec["model_version"].startswith("tfidf-ensemble-v1:") and rec["error"] is None
+    assert rec["model_version"].startswith("tfidf-cue-ensemble-v2:") and rec["error"] is None
     assert rec["input_hash"] == input_hash("classify", "debt collector calls me every day")
     assert 0 <= rec["confidence"] <= 1 and rec["latency_ms"] >= 0 and rec["output"] == ok.output
     bad = run_capability(_Broken(), "classify", "x")
