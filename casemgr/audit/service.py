@@ -54,6 +54,29 @@ def compute_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+@dataclass
+class PendingEvent:
+    """An event to append with append_events (the same content record() takes)."""
+
+    actor: str
+    action: str
+    case_id: int | None = None
+    entity: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    ts: datetime | None = None
+
+
+def chained_row(seq: int, prev_hash: str, ev: PendingEvent) -> dict[str, Any]:
+    """The audit_events row for `ev` at chain position `seq` after `prev_hash` (content canonical, hash set)."""
+    ts = ev.ts or now()
+    before = canonical(ev.before) if ev.before is not None else None
+    after = canonical(ev.after) if ev.after is not None else None
+    digest = compute_hash(seq, ts, ev.actor, ev.action, ev.case_id, ev.entity, before, after, prev_hash)
+    return {"seq": seq, "ts": ts, "actor": ev.actor, "action": ev.action, "case_id": ev.case_id,
+            "entity": ev.entity, "before": before, "after": after, "prev_hash": prev_hash, "hash": digest}
+
+
 def record(
     session: Session,
     *,
@@ -67,34 +90,14 @@ def record(
 ) -> AuditEvent:
     """Append one event inside the caller's transaction (same commit as the change it describes)."""
     head = _locked_head(session)
-    ts = at or now()
-    before_c = canonical(before) if before is not None else None
-    after_c = canonical(after) if after is not None else None
-    seq = head.seq + 1
-    digest = compute_hash(seq, ts, actor, action, case_id, entity, before_c, after_c, head.hash)
-    event = AuditEvent(
-        seq=seq, ts=ts, actor=actor, action=action, case_id=case_id, entity=entity,
-        before=before_c, after=after_c, prev_hash=head.hash, hash=digest,
-    )
+    row = chained_row(head.seq + 1, head.hash, PendingEvent(actor, action, case_id, entity, before, after, at))
+    event = AuditEvent(**row)
     session.add(event)
-    head.seq = seq
-    head.hash = digest
+    head.seq = row["seq"]
+    head.hash = row["hash"]
     # No flush here: the unit of work writes the events (one batched INSERT) and the head at the next query or
     # at commit. An intake writes 3-4 events; a flush per event was a fifth of its CPU (issue 10 profile).
     return event
-
-
-@dataclass
-class PendingEvent:
-    """An event to append with append_events (the same content record() takes)."""
-
-    actor: str
-    action: str
-    case_id: int | None = None
-    entity: str | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    ts: datetime | None = None
 
 
 def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
@@ -113,13 +116,8 @@ def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
     rows = []
     for ev in events:
         seq += 1
-        ts = ev.ts or now()
-        before_c = canonical(ev.before) if ev.before is not None else None
-        after_c = canonical(ev.after) if ev.after is not None else None
-        digest = compute_hash(seq, ts, ev.actor, ev.action, ev.case_id, ev.entity, before_c, after_c, prev)
-        rows.append({"seq": seq, "ts": ts, "actor": ev.actor, "action": ev.action, "case_id": ev.case_id,
-                     "entity": ev.entity, "before": before_c, "after": after_c, "prev_hash": prev, "hash": digest})
-        prev = digest
+        rows.append(chained_row(seq, prev, ev))
+        prev = rows[-1]["hash"]
     session.execute(insert(AuditEvent.__table__), rows)
     if head is None:
         session.execute(insert(AuditHead.__table__).values(id=1, seq=seq, hash=prev))
