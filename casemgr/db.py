@@ -55,7 +55,6 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
             return engine
-        wait_s = settings.sqlite_busy_timeout_ms / 1000
 
         @event.listens_for(engine, "begin")
         def _on_begin_immediate(conn):  # type: ignore[no-untyped-def]
@@ -63,7 +62,7 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
             # 50, then 100 ms between tries, which with two app processes put p99 intake latency at 150 ms
             # (issue 10, bench intake --workers 2). Once BEGIN IMMEDIATE succeeds, nothing else in a WAL write
             # transaction waits for a lock.
-            deadline = time.monotonic() + wait_s
+            deadline = time.monotonic() + busy / 1000
             delay = 0.0005
             while True:
                 try:

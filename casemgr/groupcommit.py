@@ -46,31 +46,28 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Store `item` with the next batch; returns its result (or raises its error) once that committed."""
-        self._ensure_started()
-        fut: Future[Result] = Future()
-        self._queue.put((item, fut))
         try:
-            return fut.result(timeout=WAIT_S)
+            return self._enqueue(item).result(timeout=WAIT_S)
         except TimeoutError:
             raise ServiceUnavailable(STUCK) from None
 
     async def submit_async(self, item: Item) -> Result:
         """submit() for coroutines: waits on the event loop instead of holding a worker thread."""
-        self._ensure_started()
-        fut: Future[Result] = Future()
-        self._queue.put((item, fut))
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(fut), WAIT_S)
+            return await asyncio.wait_for(asyncio.wrap_future(self._enqueue(item)), WAIT_S)
         except TimeoutError:
             raise ServiceUnavailable(STUCK) from None
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name=f"groupcommit-{self.name}", daemon=True)
-                self._thread.start()
+    def _enqueue(self, item: Item) -> Future[Result]:
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name=f"groupcommit-{self.name}",
+                                                    daemon=True)
+                    self._thread.start()
+        fut: Future[Result] = Future()
+        self._queue.put((item, fut))
+        return fut
 
     def _run(self) -> None:
         while True:

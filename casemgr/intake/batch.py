@@ -136,8 +136,4 @@ def store_many(items: Sequence[PlannedIntake]) -> list[IntakeResult]:
     return [r for r in results if r is not None]
 
 
-def _store_alone(item: PlannedIntake) -> IntakeResult:
-    return item.store_alone()
-
-
-new_cases: GroupCommit[PlannedIntake, IntakeResult] = GroupCommit("intake", store_many, _store_alone)
+new_cases: GroupCommit[PlannedIntake, IntakeResult] = GroupCommit("intake", store_many, lambda it: it.store_alone())

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,9 @@ from casemgr.errors import DomainError, NotFound, ValidationFailed
 from casemgr.intake.models import Attachment, Message, QuarantinedMessage
 from casemgr.intake.parse import ParsedAttachment, ParsedMessage, ParseError, clean_header, clean_text, parse_message
 from casemgr.intake.storage import store_blob
+
+if TYPE_CHECKING:
+    from casemgr.intake.batch import PlannedIntake
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +323,7 @@ def ingest_raw(
                       envelope_to=envelope_to, force=force, quarantine_id=quarantine_id)
 
 
-def _prepare_submission(sub: Submission, *, actor: str) -> tuple[Any, Callable[[], IntakeResult]]:
+def _prepare_submission(sub: Submission, *, actor: str) -> tuple[PlannedIntake | None, Callable[[], IntakeResult]]:
     """The submission as a normalised message: its group-commit plan if it opens a plain new case (else None),
     and the one-at-a-time path that stores it either way."""
     settings = get_settings()
@@ -375,7 +378,7 @@ async def ingest_submission_async(sub: Submission, *, actor: str) -> IntakeResul
     commit without holding a thread; anything else runs on the thread pool, one message at a time."""
     from fastapi.concurrency import run_in_threadpool
 
-    if sub.attachments:  # stored files: blocking I/O
+    if sub.attachments:  # hashing up to megabytes and writing files: not on the event loop
         return await run_in_threadpool(ingest_submission, sub, actor=actor)
     planned, store_alone = _prepare_submission(sub, actor=actor)
     if planned is None:
