@@ -279,31 +279,107 @@ def agreement_title(text: str) -> dict[str, str | None]:
     return {"title": None, "type": None}
 
 
-_PARTY_RE = re.compile(
-    r"\bbetween\s*:?\s*(?P<a>.{3,200}?)(?:\(|,\s+a\s|\s+a\s+\w+\s+corporation|\s+and\s+)(?:.{0,400}?)\band\s+(?P<b>[A-Z].{2,200}?)(?:\(|,\s+a\s|,|\.|\s+a\s+\w+\s+(?:corporation|company))",
-    re.IGNORECASE | re.DOTALL,
+# Parties are read from the preamble ("... by and between A, a Delaware corporation ("A"), and B ..."): names that
+# end in a company form, and capitalised names that a defined alias ("Licensee") follows. Aliases and defined terms
+# themselves are not parties.
+_PREAMBLE_START = re.compile(
+    r"\b(?:by\s+and\s+(?:between|among)|between|among|entered\s+into\s+by|parties\s*:|party\s+a\s*:)\s*:?", re.IGNORECASE
 )
-_DEFINED_RE = re.compile(r"\(\s*(?:the\s+)?[\"“']([A-Z][A-Za-z0-9 &.-]{1,40})[\"”']\s*\)")
-_ORG_SUFFIX = re.compile(
-    r"(?:Inc|LLC|L\.L\.C|Ltd|Limited|Corp|Corporation|Company|Co|plc|PLC|N\.V|B\.V|GmbH|AG|S\.A|LP|L\.P|LLP|SA|S\.p\.A)\b\.?"
+_PREAMBLE_END = re.compile(r"\b(?:WHEREAS|RECITALS|W\s?I\s?T\s?N\s?E\s?S\s?S\s?E\s?T\s?H|NOW,?\s+THEREFORE|BACKGROUND|"
+                           r"PREAMBLE|IN\s+CONSIDERATION|Recitals|Whereas)\b")
+_ORG_FORM = (r"(?:Inc|INC|Incorporated|LLC|L\.L\.C|Ltd|LTD|Limited|LIMITED|Corp|CORP|Corporation|CORPORATION|Company|"
+             r"COMPANY|Co|CO|plc|PLC|N\.V|B\.V|GmbH|AG|S\.A|SA|S\.p\.A|SpA|LP|L\.P|LLP|L\.L\.P|Pty|PTY|Trust|TRUST|"
+             r"AB|ASA|A/S|Oy|KG|S\.A\.S|S\.L|Pte|Bhd|N\.A)")
+_NAME_WORD = r"(?:[A-Z0-9][\w&.'’/-]*|&|\([A-Z]{2,5}\))"
+_FIRST_WORD = r"(?:[A-Z]|\d+[A-Za-z])[\w&.'’/-]*"
+_NAME_LINK = r"(?:of|and|for|de|du|der|la|le|the|di|del|y|&)"
+_NAME_RUN = rf"{_FIRST_WORD}(?:,?\s+(?:{_NAME_LINK}\s+)*{_NAME_WORD}){{0,9}}"
+_ORG_NAME_RE = re.compile(rf"(?<![\w\"“'])({_FIRST_WORD}(?:\s+(?:{_NAME_LINK}\s+)*{_NAME_WORD}){{0,8}}?,?\s+{_ORG_FORM}\b\.?"
+                          rf"(?:,?\s+{_ORG_FORM}\b\.?)?)")
+_ALIASED_RE = re.compile(
+    rf"(?<![\w\"“'])(?P<name>{_NAME_RUN})\s*(?:,\s*(?:an?|the)\s[^()\"“]{{0,160}}?)?\s*,?\s*\(\s*(?:hereinafter\s+|herein\s+)?"
+    r"(?:(?:referred\s+to\s+|called\s+)?as\s+)?(?:the\s+)?[\"“'‘](?P<alias>[^\"”'’()]{1,40})[\"”'’]"
 )
+_NOT_A_NAME = re.compile(
+    r"^(?:this|(?-i:the)|such|each|any|all|said|party|parties|agreement|effective|exhibit|schedule|section|article|whereas|"
+    r"dated|date|between|among|and|by|from|company|corporation|delaware|nevada|new york|california)\b",
+    re.IGNORECASE,
+)
+# Addresses, dates, signature blocks, regulators and headings look like capitalised names too.
+_NOT_A_PARTY = re.compile(
+    r"\b(?:street|st\.|road|rd\.|avenue|ave\.?|suite|drive|blvd|boulevard|floor|p\.?o\.? box|highway|parkway|"
+    r"signatory|authorized|title|name|agreement|page|section|article|exhibit|schedule|commission|authority|court|"
+    r"act|january|february|march|april|may|june|july|august|september|october|november|december)\b|\d{4,}",
+    re.IGNORECASE,
+)
+
+# Defined terms that name a thing, not a party: the name before them is not a party either.
+_NOT_AN_ALIAS = re.compile(
+    r"(?:agreement|effective date|term|territory|products?|services?|plan|program|property|premises|work|project|"
+    r"license|licensed \w+|marks?|trademarks?|patents?|software|fee|affiliates?|closing|transaction)$",
+    re.IGNORECASE,
+)
+
+# "a New Jersey Corporation", "organized under the laws of the People's Republic of China", "located in Madrid".
+_DESCRIPTOR_BEFORE = re.compile(r"(?:(?<![/\w])an?|laws\s+of(?:\s+the)?|located\s+(?:at|in)|offices?\s+(?:at|in)|in)\s*$",
+                                re.IGNORECASE)
+_PLACE = re.compile(
+    r"(?:\b(?:China|Japan|Germany|England|Cyprus|Canada|Taiwan|ROC|Romania|Spain|France|Italy|India|Israel|Korea|"
+    r"Singapore|Switzerland|Netherlands|Ireland|Australia|Brazil|Mexico|Kingdom|USA|U\.S\.A\.?|Madrid|London|Paris|"
+    r"Beijing|Shanghai|Shenzhen|Hong Kong|Toronto|Vancouver)|\b[A-Z]\d[A-Z] ?\d[A-Z]\d|\b[A-Z]{1,2}\d{1,2}[A-Z]? ?\d[A-Z]{2}|"
+    r"(?:\b\d+(?:\.\d+)?\b.*){2,})$"
+)
+
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"^(?:(?:by\s+and\s+)?(?:between|among)|and|party\s+[ab]|parties|\d+[.)]?)\s*[:,]?\s+", "",
+                  name.strip(" ,.:;"), flags=re.IGNORECASE)
+    name = name.strip(" ,:;\"'“”")
+    # "Fort Stockton, Texas and STW Resources Holding Corp": a single word joined by "and" belongs to the name before.
+    return re.sub(r"^[A-Z][\w.-]*\s+and\s+(?=\S+\s+\S)", "", name, flags=re.IGNORECASE)
+
+
+def _name_key(name: str) -> str:
+    low = re.sub(r"[^a-z0-9 ]", " ", name.lower())
+    return " ".join(w for w in low.split() if w not in {"inc", "llc", "l", "c", "ltd", "limited", "corp", "corporation",
+                                                     "co", "company", "plc", "the"})
 
 
 def parties(text: str) -> list[str]:
-    head = _squash(text[:5000])
-    found: list[str] = []
-    m = _PARTY_RE.search(head)
+    """The contracting parties' names from the preamble (or the title page when there is none)."""
+    head = _squash(text[:8000])
+    m = _PREAMBLE_START.search(head[:5000])
     if m:
-        for g in (m.group("a"), m.group("b")):
-            name = g.strip(" ,.:;\"'")
-            cut = _ORG_SUFFIX.search(name)
-            if cut:
-                name = name[: cut.end()]
-            if 2 < len(name) <= 120:
-                found.append(name)
-    for d in _DEFINED_RE.findall(head[:3000]):
-        if d.lower() not in {"agreement", "effective date", "parties", "party", "territory", "products"} and d not in found:
-            found.append(d)
+        rest = head[m.end():]
+        stop = _PREAMBLE_END.search(rest, 20)
+        segment = rest[: min(stop.start() if stop else 1500, 1500)]
+    else:
+        segment = head[:1500]
+    candidates: list[tuple[int, str]] = []
+    for om in _ORG_NAME_RE.finditer(segment):
+        candidates.append((om.start(), om.group(1)))
+    for am in _ALIASED_RE.finditer(segment):
+        if not _NOT_AN_ALIAS.match(am.group("alias").strip()):
+            candidates.append((am.start("name"), am.group("name")))
+    found: list[str] = []
+    keys: list[str] = []
+    for start, raw in sorted(candidates):
+        name = _clean_name(raw)
+        junk = list(_NOT_A_PARTY.finditer(name))
+        at_start = not junk
+        if junk:  # "..., Morton Grove, IL 60053 and Ludmila Smolyansky": the name is what follows the address
+            after = re.match(r"[\s,;:]*and\s+(.+)", name[junk[-1].end():])
+            name = _clean_name(after.group(1)) if after else ""
+        if (at_start and _DESCRIPTOR_BEFORE.search(segment[max(0, start - 40):start])) or _PLACE.search(name):
+            continue
+        key = _name_key(name)
+        if (not (2 < len(name) <= 120) or not key or _NOT_A_NAME.match(name) or _NOT_A_PARTY.search(name)
+                or len(name.split()) > 12):
+            continue
+        if any(key == k or (len(k) > 3 and (key in k or k in key)) for k in keys):
+            continue
+        found.append(name)
+        keys.append(key)
     return found[:8]
 
 
@@ -362,3 +438,31 @@ def date_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]
     out["overall"] = round(sum(hits.values()) / n_all, 4) if n_all else None
     out["governing_law"] = {"n": law_total, "accuracy": round(law_hits / law_total, 4) if law_total else None}
     return out
+
+
+def _gold_parties(answer: str) -> list[str]:
+    # CUAD: 'Bioeq IP, AG ("Bioeq"); Coherus BioSciences, Inc. ("Licensee")' -> the names before their aliases.
+    names = [re.split(r"\(|[\"“]", item)[0].strip(" ,.") for item in (answer or "").split(";")]
+    return [k for k in (_name_key(n) for n in names) if k]
+
+
+def party_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Recall and precision of extracted party names against CUAD's Parties answers. A name matches when one
+    contains the other after dropping case, punctuation and company forms ("Acme, Inc." = "ACME")."""
+
+    def same(a: str, b: str) -> bool:
+        return a == b or (len(a) > 3 and len(b) > 3 and (a in b or b in a))
+
+    gold_n = gold_hit = got_n = got_hit = complete = n = 0
+    for d in docs:
+        gold = _gold_parties(d.answers.get("Parties-Answer", ""))
+        if not gold:
+            continue
+        got = [k for k in (_name_key(p) for p in extractor("\n\n".join(d.chunks))["parties"]) if k]
+        n += 1
+        found = sum(any(same(g, x) for x in got) for g in gold)
+        gold_n, gold_hit, complete = gold_n + len(gold), gold_hit + found, complete + int(found == len(gold))
+        got_n, got_hit = got_n + len(got), got_hit + sum(any(same(x, g) for g in gold) for x in got)
+    return {"n": n, "recall": round(gold_hit / gold_n, 4) if gold_n else None,
+            "precision": round(got_hit / got_n, 4) if got_n else None,
+            "all_parties_found": round(complete / n, 4) if n else None}
