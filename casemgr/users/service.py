@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
@@ -98,7 +98,7 @@ def set_roles(session: Session, user_id: int, roles: list[str], actor: str) -> l
     if user is None:
         raise NotFound(f"user {user_id} not found")
     before = roles_of(session, user_id)
-    forget_api_keys()
+    _forget_api_keys_at_commit(session)
     session.execute(delete(UserRole).where(UserRole.user_id == user_id))
     for r in roles:
         session.add(UserRole(user_id=user_id, role=r))
@@ -142,7 +142,7 @@ def revoke_api_key(session: Session, key_id: int, actor: str) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"API key {key_id} not found")
-    forget_api_keys()
+    _forget_api_keys_at_commit(session)
     key.revoked_at = now()
     session.add(key)
     audit.record(session, actor=actor, action="apikey.revoked", entity=f"apikey:{key.id}", after={"name": key.name})
@@ -212,3 +212,10 @@ def forget_api_keys() -> None:
     """Drop every remembered key (called on revocation and role changes, and by tests)."""
     with _verified_lock:
         _verified.clear()
+
+
+def _forget_api_keys_at_commit(session: Session) -> None:
+    # Now, and again once the change is committed: a request that verified the key in between (it still read
+    # the old row) must not keep it remembered for another api_key_cache_seconds.
+    forget_api_keys()
+    event.listen(session, "after_commit", lambda _s: forget_api_keys(), once=True)

@@ -58,6 +58,9 @@ def test_revoking_a_key_in_the_app_refuses_it_at_once(app: Any) -> None:
         assert c.get("/api/cases", headers={"X-API-Key": secret}).status_code == 200  # now remembered
         with write_session() as s:
             users.revoke_api_key(s, key_id, actor="user:admin")
+            # Before the revocation commits, a request still reads the key as valid and remembers it again...
+            assert c.get("/api/cases", headers={"X-API-Key": secret}).status_code == 200
+        # ...and the commit forgets it once more, so refusal does not wait for api_key_cache_seconds.
         assert c.get("/api/cases", headers={"X-API-Key": secret}).status_code == 401
 
 
