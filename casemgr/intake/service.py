@@ -380,6 +380,11 @@ async def ingest_submission_async(sub: Submission, *, actor: str) -> IntakeResul
 
     if sub.attachments:  # hashing up to megabytes and writing files: not on the event loop
         return await run_in_threadpool(ingest_submission, sub, actor=actor)
+    from casemgr.rules.service import get_service
+
+    rules = get_service()
+    if rules.refresh_due():  # planning evaluates the rules; their once-a-second version check reads the database
+        await run_in_threadpool(rules.refresh)
     planned, store_alone = _prepare_submission(sub, actor=actor)
     if planned is None:
         return await run_in_threadpool(store_alone)

@@ -93,6 +93,11 @@ class RulesService:
                 raise RuntimeError("active rules version disappeared")
             return store.source_of(row)
 
+    def refresh_due(self) -> bool:
+        """Whether the next evaluate() would look for a new rule set (a database read): async callers run
+        refresh() on a worker thread first, so the event loop never waits on that read."""
+        return self._engine is None or time.monotonic() >= self._next_check or id(_settings()) != self._settings_id
+
     def refresh(self, *, force: bool = False) -> bool:
         """Check for a new active version (rate limited unless forced). True if the engine changed."""
         now = time.monotonic()

@@ -100,7 +100,11 @@ def test_service_polls_at_most_once_per_interval(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(service_mod, "CHECK_INTERVAL_S", 0.3)
     svc._next_check = time.monotonic() + 0.3
     assert svc.evaluate(CC).queue == "complaints-credit-card"  # not checked yet
+    assert not svc.refresh_due()
     time.sleep(0.35)
+    # Async intake asks first and refreshes on a worker thread, so evaluate() on the event loop reads nothing.
+    assert svc.refresh_due()
+    assert svc.refresh() and not svc.refresh_due()
     assert svc.evaluate(CC).queue == "complaints-triage"
     svc.close()
 
