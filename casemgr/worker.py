@@ -207,6 +207,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
+        self._spawn_lock = threading.Lock()  # stop() and a restart never interleave: no child outlives stop()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -220,20 +221,26 @@ class WorkerProcess:
             code = self.proc.wait()
             if self._stopping.wait(self.RESTART_DELAY_S):
                 return
-            log.error("casemgr worker exited with %s; starting a new one", code)
-            self.restarts += 1
-            self.proc = subprocess.Popen(self.args)
+            with self._spawn_lock:
+                if self._stopping.is_set():
+                    return
+                log.error("casemgr worker exited with %s; starting a new one", code)
+                self.restarts += 1
+                self.proc = subprocess.Popen(self.args)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._stopping.set()
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)  # finishes running jobs, claims no more
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # its claims' leases expire; another worker runs those jobs again
-            self.proc.wait(5)
+        with self._spawn_lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # finishes running jobs, claims no more
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # its claims' leases expire; another worker runs those jobs again
+                proc.wait(5)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
 
 
 def install_embedded(app: Any) -> None:

@@ -97,3 +97,22 @@ def test_a_dead_worker_is_replaced_and_a_killed_serve_takes_its_worker_along(ser
     served.send_signal(signal.SIGKILL)
     served.wait(10)
     assert _until(lambda: not second.is_running() or second.status() == psutil.STATUS_ZOMBIE, 30)
+
+
+def test_stopping_the_supervisor_leaves_no_worker_behind() -> None:
+    """stop() while the supervisor is restarting a worker that just exited: no worker may start after it."""
+    import random
+
+    from casemgr.worker import WorkerProcess
+
+    rng = random.Random(7)
+    for _ in range(60):
+        wp = WorkerProcess(["/bin/sh", "-c", "exit 0"])  # exits at once, so stop() keeps landing mid-restart
+        wp.RESTART_DELAY_S = 0.0
+        wp.start()
+        time.sleep(rng.uniform(0.0, 0.02))
+        wp.stop(timeout_s=5)
+        last, restarts = wp.proc, wp.restarts
+        time.sleep(0.03)
+        assert (wp.proc, wp.restarts) == (last, restarts), "a worker was started after stop()"
+        assert wp._thread is not None and not wp._thread.is_alive()
