@@ -2,7 +2,8 @@
 
 The form needs no login. CSRF: a random token in a signed cookie must equal the hidden form field (double
 submit; the cookie is signed with the secret key so another site cannot plant one). Each client IP gets
-settings.form_rate_per_minute submissions a minute. A storage failure shows "please try again" (503), never a
+settings.form_rate_per_minute submissions a minute, counted in the database so the limit holds across app
+processes and hosts (casemgr.ratelimit). A storage failure shows "please try again" (503), never a
 half-written case.
 """
 
@@ -12,9 +13,6 @@ import base64
 import binascii
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -29,49 +27,19 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.config import get_settings
 from casemgr.errors import TooLarge, ValidationFailed
 from casemgr.intake.parse import ParsedAttachment, clean_header, sanitise_filename
-from casemgr.intake.service import IntakeResult, Submission, ingest_submission, ingest_submission_async
+from casemgr.intake.service import IntakeResult, Submission, ingest_submission_async
+from casemgr.ratelimit import service as ratelimit
 from casemgr.users.service import Principal
 from casemgr.web.deps import require
 from casemgr.web.templating import templates
 
 router = APIRouter()
+_RETRY_LATER = "We could not save your submission just now. Nothing was saved; please try again in a minute."
 FORM_COOKIE = "casemgr_submit"
 MAX_FILES = 5
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 KINDS = {"complaint": "complaint", "contract-request": "contract"}
-
-
-# ---------------------------------------------------------------- rate limit
-
-
-class RateLimiter:
-    """Sliding one-minute window per key, in process memory (one per app instance)."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, per_minute: int) -> bool:
-        t = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= t - 60:
-                hits.popleft()
-            if len(hits) >= per_minute:
-                return False
-            hits.append(t)
-            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
-                for k in [k for k, v in self._hits.items() if not v or v[-1] <= t - 60]:
-                    del self._hits[k]
-            return True
-
-
-def _limiter(request: Request) -> RateLimiter:
-    limiter = getattr(request.app.state, "intake_rate_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.intake_rate_limiter = RateLimiter()
-    return limiter
 
 
 # ---------------------------------------------------------------- CSRF
@@ -208,7 +176,11 @@ async def submit_post(request: Request, kind: str) -> Response:
         return _render(request, kind, values=values, status=403,
                        message="This form expired or was opened in another window. Please check it and send again.")
     ip = request.client.host if request.client else "unknown"
-    if not _limiter(request).allow(ip, settings.form_rate_per_minute):
+    try:
+        allowed = await run_in_threadpool(ratelimit.allow, f"form:{ip}", settings.form_rate_per_minute)
+    except OperationalError:
+        return _render(request, kind, values=values, status=503, message=_RETRY_LATER)
+    if not allowed:
         return _render(request, kind, values=values, status=429,
                        message="You have sent several submissions in a short time. Please wait a minute and retry.")
     errors, fields = _validate(kind, values)
@@ -223,11 +195,9 @@ async def submit_post(request: Request, kind: str) -> Response:
                      phone=values.get("phone") or None, organisation=values.get("organisation") or None,
                      fields=fields, attachments=attachments, source=f"form:{ip}")
     try:
-        result = ingest_submission(sub, actor="system:form")
+        result = await ingest_submission_async(sub, actor="system:form")
     except OperationalError:
-        return _render(request, kind, values=values, status=503,
-                       message="We could not save your submission just now. Nothing was saved; please try again "
-                               "in a minute.")
+        return _render(request, kind, values=values, status=503, message=_RETRY_LATER)
     except ValidationFailed as exc:
         return _render(request, kind, values=values, status=422, message=exc.message)
     response = templates.TemplateResponse(

@@ -4,9 +4,6 @@ rate-limit the client address, so online guessing is slow."""
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import deque
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -16,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from casemgr.clock import now
 from casemgr.db import write_session
+from casemgr.ratelimit import service as ratelimit
 from casemgr.users import service as users
 from casemgr.web import sessions
 from casemgr.web.deps import optional_principal, token_hash
@@ -26,9 +24,7 @@ router = APIRouter(tags=["auth"], include_in_schema=False)
 MAX_FAILED = 5  # failed logins in a row before the account locks
 LOCK_MINUTES = 15
 IP_WINDOW_S = 600
-IP_MAX_FAILURES = 30  # per client address in the window, across all usernames
-_ip_failures: dict[str, deque[float]] = {}
-_ip_lock = threading.Lock()
+IP_MAX_FAILURES = 30  # per client address in the window, across all usernames, counted across app processes
 # A hash to verify against for unknown users, so "no such user" takes as long as "wrong password".
 _DUMMY_HASH = users.hash_password(secrets.token_urlsafe(16))
 
@@ -37,25 +33,8 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _ip_limited(ip: str) -> bool:
-    cutoff = time.monotonic() - IP_WINDOW_S
-    with _ip_lock:
-        q = _ip_failures.get(ip)
-        if not q:
-            return False
-        while q and q[0] < cutoff:
-            q.popleft()
-        return len(q) >= IP_MAX_FAILURES
-
-
-def _ip_fail(ip: str) -> None:
-    with _ip_lock:
-        _ip_failures.setdefault(ip, deque()).append(time.monotonic())
-
-
-def reset_rate_limits() -> None:
-    with _ip_lock:
-        _ip_failures.clear()
+def _ip_key(ip: str) -> str:
+    return f"login-fail:{ip}"
 
 
 def _safe_next(value: str | None) -> str:
@@ -99,19 +78,19 @@ def login(
         return _login_form(request, error="Your login form expired. Please try again.", next_url=next_url,
                            username=username, status_code=403)
     ip = _client(request)
-    if _ip_limited(ip):
-        return _login_form(request, error="Too many failed logins from your address. Wait a few minutes.",
-                           next_url=next_url, username=username, status_code=429)
     generic = "Wrong username or password."
     with write_session() as s:
+        if ratelimit.exceeded(_ip_key(ip), IP_MAX_FAILURES, IP_WINDOW_S, session=s):
+            return _login_form(request, error="Too many failed logins from your address. Wait a few minutes.",
+                               next_url=next_url, username=username, status_code=429)
         user = users.get_user_by_name(s, username.strip())
         at = now()
         if user is None or not user.active:
             users.check_password(_DUMMY_HASH, password)
-            _ip_fail(ip)
+            ratelimit.hit(_ip_key(ip), IP_WINDOW_S, session=s)
             return _login_form(request, error=generic, next_url=next_url, username=username, status_code=401)
         if user.locked_until is not None and _aware(user.locked_until) > at:
-            _ip_fail(ip)
+            ratelimit.hit(_ip_key(ip), IP_WINDOW_S, session=s)
             return _login_form(request, error="This account is locked after repeated failed logins. "
                                f"Try again after {user.locked_until:%H:%M} UTC or ask an admin.",
                                next_url=next_url, username=username, status_code=429)
@@ -121,7 +100,7 @@ def login(
                 user.locked_until = at + timedelta(minutes=LOCK_MINUTES)
                 user.failed_logins = 0
             s.add(user)
-            _ip_fail(ip)
+            ratelimit.hit(_ip_key(ip), IP_WINDOW_S, session=s)
             from casemgr.audit import service as audit
 
             audit.record(s, actor=f"anonymous:{ip}", action="auth.login_failed", entity=f"user:{user.id}",

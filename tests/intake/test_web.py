@@ -96,18 +96,40 @@ def test_rate_limit_per_ip(client: Any, monkeypatch: pytest.MonkeyPatch) -> None
     assert cases() == 2
 
 
+def test_rate_limit_holds_across_app_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two app instances (as with `serve --workers 2` or two hosts) share one count per address."""
+    from fastapi.testclient import TestClient
+
+    from casemgr.web.app import create_app
+
+    monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "3")
+    reset_settings()
+    with TestClient(create_app()) as one, TestClient(create_app()) as two:
+        codes = [c.post("/submit/complaint", data={**GOOD, "subject": f"Charged twice {i}", "csrf_token": token(c)}
+                        ).status_code for i, c in enumerate([one, two, one, two, one])]
+    assert codes == [200, 200, 200, 429, 429]
+    assert cases() == 3
+
+
 def test_form_shows_retry_message_when_database_is_down(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy.exc import OperationalError
 
     from casemgr.intake import routes
 
-    def down(*a: Any, **k: Any) -> Any:
+    async def down(*a: Any, **k: Any) -> Any:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(routes, "ingest_submission", down)
+    def counter_down(*a: Any, **k: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(routes, "ingest_submission_async", down)
     res = client.post("/submit/complaint", data={**GOOD, "csrf_token": token(client)})
     assert res.status_code == 503 and "please try again" in res.text.lower()
     assert 'value="Charged twice"' in res.text  # nothing the customer typed is lost on screen either
+    # The rate limit counts in the database too: when that write fails, the same page, not a 500.
+    monkeypatch.setattr(routes.ratelimit, "allow", counter_down)
+    res = client.post("/submit/complaint", data={**GOOD, "csrf_token": token(client)})
+    assert res.status_code == 503 and 'value="Charged twice"' in res.text
 
 
 def test_unknown_form_kind_is_404(client: Any) -> None:

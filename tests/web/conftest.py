@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 
 from ._helpers import login
-
-
-@pytest.fixture(autouse=True)
-def _reset_login_limits() -> Iterator[None]:
-    from casemgr.web.auth_routes import reset_rate_limits
-
-    reset_rate_limits()
-    yield
-    reset_rate_limits()
 
 
 @pytest.fixture

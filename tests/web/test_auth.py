@@ -134,6 +134,25 @@ def test_ip_rate_limit(app, monkeypatch) -> None:  # type: ignore[no-untyped-def
         assert _post_login(c, "ghost9", "password-x").status_code == 429
 
 
+
+def test_ip_rate_limit_counts_across_app_processes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Failures are counted in the database: those seen by other app processes or hosts count here too."""
+    from casemgr.db import write_session
+    from casemgr.ratelimit import service as ratelimit
+    from casemgr.web import auth_routes
+
+    monkeypatch.setattr(auth_routes, "IP_MAX_FAILURES", 4)
+    from casemgr.web.app import create_app
+
+    with TestClient(create_app()) as c:
+        assert _post_login(c, "ghost1", "password-x").status_code == 401
+        assert _post_login(c, "ghost2", "password-x").status_code == 401
+        with write_session() as s:  # two more failures from the same address, recorded by another host
+            for _ in range(2):
+                ratelimit.hit("login-fail:testclient", auth_routes.IP_WINDOW_S, session=s)
+        assert _post_login(c, "ghost3", "password-x").status_code == 429
+
+
 def test_login_form_needs_its_csrf_token(app, make_user) -> None:  # type: ignore[no-untyped-def]
     name, pw = make_user("agent")
     with TestClient(app) as c:

@@ -1,0 +1,94 @@
+"""Rate limits that hold across app processes and hosts.
+
+A limit kept in process memory is multiplied by `--workers N` and by every host behind the load balancer, so
+the public form and the login page count in the database instead: one row per key and fixed window, bumped
+by an atomic upsert. The sliding estimate weighs the previous window by how much of it still overlaps the
+last `window_s` seconds (the usual two-window approximation), so a burst across a window edge is still caught.
+"""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from casemgr.clock import now
+from casemgr.db import write_session
+from casemgr.ratelimit.models import RateCounter
+
+KEEP_S = 86_400  # counters older than this are deleted now and then
+_PRUNE_CHANCE = 0.01
+
+
+def _bump(session: Session, key: str, window_start: int) -> int:
+    """Add one to the key's counter for this window; the new count (atomic on SQLite and PostgreSQL)."""
+    table = RateCounter.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table).values(key=key, window_start=window_start, count=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["key", "window_start"],
+                                      set_={"count": table.c.count + 1}).returning(table.c.count)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _count(session: Session, key: str, window_start: int) -> int:
+    row = session.execute(select(RateCounter.count).where(RateCounter.key == key,
+                                                          RateCounter.window_start == window_start))
+    return int(row.scalar_one_or_none() or 0)
+
+
+def _windows(window_s: int) -> tuple[int, float]:
+    ts = now().timestamp()
+    start = int(ts // window_s) * window_s
+    return start, (ts - start) / window_s
+
+
+def _estimate(previous: int, current: int, elapsed: float) -> float:
+    return previous * (1.0 - elapsed) + current
+
+
+def _maybe_prune(session: Session) -> None:
+    if random.random() < _PRUNE_CHANCE:  # noqa: S311 - not security: spreads the clean-up over requests
+        cutoff = int(now().timestamp()) - KEEP_S
+        session.execute(delete(RateCounter).where(RateCounter.window_start < cutoff))
+
+
+def allow(key: str, limit: int, window_s: int = 60, *, session: Session | None = None) -> bool:
+    """Count one attempt for `key`; False if it makes more than `limit` in the last `window_s` seconds."""
+    if limit <= 0:
+        return False
+    if session is None:
+        with write_session() as s:
+            return allow(key, limit, window_s, session=s)
+    start, elapsed = _windows(window_s)
+    current = _bump(session, key, start)
+    previous = _count(session, key, start - window_s)
+    _maybe_prune(session)
+    return _estimate(previous, current, elapsed) <= limit
+
+
+def hit(key: str, window_s: int, *, session: Session) -> None:
+    """Count one event (a failed login) without deciding anything."""
+    start, _ = _windows(window_s)
+    _bump(session, key, start)
+    _maybe_prune(session)
+
+
+def exceeded(key: str, limit: int, window_s: int, *, session: Session) -> bool:
+    """Whether `key` already has `limit` events in the last `window_s` seconds."""
+    start, elapsed = _windows(window_s)
+    rows = dict(session.execute(select(RateCounter.window_start, RateCounter.count).where(
+        RateCounter.key == key, RateCounter.window_start.in_([start, start - window_s]))).all())
+    return _estimate(rows.get(start - window_s, 0), rows.get(start, 0), elapsed) >= limit
+
+
+def clear(prefix: str = "", *, session: Session | None = None) -> int:
+    """Forget counters whose key starts with `prefix` (an admin unblocking an address; tests)."""
+    if session is None:
+        with write_session() as s:
+            return clear(prefix, session=s)
+    res = session.execute(delete(RateCounter).where(func.substr(RateCounter.key, 1, len(prefix)) == prefix)
+                          if prefix else delete(RateCounter))
+    return int(res.rowcount or 0)
