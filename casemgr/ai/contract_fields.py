@@ -201,18 +201,6 @@ def _expiration_from(sentences: list[str], effective: date | None) -> str | None
     return perpetual
 
 
-_RENEW_RE = re.compile(
-    rf"(?:automatic(?:ally)?\s+(?:be\s+)?(?:renew|extend)\w*|renew\w*\s+automatically)[^.]{{0,120}}?(?P<succ>successive|additional|further)?\s*"
-    rf"(?:periods?\s+of\s+)?{_QTY}[\s-]*(?P<unit>year|month|day)s?",
-    re.IGNORECASE,
-)
-_NOTICE_RE = re.compile(
-    rf"(?:at\s+least|not\s+less\s+than|no\s+less\s+than|no\s+later\s+than|minimum\s+of)?\s*{_QTY}\s*(?P<unit>day|month)s?'?\s*"
-    r"(?:prior\s+)?(?:written\s+)?(?:notice|prior|before)[^.]{0,160}?"
-    r"(?:expiration|end\s+of\s+the\s+(?:then[- ]current\s+|initial\s+)?term|renewal|"
-    r"not\s+to\s+renew|non-?renewal)",
-    re.IGNORECASE,
-)
 _LAW_RE = re.compile(
     # Only the prefix is case-insensitive: the jurisdiction itself must be capitalised.
     r"(?i:governed\s+by|construed\s+(?:and\s+enforced\s+)?in\s+accordance\s+with|subject\s+to)[^.]{0,80}?(?i:laws?\s+of\s+"
@@ -221,24 +209,96 @@ _LAW_RE = re.compile(
 )
 
 
+# Renewal, as CUAD answers it: "successive 1 year" (renews by itself, again and again), "2 years" (one renewal, by
+# option or agreement), "perpetual" (continues until terminated). Read from sentences that speak of renewing.
+_RENEW_WORD = re.compile(r"\b(?:renew\w*|extend\w*|extension|prolong\w*|year[- ]to[- ]year|month[- ]to[- ]month)\b",
+                         re.IGNORECASE)
+_AUTO_RENEW = re.compile(
+    r"automatic\w*|successive|tacit\w*|each\s+(?:such\s+)?(?:year|renewal|subsequent)|unless\s+(?:either|one|a|the)\s+"
+    r"part|unless\s+(?:sooner\s+)?terminated|unless\s+(?:written\s+)?notice|(?:evergreen)",
+    re.IGNORECASE,
+)
+_YEARLY = re.compile(r"year[- ]to[- ]year|from\s+year\s+to\s+year|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?"
+                     r"(?:annually|every\s+year|each\s+year)", re.IGNORECASE)
+_MONTHLY = re.compile(r"month[- ]to[- ]month", re.IGNORECASE)
+_RENEW_PERIOD = re.compile(
+    rf"(?<![\w-]){_QTY}[\s-]*(?:\(\d+\)\s*)?(?:calendar\s+|consecutive\s+|additional\s+|contract\s+)?"
+    rf"(?P<unit>year|month|week)s?\b(?!\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice)))",
+    re.IGNORECASE,
+)
+_RENEW_WITH_PERIOD = re.compile(
+    r"(?:renew\w*|extend\w*|extension\s+(?:period|term)s?|prolong\w*)\b[^.;,()]{0,40}?(?:for|by)\s+(?:an?\s+|the\s+|up\s+to\s+)?(?:"
+    r"(?:additional|successive|further|subsequent|renewal|consecutive|like|similar|another|each)\s+)*"
+    r"(?:(?:terms?|periods?)\s+of\s+)?", re.IGNORECASE,
+)
+_OPEN_ENDED = re.compile(
+    r"(?:renew\w*|continu\w*|remain\w*)\s+(?:\w+\s+){0,6}?(?:for\s+an\s+unlimited\s+period|indefinitely|"
+    r"until\s+(?:it\s+is\s+)?terminated|in\s+perpetuity|perpetually)",
+    re.IGNORECASE,
+)
+
+
 def renewal_term(text: str) -> str | None:
-    m = _RENEW_RE.search(_squash(text))
-    if not m:
-        return None
-    n = _to_int(m.group("n") or "")
-    unit = m.group("unit").lower()
-    if not n:
-        return None
-    prefix = "successive " if m.group("succ") and m.group("succ").lower() == "successive" else ""
-    return f"{prefix}{n} {unit}{'s' if n != 1 else ''}"
+    flat = _squash(text)
+    for sent in _SENTENCE_END.split(flat):
+        if not _RENEW_WORD.search(sent) and not _OPEN_ENDED.search(sent):
+            continue
+        if _YEARLY.search(sent):
+            return "successive 1 year"
+        if _MONTHLY.search(sent):
+            return "successive 1 month"
+        for lead in _RENEW_WITH_PERIOD.finditer(sent):
+            p = _RENEW_PERIOD.match(sent, lead.end()) or _RENEW_PERIOD.match(sent, lead.end(), lead.end() + 40)
+            if p is None:
+                nxt = _RENEW_PERIOD.search(sent, lead.end(), lead.end() + 40)
+                p = nxt if nxt and not re.search(r"prior|notice|before", sent[lead.end():nxt.start()], re.I) else None
+            n = _to_int(p.group("n")) if p else None
+            if p and n:
+                unit = p.group("unit").lower()
+                prefix = "successive " if _AUTO_RENEW.search(sent) else ""
+                return f"{prefix}{n} {unit}{'s' if n != 1 else ''}"
+        if _OPEN_ENDED.search(sent) and re.search(r"automatic|thereafter|renew", sent, re.IGNORECASE):
+            return "perpetual"
+    return None
+
+
+_NOTICE_QTY = re.compile(
+    rf"(?<![\w-]){_QTY}[\s-]*(?:\(\d+\)\s*)?(?:calendar\s+|business\s+|working\s+)?(?P<unit>day|week|month|year)s?'?",
+    re.IGNORECASE,
+)
+_NOTICE_AFTER = re.compile(
+    r"\s*(?:\(\w+\)\s*)?(?:prior|before|in\s+advance|(?:advance\s+|prior\s+)?(?:written\s+)?notice|written)", re.IGNORECASE
+)
+_NOTICE_BEFORE = re.compile(r"(?:at\s+least|not\s+less\s+than|no\s+less\s+than|no\s+later\s+than|minimum\s+of|upon|"
+                            r"within|giving|with)\s*$", re.IGNORECASE)
+_NOTICE_WORD = re.compile(r"notice|notif|written", re.IGNORECASE)
+_RENEWAL_CONTEXT = re.compile(
+    r"(?:renew\w*|extend\w*|extension)[^.]{0,60}(?:agreement|term|contract)|(?:agreement|term|contract)[^.]{0,60}"
+    r"(?:renew\w*|extend\w*)|not\s+to\s+renew|non-?\s?renewal|month[- ]to[- ]month|evergreen",
+    re.IGNORECASE,
+)
+_EXPIRY_CONTEXT = re.compile(r"^[^.]{0,60}?(?:prior\s+to|before|preceding)\s+(?:the\s+)?(?:date\s+of\s+)?(?:expir|end\s+of|"
+                             r"anniversary|natural\s+expir|termination\s+date)", re.IGNORECASE)
+_NOT_RENEWAL_NOTICE = re.compile(r"breach|default|cure|insurance|polic(?:y|ies)|sublicen", re.IGNORECASE)
 
 
 def notice_period(text: str) -> str | None:
-    m = _NOTICE_RE.search(_squash(text))
-    if not m:
-        return None
-    n = _to_int(m.group("n") or "")
-    return f"{n} {m.group('unit').lower()}{'s' if n != 1 else ''}" if n else None
+    """Notice needed to stop a renewal: the first notice period in a sentence about renewing, else about expiry."""
+    sentences = [x for x in _SENTENCE_END.split(_squash(text)) if _NOTICE_WORD.search(x)]
+    sentences = [x for x in sentences if not _NOT_RENEWAL_NOTICE.search(x)]
+    for about_renewal in (True, False):
+        for sent in sentences:
+            if about_renewal and not _RENEWAL_CONTEXT.search(sent):
+                continue
+            for q in _NOTICE_QTY.finditer(sent):
+                if not about_renewal and not _EXPIRY_CONTEXT.match(sent, q.end()):
+                    continue
+                if (_NOTICE_AFTER.match(sent, q.end()) or _NOTICE_BEFORE.search(sent, max(0, q.start() - 40), q.start())):
+                    n = _to_int(q.group("n"))
+                    if n:
+                        unit = q.group("unit").lower()
+                        return f"{n} {unit}{'s' if n != 1 else ''}"
+    return None
 
 
 _LAWS_OF_RE = re.compile(
@@ -467,3 +527,32 @@ def party_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any
     return {"n": n, "recall": round(gold_hit / gold_n, 4) if gold_n else None,
             "precision": round(got_hit / got_n, 4) if got_n else None,
             "all_parties_found": round(complete / n, 4) if n else None}
+
+
+def _term_value(s: str) -> str:
+    # CUAD writes "successive 1 year", "three (3) years", "Perpetual": compare number, unit and "successive".
+    s = (s or "").lower().replace("successine", "successive")
+    s = re.sub(rf"\b({_NUM})\b(?:\s*\(\d+\))?", lambda m: str(_to_int(m.group(1)) or m.group(1)), s)
+    s = re.sub(r"\b(year|month|day|week)s\b", r"\1", s)
+    return " ".join(s.split())
+
+
+def renewal_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Renewal term and notice period against CUAD's answers: share of answered contracts we reproduce (number,
+    unit and "successive"), and how many unanswered contracts we gave a value anyway."""
+    fields = {"renewal_term": "Renewal Term-Answer",
+              "notice_period_to_terminate_renewal": "Notice Period To Terminate Renewal- Answer"}
+    out: dict[str, Any] = {}
+    got_all = [extractor("\n\n".join(d.chunks)) for d in docs]
+    for field, col in fields.items():
+        n = hits = extra = 0
+        for d, got in zip(docs, got_all, strict=True):
+            gold = (d.answers.get(col) or "").strip()
+            value = got.get(field)
+            if gold and gold != "[]":
+                n += 1
+                hits += any(_term_value(value or "") == _term_value(g) for g in gold.split(";"))
+            elif value:
+                extra += 1
+        out[field] = {"n": n, "accuracy": round(hits / n, 4) if n else None, "given_without_answer": extra}
+    return out

@@ -246,7 +246,7 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
     docs = list(docs)
     Y = np.vstack([d.present for d in docs])
     P = np.zeros_like(Y)
-    from casemgr.ai.contract_fields import date_accuracy, extract_fields, party_accuracy
+    from casemgr.ai.contract_fields import date_accuracy, extract_fields, party_accuracy, renewal_accuracy
 
     for tr, te in KFold(folds, shuffle=True, random_state=seed).split(docs):
         model = fit([docs[i] for i in tr], inner_folds=inner_folds)
@@ -254,8 +254,9 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
     per = {c: round(float(f1_score(Y[:, j], P[:, j], zero_division=0)), 4) for j, c in enumerate(CLAUSES)}
     dates = date_accuracy(docs, extract_fields) if with_dates else None
     named = party_accuracy(docs, extract_fields) if with_dates else None
+    renewal = renewal_accuracy(docs, extract_fields) if with_dates else None
     return {"n": len(docs), "folds": folds, "per_clause_f1": per, "mean_f1": round(float(np.mean(list(per.values()))), 4),
-            "dates": dates, "parties": named}
+            "dates": dates, "parties": named, "renewal": renewal}
 
 
 # ---------------------------------------------------------------- artefact
