@@ -231,6 +231,7 @@ _RENEW_WITH_PERIOD = re.compile(
     r"(?:additional|successive|further|subsequent|renewal|consecutive|like|similar|another|each)\s+)*"
     r"(?:(?:terms?|periods?)\s+of\s+)?", re.IGNORECASE,
 )
+_NOTICE_CUE = re.compile(r"prior|notice|before", re.IGNORECASE)
 _OPEN_ENDED = re.compile(
     r"(?:renew\w*|continu\w*|remain\w*)\s+(?:\w+\s+){0,6}?(?:for\s+an\s+unlimited\s+period|indefinitely|"
     r"until\s+(?:it\s+is\s+)?terminated|in\s+perpetuity|perpetually)",
@@ -239,6 +240,7 @@ _OPEN_ENDED = re.compile(
 
 
 def renewal_term(text: str) -> str | None:
+    """ "successive N units" (renews by itself), "N units" (a renewal the parties may choose), "perpetual", or None."""
     flat = _squash(text)
     for sent in _SENTENCE_END.split(flat):
         if not _RENEW_WORD.search(sent) and not _OPEN_ENDED.search(sent):
@@ -248,10 +250,10 @@ def renewal_term(text: str) -> str | None:
         if _MONTHLY.search(sent):
             return "successive 1 month"
         for lead in _RENEW_WITH_PERIOD.finditer(sent):
-            p = _RENEW_PERIOD.match(sent, lead.end()) or _RENEW_PERIOD.match(sent, lead.end(), lead.end() + 40)
-            if p is None:
+            p = _RENEW_PERIOD.match(sent, lead.end())
+            if p is None:  # "renew for the same duration of two (2) years": a few words on, unless a notice comes first
                 nxt = _RENEW_PERIOD.search(sent, lead.end(), lead.end() + 40)
-                p = nxt if nxt and not re.search(r"prior|notice|before", sent[lead.end():nxt.start()], re.I) else None
+                p = nxt if nxt and not _NOTICE_CUE.search(sent, lead.end(), nxt.start()) else None
             n = _to_int(p.group("n")) if p else None
             if p and n:
                 unit = p.group("unit").lower()

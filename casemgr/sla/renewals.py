@@ -90,7 +90,10 @@ def compute(case: Case, today: date) -> dict[str, Any] | None:
     notice_known = notice_days is not None
     if notice_days is None:
         notice_days = cfg.default_notice_days
-    term = parse_term(term_text)
+    # The extractor writes "successive 1 year" for a contract that renews by itself and "2 years" for a renewal
+    # the parties may choose; only the first rolls the dates forward. A term an agent typed is taken as written.
+    automatic = bool(fields.get("renewal_term")) or (term_text or "").lower().startswith("successive")
+    term = parse_term(term_text) if automatic else None
     # An auto-renewing contract whose date passed runs to the end of its current renewal term.
     current = expiration
     if term is not None:

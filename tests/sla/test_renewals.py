@@ -90,6 +90,16 @@ def test_extracted_dates_and_auto_renewal_roll_forward() -> None:
     assert date.fromisoformat(info["remind_on"]) == date(2027, 3, 2)
 
 
+def test_an_optional_renewal_does_not_roll_forward() -> None:
+    """Extracted "2 years" is a renewal the parties may choose (not "successive"): the contract ends when it ends."""
+    cid = _active_contract(utc(2026, 11, 2, 10), {}, {"expiration_date": "2026-06-30", "renewal_term": "2 years",
+                                                      "notice_period_to_terminate_renewal": None})
+    _scan(utc(2026, 11, 3, 10))
+    with read_session() as s:
+        info = s.get(Case, cid).contract["renewal"]
+    assert info["expiration_date"] == "2026-06-30" and info["auto_renews"] is False
+
+
 def test_contract_without_expiration_is_left_alone() -> None:
     cid = _active_contract(utc(2026, 11, 2, 10), {"notice_period": "30 days"})
     assert _scan(utc(2026, 11, 3, 10)) == {"checked": 1, "updated": 0, "tasks": 0}
