@@ -113,10 +113,10 @@ def rollback(session: Session, *, to: str | None = None, author: str, reason: st
             raise RulesStoreError("no earlier version to roll back to")
     else:
         matches = [r for r in rows if r.version.startswith(to) or str(r.id) == to]
-        versions = {r.version for r in matches}
+        found = {r.version for r in matches}
         if not matches:
             raise RulesStoreError(f"no rules version {to!r}")
-        if len(versions) > 1:
+        if len(found) > 1:
             raise RulesStoreError(f"version prefix {to!r} is ambiguous")
         target = matches[0]
     source = source_of(target)
