@@ -322,23 +322,71 @@ def governing_law(text: str) -> str | None:
     return law or None
 
 
-_TITLE_RE = re.compile(
-    r"^[\s\"'*-]*([A-Z][A-Za-z0-9 ,&'/()-]{3,120}?(?:AGREEMENT|Agreement|CONTRACT|Contract|LICENSE|License|LEASE|Lease))\b"
-)
+# The title: an upper-case heading near the top ("EXCLUSIVE DISTRIBUTOR AGREEMENT"), else a short title-case line,
+# else the name the preamble uses ("This Supply Agreement (the "Agreement")..."). Filing furniture in front of it
+# ("Exhibit 10.1", "EXECUTION VERSION", "ATTACHMENT A", "THIS") is not part of it.
+_DOC_NOUN = (r"AGREEMENT|CONTRACT|LICEN[CS]E|LEASE|ADDENDUM|AMENDMENT|ENDORSEMENT|CERTIFICATE|GUARANTEES?|GUARANTY|"
+             r"MEMORANDUM OF UNDERSTANDING|ARRANGEMENT|TERMS AND CONDITIONS|UNDERTAKING|DEED")
+_TITLE_STOP = {"EXHIBIT", "ATTACHMENT", "APPENDIX", "SCHEDULE", "ANNEX", "VERSION", "COPY", "CONFIDENTIAL", "REQUESTED",
+               "THIS", "DRAFT", "FINAL", "EXECUTION", "TRANSLATION", "INC", "LLC", "LTD", "CORP", "CORPORATION", "COMPANY",
+               "LIMITED", "PLC", "GMBH", "AG", "BY", "BETWEEN", "DISCLOSED", "REDACTED", "OMITTED", "OMISSIONS"}
+_TITLE_LABELLED = {"EXHIBIT", "ATTACHMENT", "APPENDIX", "SCHEDULE", "ANNEX"}  # "EXHIBIT C SAMPLE OF ...": C is a label
+_TITLE_UPPER_WORD = re.compile(r"[A-Z][A-Z&'’/®-]*|&|\([A-Z0-9 ]+\)")
+_TITLE_WORD = r"(?:[A-Z][\w&.'’/-]*|of|and|for|the|to|in|on|&)"
+_TITLE_LINE = re.compile(rf"^((?:{_TITLE_WORD}\s+){{0,10}}?(?:{_DOC_NOUN.title()}|{_DOC_NOUN.lower()}\b))\s*$".replace(
+    "Of Understanding", "of Understanding").replace("And Conditions", "and Conditions"))
+_LEAD_TITLE = re.compile(rf"^(?:Exhibit\s+[\w.()-]+\s+)?((?:[A-Z][\w&'’/-]*\s+(?:(?:of|and|for|to)\s+)?){{1,8}}?"
+                         rf"(?:{_DOC_NOUN.title()}))\b")
+_THIS_TITLE = re.compile(rf"\bTh(?:is|e)\s+((?:[A-Z][\w&'’/-]*\s+(?:(?:of|and|for|to)\s+)?){{1,8}}?(?:{_DOC_NOUN.title()}))\b")
+_NOT_A_TITLE = re.compile(r"^(?:THE|THIS|SUCH|ANY|EACH|SAID|ENTIRE|TO|OF|IN|BY|UNDER|AND)\b|\b(?:SECTION|ARTICLE|PAGE|HEREBY|"
+                          r"HEREUNDER|WHEREAS|WITNESS)\b")
 _TYPES = ["distribution", "distributor", "license", "supply", "service", "services", "consulting", "franchise",
           "joint venture", "development", "manufacturing", "marketing", "reseller", "sponsorship", "endorsement",
           "hosting", "maintenance", "outsourcing", "agency", "collaboration", "strategic alliance", "co-branding",
           "transportation", "ip", "intellectual property", "non-compete", "promotion", "affiliate", "lease"]
 
 
+def _title_kind(title: str) -> dict[str, str | None]:
+    title = _squash(title)
+    low = title.lower()
+    return {"title": title, "type": next((t for t in _TYPES if t in low), None)}
+
+
+def _upper_title(flat: str) -> str | None:
+    """The upper-case heading that ends in an agreement noun, read backwards from the noun."""
+    for nouns in ("AGREEMENT|CONTRACT", _DOC_NOUN):
+        for m in re.finditer(rf"(?<![A-Za-z])(?:{nouns})(?![A-Za-z])", flat):
+            words = flat[max(0, m.start() - 200):m.start()].split()
+            kept: list[str] = []
+            for i in range(len(words) - 1, -1, -1):
+                w = words[i]
+                numbered = w.isdigit() and i > 0 and words[i - 1] == "NO."  # "AMENDMENT NO. 3 TO ..."
+                if w == "NO." or numbered or (_TITLE_UPPER_WORD.fullmatch(w) and w.strip("()") not in _TITLE_STOP):
+                    kept.append(w)
+                    continue
+                if w.upper() in _TITLE_LABELLED and kept and len(kept[-1]) <= 3:
+                    kept.pop()
+                break
+            while kept and kept[-1] in {"THE", "AND", "OF", "TO", "&"}:
+                kept.pop()
+            if kept and len(kept) <= 12:
+                return " ".join([*reversed(kept), m.group(0)])
+    return None
+
+
 def agreement_title(text: str) -> dict[str, str | None]:
-    for line in text.splitlines()[:60]:
-        m = _TITLE_RE.match(line.strip())
-        if m and len(m.group(1)) <= 120:
-            title = _squash(m.group(1))
-            low = title.lower()
-            kind = next((t for t in _TYPES if t in low), None)
-            return {"title": title, "type": kind}
+    head = text[:4000]
+    title = _upper_title(_squash(head))
+    if title:
+        return _title_kind(title)
+    for line in head.splitlines()[:60]:
+        m = _TITLE_LINE.match(_squash(line).strip(" *-\"'"))
+        if m and not _NOT_A_TITLE.search(m.group(1).upper()):
+            return _title_kind(m.group(1))
+    for pattern in (_LEAD_TITLE, _THIS_TITLE):
+        m = pattern.search(_squash(head))
+        if m and not _NOT_A_TITLE.search(m.group(1).upper()):
+            return _title_kind(m.group(1))
     return {"title": None, "type": None}
 
 
@@ -558,3 +606,18 @@ def renewal_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, A
                 extra += 1
         out[field] = {"n": n, "accuracy": round(hits / n, 4) if n else None, "given_without_answer": extra}
     return out
+
+
+def title_accuracy(docs: Sequence[Any], extractor: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Share of contracts whose title matches CUAD's Document Name answer (case and punctuation aside)."""
+
+    def norm(x: str | None) -> str:
+        return " ".join(re.sub(r"[^a-z0-9 ]", " ", (x or "").lower()).split())
+
+    n = hits = 0
+    for d in docs:
+        gold = norm(d.answers.get("Document Name-Answer"))
+        if gold:
+            n += 1
+            hits += norm(extractor("\n\n".join(d.chunks))["agreement"]["title"]) == gold
+    return {"n": n, "accuracy": round(hits / n, 4) if n else None}

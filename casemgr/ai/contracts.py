@@ -246,7 +246,13 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
     docs = list(docs)
     Y = np.vstack([d.present for d in docs])
     P = np.zeros_like(Y)
-    from casemgr.ai.contract_fields import date_accuracy, extract_fields, party_accuracy, renewal_accuracy
+    from casemgr.ai.contract_fields import (
+        date_accuracy,
+        extract_fields,
+        party_accuracy,
+        renewal_accuracy,
+        title_accuracy,
+    )
 
     for tr, te in KFold(folds, shuffle=True, random_state=seed).split(docs):
         model = fit([docs[i] for i in tr], inner_folds=inner_folds)
@@ -255,8 +261,9 @@ def cross_validate(docs: Sequence[LabelledContract], folds: int = 5, seed: int =
     dates = date_accuracy(docs, extract_fields) if with_dates else None
     named = party_accuracy(docs, extract_fields) if with_dates else None
     renewal = renewal_accuracy(docs, extract_fields) if with_dates else None
+    title = title_accuracy(docs, extract_fields) if with_dates else None
     return {"n": len(docs), "folds": folds, "per_clause_f1": per, "mean_f1": round(float(np.mean(list(per.values()))), 4),
-            "dates": dates, "parties": named, "renewal": renewal}
+            "dates": dates, "parties": named, "renewal": renewal, "title": title}
 
 
 # ---------------------------------------------------------------- artefact
