@@ -25,7 +25,7 @@ def test_limit_per_key_within_a_window() -> None:
 def test_a_burst_across_the_window_edge_is_still_limited() -> None:
     with time_machine.travel(T0 + timedelta(seconds=55), tick=False):
         assert all(ratelimit.allow("form:a", 3) for _ in range(3))
-    # 10 s later the previous window still counts 5/6 of its 3 hits: no fresh allowance of 3.
+    # 10 s later, 5 s into the next window, the previous one still weighs 55/60 of its 3 hits: no fresh 3.
     with time_machine.travel(T0 + timedelta(seconds=65), tick=False):
         assert not ratelimit.allow("form:a", 3)
     # A full window later the old hits have slid out.
