@@ -376,7 +376,8 @@ def _upper_title(flat: str) -> str | None:
 
 def agreement_title(text: str) -> dict[str, str | None]:
     head = text[:4000]
-    title = _upper_title(_squash(head))
+    flat = _squash(head)
+    title = _upper_title(flat)
     if title:
         return _title_kind(title)
     for line in head.splitlines()[:60]:
@@ -384,7 +385,7 @@ def agreement_title(text: str) -> dict[str, str | None]:
         if m and not _NOT_A_TITLE.search(m.group(1).upper()):
             return _title_kind(m.group(1))
     for pattern in (_LEAD_TITLE, _THIS_TITLE):
-        m = pattern.search(_squash(head))
+        m = pattern.search(flat)
         if m and not _NOT_A_TITLE.search(m.group(1).upper()):
             return _title_kind(m.group(1))
     return {"title": None, "type": None}
