@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -23,11 +23,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASEMGR_", env_file=None, extra="ignore")
 
     data_dir: Path = Path("./data")
-    database_url: str | None = None
+    # A URL may carry a password (postgresql://user:pw@host/db): kept secret so repr(settings) never shows it.
+    database_url: SecretStr | None = None
     policies_dir: Path = Field(default_factory=_default_policies_dir)
 
     # Secrets come from the environment or a file, never from code; see secret_key_value().
-    secret_key: str | None = None
+    secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
 
     db_pool_size: int = 10
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
     ai_inline: bool = True
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-    openai_api_key: str | None = None
+    openai_api_key: SecretStr | None = None
     ai_timeout_s: float = 10.0
     ai_redact_pii: bool = True  # redact emails, phones, IBANs, cards before an external provider sees text
     ai_max_retries: int = 2
@@ -75,8 +76,8 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            url = self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            url = self.database_url.get_secret_value()
             # Accept the libpq-style scheme and use psycopg 3.
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -90,8 +91,8 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
     def secret_key_value(self) -> str:
-        if self.secret_key:
-            return self.secret_key
+        if self.secret_key and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
         if self.secret_key_file and self.secret_key_file.exists():
             return self.secret_key_file.read_text().strip()
         # Embedded default: generate once and keep it in the data dir, readable only by us.

@@ -77,7 +77,7 @@ class OpenAIProvider(AIProvider):
         return cls(
             base_url=settings.openai_base_url,
             model=settings.openai_model,
-            api_key=settings.openai_api_key,
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
             timeout_s=float(settings.ai_timeout_s),
             max_retries=int(getattr(settings, "ai_max_retries", 2)),
             redact_pii=bool(getattr(settings, "ai_redact_pii", True)),
