@@ -8,6 +8,7 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
+command -v faketime >/dev/null || need_apt+=(faketime)  # slow suite: SLA/jobs/metrics 400 days ahead
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -204,9 +204,11 @@ def test_a_backlog_of_breaches_is_worked_off_in_batches() -> None:
 
     load_handlers()
     ids = [_create(utc(2026, 11, 30, 9)) for _ in range(5)]
-    with write_session() as s:
-        enqueue(s, "sla.scan", {"limit": 2})
+    # Queue and work at the same travelled time: a job queued at the wall clock would not be due yet
+    # in a 2026-11-30 afternoon once the real date is past it.
     with time_machine.travel(utc(2026, 11, 30, 14), tick=True):
+        with write_session() as s:
+            enqueue(s, "sla.scan", {"limit": 2})
         Worker(schedule=False).run(once=True)
     assert {_case(i).sla_state for i in ids} == {"breached"}
     with read_session() as s:
