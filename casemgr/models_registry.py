@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from casemgr.ai import models as _ai  # noqa: F401
 from casemgr.audit import models as _audit  # noqa: F401
 from casemgr.cases import models as _cases  # noqa: F401
+from casemgr.documents import models as _documents  # noqa: F401
 from casemgr.governance import models as _governance  # noqa: F401
 from casemgr.intake import models as _intake  # noqa: F401
 from casemgr.jobs import models as _jobs  # noqa: F401

@@ -1,5 +1,8 @@
 """AI policy lifecycle: validate, diff, simulate, publish, rollback, replay.
 
+Publish, rollback and history are the generic versioned-document ones (casemgr.documents, kind 'ai-policy');
+this module adds what only the AI policy has: the governance role check, simulation and replay.
+
 A candidate policy is YAML text. Validation is complete or nothing (file:line problems). Simulation replays
 the recorded AI outputs of the last N cases under the candidate and the active policy and counts how
 decisions move between applied (auto), suggested and rejected (never), per kind and per owner role.
@@ -17,11 +20,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from casemgr.errors import NotFound, PermissionDenied, ValidationFailed
-from casemgr.governance import store
+from casemgr.documents import service as documents
+from casemgr.documents.document import unified_diff
+from casemgr.errors import PermissionDenied, ValidationFailed
 from casemgr.governance.decide import decide
 from casemgr.governance.models import AIDecision
-from casemgr.governance.policy import Policy, active_policy, parse_policy, policy_path
+from casemgr.governance.policy import AI_POLICY, FILE_NAME, Policy, active_policy, parse_policy
 from casemgr.governance.service import facts_of, output_of, record_decision
 from casemgr.policyfile import PolicyFileError
 
@@ -47,10 +51,7 @@ def parse_or_raise(text: str, file: str = "ai-policy.yaml") -> Policy:
     try:
         return parse_policy(text, file)
     except PolicyFileError as exc:
-        raise InvalidPolicy(
-            "invalid policy:\n" + "\n".join(str(p) for p in exc.problems),
-            problems=[p.as_dict() for p in exc.problems],
-        ) from None
+        raise _invalid(exc) from None
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -71,7 +72,8 @@ def diff(session: Session, text: str) -> dict[str, Any]:
     changes = [{"path": k, "active": a.get(k), "candidate": b.get(k)} for k in sorted(set(a) | set(b))
                if a.get(k) != b.get(k)]
     return {"active_version": active.version, "candidate_version": candidate.version,
-            "text_diff": store.text_diff(active.text, candidate.text, active.version, candidate.version),
+            "text_diff": unified_diff({FILE_NAME: active.text}, {FILE_NAME: candidate.text},
+                                      old_label=active.version, new_label=candidate.version),
             "changes": changes}
 
 
@@ -172,20 +174,27 @@ def _require_publisher(roles: Iterable[str], reason: str | None) -> str:
     return reason.strip()
 
 
-def publish(session: Session, text: str, *, actor: str, roles: Iterable[str], reason: str) -> dict[str, Any]:
-    """Validate and activate a policy (governance role and a reason required). Invalid text changes nothing."""
+def _invalid(exc: PolicyFileError) -> InvalidPolicy:
+    return InvalidPolicy("invalid policy:\n" + "\n".join(str(p) for p in exc.problems),
+                         problems=[p.as_dict() for p in exc.problems])
+
+
+def _result(res: documents.Published) -> dict[str, Any]:
+    return {"version": res.version, "id": res.id, "changed": res.changed, "diff": res.diff if res.changed else ""}
+
+
+def publish(session: Session, text: str, *, actor: str, roles: Iterable[str], reason: str,
+            approved_by: str | None = None) -> dict[str, Any]:
+    """Validate and activate a policy (governance role and a reason required). Invalid text changes nothing.
+
+    The first publish records the shipped file as version 1 first, so a rollback can return to it."""
     reason = _require_publisher(roles, reason)
-    policy = parse_or_raise(text, "candidate")
-    base_text = None
-    if store.active_row(session) is None:
-        try:
-            base_text = policy_path().read_text(encoding="utf-8")
-        except OSError:
-            base_text = None
-    row, changed = store.store_version(session, text, policy.version, author=actor, reason=reason,
-                                       action="ai-policy.publish", base_text=base_text)
-    return {"version": row.version, "id": row.id, "changed": changed, "diff": row.diff if changed else "",
-            "warnings": policy.warnings()}
+    try:
+        res = documents.publish(session, AI_POLICY, AI_POLICY.from_text(text), author=actor, reason=reason,
+                                approved_by=approved_by)
+    except PolicyFileError as exc:
+        raise _invalid(exc) from None
+    return {**_result(res), "warnings": res.value.warnings()}
 
 
 def rollback(session: Session, *, actor: str, roles: Iterable[str], reason: str | None = None,
@@ -195,32 +204,17 @@ def rollback(session: Session, *, actor: str, roles: Iterable[str], reason: str 
     The old text is validated again (org.yaml may have changed since); an invalid one is refused.
     """
     reason = _require_publisher(roles, reason or "rollback")
-    rows = store.history(session, limit=1000)
-    current = store.active_row(session)
-    if current is None:
-        raise NotFound("no published AI policy to roll back from")
-    if to is None:
-        target = next((r for r in rows if (r.id or 0) < (current.id or 0) and r.version != current.version), None)
-        if target is None:
-            raise NotFound("no earlier AI policy version to roll back to")
-    else:
-        matches = [r for r in rows if r.version.startswith(to) or str(r.id) == to]
-        if not matches:
-            raise NotFound(f"no AI policy version {to!r}")
-        if len({r.version for r in matches}) > 1:
-            raise ValidationFailed(f"version prefix {to!r} is ambiguous", field="to")
-        target = matches[0]
-    policy = parse_or_raise(target.content, f"policy_versions:{target.version}")
-    row, changed = store.store_version(session, target.content, policy.version, author=actor, reason=reason,
-                                       action="ai-policy.rollback", base_text=None)
-    return {"version": row.version, "id": row.id, "changed": changed, "diff": row.diff if changed else ""}
+    try:
+        return _result(documents.rollback(session, AI_POLICY, author=actor, reason=reason, to=to))
+    except PolicyFileError as exc:
+        raise _invalid(exc) from None
 
 
 def versions(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """Published versions, newest first (author, time, reason, active flag, diff)."""
     return [{"id": r.id, "version": r.version, "author": r.author, "reason": r.reason, "is_active": r.is_active,
              "created_at": r.created_at.isoformat() if r.created_at else None, "diff": r.diff}
-            for r in store.history(session, limit)]
+            for r in documents.history(session, AI_POLICY.kind, limit)]
 
 
 def active_info(session: Session) -> dict[str, Any]:

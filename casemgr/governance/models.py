@@ -1,4 +1,7 @@
-"""AI decisions as they passed the policy choke point, reviews of them, and published policy versions."""
+"""AI decisions as they passed the policy choke point, and reviews of them.
+
+Published policy versions (policy_versions) live in casemgr.documents.models.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 from casemgr.clock import now
+from casemgr.documents.models import PolicyVersion  # noqa: F401 - moved to casemgr.documents; kept importable
 
 
 class AIDecision(SQLModel, table=True):
@@ -46,21 +50,3 @@ class AIDecision(SQLModel, table=True):
     ai_call_id: int | None = None  # the ai_calls row that produced the output, when known
     sampled: bool = False  # picked for review by the policy's sample rate (applied decisions only)
     created_at: datetime = Field(default_factory=now, index=True)
-
-
-class PolicyVersion(SQLModel, table=True):
-    """Published versions of governed files: kind = 'ai-policy' or 'rules' (one row per version)."""
-
-    __tablename__ = "policy_versions"
-    __table_args__ = (Index("ix_policy_versions_kind", "kind", "created_at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=30)
-    name: str = Field(default="", max_length=200)  # e.g. rules file set name or policy file name
-    version: str = Field(max_length=80)  # content hash
-    content: str = Field(sa_column=Column(Text, nullable=False))
-    files: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # for multi-file sets
-    diff: str | None = Field(default=None, sa_column=Column(Text))
-    author: str = Field(max_length=100)
-    reason: str = Field(sa_column=Column(Text, nullable=False))
-    is_active: bool = False
-    created_at: datetime = Field(default_factory=now)

@@ -1,31 +1,32 @@
 """The AI policy file (policies/ai-policy.yaml): schema, validation with file:line errors, and the active policy.
 
 The schema is strict: unknown keys, unknown decision kinds, roles not in org.yaml, thresholds outside [0,1],
-and a dozen other mistakes are refused as a whole with `file:line: reason`. Where the active policy comes from:
+and a dozen other mistakes are refused as a whole with `file:line: reason`. The policy is a versioned
+document (casemgr.documents, kind 'ai-policy'): in force is the active published version, else the file
+<policies_dir>/ai-policy.yaml, and the shipped file becomes version 1 at the first publish.
 
-1. the active row of policy_versions (kind='ai-policy'), once one was published, else
-2. the file <policies_dir>/ai-policy.yaml (a development default).
-
-An invalid candidate never replaces the active policy: `publish` validates first, and the file loader keeps
-the last valid version when the file on disk turns invalid. With no valid policy at all, AI is off.
+An invalid candidate never replaces the active policy: `publish` validates first, and the loader keeps
+the last valid version when the source turns invalid. With no valid policy at all, AI is off.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from casemgr.documents.document import Document, SingleFileType
+from casemgr.documents.enums import DocumentKind
+from casemgr.documents.live import LiveDocument
 from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_text
 
 log = logging.getLogger(__name__)
 
-KIND = "ai-policy"
+KIND = DocumentKind.AI_POLICY
 FILE_NAME = "ai-policy.yaml"
 
 # Every decision kind AI output can take. The first nine must be present in every policy.
@@ -253,21 +254,27 @@ def parse_policy(text: str, file: str = FILE_NAME) -> Policy:
     return Policy(model, text, file)
 
 
-def load_policy_file(path: str | Path) -> Policy:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyFileError([Problem(str(p), 0, "file not found")]) from None
-    except UnicodeDecodeError as exc:
-        raise PolicyFileError([Problem(str(p), 1, f"not valid UTF-8: {exc}")]) from None
-    return parse_policy(text, str(p))
-
-
 def policy_path() -> Path:
     from casemgr.config import get_settings
 
     return Path(get_settings().policies_dir) / FILE_NAME
+
+
+class AIPolicyDocument(SingleFileType[Policy]):
+    """policies/ai-policy.yaml as a versioned document (kind 'ai-policy'); its version is content_version(text)."""
+
+    kind = DocumentKind.AI_POLICY
+    row_name = FILE_NAME
+    file_name = FILE_NAME
+
+    def shipped_path(self) -> Path:
+        return policy_path()
+
+    def validate(self, doc: Document, *, label: str | None = None) -> Policy:
+        return parse_policy(doc.text, label or FILE_NAME)
+
+
+AI_POLICY = AIPolicyDocument()
 
 
 def _off_policy() -> Policy:
@@ -279,25 +286,19 @@ def _off_policy() -> Policy:
     return Policy(model, "# fail-safe: no valid policy\nkill_switch: off\n", "built-in")
 
 
-class _ActiveCache:
-    """Process-wide cache of the active policy keyed by its DB version or file stamp."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.key: Any = None
-        self.policy: Policy | None = None
-        self.last_error: str | None = None
-
-    def clear(self) -> None:
-        with self.lock:
-            self.key, self.policy, self.last_error = None, None, None
+def _build(doc: Document, label: str) -> Policy:
+    policy = parse_policy(doc.text, label)
+    for warning in policy.warnings():
+        log.warning("ai-policy %s: %s", policy.version, warning)
+    return policy
 
 
-_cache = _ActiveCache()
+# Checked on every call (one indexed query): a publish is in force for the next decision, in every process.
+_live: LiveDocument[Policy] = LiveDocument(AI_POLICY, _build, fallback=_off_policy)
 
 
 def reset_active_cache() -> None:
-    _cache.clear()
+    _live.reset()
 
 
 def active_policy(session: Any | None = None) -> Policy:
@@ -306,69 +307,9 @@ def active_policy(session: Any | None = None) -> Policy:
     If the source turned invalid, the last valid policy stays in force and the error is kept in
     `active_error()`; with no valid policy at all, AI is off (fail-safe).
     """
-    from casemgr.governance import store
-
-    row_version: str | None = None
-    try:
-        if session is not None:
-            row_version = store.active_version(session)
-        else:
-            from casemgr.db import read_session
-
-            with read_session() as s:
-                row_version = store.active_version(s)
-    except Exception as exc:  # noqa: BLE001 - no DB or table yet: fall back to the file
-        log.debug("ai-policy: no database version (%s)", exc)
-    if row_version is not None:
-        key: Any = ("db", row_version)
-    else:
-        p = policy_path()
-        try:
-            st = p.stat()
-            key = ("file", str(p), st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = ("file", str(p), None, None)
-    with _cache.lock:
-        if _cache.key == key and _cache.policy is not None:
-            return _cache.policy
-    try:
-        if row_version is not None:
-            text = _load_db_text(session, row_version)
-            policy = parse_policy(text, f"policy_versions:{row_version}")
-        else:
-            policy = load_policy_file(policy_path())
-        err = None
-    except PolicyFileError as exc:
-        log.error("ai-policy: refusing invalid policy, keeping the previous one:\n%s", exc)
-        policy, err = None, str(exc)
-    with _cache.lock:
-        if policy is not None:
-            for warning in policy.warnings():
-                log.warning("ai-policy %s: %s", policy.version, warning)
-            _cache.key, _cache.policy, _cache.last_error = key, policy, None
-            return policy
-        _cache.last_error = err
-        _cache.key = key  # don't re-parse the same broken file on every call
-        if _cache.policy is None:
-            _cache.policy = _off_policy()
-        return _cache.policy
+    return _live.get(session)
 
 
 def active_error() -> str | None:
     """Why the current source of the policy was refused, if it was (the previous one is still in force)."""
-    return _cache.last_error
-
-
-def _load_db_text(session: Any | None, version: str) -> str:
-    from casemgr.governance import store
-
-    if session is not None:
-        row = store.active_row(session)
-        assert row is not None
-        return row.content
-    from casemgr.db import read_session
-
-    with read_session() as s:
-        row = store.active_row(s)
-        assert row is not None
-        return row.content
+    return _live.last_error

@@ -1,28 +1,28 @@
 """The process-wide rules service: `evaluate(facts) -> Decision` with hot reload.
 
-Where the active rule set comes from:
-1. the active row of policy_versions (kind='rules'), when one was published, else
-2. the files under <policies_dir>/rules/ (a development default; edits are picked up too).
-
-At most once per CHECK_INTERVAL_S each process asks "which version is active?" (one indexed query, or a
-few stat() calls for files). On a change it validates and compiles the new set outside the lock, then
-swaps engines under ENGINE_LOCK. An evaluation captures the engine and runs entirely under that lock, so
-none is ever dropped or sees a half-swapped engine. An invalid new set is refused and the running one
-stays active (the problem is logged and kept in `last_error`).
+The rule set in force is the active published version (kind 'rules'), else the files under
+<policies_dir>/rules/; casemgr.documents.live.LiveDocument does the cheap check at most once per
+CHECK_INTERVAL_S and rebuilds only when the version changes. A new set is validated and compiled outside the
+lock, then engines are swapped under ENGINE_LOCK. An evaluation captures the engine and runs entirely under
+that lock, so none is ever dropped or sees a half-swapped engine. An invalid new set is refused and the
+running one stays active (the problem is logged and kept in `last_error`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
+from casemgr.documents.document import Document
+from casemgr.documents.live import LiveDocument
 from casemgr.rules.compiler import CompiledRuleSet, compile_ruleset
 from casemgr.rules.engine import ENGINE_LOCK, Decision, DurableEngine, build_decision
 from casemgr.rules.facts import normalize_facts
 from casemgr.rules.schema import RuleSource, load_ruleset
+from casemgr.rules.store import RULES
+from casemgr.rules.store import files_dir as files_dir
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
@@ -34,19 +34,8 @@ def _settings() -> Any:
     return get_settings()
 
 
-def files_dir() -> Path:
-    from casemgr.config import get_settings
-
-    return Path(get_settings().policies_dir) / "rules"
-
-
-def _files_stamp(d: Path) -> tuple[tuple[str, int, int], ...]:
-    try:
-        return tuple(
-            (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(d.glob("*.y*ml"))
-        )
-    except OSError:
-        return ()
+def _build(doc: Document, label: str) -> CompiledRuleSet:
+    return compile_ruleset(load_ruleset(RuleSource(files=dict(doc.files))))
 
 
 class RulesService:
@@ -54,81 +43,30 @@ class RulesService:
         self.use_db = use_db
         self.rules_dir = rules_dir
         self._engine: DurableEngine | None = None
-        self._source_key: Any = None  # ("db", version) or ("files", stamp)
-        self._next_check = 0.0
-        self._reload_lock = threading.Lock()  # one reload at a time; evaluations do not wait for it
+        self.live: LiveDocument[CompiledRuleSet] = LiveDocument(
+            RULES, _build, interval_s=CHECK_INTERVAL_S, use_db=use_db, path=self._dir, on_change=self.install)
         self.reloads = 0
-        self.last_error: str | None = None
         self._settings_id = id(_settings())
-
-    # -- loading
 
     def _dir(self) -> Path:
         return self.rules_dir or files_dir()
 
-    def _wanted(self) -> tuple[Any, Any]:
-        """(key, loader) of the rule set that should be active now."""
-        if self.use_db:
-            try:
-                from casemgr.db import read_session
-                from casemgr.rules import store
-
-                with read_session() as s:
-                    version = store.active_version(s)
-                if version is not None:
-                    return ("db", version), self._load_db
-            except Exception as exc:  # noqa: BLE001 - no DB / table yet: fall back to files
-                log.debug("rules: no database version (%s)", exc)
-        d = self._dir()
-        return ("files", str(d), _files_stamp(d)), lambda: RuleSource.from_path(d)
-
-    @staticmethod
-    def _load_db() -> RuleSource:
-        from casemgr.db import read_session
-        from casemgr.rules import store
-
-        with read_session() as s:
-            row = store.active_row(s)
-            if row is None:
-                raise RuntimeError("active rules version disappeared")
-            return store.source_of(row)
+    @property
+    def last_error(self) -> str | None:
+        return self.live.last_error
 
     def refresh_due(self) -> bool:
         """Whether the next evaluate() would look for a new rule set (a database read): async callers run
         refresh() on a worker thread first, so the event loop never waits on that read."""
-        return self._engine is None or time.monotonic() >= self._next_check or id(_settings()) != self._settings_id
+        return self._engine is None or self.live.due() or id(_settings()) != self._settings_id
 
     def refresh(self, *, force: bool = False) -> bool:
         """Check for a new active version (rate limited unless forced). True if the engine changed."""
-        now = time.monotonic()
         settings_id = id(_settings())
         if settings_id != self._settings_id:
             # Settings were reset (tests, reconfiguration): the database or policies dir may differ.
             self._settings_id, force = settings_id, True
-        if not force and self._engine is not None and now < self._next_check:
-            return False
-        if not self._reload_lock.acquire(blocking=self._engine is None or force):
-            return False  # another thread is already reloading; keep serving the current engine
-        try:
-            self._next_check = time.monotonic() + CHECK_INTERVAL_S
-            key, loader = self._wanted()
-            if key == self._source_key and self._engine is not None:
-                return False
-            try:
-                crs = compile_ruleset(load_ruleset(loader()))
-            except Exception as exc:
-                self.last_error = str(exc)
-                self._source_key = key  # don't retry the same broken content every second
-                log.error("rules: refusing new rule set, keeping %s:\n%s",
-                          self._engine.version if self._engine else "none", exc)
-                if self._engine is None:
-                    raise
-                return False
-            self.last_error = None
-            self._source_key = key
-            return self.install(crs)
-        finally:
-            self._reload_lock.release()
+        return self.live.refresh(force=force or self._engine is None)
 
     def install(self, crs: CompiledRuleSet) -> bool:
         """Swap in a compiled rule set (no-op if it is the running version)."""
@@ -170,7 +108,7 @@ class RulesService:
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
-                self._source_key = None
+        self.live.reset()
 
 
 _service: RulesService | None = None

@@ -98,7 +98,7 @@ def test_service_polls_at_most_once_per_interval(tmp_path: Path, monkeypatch: py
     with write_session() as s:
         store.publish(s, RuleSource.from_path(v2dir), author="gov", reason="r")
     monkeypatch.setattr(service_mod, "CHECK_INTERVAL_S", 0.3)
-    svc._next_check = time.monotonic() + 0.3
+    svc.live._next_check = time.monotonic() + 0.3
     assert svc.evaluate(CC).queue == "complaints-credit-card"  # not checked yet
     assert not svc.refresh_due()
     time.sleep(0.35)
