@@ -232,38 +232,40 @@ def restore_cmd(path: Path) -> None:
     typer.echo(json.dumps(info))
 
 
-# Rooms mount their sub-commands below, one line each.
-bench_app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-from casemgr.rules.cli import app as rules_app  # noqa: E402
-from casemgr.rules.cli import bench_rules  # noqa: E402
+# Every command group and command the rooms add, in ONE list: (module, attribute, where). `where` is the
+# command path: "rules" mounts a typer.Typer (or adds a function) as `casemgr rules …`; "ai bench" adds a function
+# to the group mounted as "ai". Registration imports each module: an import error stops `casemgr` at once.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("casemgr.rules.cli", "app", "rules"),
+    ("casemgr.worker", "cli", "worker"),
+    ("casemgr.metrics.cli", "export_app", "export"),
+    ("casemgr.metrics.cli", "metrics_app", "metrics"),
+    ("casemgr.intake.cli", "app", "intake"),
+    ("casemgr.intake.cli", "smtp", "smtp"),
+    ("casemgr.intake.cli", "imap_poll", "imap-poll"),
+    ("casemgr.ai.cli", "app", "ai"),
+    ("casemgr.bench.cli", "bench_ai", "ai bench"),  # the same command as `casemgr bench ai`
+    ("casemgr.governance.cli", "app", "policy"),
+    ("casemgr.bench.cli", "app", "bench"),
+)
 
-app.add_typer(rules_app, name="rules")
-from casemgr.worker import cli as worker_cli  # noqa: E402
 
-app.command("worker")(worker_cli)
-from casemgr.metrics.cli import export_app, metrics_app  # noqa: E402
+def register_commands(root: typer.Typer, commands: tuple[tuple[str, str, str], ...] = COMMANDS) -> None:
+    import importlib
 
-app.add_typer(export_app, name="export")
-app.add_typer(metrics_app, name="metrics")
-from casemgr.metrics.bench import cli as bench_dashboard  # noqa: E402
+    groups: dict[str, typer.Typer] = {}
+    for module, attr, where in commands:
+        target = getattr(importlib.import_module(module), attr)
+        *parent, name = where.split()
+        into = groups[parent[0]] if parent else root
+        if isinstance(target, typer.Typer):
+            into.add_typer(target, name=name)
+            groups[name] = target
+        else:
+            into.command(name)(target)
 
-bench_app.command("dashboard")(bench_dashboard)
-bench_app.command("rules")(bench_rules)
-from casemgr.intake.cli import register as _register_intake  # noqa: E402
 
-_register_intake(app, bench_app)
-from casemgr.ai import cli as ai_cli  # noqa: E402
-
-app.add_typer(ai_cli.app, name="ai")
-bench_app.command("ai")(ai_cli.bench_ai)
-from casemgr.governance.cli import app as policy_app  # noqa: E402
-
-app.add_typer(policy_app, name="policy")
-from casemgr.bench.cli import register as _register_bench  # noqa: E402
-
-_register_bench(bench_app)
-
+register_commands(app)
 
 def main() -> None:
     try:

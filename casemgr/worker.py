@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,41 +30,58 @@ from casemgr.jobs.service import HANDLERS, job_handler
 
 log = logging.getLogger(__name__)
 
-# Modules whose import registers job handlers. Rooms that are not installed are skipped.
+# Every module whose import registers job handlers (@job_handler), in ONE list, with the kinds each registers.
+# Each import must succeed: a missing or broken module stops the worker at start-up instead of leaving its
+# jobs unrun. (`jobs.prune` is registered below, in this module.)
 HANDLER_MODULES: tuple[str, ...] = (
-    "casemgr.sla.jobs",
-    "casemgr.metrics.jobs",
-    "casemgr.governance.jobs",
-    "casemgr.governance.service",
-    "casemgr.ai.service",
-    "casemgr.ai.jobs",
-    "casemgr.intake.jobs",
-    "casemgr.intake.mail",
-    "casemgr.intake.outbound",
-    "casemgr.intake.service",
+    "casemgr.sla.jobs",  # sla.scan, renewal.scan
+    "casemgr.metrics.jobs",  # metrics.refresh
+    "casemgr.governance.jobs",  # ai.enrich
+    "casemgr.intake.outbound",  # mail.send
 )
 
 
+def _calendar_every(field: str) -> Callable[[], float]:
+    def every() -> float:
+        from casemgr.sla.calendar import get_calendar
+
+        return float(getattr(get_calendar().spec.scheduler, field))
+
+    return every
+
+
+# Every periodic job the worker schedules itself, in ONE list: (kind, seconds between runs). The SLA and metrics
+# intervals come from policies/sla-calendar.yaml.
+SCHEDULES: tuple[tuple[str, Callable[[], float]], ...] = (
+    ("sla.scan", _calendar_every("sla_scan_every_s")),
+    ("renewal.scan", _calendar_every("renewal_scan_every_s")),
+    ("metrics.refresh", _calendar_every("metrics_refresh_every_s")),
+    ("jobs.prune", lambda: 24 * 3600.0),
+)
+
+
+def _import_file(name: str) -> None:
+    path = Path(name).resolve()
+    spec = importlib.util.spec_from_file_location(f"casemgr_plugin_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {name}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+
 def load_handlers(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Import every handler module; `extra` may name modules or .py files (plugins, tests)."""
-    loaded = []
+    """Import every handler module; `extra` may name modules or .py files (plugins, tests). Any import error
+    propagates, and a scheduled kind without a handler is an error too."""
     for name in (*HANDLER_MODULES, *extra):
-        try:
-            if name.endswith(".py"):
-                path = Path(name).resolve()
-                spec = importlib.util.spec_from_file_location(f"casemgr_plugin_{path.stem}", path)
-                if spec is None or spec.loader is None:
-                    raise ImportError(f"cannot load {name}")
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-            else:
-                importlib.import_module(name)
-            loaded.append(name)
-        except ImportError as exc:
-            if name in extra:
-                raise
-            log.debug("handler module %s not available: %s", name, exc)
-    return loaded
+        if name.endswith(".py"):
+            _import_file(name)
+        else:
+            importlib.import_module(name)
+    unhandled = [kind for kind, _ in SCHEDULES if kind not in HANDLERS]
+    if unhandled:
+        raise RuntimeError(f"periodic jobs without a handler: {', '.join(unhandled)}; add their module to "
+                           "casemgr.worker.HANDLER_MODULES")
+    return [*HANDLER_MODULES, *extra]
 
 
 @job_handler("jobs.prune")
@@ -81,18 +99,14 @@ def _prune(session: Any, job: Any) -> None:
 
 
 def periodic_jobs() -> list[tuple[str, float]]:
-    """(kind, interval in seconds) the worker schedules itself; intervals come from policies/sla-calendar.yaml."""
-    try:
-        from casemgr.sla.calendar import get_calendar
-
-        sched = get_calendar().spec.scheduler
-        out = [("sla.scan", sched.sla_scan_every_s), ("renewal.scan", sched.renewal_scan_every_s),
-               ("metrics.refresh", sched.metrics_refresh_every_s)]
-    except Exception:  # an invalid calendar must not stop mail and AI jobs
-        log.exception("cannot read the scheduler settings; SLA scans are not scheduled")
-        out = []
-    out.append(("jobs.prune", 24 * 3600.0))
-    return [(k, s) for k, s in out if k in HANDLERS]
+    """(kind, interval in seconds) of every entry of SCHEDULES whose interval can be read."""
+    out = []
+    for kind, every in SCHEDULES:
+        try:
+            out.append((kind, every()))
+        except Exception:  # an invalid calendar must not stop mail, AI and the other periodic jobs
+            log.exception("cannot read the interval of %s; it is not scheduled", kind)
+    return out
 
 
 class Worker:
@@ -107,6 +121,8 @@ class Worker:
         self.stats = {"done": 0, "retry": 0, "dead": 0, "lost": 0}
         self._stats_lock = threading.Lock()
         self._last_tick = 0.0
+        if schedule:
+            load_handlers()  # what tick() schedules must have its handler here
 
     def tick(self) -> None:
         """Enqueue the periodic jobs that are due (at most one per window across all workers)."""

@@ -217,17 +217,3 @@ def eval_contracts(
         _fail(f"need at least {folds * 2} contracts for {folds}-fold CV", 2)
     _echo(contracts.cross_validate(docs, folds=folds, seed=seed), as_json)
 
-
-def bench_ai(
-    data: Path | None = typer.Option(None, help="complaints.csv (default ../shared/data/cfpb-complaints/)."),
-    n: int = typer.Option(2000),
-    batch: int = typer.Option(64),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Classification throughput on one core, batched, vs a TF-IDF+LR baseline."""
-    from casemgr.ai.bench import run_ai_bench
-
-    _echo(run_ai_bench(data, n=n, batch=batch), as_json)
-
-
-app.command("bench")(bench_ai)

@@ -1,6 +1,7 @@
 """`casemgr bench`: performance measured against floors taken in the same run (issue 10).
 
-Rooms own their micro-benchmarks (casemgr/rules/bench.py, casemgr/ai/bench.py, casemgr/intake/bench.py,
-casemgr/metrics/bench.py); this package adds the HTTP-level ones (end-to-end intake vs a bare insert floor,
-mixed load, memory) and `bench all`, which gathers everything into one report.
+Every benchmark lives here, not in the domain packages: micro-benchmarks of one room (rules.py, ai.py,
+intake.py, dashboard.py), the HTTP-level ones (intake_http.py: end-to-end intake vs a bare insert floor;
+load.py: mixed load; memory.py) and `bench all`, which gathers everything into one report. cli.py registers
+every command in one list.
 """

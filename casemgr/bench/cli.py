@@ -1,4 +1,4 @@
-"""`casemgr bench all | load | memory` (the rooms mount `rules`, `ai`, `intake`, `dashboard` themselves).
+"""`casemgr bench …`: every benchmark command, registered in COMMANDS at the bottom (one list).
 
 Every sub-benchmark prints a human-readable table with the environment on stderr and one JSON line on stdout.
 """
@@ -11,11 +11,18 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from casemgr.bench.env import environment, print_table
+
+
+def _upgrade() -> None:
+    from casemgr import migrate
+
+    migrate.upgrade()
 
 
 def _emit(res: dict[str, Any], title: str, rows: list[tuple[str, Any]], as_json: bool) -> None:
@@ -73,6 +80,86 @@ def bench_intake_http(
     typer.echo(json.dumps(intake_http.summary_line(res)))
 
 
+def bench_rules(
+    as_json: bool = typer.Option(False, "--json", help="One JSON line."),
+    soak: bool = typer.Option(False, "--soak", help="Run the 200,000-evaluation hot-reload soak instead."),
+    evals: int = typer.Option(200_000, help="Soak: evaluations."),
+    reloads: int = typer.Option(20, help="Soak: hot reloads."),
+    threads: int = typer.Option(4, help="Soak: evaluating threads."),
+    n: int = typer.Option(50_000, "--n", help="Bench: routing evaluations per run (chaining: n/2)."),
+) -> None:
+    """Rules throughput (routing, forward chaining, plain-Python baseline), or the soak test."""
+    from casemgr.bench.rules import run_rules_bench, run_soak
+
+    if soak:
+        res = run_soak(evals=evals, reloads=reloads, threads=threads)
+        ok = bool(res["ok"]) and res["rss_growth_mb"] < 50
+        typer.echo(json.dumps(res) if as_json else "\n".join(f"{k}: {v}" for k, v in res.items()))
+        if not ok:
+            raise typer.Exit(1)
+        return
+    res = run_rules_bench(n_routing=n, n_chaining=max(1, n // 2))
+    if as_json:
+        typer.echo(json.dumps(res))
+    else:
+        for k, v in res.items():
+            typer.echo(f"{k}: {v}")
+
+
+def bench_ai(
+    data: Path | None = typer.Option(None, help="complaints.csv (default ../shared/data/cfpb-complaints/)."),
+    n: int = typer.Option(2000),
+    batch: int = typer.Option(64),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classification throughput on one core, batched, vs a TF-IDF+LR baseline."""
+    from casemgr.bench.ai import run_ai_bench
+
+    res = run_ai_bench(data, n=n, batch=batch)
+    if as_json:
+        typer.echo(json.dumps(res, ensure_ascii=False))
+    else:
+        for k, v in res.items():
+            typer.echo(f"{k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v}")
+
+
+def bench_intake(
+    n: int = typer.Option(2000, help="Messages per measured path (short runs are noisy: the API path takes ~2 s)."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    clients: int = typer.Option(32, help="API path: concurrent keep-alive clients."),
+    workers: int = typer.Option(1, help="API path: uvicorn workers (floor and casemgr serve alike)."),
+) -> None:
+    """Messages per second through SMTP and the API, each against a bare store-only floor."""
+    from casemgr.bench.intake import run_intake_bench
+
+    _upgrade()
+    env = environment()
+    result = run_intake_bench(n=n, clients=clients, workers=workers)
+    print_table("casemgr bench intake", [(f"{x['path']} {k}", v) for x in result["lines"] for k, v in x.items()
+                                         if k not in ("path", "statuses")], env)
+    for line in result["lines"]:
+        typer.echo(json.dumps(line) if json_out else "  ".join(f"{k}={v}" for k, v in line.items()))
+    typer.echo(json.dumps(result["summary"]))
+
+
+def bench_dashboard(
+    cases: int = typer.Option(1_000_000, "--cases", min=1, help="Cases to generate."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON line only."),
+    database_url: str | None = typer.Option(None, "--database-url",
+                                            help="An EMPTY PostgreSQL database to fill (default: a temp SQLite)."),
+) -> None:
+    """Dashboard and queue page server time at N generated cases (target: queue p95 <= 25 ms, dashboard <= 500 ms)."""
+    from casemgr.bench.dashboard import run_dashboard_bench
+
+    result = run_dashboard_bench(cases, database_url)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"dashboard bench: {cases} cases on {result['database']} ({result['cpus']} CPUs)")
+    for k, v in result.items():
+        typer.echo(f"  {k:<20} {v}")
+
+
 # `bench all`: each part runs in its own process (isolated engines, memory and global state) and a part that
 # fails or is not installed is reported as such instead of stopping the rest.
 def _part(argv: list[str], timeout_s: float) -> dict[str, Any]:
@@ -98,10 +185,10 @@ def _part(argv: list[str], timeout_s: float) -> dict[str, Any]:
 
 PARTS: dict[str, tuple[str, str]] = {
     # name: (module that must exist, CLI command)
-    "rules": ("casemgr.rules.bench", "rules"),
-    "ai": ("casemgr.ai.bench", "ai"),
+    "rules": ("casemgr.bench.rules", "rules"),
+    "ai": ("casemgr.bench.ai", "ai"),
     "intake": ("casemgr.bench.intake_http", "intake-http"),
-    "dashboard": ("casemgr.metrics.bench", "dashboard"),
+    "dashboard": ("casemgr.bench.dashboard", "dashboard"),
 }
 
 
@@ -143,8 +230,18 @@ def _brief(res: dict[str, Any]) -> str:
     return ", ".join(f"{k}={res[k]}" for k in keys[:6])
 
 
-def register(bench: typer.Typer) -> None:
-    bench.command("all")(bench_all)
-    bench.command("load")(bench_load)
-    bench.command("memory")(bench_memory)
-    bench.command("intake-http")(bench_intake_http)
+# Every `casemgr bench NAME` command, in one place.
+COMMANDS: dict[str, Any] = {
+    "all": bench_all,
+    "rules": bench_rules,
+    "ai": bench_ai,
+    "intake": bench_intake,
+    "intake-http": bench_intake_http,
+    "dashboard": bench_dashboard,
+    "load": bench_load,
+    "memory": bench_memory,
+}
+
+app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)

@@ -147,32 +147,3 @@ def imap_poll(
         _emit(f"uid:{r.uid}", r.result, json_out)
     if not json_out:
         typer.echo(f"fetched {len(results)} message(s)", err=True)
-
-
-def bench_intake(
-    n: int = typer.Option(2000, help="Messages per measured path (short runs are noisy: the API path takes ~2 s)."),
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    clients: int = typer.Option(32, help="API path: concurrent keep-alive clients."),
-    workers: int = typer.Option(1, help="API path: uvicorn workers (floor and casemgr serve alike)."),
-) -> None:
-    """Messages per second through SMTP and the API, each against a bare store-only floor."""
-    from casemgr.bench.env import environment, print_table
-    from casemgr.intake.bench import run_intake_bench
-
-    _upgrade()
-    env = environment()
-    result = run_intake_bench(n=n, clients=clients, workers=workers)
-    print_table("casemgr bench intake", [(f"{x['path']} {k}", v) for x in result["lines"] for k, v in x.items()
-                                         if k not in ("path", "statuses")], env)
-    for line in result["lines"]:
-        typer.echo(json.dumps(line) if json_out else "  ".join(f"{k}={v}" for k, v in line.items()))
-    typer.echo(json.dumps(result["summary"]))
-
-
-def register(root: typer.Typer, bench: typer.Typer | None = None) -> None:
-    """Mount everything intake offers on the root CLI (called once from casemgr.cli)."""
-    root.add_typer(app, name="intake")
-    root.command("smtp")(smtp)
-    root.command("imap-poll")(imap_poll)
-    if bench is not None:
-        bench.command("intake")(bench_intake)

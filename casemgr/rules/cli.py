@@ -189,28 +189,3 @@ def eval_facts(
         decision = evaluate(data)
     typer.echo(decision.model_dump_json(indent=2))
 
-
-def bench_rules(
-    as_json: bool = typer.Option(False, "--json", help="One JSON line."),
-    soak: bool = typer.Option(False, "--soak", help="Run the 200,000-evaluation hot-reload soak instead."),
-    evals: int = typer.Option(200_000, help="Soak: evaluations."),
-    reloads: int = typer.Option(20, help="Soak: hot reloads."),
-    threads: int = typer.Option(4, help="Soak: evaluating threads."),
-    n: int = typer.Option(50_000, "--n", help="Bench: routing evaluations per run (chaining: n/2)."),
-) -> None:
-    """Rules throughput (routing, forward chaining, plain-Python baseline), or the soak test."""
-    from casemgr.rules.bench import run_rules_bench, run_soak
-
-    if soak:
-        res = run_soak(evals=evals, reloads=reloads, threads=threads)
-        ok = bool(res["ok"]) and res["rss_growth_mb"] < 50
-        typer.echo(json.dumps(res) if as_json else "\n".join(f"{k}: {v}" for k, v in res.items()))
-        if not ok:
-            raise typer.Exit(1)
-        return
-    res = run_rules_bench(n_routing=n, n_chaining=max(1, n // 2))
-    if as_json:
-        typer.echo(json.dumps(res))
-    else:
-        for k, v in res.items():
-            typer.echo(f"{k}: {v}")

@@ -1,7 +1,8 @@
-"""The FastAPI application: routers from each domain room, error mapping, health."""
+"""The FastAPI application: routers from each domain room, middleware, error mapping, health."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +13,35 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.db import get_engine
 from casemgr.web import errors
 from casemgr.web.templating import STATIC_DIR
+
+# Every router, in ONE list, in matching order: modules exposing `router`. Importing them must succeed, so a
+# broken room stops start-up instead of silently missing its routes.
+ROUTERS: tuple[str, ...] = (
+    "casemgr.cases.routes",  # /api/cases
+    "casemgr.intake.routes",  # public form + POST /api/intake
+    "casemgr.governance.routes",  # AI decisions, review, AI policy
+    "casemgr.web.auth_routes",  # web UI (issue 7): login, logout
+    "casemgr.web.pages_queue",  # queue page
+    "casemgr.web.pages_case",  # case page
+    "casemgr.web.pages_governance",  # AI policy pages
+    "casemgr.web.pages_review",  # review queue
+    "casemgr.web.pages_admin",  # admin pages
+    "casemgr.metrics.routes",  # /dashboard, CSV export, /metrics (issue 8)
+    "casemgr.rules.api",  # /api/rules: validate, simulate, publish, rollback
+)
+
+# Every middleware, in ONE list, innermost first (each one added wraps the ones before it).
+MIDDLEWARE: tuple[str, ...] = (
+    "casemgr.web.security:CSRFMiddleware",
+    "casemgr.web.security:SecurityHeadersMiddleware",  # outside CSRF: a CSRF refusal gets the headers too
+    "casemgr.web.limits:BodyLimitMiddleware",  # 413 before any oversized body is parsed (issue 11)
+    "casemgr.web.limits:ConcurrencyLimitMiddleware",  # no thread-pool/connection-pool deadlock under load
+)
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr or "router")
 
 
 def create_app() -> FastAPI:
@@ -26,34 +56,14 @@ def create_app() -> FastAPI:
         description="Rules-and-AI assisted case management for complaints and contracts.",
     )
     errors.install(app)
-
-    from casemgr.cases.routes import router as cases_router
-
-    app.include_router(cases_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    # Rooms register their routers below (one line each).
-    from casemgr.intake.routes import router as intake_router  # noqa: E402 - public form + POST /api/intake
-
-    app.include_router(intake_router)
-    from casemgr.governance.routes import router as governance_router  # AI decisions, review, AI policy
-
-    app.include_router(governance_router)
-    from casemgr.web import pages  # web UI (issue 7): login, queue, case, governance, review, admin pages
-
-    pages.install(app)
-    from casemgr.metrics.routes import router as metrics_router  # /dashboard, CSV export, /metrics (issue 8)
-
-    app.include_router(metrics_router)
+    for ref in ROUTERS:
+        app.include_router(_load(ref))
+    for ref in MIDDLEWARE:
+        app.add_middleware(_load(ref))
     from casemgr.worker import install_embedded  # CASEMGR_EMBEDDED_WORKER=1: a worker thread in this process
 
     install_embedded(app)
-    from casemgr.web.limits import BodyLimitMiddleware, ConcurrencyLimitMiddleware  # issue 11
-
-    app.add_middleware(BodyLimitMiddleware)  # 413 before any oversized body is parsed
-    app.add_middleware(ConcurrencyLimitMiddleware)  # no thread-pool/connection-pool deadlock under load
-    from casemgr.rules.api import router as rules_router  # /api/rules: validate, simulate, publish, rollback
-
-    app.include_router(rules_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

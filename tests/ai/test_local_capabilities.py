@@ -124,7 +124,7 @@ def test_record_fits_the_aicall_table() -> None:
 
 
 def test_bench_reports_one_core_throughput(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from casemgr.ai.bench import run_ai_bench
+    from casemgr.bench.ai import run_ai_bench
 
     out = run_ai_bench(data=tmp_path / "missing.csv", n=120, batch=32)
     assert out["threads"] == 1 and out["n"] == 120

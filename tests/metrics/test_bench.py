@@ -26,7 +26,7 @@ def test_bench_dashboard_json_line() -> None:
 
 
 def test_generated_cases_are_consistent() -> None:
-    from casemgr.metrics.bench import generate
+    from casemgr.bench.dashboard import generate
 
     rows = list(generate(500))
     assert len(rows) == 500

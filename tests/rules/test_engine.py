@@ -68,7 +68,7 @@ import random, sys
 import yaml  # changes the heap layout; enough to turn the raw delete_state bug into a crash
 from pathlib import Path
 from casemgr.rules.engine import DurableEngine
-from casemgr.rules.bench import routing_facts, chaining_facts
+from casemgr.bench.rules import routing_facts, chaining_facts
 from casemgr.rules.compiler import compile_ruleset
 from casemgr.rules.schema import RuleSource, load_ruleset
 root = Path(sys.argv[1])

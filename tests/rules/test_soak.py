@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from casemgr.bench.rules import run_rules_bench, run_soak
 from casemgr.cli import app
-from casemgr.rules.bench import run_rules_bench, run_soak
 
 
 def _check(res: dict, evals: int, reloads: int) -> None:

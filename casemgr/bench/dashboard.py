@@ -7,7 +7,6 @@ pages are requested through the ASGI app in-process (auth, query, template, char
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -17,8 +16,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import typer
 
 from casemgr.casetypes.registry import get_registry
 from casemgr.config import get_settings, reset_settings
@@ -292,18 +289,3 @@ def run_dashboard_bench(cases: int, database_url: str | None = None) -> dict[str
         reset_settings()
         tmp.cleanup()
 
-
-def cli(
-    cases: int = typer.Option(1_000_000, "--cases", min=1, help="Cases to generate."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON line only."),
-    database_url: str | None = typer.Option(None, "--database-url",
-                                            help="An EMPTY PostgreSQL database to fill (default: a temp SQLite)."),
-) -> None:
-    """Dashboard and queue page server time at N generated cases (target: queue p95 <= 25 ms, dashboard <= 500 ms)."""
-    result = run_dashboard_bench(cases, database_url)
-    if json_out:
-        typer.echo(json.dumps(result))
-        return
-    typer.echo(f"dashboard bench: {cases} cases on {result['database']} ({result['cpus']} CPUs)")
-    for k, v in result.items():
-        typer.echo(f"  {k:<20} {v}")
