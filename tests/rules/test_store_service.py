@@ -192,3 +192,26 @@ def test_simulate_counts_moves(tmp_path: Path) -> None:
     bad = _variant(tmp_path, "bad", "salience: 10", "salience: ten")
     res = CliRunner().invoke(app, ["rules", "simulate", str(bad), "--last", "5"])
     assert res.exit_code == 1 and "salience must be an integer" in res.output
+
+
+def test_shipped_rules_are_version_1_and_rollback_returns_to_them(tmp_path: Path) -> None:
+    from casemgr.documents.enums import BASELINE_AUTHOR
+
+    shipped = RuleSource.from_path(RULES)
+    v2 = RuleSource.from_path(_variant(tmp_path, "v2", "queue: complaints-credit-card", "queue: complaints-priority"))
+    svc = RulesService()
+    with write_session() as s:
+        pub = store.publish(s, v2, author="gov", reason="priority queue")
+    assert "-      queue: complaints-credit-card" in pub.diff  # diffed against the shipped files
+    with read_session() as s:
+        rows = store.history(s)
+        assert [(r.version, r.is_active, r.author) for r in rows] == [
+            (v2.version, True, "gov"), (shipped.version, False, BASELINE_AUTHOR)]
+        assert rows[1].files == shipped.files
+    assert svc.evaluate(CC).queue == "complaints-priority"
+    res = CliRunner().invoke(app, ["rules", "rollback", "--author", "gov", "--reason", "as shipped"])
+    assert res.exit_code == 0 and f"active rules version is now {shipped.version}" in res.output, res.output
+    assert svc.refresh(force=True) is True
+    d = svc.evaluate(CC)
+    assert (d.queue, d.ruleset_version) == ("complaints-credit-card", shipped.version)
+    svc.close()
