@@ -1,6 +1,9 @@
 """Database engines and sessions.
 
-SQLite is the embedded default (WAL, synchronous=NORMAL, busy_timeout). Write transactions on SQLite start
+SQLite is the embedded default (WAL, busy_timeout). Write connections run synchronous=FULL: every commit fsyncs
+the WAL before it returns, so an acknowledgement sent after a commit (SMTP 250, an intake 2xx, a form confirmation)
+survives power loss or an OS crash (issue 19); batched writers (casemgr.groupcommit) pay one fsync per batch.
+Read connections never commit and keep NORMAL. Write transactions on SQLite start
 with BEGIN IMMEDIATE: a deferred transaction that reads first and writes later fails with SQLITE_BUSY when
 another writer committed in between, and busy_timeout cannot help it. PostgreSQL uses one pooled engine.
 """
@@ -43,7 +46,8 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # Durable before acknowledged (see the module docstring); NORMAL lost the last commits on power loss.
+            cur.execute(f"PRAGMA synchronous={'FULL' if immediate else 'NORMAL'}")
             cur.execute("PRAGMA foreign_keys=ON")
             # Writers wait for the write lock in _on_begin_immediate below, not in SQLite's busy handler.
             cur.execute(f"PRAGMA busy_timeout={0 if immediate else int(busy)}")

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v strace >/dev/null || need_apt+=(strace)  # tests/intake/test_durable_ack.py (slow suite)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
 command -v faketime >/dev/null || need_apt+=(faketime)  # slow suite: SLA/jobs/metrics 400 days ahead

@@ -1,7 +1,7 @@
 """The floor: a bare FastAPI endpoint that inserts one row into the same database, nothing else.
 
 Served by the same uvicorn settings (uvloop, httptools, same worker count) and through the same engine
-(casemgr.db: WAL, synchronous=NORMAL, busy_timeout, BEGIN IMMEDIATE on SQLite; the same pool on PostgreSQL),
+(casemgr.db: WAL, synchronous=FULL on writes, busy_timeout, BEGIN IMMEDIATE on SQLite; the same pool on PostgreSQL),
 so `intake / floor` isolates what casemgr's intake adds on top of one durable insert.
 Run: `uvicorn casemgr.bench.floor:app`.
 """
