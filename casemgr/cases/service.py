@@ -1,7 +1,8 @@
-"""The only place cases change: create, transition, assign, update, notes, tasks.
+"""Case commands: create, transition, assign, update, notes, tasks, and the case queries.
 
-Every change bumps the case version with a conditional UPDATE (a stale version gets 409, never a silent
-overwrite) and writes an audit event in the same transaction.
+Every command after creation runs in one `casemgr.cases.change.change` unit of work: the version claim
+(409 on a stale version), one audit event in the same transaction, and re-routing when needed. Code outside
+cases that changes a case uses `change` too; nothing else bumps a case version.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
+from casemgr.cases.change import FACT_FIELDS, Change, change, snapshot
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
 from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
 from casemgr.casetypes.registry import get_registry
@@ -25,25 +27,9 @@ from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.clock import now
 from casemgr.config import get_settings
 from casemgr.db import draft
-from casemgr.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
+from casemgr.errors import InvalidTransition, NotFound, ValidationFailed
 from casemgr.sla.clock import due_at
-from casemgr.sla.engine import on_wait_change as sla_wait_change
 from casemgr.users.models import User
-
-SNAPSHOT_FIELDS = (
-    "stage", "status", "subject", "priority", "queue", "owner_role", "assignee_id", "category", "urgency",
-    "sentiment", "amount", "customer_tier", "fields", "sla_due_at", "sla_state", "waiting_on_customer", "version",
-)
-
-
-def snapshot(case: Case, keys: tuple[str, ...] | list[str] = SNAPSHOT_FIELDS) -> dict[str, Any]:
-    return {k: getattr(case, k) for k in keys}
-
-
-def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    keys = [k for k in after if before.get(k) != after.get(k)]
-    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
-
 
 # ---------------------------------------------------------------- validation
 
@@ -112,32 +98,6 @@ def get_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def _claim_version(session: Session, case_id: int, expected: int | None) -> Case:
-    """Bump the version atomically; 409 if someone else changed the case since `expected` was read."""
-    stmt = update(Case).where(Case.id == case_id)
-    if expected is not None:
-        stmt = stmt.where(Case.version == expected)
-    result = session.execute(
-        stmt.values(version=Case.version + 1, updated_at=now()).execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 0:
-        current = session.get(Case, case_id)
-        if current is None:
-            raise NotFound(f"case {case_id} not found")
-        session.refresh(current)
-        last = audit.events_for_case(session, case_id)
-        by = last[-1].actor if last else "someone"
-        raise StaleVersion(
-            f"case {case_id} was changed by {by} (now version {current.version}, you sent {expected}); reload and retry",
-            current_version=current.version,
-            changed_by=by,
-        )
-    case = session.get(Case, case_id)
-    assert case is not None
-    session.refresh(case)
-    return case
-
-
 def _stage_def(ct: CaseTypeDef, stage: str) -> StageDef:
     sd = ct.stage(stage)
     if sd is None:
@@ -185,12 +145,6 @@ def stage_entry(case: Any, ct: CaseTypeDef, stage: str, actor: str, at: datetime
         for tpl in sd.tasks
     ]
     return history, tasks
-
-
-def _enter_stage(session: Session, case: Case, ct: CaseTypeDef, stage: str, actor: str, at: datetime) -> None:
-    history, tasks = stage_entry(case, ct, stage, actor, at)
-    session.add(StageHistory(**vars(history)))
-    session.add_all(Task(**vars(t)) for t in tasks)
 
 
 def case_type_def(case: Case) -> CaseTypeDef:
@@ -297,129 +251,118 @@ def create_case(
     return case
 
 
-def transition(
-    session: Session, case_id: int, to_stage: str, expected_version: int, actor: str, reason: str | None = None,
-    at: datetime | None = None,
-) -> Case:
-    current = get_case(session, case_id)
-    ct = case_type_def(current)
+def check_transition(case: Case, to_stage: str) -> CaseTypeDef:
+    """Raise unless the case's type knows `to_stage` and its current stage may move there."""
+    ct = case_type_def(case)
     if ct.stage(to_stage) is None:
         raise ValidationFailed(
             f"unknown stage {to_stage!r} for case type {ct.name}; stages: {', '.join(ct.stage_names)}",
             field="to_stage",
         )
-    allowed = allowed_transitions(current)
+    allowed = allowed_transitions(case)
     if to_stage not in allowed:
         raise InvalidTransition(
-            f"cannot move case {case_id} from {current.stage!r} to {to_stage!r}; "
+            f"cannot move case {case.id} from {case.stage!r} to {to_stage!r}; "
             f"allowed: {', '.join(allowed) or '(none: final stage)'}",
             allowed=allowed,
         )
-    case = _claim_version(session, case_id, expected_version)
-    if case.stage != current.stage:  # changed between read and claim; claim would have failed, but be strict
-        raise StaleVersion(f"case {case_id} changed stage meanwhile; reload")
-    before = snapshot(case)
-    at = at or now()
-    prev = session.execute(
-        select(StageHistory).where(StageHistory.case_id == case_id, StageHistory.left_at.is_(None))
-    ).scalars().all()
-    for h in prev:
+    return ct
+
+
+def move_stage(ch: Change, to_stage: str) -> None:
+    """Inside a change: leave the current stage (history closed, its open stage tasks cancelled) and enter
+    `to_stage` (owner, status, SLA target, stage tasks). The change re-routes afterwards."""
+    session, case, at = ch.session, ch.case, ch.at
+    ct = check_transition(case, to_stage)
+    for h in session.execute(
+        select(StageHistory).where(StageHistory.case_id == case.id, StageHistory.left_at.is_(None))
+    ).scalars().all():
         h.left_at = at
         session.add(h)
     # Open stage tasks of the stage we leave are cancelled: they belong to that stage's work.
     for t in session.execute(
-        select(Task).where(Task.case_id == case_id, Task.status == "open", Task.stage == case.stage, Task.source == "stage")
+        select(Task).where(Task.case_id == case.id, Task.status == "open", Task.stage == case.stage,
+                           Task.source == "stage")
     ).scalars():
         t.status = "cancelled"
         session.add(t)
     from_stage = case.stage
-    _enter_stage(session, case, ct, to_stage, actor, at)
-    # The SLA clock pauses while waiting on the customer and resumes extended by the paused time.
-    sla_wait_change(session, case, was_waiting=before["waiting_on_customer"], from_stage=from_stage,
-                    previous_due=before["sla_due_at"], at=at, actor=actor)
-    hist = session.execute(
-        select(StageHistory).where(StageHistory.case_id == case_id, StageHistory.left_at.is_(None))
-    ).scalars().all()
-    for h in hist:
-        h.from_stage = from_stage
-    session.add(case)
-    session.flush()
-    b, a = diff(before, snapshot(case))
-    if reason:
-        a["reason"] = reason
-    audit.record(session, actor=actor, action="case.transitioned", case_id=case_id, entity="case", before=b, after=a,
-                 at=at)
-    from casemgr.cases.routing import route_case
+    history, tasks = stage_entry(case, ct, to_stage, ch.actor, at)
+    history.from_stage = from_stage
+    session.add(StageHistory(**vars(history)))
+    session.add_all(Task(**vars(t)) for t in tasks)
+    ch.reroute(f"entered {to_stage}")
 
-    route_case(session, case, actor=actor, reason=f"entered {to_stage}")
-    return case
+
+def transition(
+    session: Session, case_id: int, to_stage: str, expected_version: int, actor: str, reason: str | None = None,
+    at: datetime | None = None,
+) -> Case:
+    check_transition(get_case(session, case_id), to_stage)  # 422/409 before anything is claimed
+    with change(session, case_id, expected_version, actor, "case.transitioned", at=at) as ch:
+        move_stage(ch, to_stage)
+        if reason:
+            ch.extra["reason"] = reason
+    return ch.case
+
+
+def resolve_assignee(session: Session, assignee: str | None) -> int | None:
+    """The user id of an active user named `assignee` (None for no assignee); 422 for anyone else."""
+    if not assignee:
+        return None
+    user = session.execute(select(User).where(User.username == assignee)).scalar_one_or_none()
+    if user is None or not user.active:
+        raise ValidationFailed(f"unknown or inactive user {assignee!r}", field="assignee")
+    return user.id
+
+
+def assignee_name(session: Session, case: Case) -> str | None:
+    user = session.get(User, case.assignee_id) if case.assignee_id else None
+    return user.username if user else None
 
 
 def assign(session: Session, case_id: int, assignee: str | None, expected_version: int, actor: str) -> Case:
-    user_id = None
-    if assignee:
-        user = session.execute(select(User).where(User.username == assignee)).scalar_one_or_none()
-        if user is None or not user.active:
-            raise ValidationFailed(f"unknown or inactive user {assignee!r}", field="assignee")
-        user_id = user.id
-    case = _claim_version(session, case_id, expected_version)
-    before = snapshot(case, ["assignee_id", "version"])
-    case.assignee_id = user_id
-    session.add(case)
-    session.flush()
-    after = snapshot(case, ["assignee_id", "version"])
-    after["assignee"] = assignee
-    audit.record(session, actor=actor, action="case.assigned", case_id=case_id, entity="case", before=before, after=after)
-    return case
+    user_id = resolve_assignee(session, assignee)
+    with change(session, case_id, expected_version, actor, "case.assigned") as ch:
+        before = snapshot(ch.case, ["assignee_id", "version"])
+        ch.case.assignee_id = user_id
+        ch.audit(before=before, after={"assignee_id": user_id, "version": ch.case.version, "assignee": assignee})
+    return ch.case
 
 
 def update_case(session: Session, case_id: int, patch: CasePatch, actor: str) -> Case:
     changes = patch.model_dump(exclude_unset=True, exclude={"version"})
-    case = _claim_version(session, case_id, patch.version)
-    ct = case_type_def(case)
-    before = snapshot(case)
-    if "fields" in changes and changes["fields"] is not None:
-        merged = {**case.fields, **validate_fields(ct, changes.pop("fields"), partial=True)}
-        case.fields = merged
-    else:
-        changes.pop("fields", None)
-    for key, value in changes.items():
-        setattr(case, key, value)
-    if "waiting_on_customer" in changes:
-        sla_wait_change(session, case, was_waiting=before["waiting_on_customer"], from_stage=case.stage,
-                        previous_due=before["sla_due_at"], actor=actor)
-    session.add(case)
-    session.flush()
-    b, a = diff(before, snapshot(case))
-    audit.record(session, actor=actor, action="case.updated", case_id=case_id, entity="case", before=b, after=a)
-    if {"category", "amount", "priority", "urgency", "fields"} & set(a):
-        from casemgr.cases.routing import route_case
-
-        route_case(session, case, actor=actor, reason="facts changed")
-    return case
+    with change(session, case_id, patch.version, actor, "case.updated") as ch:
+        case = ch.case
+        if "fields" in changes and changes["fields"] is not None:
+            case.fields = {**case.fields, **validate_fields(case_type_def(case), changes.pop("fields"), partial=True)}
+        else:
+            changes.pop("fields", None)
+        for key, value in changes.items():
+            setattr(case, key, value)
+        ch.reroute("facts changed", when_changed=FACT_FIELDS)
+    return ch.case
 
 
 def add_note(session: Session, case_id: int, body: str, actor: str, expected_version: int | None = None) -> Note:
-    case = _claim_version(session, case_id, expected_version)
-    note = Note(case_id=case.id, author=actor, body=body)
-    session.add(note)
-    session.flush()
-    audit.record(session, actor=actor, action="note.added", case_id=case_id, entity=f"note:{note.id}",
-                 after={"body": body[:2000], "version": case.version})
+    with change(session, case_id, expected_version, actor, "note.added") as ch:
+        note = Note(case_id=case_id, author=actor, body=body)
+        session.add(note)
+        session.flush()
+        ch.audit(entity=f"note:{note.id}", after={"body": body[:2000], "version": ch.case.version})
     return note
 
 
 def add_task(session: Session, case_id: int, data: TaskIn, actor: str) -> Task:
-    case = _claim_version(session, case_id, data.version)
-    registry = get_registry()
-    if data.role and data.role not in registry.org.role_names:
-        raise ValidationFailed(f"unknown role {data.role!r}", field="role")
-    task = Task(case_id=case.id, name=data.name, kind=data.kind, stage=case.stage, role=data.role, sop=data.sop,
-                source="user", due_at=data.due_at)
-    session.add(task)
-    session.flush()
-    audit.record(session, actor=actor, action="task.added", case_id=case_id, entity=f"task:{task.id}",
-                 after={"name": task.name, "kind": task.kind, "role": task.role, "version": case.version})
+    with change(session, case_id, data.version, actor, "task.added") as ch:
+        if data.role and data.role not in get_registry().org.role_names:
+            raise ValidationFailed(f"unknown role {data.role!r}", field="role")
+        task = Task(case_id=case_id, name=data.name, kind=data.kind, stage=ch.case.stage, role=data.role,
+                    sop=data.sop, source="user", due_at=data.due_at)
+        session.add(task)
+        session.flush()
+        ch.audit(entity=f"task:{task.id}",
+                 after={"name": task.name, "kind": task.kind, "role": task.role, "version": ch.case.version})
     return task
 
 
@@ -429,14 +372,13 @@ def complete_task(session: Session, case_id: int, task_id: int, actor: str, expe
         raise NotFound(f"task {task_id} not found on case {case_id}")
     if task.status != "open":
         raise InvalidTransition(f"task {task_id} is already {task.status}")
-    case = _claim_version(session, case_id, expected_version)
-    task.status = "done"
-    task.completed_at = now()
-    task.completed_by = actor
-    session.add(task)
-    session.flush()
-    audit.record(session, actor=actor, action="task.completed", case_id=case_id, entity=f"task:{task.id}",
-                 before={"status": "open"}, after={"status": "done", "version": case.version})
+    with change(session, case_id, expected_version, actor, "task.completed") as ch:
+        task.status = "done"
+        task.completed_at = now()
+        task.completed_by = actor
+        session.add(task)
+        ch.audit(entity=f"task:{task.id}", before={"status": "open"},
+                 after={"status": "done", "version": ch.case.version})
     return task
 
 

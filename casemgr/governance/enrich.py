@@ -27,8 +27,8 @@ from sqlmodel import Session
 
 from casemgr.ai.models import AICall
 from casemgr.ai.schemas import Classification, ContractFacts, Suggestion, Summary
-from casemgr.audit import service as audit
 from casemgr.cases import service as cases
+from casemgr.cases.change import change
 from casemgr.cases.models import Case
 from casemgr.clock import now
 from casemgr.config import get_settings
@@ -118,15 +118,13 @@ def _call(session: Session, case_id: int, provider: Any, capability: str, text: 
 
 def _set_status(session: Session, case: Case, status: str, reason: str, actor: str, extra: dict[str, Any] | None = None
                 ) -> Case:
-    case = cases._claim_version(session, case.id or 0, case.version)
-    before = {"ai_status": case.ai_status}
-    case.ai_status = status
-    if extra is not None:
-        case.ai = {**(case.ai or {}), **extra}
-    session.add(case)
-    session.flush()
-    audit.record(session, actor=actor, action="ai.status", case_id=case.id, entity="case",
-                 before=before, after={"ai_status": status, "reason": reason, "version": case.version})
+    with change(session, case.id or 0, case.version, actor, "ai.status") as ch:
+        case = ch.case
+        before = {"ai_status": case.ai_status}
+        case.ai_status = status
+        if extra is not None:
+            case.ai = {**(case.ai or {}), **extra}
+        ch.audit(before=before, after={"ai_status": status, "reason": reason, "version": case.version})
     return case
 
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from casemgr.audit import service as audit
 from casemgr.cases import service as cases
+from casemgr.cases.change import change
 from casemgr.cases.models import Case, Note, Task
 from casemgr.clock import now
 from casemgr.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
@@ -64,10 +65,7 @@ def _current_value(session: Session, case: Case, kind: str, field: str | None) -
     if kind == "route_queue":
         return {"queue": case.queue, "owner_role": case.owner_role}
     if kind == "assign":
-        from casemgr.users.models import User
-
-        user = session.get(User, case.assignee_id) if case.assignee_id else None
-        return {"assignee": user.username if user else None}
+        return {"assignee": cases.assignee_name(session, case)}
     if kind == "summarize":
         return {"summary": (case.ai or {}).get("summary")}
     if kind == "extract_contract":
@@ -95,16 +93,7 @@ def _set_value(session: Session, case: Case, kind: str, field: str | None, value
         owners = {q.name: q.owner_role for q in get_registry().org.queues}
         case.owner_role = value.get("owner_role") or owners.get(case.queue, case.owner_role)
     elif kind == "assign":
-        from casemgr.users.models import User
-
-        name = value.get("assignee")
-        if name is None:
-            case.assignee_id = None
-        else:
-            user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
-            if user is None or not user.active:
-                raise ValidationFailed(f"unknown or inactive user {name!r}", field="assignee")
-            case.assignee_id = user.id
+        case.assignee_id = cases.resolve_assignee(session, value.get("assignee"))
     elif kind == "summarize":
         ai = dict(case.ai or {})
         if value.get("summary") is None:  # reverting to "no summary"
@@ -131,40 +120,36 @@ def _apply(session: Session, case: Case, kind: str, field: str | None, value: di
         case = cases.transition(session, case.id or 0, value["to_stage"], case.version, actor,
                                 reason=f"{action} ({entity})")
         return case, before
-    case = cases._claim_version(session, case.id or 0, case.version)
     before: dict[str, Any] | None = None
     after: dict[str, Any]
-    if kind in REVERTIBLE:
-        before = _current_value(session, case, kind, field)
-        _set_value(session, case, kind, field, value)
-        after = {k: v for k, v in _current_value(session, case, kind, field).items()}
-        if kind == "extract_contract":  # keep audit events small: name the clauses, not the whole text
-            after = {"contract_clauses": sorted((case.contract or {}).get("clauses", {}) or {})}
-            before = {"contract": before.get("contract")} if before else None
-    elif kind == "draft_reply":
-        note = Note(case_id=case.id or 0, author=actor, body=f"Draft reply (not sent):\n{value['text']}")
-        session.add(note)
-        after = {"note": "draft reply", "chars": len(value["text"])}
-    elif kind == "request_information":
-        text = str(value["text"])
-        task = Task(case_id=case.id or 0, name=f"Request information: {text}"[:200], stage=case.stage,
-                    role=None, source="ai", due_at=case.sla_due_at)
-        session.add(task)
-        after = {"task": task.name}
-    elif kind == "approve_refund":
-        case.ai = {**(case.ai or {}), "approved_refund": {"amount": float(value["amount"]), "by": actor,
-                                                          "at": now().isoformat()}}
-        after = {"approved_refund": float(value["amount"])}
-    else:
-        raise ValidationFailed(f"cannot apply decision kind {kind!r}")
-    session.add(case)
-    session.flush()
-    audit.record(session, actor=actor, action=action, case_id=case.id, entity=entity,
-                 before=_small(before), after={**_small(after), "version": case.version, "kind": kind})
-    if route and kind in ROUTING_KINDS:
-        from casemgr.cases.routing import route_case
-
-        route_case(session, case, actor=actor, reason=f"{action} {kind}")
+    with change(session, case.id or 0, case.version, actor, action, entity=entity) as ch:
+        case = ch.case
+        if kind in REVERTIBLE:
+            before = _current_value(session, case, kind, field)
+            _set_value(session, case, kind, field, value)
+            after = {k: v for k, v in _current_value(session, case, kind, field).items()}
+            if kind == "extract_contract":  # keep audit events small: name the clauses, not the whole text
+                after = {"contract_clauses": sorted((case.contract or {}).get("clauses", {}) or {})}
+                before = {"contract": before.get("contract")} if before else None
+        elif kind == "draft_reply":
+            note = Note(case_id=case.id or 0, author=actor, body=f"Draft reply (not sent):\n{value['text']}")
+            session.add(note)
+            after = {"note": "draft reply", "chars": len(value["text"])}
+        elif kind == "request_information":
+            text = str(value["text"])
+            task = Task(case_id=case.id or 0, name=f"Request information: {text}"[:200], stage=case.stage,
+                        role=None, source="ai", due_at=case.sla_due_at)
+            session.add(task)
+            after = {"task": task.name}
+        elif kind == "approve_refund":
+            case.ai = {**(case.ai or {}), "approved_refund": {"amount": float(value["amount"]), "by": actor,
+                                                              "at": now().isoformat()}}
+            after = {"approved_refund": float(value["amount"])}
+        else:
+            raise ValidationFailed(f"cannot apply decision kind {kind!r}")
+        ch.audit(before=_small(before), after={**_small(after), "version": case.version, "kind": kind})
+        if route and kind in ROUTING_KINDS:
+            ch.reroute(f"{action} {kind}")
     return case, before
 
 
@@ -387,13 +372,11 @@ def review_decision(
                    route=True)
         else:
             # Stage moves, notes and tasks are not undone silently: the owner gets a task to undo it by hand.
-            case = cases._claim_version(session, case.id or 0, case.version)
-            session.add(Task(case_id=case.id or 0, name=f"Undo AI decision {row.id} ({row.kind})", stage=case.stage,
-                             role=row.owner_role, source="ai", due_at=case.sla_due_at))
-            session.flush()
-            audit.record(session, actor=actor, action="ai.overridden", case_id=case.id,
-                         entity=f"ai_decision:{row.id}", after={"kind": row.kind, "undo_task": True,
-                                                                "version": case.version})
+            with change(session, case.id or 0, case.version, actor, "ai.overridden",
+                        entity=f"ai_decision:{row.id}") as ch:
+                session.add(Task(case_id=case.id or 0, name=f"Undo AI decision {row.id} ({row.kind})",
+                                 stage=ch.case.stage, role=row.owner_role, source="ai", due_at=ch.case.sla_due_at))
+                ch.audit(after={"kind": row.kind, "undo_task": True, "version": ch.case.version})
     else:  # pending suggestion overridden: rejected, and the reviewer's own value applied if given
         if value is not None and row.kind in REVERTIBLE:
             _apply(session, case, row.kind, field, value, actor=actor, action="ai.overridden", decision_id=row.id,

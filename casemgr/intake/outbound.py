@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
+from casemgr.cases.change import Change, change
 from casemgr.cases.models import Case, Party
 from casemgr.clock import now
 from casemgr.config import get_settings
@@ -59,7 +60,8 @@ def _build(case: Case, to: str, subject: str, body: str, parent: Message | None)
 
 
 def _queue(session: Session, case: Case, to: str, subject: str, body: str, parent: Message | None, *, kind: str,
-           actor: str) -> Message:
+           actor: str, ch: Change | None = None) -> Message:
+    """Store the outbound message and its send job; the audit event is `ch`'s when it runs in a case change."""
     to = clean_header(to, 320)
     if "@" not in to or " " in to:
         raise ValidationFailed(f"cannot send to {to!r}: not an email address", field="to")
@@ -76,8 +78,12 @@ def _queue(session: Session, case: Case, to: str, subject: str, body: str, paren
     session.add(msg)
     session.flush()
     enqueue(session, "mail.send", {"message_pk": msg.id}, idempotency_key=f"mail.send:{msg.id}")
-    audit.record(session, actor=actor, action=f"message.{kind}_queued", case_id=case.id, entity=f"message:{msg.id}",
-                 after={"to": to, "subject": msg.subject, "message_id": message_id})
+    after = {"to": to, "subject": msg.subject, "message_id": message_id}
+    if ch is not None:
+        ch.audit(action=f"message.{kind}_queued", entity=f"message:{msg.id}", after=after)
+    else:
+        audit.record(session, actor=actor, action=f"message.{kind}_queued", case_id=case.id,
+                     entity=f"message:{msg.id}", after=after)
     return msg
 
 
@@ -93,31 +99,32 @@ def queue_acknowledgement(session: Session, case: Case, inbound: Message) -> Mes
                   kind="ack", actor="system:intake")
 
 
-def send_reply(session: Session, case_id: int, body: str, actor: str, *, to: str | None = None) -> Message:
-    """Queue an agent's reply to the customer on the case's thread (bumps the case version, audited)."""
-    from casemgr.cases.service import _claim_version
-
+def send_reply(session: Session, case_id: int, body: str, actor: str, *, to: str | None = None,
+               version: int | None = None) -> Message:
+    """Queue an agent's reply to the customer on the case's thread: one case change (version claimed, 409 when
+    `version` is stale; None for no check), audited as message.reply_queued."""
     if not body or not body.strip():
         raise ValidationFailed("the reply is empty", field="body")
     if len(body) > 100_000:
         raise ValidationFailed("the reply is longer than 100000 characters", field="body")
-    case = _claim_version(session, case_id, None)
-    parent = session.execute(
-        select(Message).where(Message.case_id == case_id).order_by(Message.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if to is None:
-        # The customer who opened the case, not whoever wrote last: anyone can put [CMP-1] in a subject, and
-        # an agent's reply must not leak the case to them.
-        party = session.get(Party, case.party_id) if case.party_id is not None else None
-        to = party.email if party and party.email else None
+    with change(session, case_id, version, actor, "message.reply_queued") as ch:
+        case = ch.case
+        parent = session.execute(
+            select(Message).where(Message.case_id == case_id).order_by(Message.id.desc()).limit(1)
+        ).scalar_one_or_none()
         if to is None:
-            to = session.execute(
-                select(Message.sender).where(Message.case_id == case_id, Message.direction == "inbound",
-                                             Message.sender.is_not(None)).order_by(Message.id).limit(1)
-            ).scalar_one_or_none()
-    if not to:
-        raise ValidationFailed("this case has no customer email address to reply to", field="to")
-    return _queue(session, case, to, f"Re: {case.subject}", body, parent, kind="reply", actor=actor)
+            # The customer who opened the case, not whoever wrote last: anyone can put [CMP-1] in a subject, and
+            # an agent's reply must not leak the case to them.
+            party = session.get(Party, case.party_id) if case.party_id is not None else None
+            to = party.email if party and party.email else None
+            if to is None:
+                to = session.execute(
+                    select(Message.sender).where(Message.case_id == case_id, Message.direction == "inbound",
+                                                 Message.sender.is_not(None)).order_by(Message.id).limit(1)
+                ).scalar_one_or_none()
+        if not to:
+            raise ValidationFailed("this case has no customer email address to reply to", field="to")
+        return _queue(session, case, to, f"Re: {case.subject}", body, parent, kind="reply", actor=actor, ch=ch)
 
 
 @job_handler("mail.send")

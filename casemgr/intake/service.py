@@ -230,18 +230,20 @@ def _store(
                             "attachments": len(pm.attachments)}
     case_id, thread_by = find_thread(session, pm)
     if case_id is not None:
-        from casemgr.cases.service import _claim_version
+        from casemgr.cases.change import change
 
-        case = _claim_version(session, case_id, None)
-        meta["thread_by"] = thread_by
-        # Flag replies from addresses the case has not seen: a subject reference can be typed by anyone.
-        meta["known_sender"] = _known_sender(session, case, pm.sender)
-        msg = Message(**vars(message_draft(pm, raw, channel, case.id, meta)))
-        session.add(msg)
-        session.flush()
-        assert msg.id is not None
-        _attachment_rows(session, msg.id, pm.attachments)
-        audit.record(session, actor=actor, action="message.appended", case_id=case.id, entity=f"message:{msg.id}",
+        # version None: mail threading onto a case never conflicts with an agent's edit, it only bumps it.
+        with change(session, case_id, None, actor, "message.appended") as ch:
+            case = ch.case
+            meta["thread_by"] = thread_by
+            # Flag replies from addresses the case has not seen: a subject reference can be typed by anyone.
+            meta["known_sender"] = _known_sender(session, case, pm.sender)
+            msg = Message(**vars(message_draft(pm, raw, channel, case.id, meta)))
+            session.add(msg)
+            session.flush()
+            assert msg.id is not None
+            _attachment_rows(session, msg.id, pm.attachments)
+            ch.audit(entity=f"message:{msg.id}",
                      after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
                             "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version,
                             "known_sender": meta["known_sender"]})

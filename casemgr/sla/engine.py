@@ -15,6 +15,8 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
+from casemgr.cases.change import Change, change
+from casemgr.cases.events import CaseEvent
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import StageDef
@@ -51,15 +53,15 @@ def _remaining_s(at: datetime, due: datetime, business: bool) -> float:
     return (_utc(due) - _utc(at)).total_seconds()
 
 
-# ---------------------------------------------------------------- pause / resume (called by cases.service)
+# ---------------------------------------------------------------- pause / resume (a case event listener)
 
 
 def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stage: str | None,
                    previous_due: datetime | None, at: datetime | None = None, actor: str = ACTOR) -> None:
     """Stop or restart the SLA clock when the case starts or stops waiting on the customer.
 
-    Called by casemgr.cases.service after a transition or an update, inside its transaction (the case version
-    was already bumped there). Entering a wait stores the business time left on the target; leaving it back
+    Runs inside a case change's transaction (the case version was already bumped there), through
+    `on_case_wait_changed`. Entering a wait stores the business time left on the target; leaving it back
     into the same stage gives a due time extended by exactly the paused time.
     """
     at = at or now()
@@ -108,29 +110,30 @@ def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stag
                  after={"paused_s": paused_s, "sla_due_at": case.sla_due_at, "version": case.version}, at=at)
 
 
+def on_case_wait_changed(event: CaseEvent) -> None:
+    """Listener of casemgr.cases.events WAIT_CHANGED (wired in casemgr.listeners)."""
+    before = event.before
+    on_wait_change(event.session, event.case, was_waiting=bool(before["waiting_on_customer"]),
+                   from_stage=before["stage"], previous_due=before["sla_due_at"], at=event.at, actor=event.actor)
+
+
 # ---------------------------------------------------------------- scan: warnings, breaches, repeat escalations
 
 
-def _claim(session: Session, case: Case) -> Case | None:
-    from casemgr.cases.service import _claim_version
-
-    try:
-        return _claim_version(session, case.id, case.version)  # type: ignore[arg-type]
-    except StaleVersion:
-        return None
-
-
 def _warn(session: Session, case: Case, at: datetime) -> bool:
-    with session.begin_nested():
-        claimed = _claim(session, case)
-        if claimed is None or claimed.sla_state != "on_track":
-            return False
-        claimed.sla_state = "at_risk"
-        session.add(claimed)
-        audit.record(session, actor=ACTOR, action="sla.at_risk", case_id=claimed.id, entity="sla",
-                     before={"sla_state": "on_track"},
+    # The claim below succeeds only if the case is still the version read here, so this check holds after it.
+    if case.sla_state != "on_track":
+        return False
+    try:
+        with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR, "sla.at_risk", at=at,
+                                            entity="sla") as ch:
+            claimed = ch.case
+            claimed.sla_state = "at_risk"
+            ch.audit(before={"sla_state": "on_track"},
                      after={"sla_state": "at_risk", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
-                            "version": claimed.version}, at=at)
+                            "version": claimed.version})
+    except StaleVersion:
+        return False  # being edited right now: the next scan sees it
     return True
 
 
@@ -166,25 +169,32 @@ def _apply_actions(session: Session, case: Case, actions: list[str], queue: str,
 def _breach(session: Session, case: Case, at: datetime) -> bool:
     cal = get_calendar()
     esc = cal.escalation_for(case.case_type, case.stage)
-    with session.begin_nested():
-        claimed = _claim(session, case)
-        if claimed is None or claimed.sla_state not in ("on_track", "at_risk") or claimed.status != "open":
-            return False
-        before = {"sla_state": claimed.sla_state, "priority": claimed.priority, "queue": claimed.queue}
-        timer = _timer(session, claimed.id)  # type: ignore[arg-type]
-        timer.breached_at = at
-        timer.episode_stage_entered_at = claimed.stage_entered_at
-        timer.escalations = 1
-        timer.escalation_task_id = None
-        timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
-        timer.updated_at = at
-        claimed.sla_state = "breached"
-        actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, 1, timer, esc.repeat_every_hours)
-        session.add(claimed)
-        audit.record(session, actor=ACTOR, action="sla.breached", case_id=claimed.id, entity="sla", before=before,
-                     after={"sla_state": "breached", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
-                            "actions": list(esc.actions), "done": actions, "version": claimed.version}, at=at)
+    if case.sla_state not in ("on_track", "at_risk") or case.status != "open":
+        return False
+    try:
+        with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR, "sla.breached", at=at,
+                                            entity="sla") as ch:
+            _breach_claimed(session, ch, esc, at)
+    except StaleVersion:
+        return False
     return True
+
+
+def _breach_claimed(session: Session, ch: Change, esc: Any, at: datetime) -> None:
+    claimed = ch.case
+    before = {"sla_state": claimed.sla_state, "priority": claimed.priority, "queue": claimed.queue}
+    timer = _timer(session, claimed.id)  # type: ignore[arg-type]
+    timer.breached_at = at
+    timer.episode_stage_entered_at = claimed.stage_entered_at
+    timer.escalations = 1
+    timer.escalation_task_id = None
+    timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
+    timer.updated_at = at
+    claimed.sla_state = "breached"
+    actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, 1, timer, esc.repeat_every_hours)
+    ch.audit(before=before,
+             after={"sla_state": "breached", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
+                    "actions": list(esc.actions), "done": actions, "version": claimed.version})
 
 
 def _handled(session: Session, case: Case | None, timer: SlaTimer) -> bool:
@@ -208,22 +218,26 @@ def _repeat(session: Session, timer: SlaTimer, at: datetime) -> bool:
         return False
     assert case is not None
     esc = get_calendar().escalation_for(case.case_type, case.stage)
-    with session.begin_nested():
-        claimed = _claim(session, case)
-        if claimed is None:
-            return False
-        before = {"priority": claimed.priority, "queue": claimed.queue}
-        timer.escalations += 1
-        timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
-        timer.updated_at = at
-        actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, timer.escalations, timer,
-                                 esc.repeat_every_hours)
-        session.add(claimed)
-        session.add(timer)
-        audit.record(session, actor=ACTOR, action="sla.escalated", case_id=claimed.id, entity="sla", before=before,
-                     after={"repeat": timer.escalations, "actions": list(esc.actions), "done": actions,
-                            "stage": claimed.stage, "version": claimed.version}, at=at)
+    try:
+        with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR, "sla.escalated", at=at,
+                                            entity="sla") as ch:
+            _escalate_claimed(session, ch, timer, esc, at)
+    except StaleVersion:
+        return False
     return True
+
+
+def _escalate_claimed(session: Session, ch: Change, timer: SlaTimer, esc: Any, at: datetime) -> None:
+    claimed = ch.case
+    before = {"priority": claimed.priority, "queue": claimed.queue}
+    timer.escalations += 1
+    timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
+    timer.updated_at = at
+    actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, timer.escalations, timer,
+                             esc.repeat_every_hours)
+    session.add(timer)
+    ch.audit(before=before, after={"repeat": timer.escalations, "actions": list(esc.actions), "done": actions,
+                                   "stage": claimed.stage, "version": claimed.version})
 
 
 def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> dict[str, int]:

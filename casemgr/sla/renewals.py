@@ -15,7 +15,6 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
-from casemgr.audit import service as audit
 from casemgr.cases.models import Case, Task
 from casemgr.clock import now
 from casemgr.sla.calendar import get_calendar
@@ -110,7 +109,7 @@ def compute(case: Case, today: date) -> dict[str, Any] | None:
 
 def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
     """Store renewal dates on open contracts and open a reminder task when one is due."""
-    from casemgr.cases.service import _claim_version
+    from casemgr.cases.change import change
     from casemgr.errors import StaleVersion
 
     at = at or now()
@@ -139,9 +138,9 @@ def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> 
             if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
                 continue  # nothing new
             try:
-                with session.begin_nested():
-                    claimed = _claim_version(session, case.id, case.version)  # type: ignore[arg-type]
-                    action = "contract.renewal_dates"
+                with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR,
+                                                    "contract.renewal_dates", at=at, entity="contract") as ch:
+                    claimed = ch.case
                     if due and not info.get("task_id"):
                         task = Task(case_id=claimed.id, name=f"Renewal: notice deadline {info['notice_deadline']}",
                                     kind="task", stage=claimed.stage, role=role, sop="sop/contract-renewal.md",
@@ -151,13 +150,10 @@ def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> 
                         session.add(task)
                         session.flush()
                         info["task_id"], info["task_opened_at"] = task.id, at.isoformat()
-                        action = "contract.renewal_reminder"
+                        ch.action = "contract.renewal_reminder"
                         out["tasks"] += 1
                     claimed.contract = {**(claimed.contract or {}), "renewal": info}
-                    session.add(claimed)
-                    audit.record(session, actor=ACTOR, action=action, case_id=claimed.id, entity="contract",
-                                 before={"renewal": old or None}, after={"renewal": info, "version": claimed.version},
-                                 at=at)
+                    ch.audit(before={"renewal": old or None}, after={"renewal": info, "version": claimed.version})
                     out["updated"] += 1
             except StaleVersion:
                 continue  # edited right now; the next scan picks it up

@@ -76,14 +76,11 @@ def reject_decision(session: Session, principal: Principal, decision_id: int, re
 
 
 def send_reply(session: Session, principal: Principal, case_id: int, body: str, version: int | None) -> Any:
-    """Queue the agent's reply (intake's outbound service). The form's version is claimed first, so a reply
-    written against a stale view of the case is refused with 409 instead of crossing someone else's change."""
-    from casemgr.cases.service import _claim_version
+    """Queue the agent's reply (intake's outbound service). The form's version is the one the reply claims, so a
+    reply written against a stale view of the case is refused with 409 instead of crossing someone else's change."""
     from casemgr.intake.outbound import send_reply as queue_reply
 
-    if version is not None:
-        _claim_version(session, case_id, version)
-    return queue_reply(session, case_id, body, principal.actor)
+    return queue_reply(session, case_id, body, principal.actor, version=version)
 
 
 def reprocess_quarantined(principal: Principal, item_id: int, force: bool = False) -> Any:

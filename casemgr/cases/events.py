@@ -1,0 +1,57 @@
+"""Case events other rooms react to, without cases importing them.
+
+A listener is a plain function `(event: CaseEvent) -> None` called inside the change's transaction, before the
+change's audit event is written, so whatever it changes on the case is part of that event's diff. Listeners
+register through `connect`; the rooms that listen are wired in one list, `casemgr.listeners`, loaded on the
+first publish so a change never runs without its listeners whatever happened to be imported before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+
+class CaseEventName(StrEnum):
+    STAGE_CHANGED = "stage_changed"  # the case entered another stage
+    WAIT_CHANGED = "wait_changed"  # waiting_on_customer flipped
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    session: Session
+    case: Any  # casemgr.cases.models.Case, already claimed (version bumped)
+    before: dict[str, Any]  # snapshot taken right after the claim, before the change
+    at: datetime
+    actor: str
+
+
+Listener = Callable[[CaseEvent], None]
+_listeners: dict[CaseEventName, list[Listener]] = {name: [] for name in CaseEventName}
+_loaded = False
+
+
+def connect(name: CaseEventName, listener: Listener) -> None:
+    """Register `listener` for `name` (idempotent: the same function is registered once)."""
+    if listener not in _listeners[name]:
+        _listeners[name].append(listener)
+
+
+def listeners(name: CaseEventName) -> list[Listener]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from casemgr import listeners as wiring
+
+        wiring.register()
+    return list(_listeners[name])
+
+
+def publish(name: CaseEventName, event: CaseEvent) -> None:
+    for listener in listeners(name):
+        listener(event)
