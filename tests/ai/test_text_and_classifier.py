@@ -77,6 +77,7 @@ def test_shipped_artifact_loads_with_metadata() -> None:
     assert label == "credit_card" and 0 <= conf <= 1 and abs(sum(probs.values()) - 1) < 0.01
 
 
+@pytest.mark.slow  # a rate floor on a shared 2-core machine; `casemgr bench` measures speed
 def test_throughput_one_core_batched() -> None:
     from threadpoolctl import threadpool_limits
 

@@ -52,7 +52,6 @@ def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch,
     from casemgr.jobs.models import Job
     from casemgr.users import service as users
 
-    t_start = time.monotonic()
     monkeypatch.setenv("CASEMGR_AI_INLINE", "false")  # the apps (and this process) queue AI for the workers
     from casemgr.config import reset_settings
 
@@ -113,4 +112,3 @@ def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch,
     assert len(smtp_sink.messages) == N_FORM
     # Both workers took part (locked_by is "host:pid:tag/slot").
     assert len({locked_by.rsplit("/", 1)[0] for *_, locked_by in jobs}) == 2
-    assert time.monotonic() - t_start < 60
