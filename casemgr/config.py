@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = 2.0
     cookie_secure: bool = False
 
+    # Availability (issue 18): untrusted rule sets are compiled in a child killed after this many seconds;
+    # a request must send its headers and its body within these times; connections per client address.
+    rules_sandbox_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections_per_client: int = 32  # 0: no cap (behind a proxy that caps per client itself)
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.resolve()

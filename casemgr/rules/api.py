@@ -100,16 +100,28 @@ def rules_version(version: str, session: ReadSession, _: PolicyReader) -> dict[s
     raise NotFound("no such rules version")
 
 
+def _gate(body: FilesIn) -> None:
+    """Refuse unsafe regexes (422, file:line) before any rule is parsed or compiled (issue 18)."""
+    from casemgr.rules.regex_gate import scan_files
+
+    problems = scan_files(body.files)
+    if problems:
+        raise ValidationFailed("unsafe regular expression in the rules: nothing was changed",
+                               problems=[p.as_dict() for p in problems])
+
+
 @router.post("/validate")
 def rules_validate(body: FilesIn, _: PolicyReader) -> dict[str, Any]:
-    from casemgr.rules.store import validate_source
+    from casemgr.rules import sandbox
 
+    _gate(body)
     source = _source(body)
-    try:
-        validate_source(source)
-    except Exception as exc:  # noqa: BLE001 - PolicyFileError / CompileError become the problem list
-        return {"ok": False, "problems": [p.as_dict() for p in getattr(exc, "problems", [])]
-                or [{"message": str(exc)}]}
+    # Untrusted input: compiled and registered in the engine in a child process with a time limit.
+    outcome, value = sandbox.run("validate", source.files)
+    if outcome == "problems":
+        return {"ok": False, "problems": value}
+    if outcome == "error":
+        return {"ok": False, "problems": [{"message": value}]}
     return {"ok": True, "version": source.version, "problems": []}
 
 
@@ -122,20 +134,31 @@ def rules_evaluate(body: EvaluateIn, _: PolicyReader) -> dict[str, Any]:
 
 @router.post("/simulate")
 def rules_simulate(body: SimulateIn, _: PolicyReader) -> dict[str, Any]:
-    from casemgr.rules.simulate import simulate
+    from casemgr.rules import sandbox
+    from casemgr.rules.service import get_service
+    from casemgr.rules.simulate import last_cases_facts
 
-    try:
-        return simulate(_source(body), body.last)
-    except Exception as exc:
-        if getattr(exc, "problems", None):
-            raise _problems_422(exc) from None
-        raise
+    _gate(body)
+    current = get_service().compiled.ruleset.source.files
+    # The candidate is compiled and evaluated in a child process with a time limit; the cases are read here.
+    outcome, value = sandbox.run("simulate", current, _source(body).files, last_cases_facts(body.last))
+    if outcome == "problems":
+        raise ValidationFailed("invalid rules: nothing was changed", problems=value)
+    if outcome == "error":
+        raise ValidationFailed(f"the rules could not be simulated: {value}")
+    return value  # type: ignore[no-any-return]
 
 
 @router.post("/publish")
 def rules_publish(body: PublishIn, session: WriteSession, principal: RulesPublisher) -> dict[str, Any]:
-    from casemgr.rules import store
+    from casemgr.rules import sandbox, store
 
+    _gate(body)
+    # Checked in the sandbox first, so a rule set that hangs the engine never reaches this process.
+    outcome, value = sandbox.run("validate", _source(body).files)
+    if outcome != "ok":
+        raise ValidationFailed("invalid rules: nothing was changed",
+                               problems=value if outcome == "problems" else [{"message": value}])
     try:
         res = store.publish(session, _source(body), author=principal.actor, reason=body.reason)
     except store.RulesStoreError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_text
+from casemgr.rules import regex_gate
 from casemgr.rules.facts import BASE_FACTS, CUAD_CLAUSES, FactSpec
 
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -312,6 +313,10 @@ class _Parser:
                 re.compile(v)
             except re.error as exc:
                 self.err(loc, f"bad regex {v!r}: {exc}")
+                return None
+            unsafe = regex_gate.problem(v)  # issue 18: no pattern that can hang the engine or backtrack
+            if unsafe:
+                self.err(loc, f"unsafe regex {v!r}: {unsafe}")
                 return None
             return Cmp(spec.name, op, v)
         if spec.kind == "list" and spec.name == "clauses" and isinstance(v, str) and v not in CUAD_CLAUSES:
