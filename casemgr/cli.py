@@ -65,8 +65,9 @@ def serve(
         child = WorkerProcess()
         child.start()
     try:
-        uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                    log_level="info", access_log=False)
+        from casemgr.web.server import uvicorn_options
+
+        uvicorn.run("casemgr.web.asgi:app", host=host, port=port, workers=workers, **uvicorn_options())
     finally:
         if child is not None:
             child.stop()

@@ -34,8 +34,9 @@ ROUTERS: tuple[str, ...] = (
 MIDDLEWARE: tuple[str, ...] = (
     "casemgr.web.security:CSRFMiddleware",
     "casemgr.web.security:SecurityHeadersMiddleware",  # outside CSRF: a CSRF refusal gets the headers too
-    "casemgr.web.limits:BodyLimitMiddleware",  # 413 before any oversized body is parsed (issue 11)
     "casemgr.web.limits:ConcurrencyLimitMiddleware",  # no thread-pool/connection-pool deadlock under load
+    "casemgr.web.bodyread:BodyReadMiddleware",  # the whole body, with a deadline (408), before a slot (issue 18)
+    "casemgr.web.limits:BodyLimitMiddleware",  # 413 before any oversized body is parsed (issue 11)
 )
 
 

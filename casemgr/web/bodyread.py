@@ -1,0 +1,69 @@
+"""Read a request's whole body, with a deadline, before the request takes one of the app's slots (issue 18).
+
+The app admits a bounded number of requests at once (`limits.ConcurrencyLimitMiddleware`). A request whose body
+was still arriving used to hold its slot while it waited, so about 30 clients sending one byte every few
+seconds took every slot and /healthz and /login stopped answering. Here the body is collected in the event loop
+first (waiting costs no thread, connection or slot) and must arrive within `body_timeout_s`, or the client gets
+408 and the connection is closed. Only then does the request queue for a slot, with its body in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from casemgr.config import get_settings
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+async def request_timeout(send: Send, detail: str) -> None:
+    body = json.dumps({"error": "request_timeout", "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": 408,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyReadMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().body_timeout_s
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client left: nobody to answer
+                    chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await request_timeout(send, f"the request body did not arrive within {limit:g} s")
+            return
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the server's disconnect notice, as before
+
+        await self.app(scope, replay, send)
