@@ -82,6 +82,21 @@ def fresh_db(tmp_path: Path, _template_db: Path | None, monkeypatch: pytest.Monk
     reset_registry()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2, with minimal cost parameters: fixtures create and log in many users, and production cost
+    (64 MiB, 3 passes, each hash) dominated the audit and cases tests. Tests of hashing itself are marked
+    `real_password_hash` and keep the production hasher. Verifying reads the cost from the hash, so a server
+    subprocess checks these cheap hashes cheaply too."""
+    if request.node.get_closest_marker("real_password_hash"):
+        return
+    from argon2 import PasswordHasher
+
+    from casemgr.users import service
+
+    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture
 def make_user() -> Callable[..., tuple[str, str]]:
     """Create a user with roles; returns (username, password)."""

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from reliability.fake_llm import FakeLLM
 from reliability.helpers import ROOT, cli, free_port
@@ -111,6 +112,7 @@ def test_api_keys_are_scoped_and_revocable(app: Any) -> None:
     assert len(revoked) == 1
 
 
+@pytest.mark.real_password_hash
 def test_passwords_are_argon2_and_never_stored_in_clear(fresh_db: Any) -> None:
     pw = "Unique-Passw0rd-For-This-Test"
     with write_session() as s:
@@ -118,6 +120,7 @@ def test_passwords_are_argon2_and_never_stored_in_clear(fresh_db: Any) -> None:
     with read_session() as s:
         u = s.execute(select(User).where(User.username == "carol")).scalar_one()
     assert u.password_hash.startswith("$argon2id$"), u.password_hash[:20]
+    assert "$m=65536,t=3,p=4$" in u.password_hash  # production cost (argon2-cffi's RFC 9106 low-memory profile)
     assert users.check_password(u.password_hash, pw) and not users.check_password(u.password_hash, pw + "x")
     assert not users.check_password("plain-text", pw)
     if get_settings().is_sqlite:

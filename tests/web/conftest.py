@@ -26,12 +26,3 @@ def web_client(app, make_user) -> Callable[..., tuple[TestClient, str]]:  # type
     for c in clients:
         c.__exit__(None, None, None)
 
-
-@pytest.fixture(autouse=True)
-def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2, with small cost parameters: web tests create and log in many users."""
-    from argon2 import PasswordHasher
-
-    from casemgr.users import service
-
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
