@@ -25,7 +25,7 @@ def _emit(label: str, result: IntakeResult, json_out: bool) -> None:
         typer.echo(json.dumps(result.line(label), ensure_ascii=False))
         return
     what = result.reference or (f"case {result.case_id}" if result.case_id else "")
-    if result.status == "quarantined":
+    if result.status == "quarantined" or (result.status == "duplicate" and result.quarantine_id):
         what = f"quarantine #{result.quarantine_id}: {result.reason}"
     typer.echo(f"{label}: {result.status} {what}".rstrip())
 

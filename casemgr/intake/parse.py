@@ -71,6 +71,11 @@ class ParsedMessage:
     auto_submitted: bool = False
     is_bounce: bool = False
     notes: list[str] = field(default_factory=list)
+    # sha256 of the message minus trace headers (content_digest): tells a redelivery of the same message from a
+    # different message that reuses its Message-ID. None for form/API submissions (their ids are ours).
+    content_sha256: str | None = None
+    # HTML text a reader cannot see (white on white, display:none, ...): kept for the audit, never in body_text.
+    hidden_text: str = ""
 
 
 # ---------------------------------------------------------------- text helpers
@@ -167,13 +172,14 @@ def msgids(value: str | None) -> list[str]:
     return found
 
 
-_TRACE = re.compile(rb"^(received|return-path|delivered-to|x-[^:]*|authentication-results|dkim-signature"
-                    rb"|arc-[^:]*|status|content-length|lines):", re.I)
+# Headers that relays, filters and mailbox servers add or rewrite on the way in: not part of a message's content.
+_TRACE = re.compile(rb"^(received|received-spf|return-path|delivered-to|envelope-to|x-[^:]*|authentication-results"
+                    rb"|dkim-signature|domainkey-signature|arc-[^:]*|status|content-length|lines):", re.I)
 
 
-def synthetic_message_id(raw: bytes) -> str:
-    """Deterministic sha256 of the bytes minus trace headers (Received, Delivered-To, X-...), so the same
-    message imported twice, or delivered by SMTP and fetched again by IMAP, is recognised as a duplicate."""
+def content_digest(raw: bytes) -> str:
+    """sha256 of the bytes minus trace headers (Received, Delivered-To, X-...) and line-ending differences: the
+    same for the same message imported twice, or delivered by SMTP and fetched again by IMAP."""
     normal = raw.replace(b"\r\n", b"\n")
     head, sep, body = normal.partition(b"\n\n")
     kept: list[bytes] = []
@@ -186,8 +192,12 @@ def synthetic_message_id(raw: bytes) -> str:
         skipping = bool(_TRACE.match(line))
         if not skipping:
             kept.append(line)
-    digest = hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n")).hexdigest()
-    return f"<{digest}@{SYNTHETIC_DOMAIN}>"
+    return hashlib.sha256(b"\n".join(kept) + sep + body.rstrip(b"\n")).hexdigest()
+
+
+def synthetic_message_id(raw: bytes) -> str:
+    """A Message-ID for a message without one: its content digest, so a repeat is recognised as a duplicate."""
+    return f"<{content_digest(raw)}@{SYNTHETIC_DOMAIN}>"
 
 
 def sanitise_filename(name: str | None, content_type: str, index: int) -> str:
@@ -298,6 +308,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         sender=sender, sender_name=clean_header(_unescape_surrogates(name), 300) or None,
         recipients=recipients[:100], subject=subject, sent_at=sent_at, body_text=body,
         attachments=attachments, auto_submitted=auto not in ("", "no"), is_bounce=bool(bounce), notes=notes,
+        content_sha256=content_digest(raw),
     )
 
 

@@ -30,7 +30,15 @@ from casemgr.config import get_settings
 from casemgr.db import draft, read_session, write_session
 from casemgr.errors import DomainError, NotFound, ValidationFailed
 from casemgr.intake.models import Attachment, Message, QuarantinedMessage
-from casemgr.intake.parse import ParsedAttachment, ParsedMessage, ParseError, clean_header, clean_text, parse_message
+from casemgr.intake.parse import (
+    ParsedAttachment,
+    ParsedMessage,
+    ParseError,
+    clean_header,
+    clean_text,
+    content_digest,
+    parse_message,
+)
 from casemgr.intake.storage import store_blob
 
 if TYPE_CHECKING:
@@ -139,10 +147,12 @@ def _quarantine(
     if sha is not None:
         held = session.execute(
             select(QuarantinedMessage).where(QuarantinedMessage.raw_sha256 == sha,
-                                             QuarantinedMessage.status == "held")
+                                             QuarantinedMessage.status.in_(("held", "discarded")))
+            .order_by(QuarantinedMessage.id)
         ).scalars().first()
-        if held is not None:  # the same bad input again: one record
-            return IntakeResult("quarantined", reason=held.reason, quarantine_id=held.id)
+        if held is not None:  # the same bad input again: one record, and the answer names it
+            return IntakeResult("duplicate", quarantine_id=held.id,
+                                reason=f"already in quarantine #{held.id} ({held.status}): {held.reason}"[:2000])
     q = QuarantinedMessage(channel=channel[:20], source=(source or "")[:500] or None, reason=reason, raw=raw,
                            raw_sha256=sha)
     session.add(q)
@@ -219,15 +229,17 @@ def _store(
     fields: dict[str, Any] | None = None, party: PartyIn | None = None, force: bool = False,
     quarantine_id: int | None = None, quarantine_errors: bool = True,
 ) -> IntakeResult:
-    existing = session.execute(
-        select(Message.id, Message.case_id).where(Message.message_id == pm.message_id)
-    ).first()
+    meta: dict[str, Any] = {"source": source, "notes": pm.notes, "envelope_to": envelope_to,
+                            "attachments": len(pm.attachments)}
+    if pm.content_sha256:
+        meta["content_sha256"] = pm.content_sha256
+    existing = _earlier_delivery(session, pm, meta)
     if existing is not None:
         case = session.get(Case, existing[1]) if existing[1] else None
         return IntakeResult("duplicate", case_id=existing[1], reference=case.reference if case else None,
                             reason=f"message {pm.message_id} was already stored", message_pk=existing[0])
-    meta: dict[str, Any] = {"source": source, "notes": pm.notes, "envelope_to": envelope_to,
-                            "attachments": len(pm.attachments)}
+    if pm.hidden_text:
+        meta["hidden_text"] = pm.hidden_text  # kept for the audit trail; never part of body_text (AI, rules)
     case_id, thread_by = find_thread(session, pm)
     if case_id is not None:
         from casemgr.cases.change import change
@@ -246,8 +258,9 @@ def _store(
             ch.audit(entity=f"message:{msg.id}",
                      after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
                             "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version,
-                            "known_sender": meta["known_sender"]})
-        return IntakeResult("appended", case_id=case.id, reference=case.reference, message_pk=msg.id)
+                            "known_sender": meta["known_sender"], **_flag_fields(meta)})
+        return IntakeResult("appended", case_id=case.id, reference=case.reference, message_pk=msg.id,
+                            reason=_flag_reason(meta))
     if not force:
         problem = None
         if pm.is_bounce:
@@ -276,13 +289,64 @@ def _store(
     _attachment_rows(session, msg.id, pm.attachments)
     audit.record(session, actor=actor, action="message.received", case_id=case.id, entity=f"message:{msg.id}",
                  after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
-                        "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50]})
+                        "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50],
+                        **_flag_fields(meta)})
     _enrich(session, case)
     if _needs_ack(get_settings(), channel, pm):
         from casemgr.intake.outbound import queue_acknowledgement
 
         queue_acknowledgement(session, case, msg)
-    return IntakeResult("case", case_id=case.id, reference=case.reference, message_pk=msg.id)
+    return IntakeResult("case", case_id=case.id, reference=case.reference, message_pk=msg.id,
+                        reason=_flag_reason(meta))
+
+
+def reused_message_id(message_id: str, digest: str) -> str:
+    """The stored Message-ID of a different message that reused `message_id`: deterministic, so a redelivery of
+    that second message is recognised as its duplicate."""
+    return f"<reused.{digest[:24]}.{message_id.strip('<>')[:900]}>"
+
+
+def _earlier_delivery(session: Session, pm: ParsedMessage, meta: dict[str, Any]) -> Any:
+    """The stored row this message is a redelivery of (id, case_id), or None.
+
+    Dedupe is on Message-ID *and* content: broken mailers, list software and forwards reuse Message-IDs, and a
+    different message under a reused ID must be stored, not reported `duplicate` (issue 19). Such a message
+    gets a derived Message-ID (reused_message_id) and the flag `message-id-reused`; it threads like any other.
+    Trace headers (Received, ...) do not count as content: SMTP and IMAP copies of one message stay one.
+    """
+    row = session.execute(
+        select(Message.id, Message.case_id, Message.raw, Message.meta).where(Message.message_id == pm.message_id)
+    ).first()
+    if row is None or pm.synthetic_id or pm.content_sha256 is None or row.raw is None:
+        return row
+    first_digest = (row.meta or {}).get("content_sha256") or content_digest(row.raw)
+    if first_digest == pm.content_sha256:
+        return row
+    original = pm.message_id
+    pm.message_id = reused_message_id(original, pm.content_sha256)
+    again = session.execute(select(Message.id, Message.case_id).where(Message.message_id == pm.message_id)).first()
+    meta["flags"] = [*meta.get("flags", []), "message-id-reused"]
+    meta["message_id_reused"] = {"message_id": original, "first_message": row.id, "first_case": row.case_id}
+    return again
+
+
+def _flag_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if meta.get("flags"):
+        out["flags"] = meta["flags"]
+    if meta.get("message_id_reused"):
+        out["message_id_reused"] = meta["message_id_reused"]
+    if meta.get("hidden_text"):
+        out["hidden_text"] = meta["hidden_text"][:2000]
+    return out
+
+
+def _flag_reason(meta: dict[str, Any]) -> str | None:
+    reused = meta.get("message_id_reused")
+    if not reused:
+        return None
+    return (f"Message-ID {reused['message_id']} was already used by a different message (message "
+            f"{reused['first_message']}); stored as its own message and flagged message-id-reused")
 
 
 def _run_store(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from casemgr.config import get_settings
 from casemgr.intake.service import IntakeResult, ingest_raw
@@ -55,11 +56,30 @@ class IntakeHandler:
         return f"250 2.0.0 Message accepted ({result.status}: {label})"
 
 
+class IntakeSMTP(SMTP):
+    """aiosmtpd's server with lines as long as the message size limit allows.
+
+    RFC 5321 caps a line at 1,000 octets, but real mailers send longer ones (HTML on one line, long base64
+    without breaks), and aiosmtpd answered them with a permanent `500 Line too long`: the sender bounced
+    mail we could have stored (issue 19). The message as a whole stays bounded by data_size_limit (552).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ as the stream reader's buffer limit, and per DATA line.
+        self.line_length_limit = max(SMTP.line_length_limit, int(kwargs.get("data_size_limit") or 0) + 2)
+        super().__init__(*args, **kwargs)
+
+
+class IntakeController(Controller):
+    def factory(self) -> SMTP:
+        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def make_controller(host: str, port: int, handler: IntakeHandler | None = None) -> Controller:
     settings = get_settings()
-    return Controller(handler or IntakeHandler(), hostname=host, port=port,
-                      data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True, decode_data=False,
-                      ident="casemgr intake")
+    return IntakeController(handler or IntakeHandler(), hostname=host, port=port,
+                            data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True, decode_data=False,
+                            ident="casemgr intake")
 
 
 def serve(host: str, port: int) -> None:
