@@ -21,26 +21,9 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from casemgr.cases.enums import CaseStatus
+from casemgr.governance import kinds
 from casemgr.governance.policy import DecisionPolicy, Policy
-
-URGENCIES = ("low", "normal", "high", "critical")
-SENTIMENTS = ("negative", "neutral", "positive")
-PRIORITIES = ("low", "normal", "high", "urgent")
-# Case field each kind sets (None: the decision adds something, such as a note or a task, or moves the stage).
-KIND_FIELD: dict[str, str | None] = {
-    "set_priority": "priority",
-    "route_queue": "queue",
-    "assign": "assignee",
-    "draft_reply": None,
-    "request_information": None,
-    "close_case": "stage",
-    "advance_stage": "stage",
-    "approve_refund": None,
-    "approve_contract": "stage",
-    "summarize": "ai.summary",
-    "extract_contract": "contract",
-}
-CLASSIFY_FIELDS = ("category", "urgency", "sentiment")
 
 Status = Literal["applied", "suggested", "rejected"]
 
@@ -59,7 +42,8 @@ class AIOutput:
     ai_call_id: int | None = None
 
     def target_field(self) -> str | None:
-        return self.field if self.kind == "classify" else KIND_FIELD.get(self.kind)
+        kind = kinds.get(self.kind)
+        return kind.target_field(self) if kind else None
 
 
 @dataclass(frozen=True)
@@ -134,9 +118,8 @@ def sample_hit(case_id: int, kind: str, field_name: str | None, rate: float) -> 
 
 def threshold_for(dp: DecisionPolicy, facts: CaseFacts, output: AIOutput) -> float | None:
     """Per-category beats per-case-type beats the kind's default threshold."""
-    category = facts.category
-    if output.kind == "classify" and output.field == "category":
-        category = str(output.value.get("category") or "") or category
+    kind = kinds.get(output.kind)
+    category = (kind.category(output) if kind else None) or facts.category
     if category and category in dp.thresholds_by_category:
         return float(dp.thresholds_by_category[category])
     if facts.case_type in dp.thresholds_by_case_type:
@@ -144,82 +127,21 @@ def threshold_for(dp: DecisionPolicy, facts: CaseFacts, output: AIOutput) -> flo
     return dp.threshold
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
 def invalid_reason(facts: CaseFacts, output: AIOutput) -> str | None:
     """Why this output cannot apply to this case at all (None when it could)."""
-    v = output.value if isinstance(output.value, dict) else {}
-    kind = output.kind
-    if facts.status == "closed":
+    if facts.status == CaseStatus.CLOSED:
         return "case is closed"
     if output.confidence is not None and not 0.0 <= output.confidence <= 1.0:
         return f"confidence {output.confidence} is outside 0..1"
-    if kind == "classify":
-        f = output.field
-        if f not in CLASSIFY_FIELDS:
-            return f"classify cannot set field {f!r}"
-        val = v.get(f)
-        allowed = {"category": facts.categories, "urgency": URGENCIES, "sentiment": SENTIMENTS}[f]
-        if not allowed:
-            return f"case type {facts.case_type} has no {f}"
-        if val not in allowed:
-            return f"{f} {val!r} is not one of {', '.join(allowed)}"
-    elif kind == "set_priority":
-        if v.get("priority") not in PRIORITIES:
-            return f"priority {v.get('priority')!r} is not one of {', '.join(PRIORITIES)}"
-    elif kind == "route_queue":
-        if v.get("queue") not in facts.queues:
-            return f"unknown queue {v.get('queue')!r}"
-    elif kind == "assign":
-        if not isinstance(v.get("assignee"), str) or not v["assignee"].strip():
-            return "no assignee named"
-    elif kind in ("draft_reply", "request_information"):
-        text = v.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return "no text"
-        if len(text) > 20000:
-            return "text longer than 20000 characters"
-    elif kind in ("close_case", "advance_stage", "approve_contract"):
-        to = v.get("to_stage")
-        if to not in facts.transitions:
-            return f"cannot move from {facts.stage!r} to {to!r}; allowed: {', '.join(facts.transitions) or '(none)'}"
-        if kind == "close_case" and to not in facts.final_stages:
-            return f"{to!r} is not a closing stage"
-        if kind == "advance_stage" and to in facts.final_stages:
-            return "closing a case is the close_case decision"
-        if kind == "approve_contract" and facts.case_type != "contract":
-            return "only contracts can be approved"
-    elif kind == "approve_refund":
-        amount = _num(v.get("amount"))
-        if amount is None or amount <= 0:
-            return "refund amount missing or not positive"
-    elif kind == "summarize":
-        if not isinstance(v.get("summary"), str):
-            return "no summary text"
-    elif kind == "extract_contract":
-        if facts.case_type != "contract":
-            return "contract extraction applies to contracts only"
-    return None
+    kind = kinds.get(output.kind)
+    if kind is None:
+        return f"unknown decision kind {output.kind!r}"
+    return kind.invalid(facts, output.value if isinstance(output.value, dict) else {}, output)
 
 
 def over_limit(policy: Policy, facts: CaseFacts, output: AIOutput) -> str | None:
-    limits = policy.model.limits
-    if output.kind == "approve_refund":
-        amount = _num(output.value.get("amount")) or 0.0
-        if amount > limits.max_refund_amount:
-            return f"refund {amount:g} exceeds the AI limit {limits.max_refund_amount:g}"
-    if output.kind == "approve_contract":
-        amount = facts.amount or 0.0
-        if amount > limits.max_contract_amount:
-            return f"contract value {amount:g} exceeds the AI limit {limits.max_contract_amount:g}"
-    return None
+    kind = kinds.get(output.kind)
+    return kind.over_limit(policy, facts, output) if kind else None
 
 
 def decide(case: Any, output: AIOutput, policy: Policy | None = None) -> Outcome:

@@ -32,6 +32,7 @@ from casemgr.cases.change import change
 from casemgr.cases.models import Case
 from casemgr.clock import now
 from casemgr.config import get_settings
+from casemgr.governance import kinds
 from casemgr.governance.decide import AIOutput, CaseFacts
 from casemgr.governance.policy import Policy, active_policy
 from casemgr.governance.service import record_decision
@@ -147,12 +148,10 @@ def _stage_outputs(case: Case, suggestion: Any, base: dict[str, Any]) -> list[AI
     sd = ct.stage(action)
     if sd is None:
         return []
-    if sd.final:
-        kind = "close_case"
-    elif case.case_type == "contract" and case.stage == "approval" and action == "signature":
-        kind = "approve_contract"
-    else:
-        kind = "advance_stage"
+    # The stage-moving kinds say which of them a move is, the most specific asked first.
+    kind = next((k.name for k in kinds.stage_moves() if k.proposes(case, action, sd.final)), None)
+    if kind is None:
+        return []
     return [AIOutput(kind=kind, value={"to_stage": action}, confidence=float(suggestion.confidence),
                      rationale=str(suggestion.rationale or "")[:1000], **base)]
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from casemgr.documents.document import Document, SingleFileType
 from casemgr.documents.enums import DocumentKind
 from casemgr.documents.live import LiveDocument
+from casemgr.governance import kinds
 from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_text
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,10 @@ log = logging.getLogger(__name__)
 KIND = DocumentKind.AI_POLICY
 FILE_NAME = "ai-policy.yaml"
 
-# Every decision kind AI output can take. The first nine must be present in every policy.
-REQUIRED_KINDS: tuple[str, ...] = (
-    "classify",
-    "set_priority",
-    "route_queue",
-    "assign",
-    "draft_reply",
-    "request_information",
-    "close_case",
-    "approve_refund",
-    "approve_contract",
-)
-OPTIONAL_KINDS: tuple[str, ...] = ("summarize", "extract_contract", "advance_stage")
+# Every decision kind AI output can take: the registry in casemgr.governance.kinds (one file per kind).
+# The required ones must be present in every policy.
+REQUIRED_KINDS: tuple[str, ...] = kinds.names(required=True)
+OPTIONAL_KINDS: tuple[str, ...] = kinds.names(required=False)
 DECISION_KINDS: tuple[str, ...] = REQUIRED_KINDS + OPTIONAL_KINDS
 PII_KINDS: tuple[str, ...] = ("email", "iban", "card", "phone")
 

@@ -22,17 +22,15 @@ from sqlmodel import Session
 from casemgr.audit import service as audit
 from casemgr.cases import service as cases
 from casemgr.cases.change import change
-from casemgr.cases.models import Case, Note, Task
+from casemgr.cases.models import Case, Task
 from casemgr.clock import now
 from casemgr.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from casemgr.governance import kinds
 from casemgr.governance.decide import AIOutput, CaseFacts, Outcome, decide, invalid_reason
+from casemgr.governance.kinds.base import DecisionKind
 from casemgr.governance.models import AIDecision
 from casemgr.governance.policy import Policy, active_policy
 
-# Kinds whose applied value is a case attribute that can be put back on override.
-REVERTIBLE = {"classify", "set_priority", "route_queue", "assign", "summarize", "extract_contract"}
-# Applying these changes facts the rules read, so routing runs again afterwards.
-ROUTING_KINDS = {"classify", "set_priority", "extract_contract", "route_queue"}
 REVIEW_OPEN = ("pending", "sampled")
 
 
@@ -43,9 +41,15 @@ def ai_actor(output: AIOutput | AIDecision) -> str:
 
 def output_of(row: AIDecision) -> AIOutput:
     """The AI output a decision row recorded (for replay, simulate and accept)."""
-    return AIOutput(kind=row.kind, value=dict(row.proposed or {}), confidence=row.confidence, field=row.field
-                    if row.kind == "classify" else None, model_version=row.model_version, provider=row.provider,
+    return AIOutput(kind=row.kind, value=dict(row.proposed or {}), confidence=row.confidence,
+                    field=_output_field(row), model_version=row.model_version, provider=row.provider,
                     rationale=row.rationale, ai_call_id=row.ai_call_id)
+
+
+def _output_field(row: AIDecision) -> str | None:
+    """The case field a decision names itself (classify), else None."""
+    kind = kinds.get(row.kind)
+    return row.field if kind is not None and kind.uses_field else None
 
 
 def facts_of(row: AIDecision) -> CaseFacts:
@@ -57,113 +61,19 @@ def facts_of(row: AIDecision) -> CaseFacts:
 # ---------------------------------------------------------------- applying values to a case
 
 
-def _current_value(session: Session, case: Case, kind: str, field: str | None) -> dict[str, Any]:
-    if kind == "classify" and field:
-        return {field: getattr(case, field)}
-    if kind == "set_priority":
-        return {"priority": case.priority}
-    if kind == "route_queue":
-        return {"queue": case.queue, "owner_role": case.owner_role}
-    if kind == "assign":
-        return {"assignee": cases.assignee_name(session, case)}
-    if kind == "summarize":
-        return {"summary": (case.ai or {}).get("summary")}
-    if kind == "extract_contract":
-        return {"contract": case.contract}
-    return {}
-
-
-def _set_value(session: Session, case: Case, kind: str, field: str | None, value: dict[str, Any]) -> None:
-    """Write a (revertible) value onto the already-claimed case."""
-    if kind == "classify" and field:
-        setattr(case, field, value.get(field))
-        if field == "category" and "category" in {f.name for f in cases.case_type_def(case).fields}:
-            fields = dict(case.fields or {})
-            if value.get(field) is None:
-                fields.pop("category", None)
-            else:
-                fields["category"] = value[field]
-            case.fields = fields
-    elif kind == "set_priority":
-        case.priority = value["priority"]
-    elif kind == "route_queue":
-        from casemgr.casetypes.registry import get_registry
-
-        case.queue = value["queue"]
-        owners = {q.name: q.owner_role for q in get_registry().org.queues}
-        case.owner_role = value.get("owner_role") or owners.get(case.queue, case.owner_role)
-    elif kind == "assign":
-        case.assignee_id = cases.resolve_assignee(session, value.get("assignee"))
-    elif kind == "summarize":
-        ai = dict(case.ai or {})
-        if value.get("summary") is None:  # reverting to "no summary"
-            ai.pop("summary", None)
-            ai.pop("key_facts", None)
-        else:
-            ai["summary"] = value["summary"]
-            if value.get("key_facts") is not None:
-                ai["key_facts"] = value["key_facts"]
-        case.ai = ai
-    elif kind == "extract_contract":
-        case.contract = value.get("contract", value) if "contract" in value else value
-    else:  # pragma: no cover - callers only pass revertible kinds
-        raise ValidationFailed(f"{kind} has no case value")
+def _kind(name: str) -> DecisionKind:
+    kind = kinds.get(name)
+    if kind is None:
+        raise ValidationFailed(f"cannot apply decision kind {name!r}")
+    return kind
 
 
 def _apply(session: Session, case: Case, kind: str, field: str | None, value: dict[str, Any], *, actor: str,
            action: str, decision_id: int | None, route: bool) -> tuple[Case, dict[str, Any] | None]:
-    """Apply one decision's value to the case; returns (case, previous value when revertible)."""
-    entity = f"ai_decision:{decision_id}"
-    if kind in ("close_case", "advance_stage", "approve_contract"):
-        # The case service does the claim, audit and re-routing for a stage move.
-        before = {"stage": case.stage}
-        case = cases.transition(session, case.id or 0, value["to_stage"], case.version, actor,
-                                reason=f"{action} ({entity})")
-        return case, before
-    before: dict[str, Any] | None = None
-    after: dict[str, Any]
-    with change(session, case.id or 0, case.version, actor, action, entity=entity) as ch:
-        case = ch.case
-        if kind in REVERTIBLE:
-            before = _current_value(session, case, kind, field)
-            _set_value(session, case, kind, field, value)
-            after = {k: v for k, v in _current_value(session, case, kind, field).items()}
-            if kind == "extract_contract":  # keep audit events small: name the clauses, not the whole text
-                after = {"contract_clauses": sorted((case.contract or {}).get("clauses", {}) or {})}
-                before = {"contract": before.get("contract")} if before else None
-        elif kind == "draft_reply":
-            note = Note(case_id=case.id or 0, author=actor, body=f"Draft reply (not sent):\n{value['text']}")
-            session.add(note)
-            after = {"note": "draft reply", "chars": len(value["text"])}
-        elif kind == "request_information":
-            text = str(value["text"])
-            task = Task(case_id=case.id or 0, name=f"Request information: {text}"[:200], stage=case.stage,
-                        role=None, source="ai", due_at=case.sla_due_at)
-            session.add(task)
-            after = {"task": task.name}
-        elif kind == "approve_refund":
-            case.ai = {**(case.ai or {}), "approved_refund": {"amount": float(value["amount"]), "by": actor,
-                                                              "at": now().isoformat()}}
-            after = {"approved_refund": float(value["amount"])}
-        else:
-            raise ValidationFailed(f"cannot apply decision kind {kind!r}")
-        ch.audit(before=_small(before), after={**_small(after), "version": case.version, "kind": kind})
-        if route and kind in ROUTING_KINDS:
-            ch.reroute(f"{action} {kind}")
-    return case, before
-
-
-def _small(d: dict[str, Any] | None) -> dict[str, Any]:
-    if not d:
-        return {}
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, str) and len(v) > 500:
-            v = v[:500] + "…"
-        elif isinstance(v, dict | list) and len(str(v)) > 1000:
-            v = "(large value)"
-        out[k] = v
-    return out
+    """Apply one decision's value to the case as one case change (the kind says how); returns (case, previous
+    value when revertible)."""
+    return _kind(kind).apply(session, case, field, value, actor=actor, action=action,
+                             entity=f"ai_decision:{decision_id}", route=route)
 
 
 # ---------------------------------------------------------------- the choke point, recorded
@@ -272,7 +182,7 @@ def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
     bad = invalid_reason(CaseFacts.from_case(case), output)
     if bad:
         raise ValidationFailed(f"the suggestion no longer fits the case: {bad}")
-    _, previous = _apply(session, case, row.kind, row.field if row.kind == "classify" else None, output.value,
+    _, previous = _apply(session, case, row.kind, _output_field(row), output.value,
                          actor=actor, action="ai.suggestion_accepted", decision_id=row.id, route=True)
     row.previous = previous
     row.override_comment = comment
@@ -359,14 +269,15 @@ def review_decision(
     row.override_comment = comment
     row.override_value = value
     case = cases.get_case(session, row.case_id)
-    field = row.field if row.kind == "classify" else None
+    field = _output_field(row)
+    revertible = _kind(row.kind).revertible
     if value is not None:
         check = AIOutput(kind=row.kind, value=value, confidence=1.0, field=field)
         bad = invalid_reason(CaseFacts.from_case(case), check)
         if bad:
             raise ValidationFailed(f"override value is not valid: {bad}", field="value")
     if row.review_status == "sampled":
-        if row.kind in REVERTIBLE:
+        if revertible:
             target = value if value is not None else dict(row.previous or {})
             _apply(session, case, row.kind, field, target, actor=actor, action="ai.overridden", decision_id=row.id,
                    route=True)
@@ -378,7 +289,7 @@ def review_decision(
                                  stage=ch.case.stage, role=row.owner_role, source="ai", due_at=ch.case.sla_due_at))
                 ch.audit(after={"kind": row.kind, "undo_task": True, "version": ch.case.version})
     else:  # pending suggestion overridden: rejected, and the reviewer's own value applied if given
-        if value is not None and row.kind in REVERTIBLE:
+        if value is not None and revertible:
             _apply(session, case, row.kind, field, value, actor=actor, action="ai.overridden", decision_id=row.id,
                    route=True)
         else:

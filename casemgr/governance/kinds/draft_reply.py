@@ -1,0 +1,38 @@
+"""draft_reply: store a reply text as a note on the case; nothing is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from casemgr.cases.change import Change
+from casemgr.cases.models import Note
+from casemgr.governance.kinds import register
+from casemgr.governance.kinds.base import DecisionKind, Value
+from casemgr.limits import AI_TEXT_CHARS
+
+
+class TextValue(Value):
+    text: str
+
+
+def invalid_text(value: dict[str, Any]) -> str | None:
+    text = value.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "no text"
+    if len(text) > AI_TEXT_CHARS:
+        return f"text longer than {AI_TEXT_CHARS} characters"
+    return None
+
+
+@register
+class DraftReply(DecisionKind):
+    name = "draft_reply"
+    rank = 5
+    value_schema = TextValue
+
+    def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:
+        return invalid_text(value)
+
+    def write(self, ch: Change, field: str | None, value: dict[str, Any]) -> tuple[None, dict[str, Any]]:
+        ch.session.add(Note(case_id=ch.case.id or 0, author=ch.actor, body=f"Draft reply (not sent):\n{value['text']}"))
+        return None, {"note": "draft reply", "chars": len(value["text"])}
