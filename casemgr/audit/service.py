@@ -7,7 +7,6 @@ writers (PostgreSQL: row lock; SQLite: writes already run under BEGIN IMMEDIATE)
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from casemgr import csvsafe
 from casemgr.audit.models import AuditEvent, AuditHead
 from casemgr.clock import now
 
@@ -215,7 +215,7 @@ def export(session: Session, fmt: str, out: io.TextIOBase) -> int:
             out.write(json.dumps(row, sort_keys=True) + "\n")
             n += 1
     elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+        writer = csvsafe.DictWriter(out, fieldnames=EXPORT_FIELDS)  # formulas neutralised
         writer.writeheader()
         for row in export_rows(session):
             row["before"] = json.dumps(row["before"], sort_keys=True) if row["before"] is not None else ""

@@ -10,7 +10,6 @@ suggestions and a deterministic sample of applied decisions.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from casemgr import csvsafe
 from casemgr.audit import service as audit
 from casemgr.cases import service as cases
 from casemgr.cases.change import change
@@ -369,7 +369,7 @@ def training_rows(session: Session, *, field: str = "category") -> list[tuple[st
 def export_training_csv(session: Session, *, field: str = "category") -> str:
     """Overrides as labelled training data: CSV with header `text,label` (for `casemgr ai train`)."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csvsafe.Writer(buf)  # formulas neutralised
     w.writerow(["text", "label"])
     for text, label in training_rows(session, field=field):
         w.writerow([text, label])

@@ -3,7 +3,6 @@ trail), as XES (IEEE 1849, loads in pm4py/ProM/Disco) or CSV. Streams: memory st
 
 from __future__ import annotations
 
-import csv
 import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from xml.sax.saxutils import quoteattr
 from sqlalchemy import select
 from sqlmodel import Session
 
+from casemgr import csvsafe
 from casemgr.audit.models import AuditEvent
 from casemgr.cases.models import Case, StageHistory
 
@@ -100,7 +100,7 @@ def write_xes(session: Session, fh: IO[str], *, include_audit: bool = False) -> 
 
 def write_csv(session: Session, fh: IO[str], *, include_audit: bool = False) -> int:
     info = _case_info(session)
-    out = csv.writer(fh)
+    out = csvsafe.Writer(fh)  # formulas neutralised
     out.writerow(["case_id", "reference", "case_type", "activity", "timestamp", "resource"])
     n = 0
     for ev in iter_events(session, include_audit=include_audit):

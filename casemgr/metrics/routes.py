@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from casemgr import csvsafe
 from casemgr.errors import NotFound, ValidationFailed
 from casemgr.metrics import charts, service
 from casemgr.metrics.prometheus import render_metrics
@@ -66,11 +66,9 @@ def dashboard_csv(session: ReadSession, who: Lead, table: Annotated[str, Query(m
     rows = service.table_rows(service.dashboard(session, days=days, case_type=ct), table)
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), extrasaction="ignore")
+        writer = csvsafe.DictWriter(buf, fieldnames=list(rows[0].keys()), extrasaction="ignore")
         writer.writeheader()
-        for r in rows:
-            # Cells starting with = + - @ are read as formulas by spreadsheets: neutralise them.
-            writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in r.items()})
+        writer.writerows(rows)  # formulas neutralised (casemgr.csvsafe)
     name = f"{table}-{ct or 'all'}-{days}d.csv"
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
