@@ -15,7 +15,7 @@ from casemgr.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 CUAD = ROOT.parent / "shared" / "data" / "cuad"
-needs_cuad = pytest.mark.skipif(not (CUAD / "master_clauses.csv").exists(), reason="shared CUAD data not present")
+needs_cuad = pytest.mark.shared_data("cuad/master_clauses.csv")
 
 SAMPLE = """EXCLUSIVE DISTRIBUTION AGREEMENT
 

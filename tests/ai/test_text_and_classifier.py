@@ -16,7 +16,7 @@ from casemgr.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPLAINTS = ROOT.parent / "shared" / "data" / "cfpb-complaints" / "complaints.csv"
-needs_data = pytest.mark.skipif(not COMPLAINTS.exists(), reason="shared complaints data not present")
+needs_data = pytest.mark.shared_data("cfpb-complaints/complaints.csv")
 
 RAW_EMAIL = """<html><body><p>Hello,</p>
 <p>I've been charged TWO late fees on my Capital One credit card statements, although I paid on 03/04/2024!

@@ -60,14 +60,8 @@ def _run_mail_jobs() -> int:
 
 
 @pytest.fixture
-def shared_eml() -> list[Any]:
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "eml"
-    files = sorted(folder.glob("*.eml"))
-    if not files:
-        pytest.skip("shared eml corpus not available")
-    return files
+def shared_eml(shared_data: Any) -> list[Any]:
+    return sorted(shared_data("eml").glob("*.eml"))
 
 
 # ---------------------------------------------------------------- a real Dovecot IMAP server on loopback
