@@ -1,13 +1,15 @@
 """Parse raw RFC 5322 bytes into one normalised inbound message, defensively.
 
 Python's `email` package with the modern policy does the work; any header it cannot parse is re-read from the
-raw header text with the compat32 decoder. Charsets: the declared one if it decodes cleanly, else UTF-8, else
-cp1252 (which covers undeclared 8-bit Western mail). Nothing here executes, renders or extracts attachments.
+raw header text with the compat32 decoder. Charsets: casemgr.intake.charsets (declared, the message's other
+declared charsets, detection, then cp1252). Senders are read leniently and every repair is recorded in `notes`
+("repaired: ..."): an unfolded continuation line, a trailing dot in the domain, a broken encoded word, an empty
+first address, From missing or unusable but Reply-To/Sender usable. Nothing here executes, renders or extracts
+attachments.
 """
 
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import hashlib
@@ -18,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header
 from email.message import Message as EmailMessage
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
+from casemgr.intake import charsets
 from casemgr.intake.htmltext import html_to_text
 
 MAX_MIME_DEPTH = 12
@@ -27,11 +30,11 @@ MAX_PARTS = 300
 MAX_BODY_CHARS = 100_000
 SYNTHETIC_DOMAIN = "synthetic.casemgr"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_CHARSET_UPGRADE = {"gb2312": "gb18030", "gbk": "gb18030", "us-ascii": "cp1252", "ascii": "cp1252",
-                    "iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "ks_c_5601-1987": "cp949",
-                    "euc-kr": "cp949", "big5": "big5hkscs", "shift_jis": "cp932", "windows-874": "cp874"}
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_HEADER_CTRL = re.compile(r"[\x00-\x1f\x7f]+")
+# Everything str.splitlines() breaks on, and what the email package refuses in a header value (issue 18):
+# U+0085 NEL, U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR besides the C0 controls.
+_HEADER_CTRL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_TEXT_BREAKS = re.compile(r"[\x85\u2028\u2029]")
 
 
 class ParseError(Exception):
@@ -81,25 +84,15 @@ class ParsedMessage:
 # ---------------------------------------------------------------- text helpers
 
 
-def decode_bytes(data: bytes, declared: str | None) -> str:
-    """Decode a body or header: declared charset if it works, else UTF-8, else cp1252, else latin-1."""
-    candidates: list[str] = []
-    if declared:
-        name = declared.strip().strip('"').lower()
-        candidates.append(_CHARSET_UPGRADE.get(name, name))
-    candidates += ["utf-8", "cp1252"]
-    for cs in candidates:
-        try:
-            codecs.lookup(cs)
-            return data.decode(cs)
-        except (LookupError, UnicodeDecodeError, ValueError):
-            continue
-    return data.decode("latin-1")
+def decode_bytes(data: bytes, declared: str | None, notes: list[str] | None = None) -> str:
+    """Decode a body or header (casemgr.intake.charsets: declared first, never raises)."""
+    return charsets.decode(data, declared, notes=notes)
 
 
 def clean_text(value: str) -> str:
     """Drop control characters except newline and tab; normalise newlines."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _TEXT_BREAKS.sub("\n", value)  # Unicode line/paragraph separators are line breaks in stored text
     return _CTRL.sub("", value)
 
 
@@ -117,15 +110,37 @@ def _unescape_surrogates(value: str) -> str:
     return value
 
 
+_EW = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*(?:\?=)?")
+
+
+def _close_encoded_words(raw: str) -> tuple[str, bool]:
+    """Close encoded words a mailer left open (`=?utf-8?Q?J=C3=B6rg M...`); True if one was."""
+    repaired = False
+
+    def fix(m: re.Match[str]) -> str:
+        nonlocal repaired
+        word = m.group(0)
+        if word.endswith("?="):
+            return word
+        repaired = True
+        return word + "?="
+
+    return _EW.sub(fix, raw), repaired
+
+
 def _decode_words(raw: str) -> str:
     """compat32-style decoding of RFC 2047 encoded words, tolerant of bad charsets."""
+    raw, _ = _close_encoded_words(raw)
     try:
         chunks = decode_header(raw)
     except Exception:  # noqa: BLE001
         return _unescape_surrogates(raw)
     out = []
     for chunk, cs in chunks:
-        if isinstance(chunk, bytes):
+        if isinstance(chunk, bytes) and cs is None:
+            # decode_header hands back the text between encoded words as raw-unicode-escape bytes.
+            out.append(_unescape_surrogates(chunk.decode("raw-unicode-escape", errors="replace")))
+        elif isinstance(chunk, bytes):
             try:
                 out.append(decode_bytes(chunk, cs))
             except Exception:  # noqa: BLE001
@@ -216,11 +231,113 @@ def sanitise_filename(name: str | None, content_type: str, index: int) -> str:
     return name
 
 
-def _addr(value: str) -> str | None:
+def _addr(value: str, repairs: list[str] | None = None) -> str | None:
     value = value.strip().strip("<>").strip()
-    if not value or "@" not in value or len(value) > 320 or any(c.isspace() for c in value):
+    if value.endswith(".") and "@" in value:  # `ann@example.org.`: the root dot of a fully qualified domain
+        value = value.rstrip(".")
+        if repairs is not None:
+            repairs.append("repaired: trailing dot removed from the sender's domain")
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or len(value) > 320 or any(c.isspace() for c in value) \
+            or any(c in value for c in '<>",;()[]\\'):
         return None
     return value.lower() if value.isascii() else value
+
+
+_HEADER_NAME = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9_-]{0,75}:")
+
+
+def repair_header_block(raw: bytes) -> tuple[bytes, bool]:
+    """Fold lines that sit between headers but are neither a header nor a continuation (a mailer broke a long
+    From or Subject without the leading space): the modern parser would end the header block there and lose
+    every header after it. Lines after the last real header are left alone (a missing blank line)."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    head = raw[:end.start()] if end else raw
+    if len(head) > 256 * 1024:
+        return raw, False
+    lines = head.split(b"\n")
+    last_header = max((i for i, line in enumerate(lines) if _HEADER_NAME.match(line)), default=-1)
+    repaired = False
+    for i in range(1, last_header):
+        line = lines[i]
+        if line.strip(b"\r") and line[:1] not in (b" ", b"\t") and not _HEADER_NAME.match(line):
+            lines[i] = b" " + line
+            repaired = True
+    if not repaired:
+        return raw, False
+    return b"\n".join(lines) + (raw[end.start():] if end else b""), True
+
+
+_ANGLE = re.compile(r"<([^<>]*)>")
+
+
+def _mailboxes(value: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header's raw text, leniently."""
+    value = _HEADER_CTRL.sub(" ", value)
+    angles = _ANGLE.findall(value)
+    if len([a for a in angles if "@" in a]) == 1 and value.count("<") == 1:
+        # `Müller, Jörg <j@x>` with raw 8-bit or an unquoted comma: everything before the bracket is the name.
+        name = value[: value.index("<")].strip().strip('"').strip()
+        return [(name, angles[0])]
+    return getaddresses([value])
+
+
+def _display_name(name: str) -> str:
+    name = _decode_words(name.strip().strip('"').strip())
+    return clean_header(_unescape_surrogates(name).strip().strip('"').strip(), 300)
+
+
+def find_sender(msg: EmailMessage, notes: list[str]) -> tuple[str | None, str | None]:
+    """The address to answer and its display name: the first usable From mailbox, else Reply-To, else Sender.
+
+    Quarantine is for mail with truly no reply address; every repair on the way is recorded in `notes`.
+    """
+    for hname in ("From", "Reply-To", "Sender"):
+        for raw_value in _raw_values(msg, hname):
+            repairs: list[str] = []
+            raw_value, reopened = _close_encoded_words(raw_value)
+            for position, (name, address) in enumerate(_mailboxes(raw_value)):
+                addr = _addr(address, repairs)
+                if addr is None:
+                    continue
+                if position > 0:
+                    repairs.append(f"repaired: first {hname} address was empty or unusable; used the next one")
+                if reopened:
+                    repairs.append(f"repaired: unterminated encoded word in the {hname} display name")
+                if hname != "From":
+                    repairs.append(f"repaired: no usable From address; replying to the {hname} address")
+                decoded = _display_name(name) or None
+                if decoded and not _utf8(name):
+                    repairs.append(f"repaired: undeclared 8-bit {hname} display name decoded")
+                notes.extend(r for r in repairs if r not in notes)
+                return addr, decoded
+    return None, None
+
+
+def _utf8(value: str) -> bool:
+    """False for undeclared 8-bit bytes that are not UTF-8 (RFC 6532 allows UTF-8 in headers)."""
+    try:
+        value.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _raw_values(msg: EmailMessage, name: str) -> list[str]:
+    return [str(raw) for key, raw in msg.raw_items() if key.lower() == name.lower()]
+
+
+def _declared_charsets(msg: EmailMessage, raw_head: bytes) -> tuple[str, ...]:
+    found: list[str] = []
+    for part in msg.walk():
+        cs = _charset(part)
+        if cs and cs.lower() not in found:
+            found.append(cs.lower())
+    for m in re.finditer(rb"=\?([A-Za-z0-9_.:-]{1,40})(?:\*[A-Za-z-]+)?\?[QqBb]\?", raw_head):
+        cs = m.group(1).decode("ascii").lower()
+        if cs not in found:
+            found.append(cs)
+    return tuple(found[:10])
 
 
 # ---------------------------------------------------------------- parse
@@ -244,28 +361,36 @@ def parse_message(raw: bytes) -> ParsedMessage:
     problem = _looks_like_rfc5322(raw)
     if problem:
         raise ParseError(problem)
+    repaired_raw, unfolded = repair_header_block(raw)
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(repaired_raw, policy=email.policy.default)
     except Exception as exc:  # noqa: BLE001
         try:
-            msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+            msg = email.message_from_bytes(repaired_raw, policy=email.policy.compat32)
         except Exception:  # noqa: BLE001
             raise ParseError(f"unparseable message: {type(exc).__name__}: {exc}") from None
     notes = [type(d).__name__ for d in getattr(msg, "defects", [])][:20]
+    if unfolded:
+        notes.append("repaired: unfolded continuation line in the header block joined to its header")
 
     known = {k.lower() for k in msg.keys()}
     if not known & {"from", "to", "subject", "date", "message-id", "received", "sender", "reply-to"}:
         raise ParseError("not an RFC 5322 message: no From, To, Subject, Date or Message-ID header")
+    token = charsets.message_charsets.set(_declared_charsets(msg, repaired_raw[:65536]))
+    try:
+        return _parse(msg, raw, notes)
+    finally:
+        charsets.message_charsets.reset(token)
 
+
+def _parse(msg: EmailMessage, raw: bytes, notes: list[str]) -> ParsedMessage:
     mid_list = msgids(header(msg, "Message-ID"))
     synthetic = not mid_list
     message_id = mid_list[0] if mid_list else synthetic_message_id(raw)
     in_reply = msgids(header(msg, "In-Reply-To"))
     refs = msgids(" ".join(header_all(msg, "References")))
 
-    from_value = header(msg, "From") or header(msg, "Sender") or ""
-    name, address = parseaddr(clean_header(from_value))
-    sender = _addr(address)
+    sender, sender_name = find_sender(msg, notes)
     recipients: list[str] = []
     for hname in ("To", "Cc", "Delivered-To"):
         for value in header_all(msg, hname):
@@ -305,7 +430,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         message_id=clean_header(message_id), synthetic_id=synthetic,
         in_reply_to=clean_header(in_reply[0]) if in_reply else None,
         references=[clean_header(r) for r in refs][:100],
-        sender=sender, sender_name=clean_header(_unescape_surrogates(name), 300) or None,
+        sender=sender, sender_name=sender_name,
         recipients=recipients[:100], subject=subject, sent_at=sent_at, body_text=body,
         attachments=attachments, auto_submitted=auto not in ("", "no"), is_bounce=bool(bounce), notes=notes,
         content_sha256=content_digest(raw),
@@ -378,10 +503,10 @@ def _walk(
     data = _payload_bytes(part)
     is_body = disposition != "attachment" and not filename
     if ctype in ("text/plain", "message/delivery-status") and is_body:
-        plains.append(decode_bytes(data, _charset(part)))
+        plains.append(decode_bytes(data, _charset(part), notes))
         return
     if ctype == "text/html" and is_body:
-        htmls.append(decode_bytes(data, _charset(part)))
+        htmls.append(decode_bytes(data, _charset(part), notes))
         return
     if ctype == "application/ms-tnef" and not filename:
         filename = "winmail.dat"

@@ -266,7 +266,8 @@ def _store(
         if pm.is_bounce:
             problem = "delivery status notification (bounce) that matches no case; not a customer message"
         elif not pm.sender:
-            problem = "no usable sender address in From: nobody to answer, so no case was opened"
+            problem = ("no usable sender address in From, Reply-To or Sender: nobody to answer, so no case was "
+                       "opened")
         if problem:
             return _quarantine(session, raw, problem, channel=channel, source=source, quarantine_id=quarantine_id)
     ctype = case_type or case_type_for(envelope_to or pm.recipients)
