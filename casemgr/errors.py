@@ -61,3 +61,10 @@ class RateLimited(DomainError):
 class ServiceUnavailable(DomainError):
     status_code = 503
     code = "unavailable"
+
+
+class BadRequest(DomainError):
+    """A request the server cannot read at all, such as a malformed pagination cursor."""
+
+    status_code = 400
+    code = "bad_request"

@@ -227,9 +227,11 @@ def export(session: Session, fmt: str, out: io.TextIOBase) -> int:
     return n
 
 
-def events_for_case(session: Session, case_id: int) -> list[AuditEvent]:
+def events_for_case(session: Session, case_id: int, *, limit: int | None = None, offset: int = 0
+                    ) -> list[AuditEvent]:
     return list(
-        session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq))
+        session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
+                        .offset(offset).limit(limit))
         .scalars()
         .all()
     )

@@ -25,6 +25,7 @@ from casemgr.cases.schemas import (
 from casemgr.casetypes.registry import get_registry
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, WriteSession, require
+from casemgr.web.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -52,7 +53,7 @@ def list_cases(
     category: Annotated[str | None, Query(max_length=80)] = None,
     sla_state: Annotated[str | None, Query(max_length=20)] = None,
     text: Annotated[str | None, Query(alias="q", max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> CasePage:
     filters = CaseFilters(case_type=case_type, stage=stage, queue=queue, assignee=assignee, priority=priority,
@@ -94,8 +95,9 @@ def assign(case_id: int, data: AssignIn, session: WriteSession, who: Assigner) -
 
 
 @router.get("/cases/{case_id}/notes", response_model=list[NoteOut])
-def notes(case_id: int, session: ReadSession, _: Reader) -> list[NoteOut]:
-    return [NoteOut.model_validate(n) for n in service.list_notes(session, case_id)]
+def notes(case_id: int, session: ReadSession, _: Reader, page: Page) -> list[NoteOut]:
+    return [NoteOut.model_validate(n) for n in service.list_notes(session, case_id, limit=page.limit,
+                                                                  offset=page.offset)]
 
 
 @router.post("/cases/{case_id}/notes", response_model=NoteOut, status_code=201)
@@ -104,8 +106,9 @@ def add_note(case_id: int, data: NoteIn, session: WriteSession, who: Writer) -> 
 
 
 @router.get("/cases/{case_id}/tasks", response_model=list[TaskOut])
-def tasks(case_id: int, session: ReadSession, _: Reader) -> list[TaskOut]:
-    return [TaskOut.model_validate(t) for t in service.list_tasks(session, case_id)]
+def tasks(case_id: int, session: ReadSession, _: Reader, page: Page) -> list[TaskOut]:
+    return [TaskOut.model_validate(t) for t in service.list_tasks(session, case_id, limit=page.limit,
+                                                                  offset=page.offset)]
 
 
 @router.post("/cases/{case_id}/tasks", response_model=TaskOut, status_code=201)
@@ -119,10 +122,10 @@ def complete_task(case_id: int, task_id: int, data: TaskCompleteIn, session: Wri
 
 
 @router.get("/cases/{case_id}/audit")
-def case_audit(case_id: int, session: ReadSession, _: Reader) -> list[dict[str, Any]]:
+def case_audit(case_id: int, session: ReadSession, _: Reader, page: Page) -> list[dict[str, Any]]:
     service.get_case(session, case_id)
     return [
         {"seq": e.seq, "ts": e.ts.isoformat(), "actor": e.actor, "action": e.action, "entity": e.entity,
          "before": e.before, "after": e.after}
-        for e in audit.events_for_case(session, case_id)
+        for e in audit.events_for_case(session, case_id, limit=page.limit, offset=page.offset)
     ]

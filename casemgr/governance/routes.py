@@ -12,6 +12,7 @@ from casemgr.cases import service as cases
 from casemgr.governance import lifecycle, service
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, WriteSession, require
+from casemgr.web.paging import MAX_LIMIT, Page
 
 router = APIRouter(prefix="/api", tags=["governance"])
 
@@ -67,21 +68,23 @@ class RollbackIn(_In):
 
 
 @router.get("/cases/{case_id}/ai/decisions")
-def case_decisions(case_id: int, session: ReadSession, principal: CaseReader,
+def case_decisions(case_id: int, session: ReadSession, principal: CaseReader, page: Page,
                    include_rejected: bool = False) -> list[dict[str, Any]]:
     """AI decisions on a case. Rejected ones (including `never`) only for auditors who ask for them."""
     cases.get_case(session, case_id)
     rows = service.decisions_for_case(session, case_id,
-                                      include_rejected=include_rejected and principal.has_any(AUDIT_ROLES))
+                                      include_rejected=include_rejected and principal.has_any(AUDIT_ROLES),
+                                      limit=page.limit, offset=page.offset)
     return [service.decision_dict(r) for r in rows]
 
 
 @router.get("/ai/suggestions")
-def suggestions(session: ReadSession, principal: CaseReader, case_id: int | None = None,
+def suggestions(session: ReadSession, principal: CaseReader, page: Page, case_id: int | None = None,
                 mine: bool = True) -> list[dict[str, Any]]:
     """Pending AI suggestions (by default only those whose owner role the caller holds)."""
     roles = principal.roles if mine else None
-    return [service.decision_dict(r) for r in service.pending_suggestions(session, case_id, roles)]
+    rows = service.pending_suggestions(session, case_id, roles, limit=page.limit, offset=page.offset)
+    return [service.decision_dict(r) for r in rows]
 
 
 @router.post("/ai/decisions/{decision_id}/accept")
@@ -103,7 +106,7 @@ def reject(decision_id: int, body: RejectIn, session: WriteSession, principal: D
 
 @router.get("/review/queue")
 def review_queue(session: ReadSession, _: Reviewer, kind: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100) -> list[dict[str, Any]]:
     return [service.decision_dict(r) for r in service.review_queue(session, limit=limit, kind=kind)]
 
 
@@ -137,8 +140,8 @@ def policy_active(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
 
 
 @router.get("/policy/ai/versions")
-def policy_versions(session: ReadSession, _: PolicyReader) -> list[dict[str, Any]]:
-    return lifecycle.versions(session)
+def policy_versions(session: ReadSession, _: PolicyReader, page: Page) -> list[dict[str, Any]]:
+    return lifecycle.versions(session, limit=page.offset + page.limit)[page.offset:]
 
 
 @router.post("/policy/ai/validate")

@@ -135,23 +135,25 @@ def get_decision(session: Session, decision_id: int) -> AIDecision:
     return row
 
 
-def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool = False) -> list[AIDecision]:
+def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool = False, limit: int | None = None,
+                       offset: int = 0) -> list[AIDecision]:
     """Decisions on a case, newest first. Rejected ones (including `never`) are hidden unless asked for."""
     q = select(AIDecision).where(AIDecision.case_id == case_id)
     if not include_rejected:
         q = q.where(AIDecision.outcome != "rejected")
-    return list(session.execute(q.order_by(AIDecision.id.desc())).scalars())  # type: ignore[union-attr]
+    q = q.order_by(AIDecision.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+    return list(session.execute(q).scalars())
 
 
-def pending_suggestions(session: Session, case_id: int | None = None, roles: Iterable[str] | None = None
-                        ) -> list[AIDecision]:
+def pending_suggestions(session: Session, case_id: int | None = None, roles: Iterable[str] | None = None, *,
+                        limit: int | None = None, offset: int = 0) -> list[AIDecision]:
     """Suggestions awaiting a person; optionally only on one case and only for the given owner roles."""
     q = select(AIDecision).where(AIDecision.review_status == "pending", AIDecision.outcome == "suggested")
     if case_id is not None:
         q = q.where(AIDecision.case_id == case_id)
     if roles is not None:
         q = q.where(AIDecision.owner_role.in_(list(roles)))  # type: ignore[union-attr]
-    return list(session.execute(q.order_by(AIDecision.id)).scalars())  # type: ignore[arg-type]
+    return list(session.execute(q.order_by(AIDecision.id).offset(offset).limit(limit)).scalars())  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- people acting on suggestions

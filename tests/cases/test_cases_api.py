@@ -123,7 +123,7 @@ def test_list_filters_and_keyset_pagination(agent_client):
     found = agent_client.get("/api/cases", params={"q": "Case 3"}).json()["items"]
     assert [c["subject"] for c in found] == ["Case 3"]
     assert agent_client.get("/api/cases", params={"q": "%' OR 1=1 --"}).json()["items"] == []
-    assert agent_client.get("/api/cases", params={"cursor": "garbage!"}).status_code == 422
+    assert agent_client.get("/api/cases", params={"cursor": "garbage!"}).status_code == 400
 
 
 def test_assign_notes_and_tasks(agent_client, make_user):
