@@ -36,6 +36,13 @@ class Case(SQLModel, table=True):
         Index("ix_cases_sla_state_due", "sla_state", "sla_due_at"),
         Index("ix_cases_status_due", "status", "sla_due_at", "id"),
         Index("ix_cases_created", "created_at"),
+        # Workspace views (issue 20): counts and pages of open cases by assignee / queue / waiting / recency
+        # are read from these indexes alone, so they stay fast at 1M cases.
+        Index("ix_cases_status_assignee_due", "status", "assignee_id", "sla_due_at", "id"),
+        Index("ix_cases_status_queue_due", "status", "queue", "sla_due_at", "id"),
+        Index("ix_cases_status_waiting_due", "status", "waiting_on_customer", "sla_due_at", "id"),
+        Index("ix_cases_status_priority_due", "status", "priority", "sla_due_at", "id"),
+        Index("ix_cases_status_updated", "status", "updated_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +88,8 @@ class Case(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now)
     updated_at: datetime = Field(default_factory=now)
     closed_at: datetime | None = None
+    # A duplicate merged into another case points at the survivor (bulk merge, issue 20).
+    merged_into_id: int | None = None  # no FK: adding one would rebuild the cases table (and its FTS triggers)
 
 
 class Task(SQLModel, table=True):

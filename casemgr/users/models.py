@@ -22,6 +22,8 @@ class User(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime = Field(default_factory=now)
+    # IANA zone the workspace shows times in (profile setting); None = UTC.
+    time_zone: str | None = Field(default=None, max_length=64)
 
 
 class UserRole(SQLModel, table=True):

@@ -21,6 +21,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "quarantine.manage": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     "ai.decide": frozenset({"agent", "lead", "legal", "finance", "compliance", "reviewer"}),
+    # Workspace (issue 20). Bulk: each action still checks cases.write / cases.assign per request.
+    "cases.bulk": frozenset({"agent", "lead", "admin", "legal", "finance", "compliance"}),
+    "views.read": ALL_STAFF,
+    "views.save": ALL_STAFF,  # personal views; shared ones need views.share
+    "views.share": frozenset({"lead", "admin"}),
+    "notifications.read": ALL_STAFF,
+    "profile.edit": ALL_STAFF,
+    "customers.read": ALL_STAFF,
+    "macros.read": ALL_STAFF,
+    "macros.apply": frozenset({"agent", "lead", "admin", "legal", "finance", "compliance"}),
 }
 
 

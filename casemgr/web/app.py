@@ -17,17 +17,23 @@ from casemgr.web.templating import STATIC_DIR
 # Every router, in ONE list, in matching order: modules exposing `router`. Importing them must succeed, so a
 # broken room stops start-up instead of silently missing its routes.
 ROUTERS: tuple[str, ...] = (
+    "casemgr.bulk.routes",  # POST /api/cases/bulk (issue 20)
     "casemgr.cases.routes",  # /api/cases
     "casemgr.intake.routes",  # public form + POST /api/intake
     "casemgr.governance.routes",  # AI decisions, review, AI policy
     "casemgr.web.auth_routes",  # web UI (issue 7): login, logout
     "casemgr.web.pages_queue",  # queue page
+    "casemgr.web.pages_bulk",  # queue bulk bar, saved-view form, profile (issue 20)
     "casemgr.web.pages_case",  # case page
     "casemgr.web.pages_governance",  # AI policy pages
     "casemgr.web.pages_review",  # review queue
     "casemgr.web.pages_admin",  # admin pages
     "casemgr.metrics.routes",  # /dashboard, CSV export, /metrics (issue 8)
     "casemgr.rules.api",  # /api/rules: validate, simulate, publish, rollback
+    "casemgr.views.routes",  # /api/views: saved queue views (issue 20)
+    "casemgr.customers.routes",  # /api/customers/{email}/cases (issue 20)
+    "casemgr.notifications.routes",  # /api/notifications (issue 20)
+    "casemgr.notifications.routes:pages",  # bell + notifications page (issue 20)
 )
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import pass_context
 
 from casemgr.errors import DomainError
 from casemgr.web.deps import csrf_token_of
@@ -22,6 +23,40 @@ def _fmt_dt(value: Any) -> str:
 
 
 templates.env.filters["dt"] = _fmt_dt
+
+
+@pass_context
+def _sla(context: Any, case: Any) -> Any:
+    """`sla(case)`: the live countdown of a case's SLA at render time, in the page's time zone (`tz`)."""
+    from casemgr.views.sla_display import UTC, sla_view
+
+    return sla_view(case.status, case.sla_state, case.sla_due_at, case.sla_hours, context.get("tz") or UTC)
+
+
+@pass_context
+def _local_dt(context: Any, value: Any) -> str:
+    """`x | local_dt`: an aware datetime in the page's time zone (`tz`), UTC when none is set."""
+    from casemgr.views.sla_display import UTC
+
+    if not isinstance(value, datetime):
+        return _fmt_dt(value)
+    local = value.astimezone(context.get("tz") or UTC)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def _ago(value: Any) -> str:
+    """"5 m ago", "3 d ago": how long since `value` (the clock at render time)."""
+    from casemgr.clock import now
+    from casemgr.views.sla_display import span
+
+    if not isinstance(value, datetime):
+        return ""
+    return span((now() - value).total_seconds()) + " ago"
+
+
+templates.env.globals["sla"] = _sla
+templates.env.filters["local_dt"] = _local_dt
+templates.env.filters["ago"] = _ago
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:

@@ -163,7 +163,8 @@ def test_journey_agent_accepts_replies_and_moves_the_case(page: Any, server: dic
     shot(page, "queue")
     row = page.locator(f"#case-row-{top['id']}")
     expect(page.locator("#queue-table tbody tr").first).to_have_id(f"case-row-{top['id']}")
-    # Claim through htmx (vendored script, CSRF header from app.js, row swapped in place).
+    # Claim from the row menu through htmx (vendored script, CSRF header from app.js, row swapped in place).
+    row.locator("details.menu summary").click()
     row.get_by_role("button", name="Claim").click()
     expect(row.locator("td.assignee")).to_have_text("agent")
     first = page.locator("#queue-table tbody tr").first.locator("a.case-link")

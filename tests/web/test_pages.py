@@ -31,7 +31,7 @@ def test_queue_filters_search_and_keyset_pages(web_client, monkeypatch) -> None:
     while url:
         r = c.get(url, headers=HTML)
         assert r.status_code == 200
-        seen += re.findall(r"Refund problem number (\d)", r.text)
+        seen += re.findall(r">Refund problem number (\d)<", r.text)
         assert "Mortgage statement" not in r.text
         m = re.search(r'href="([^"]+)" rel="next"', r.text)
         url = m.group(1).replace("&amp;", "&") if m else ""
