@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from casemgr.bulk.casechange import change
 from casemgr.bulk.enums import Outcome
 from casemgr.bulk.schemas import BulkIn, BulkResult
+from casemgr.cases.change import change
 from casemgr.cases.models import Case, Note
 from casemgr.clock import now
 from casemgr.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, ValidationFailed

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import _cheap_argon2, web_client  # noqa: F401 - logged-in browser-like clients
+from tests.web.conftest import web_client  # noqa: F401 - logged-in browser-like clients
 
 
 @dataclass
