@@ -6,12 +6,14 @@ as a whole (the caller keeps its previous version active).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 Loc = tuple[Any, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -105,17 +107,32 @@ def load_yaml_file(path: str | Path) -> LoadedYaml:
     return load_yaml_text(text, str(p))
 
 
-def problems_from_validation(loaded: LoadedYaml, exc: ValidationError) -> list[Problem]:
+# A validator raises `problem("...")` for a message written for people: it is shown as is, with file:line but
+# without the pydantic location prefix that generic errors get.
+PROBLEM_TYPE = "policy_file"
+
+
+def problem(message: str) -> PydanticCustomError:
+    return PydanticCustomError(PROBLEM_TYPE, "{message}", {"message": message})
+
+
+def problems_from_validation(loaded: LoadedYaml, exc: ValidationError,
+                             rule_of: Callable[[Loc], str | None] | None = None) -> list[Problem]:
+    """One Problem per pydantic error, at the line of its location; `rule_of(loc)` names the rule it is in."""
     problems = []
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         where = ".".join(str(x) for x in loc) or "(top level)"
-        problems.append(Problem(loaded.file, loaded.line_of(loc), f"{where}: {err.get('msg')}"))
+        msg = str(err.get("msg")) if err.get("type") == PROBLEM_TYPE else f"{where}: {err.get('msg')}"
+        problems.append(Problem(loaded.file, loaded.line_of(loc), msg, rule_of(loc) if rule_of else None))
     return problems
 
 
-def validate(loaded: LoadedYaml, model: type[M]) -> M:
+def validate(loaded: LoadedYaml, model: type[M], *, context: dict[str, Any] | None = None,
+             rule_of: Callable[[Loc], str | None] | None = None) -> M:
+    """Validate loaded YAML against a pydantic model (`context` reaches the validators); every error becomes a
+    Problem with file:line."""
     try:
-        return model.model_validate(loaded.data)
+        return model.model_validate(loaded.data, context=context)
     except ValidationError as exc:
-        raise PolicyFileError(problems_from_validation(loaded, exc)) from None
+        raise PolicyFileError(problems_from_validation(loaded, exc, rule_of)) from None

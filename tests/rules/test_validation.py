@@ -154,3 +154,18 @@ def test_service_refuses_invalid_at_first_load(tmp_path: Path) -> None:
     svc = RulesService(use_db=False, rules_dir=rules_dir)
     with pytest.raises(PolicyFileError):
         svc.evaluate({"type": "contract"})
+
+
+def test_nested_mistakes_point_at_their_own_line_and_all_are_reported() -> None:
+    text = GOOD.replace(
+        "      approval: {name: Legal sign-off, role: legal, sop: policies/sop/rules/legal-review.md}\n",
+        "      approval:\n        name: Legal sign-off\n        role: lawyers\n        sop: policies/sop/rules/nope.md\n",
+    ).replace("salience: 10", "salience: ten")
+    rs, problems = parse_source(RuleSource(files={"bad.yaml": text}), policies_dir=ROOT / "policies")
+    assert rs is None
+    got = {(p.line, p.rule, p.message.split(" (")[0]) for p in problems}
+    assert got == {
+        (3, "big", "salience must be an integer in -10000..10000; got 'ten'"),
+        (17, "big-contract", "unknown role 'lawyers'"),
+        (18, "big-contract", "sop 'policies/sop/rules/nope.md' does not exist"),
+    }, [str(p) for p in problems]
