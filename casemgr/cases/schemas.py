@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Priority = Literal["low", "normal", "high", "urgent"]
+LINE_BREAKS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
 
 
 class PartyIn(BaseModel):
@@ -38,11 +39,19 @@ class CasePatch(BaseModel):
     version: int = Field(ge=1, description="The version you read; a stale version gets 409")
     subject: str | None = Field(default=None, min_length=1, max_length=500)
     priority: Priority | None = None
-    category: str | None = Field(default=None, max_length=80)
+    category: str | None = Field(default=None, max_length=80, description="One of the case type's category choices")
     urgency: Literal["low", "normal", "high", "critical"] | None = None
     amount: float | None = Field(default=None, ge=0, le=1e12)
     fields: dict[str, Any] | None = None
     waiting_on_customer: bool | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _single_line(cls, v: str | None) -> str | None:
+        # A subject ends up in mail headers and one-line UI: a line break in it is never meant (issue 18).
+        if v is not None and any(ch in v for ch in LINE_BREAKS):
+            raise ValueError("the subject must be a single line (no CR, LF or other line break)")
+        return v
 
 
 class TransitionIn(BaseModel):

@@ -329,14 +329,41 @@ def assign(session: Session, case_id: int, assignee: str | None, expected_versio
     return ch.case
 
 
+# Columns that routing reads and that a case type may also declare as fields: both must always say the same.
+MIRRORED_FIELDS = ("category", "amount", "customer_tier")
+
+
+def _mirror(ct: CaseTypeDef, changes: dict[str, Any], fields_patch: dict[str, Any]) -> None:
+    """Make a patch change a mirrored value in the column and in `fields` together (issue 18).
+
+    A top-level `category` must be one of the case type's choices (a case type without a category field takes
+    none); `fields.customer_tier` also sets the `customer_tier` column, which the routing rules read.
+    """
+    declared = {f.name for f in ct.fields}
+    for name in MIRRORED_FIELDS:
+        if name in changes and name in fields_patch and changes[name] != fields_patch[name]:
+            raise ValidationFailed(f"{name} and fields.{name} differ; send one of them", field=name)
+        if name in changes and changes[name] is not None:
+            if name in declared:
+                fields_patch[name] = changes[name]  # validated below with the case type's field rules
+            elif name == "category":
+                raise ValidationFailed(f"case type {ct.name!r} has no category field", field="category")
+    for name, value in validate_fields(ct, fields_patch, partial=True).items():
+        fields_patch[name] = value
+        if name in MIRRORED_FIELDS:
+            changes[name] = value
+
+
 def update_case(session: Session, case_id: int, patch: CasePatch, actor: str) -> Case:
     changes = patch.model_dump(exclude_unset=True, exclude={"version"})
     with change(session, case_id, patch.version, actor, "case.updated") as ch:
         case = ch.case
-        if "fields" in changes and changes["fields"] is not None:
-            case.fields = {**case.fields, **validate_fields(case_type_def(case), changes.pop("fields"), partial=True)}
-        else:
-            changes.pop("fields", None)
+        ct = case_type_def(case)
+        fields_patch = dict(changes.pop("fields", None) or {})
+        _mirror(ct, changes, fields_patch)
+        cleared = {n for n in MIRRORED_FIELDS if n in changes and changes[n] is None}
+        if fields_patch or cleared:
+            case.fields = {k: v for k, v in {**case.fields, **fields_patch}.items() if k not in cleared}
         for key, value in changes.items():
             setattr(case, key, value)
         ch.reroute("facts changed", when_changed=FACT_FIELDS)
