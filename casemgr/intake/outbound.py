@@ -3,6 +3,13 @@
 The full RFC 5322 message (with its Message-ID, In-Reply-To and References) is built when it is queued and stored
 as an outbound Message row, so the job sends exactly what is stored, a retry reuses the same Message-ID, and the
 customer's reply threads back to the case. The `mail.send` handler skips messages already marked sent.
+
+Messages are built with the email package's SMTP policy (CRLF, lines within 998 octets; a bare-LF message was one
+over-long line to a strict relay). An internationalised recipient address needs SMTPUTF8: used when the relay
+offers it, otherwise the message fails permanently with that reason. Permanent failures (5xx, encoding) and
+temporary ones that outlast the job's attempts mark the message `failed` with the reason (case page, dashboard)
+instead of retrying for ever. With no relay configured (demo mode) a message is delivered to the local outbox
+(status `outbox`, readable at /admin/outbox).
 """
 
 from __future__ import annotations
@@ -39,11 +46,33 @@ def reference_subject(case: Case, subject: str) -> str:
     return subject if tag in subject else f"{subject} {tag}".strip()
 
 
+MAX_REFERENCES_CHARS = 900  # References stays one header line of at most 998 octets (see _build)
+
+
+def _references(parent: Message) -> str:
+    """The parent's References plus its Message-ID: the first and the latest ids while they fit one line."""
+    refs = [r for r in (parent.references or "").split() if r] + [parent.message_id or ""]
+    kept: list[str] = []
+    for ref in reversed(refs):
+        if ref and sum(len(r) + 1 for r in kept) + len(ref) <= MAX_REFERENCES_CHARS:
+            kept.insert(0, ref)
+    if refs[0] not in kept and len(refs[0]) + sum(len(r) + 1 for r in kept[1:]) <= MAX_REFERENCES_CHARS:
+        kept = [refs[0], *kept[1:]]  # RFC 5322 3.6.4: keep the thread's first id
+    return " ".join(kept)
+
+
+def _policy(to: str) -> email.policy.EmailPolicy:
+    # CRLF line ends. Lines up to 998 octets: the email package folds long Message-ID lists into encoded words,
+    # which breaks threading, so headers stay unfolded within the RFC 5322 limit and long body lines are
+    # quoted-printable. An internationalised address is only expressible as UTF-8 (RFC 6532, SMTPUTF8).
+    base = email.policy.SMTP if to.isascii() else email.policy.SMTPUTF8
+    return base.clone(max_line_length=998)
+
+
 def _build(case: Case, to: str, subject: str, body: str, parent: Message | None) -> tuple[EmailMessage, str]:
     settings = get_settings()
     message_id = f"<casemgr.{case.reference}.{uuid.uuid4().hex}@{_domain()}>"
-    # Long Message-IDs must not be folded into encoded words (that breaks threading): allow 998-char lines.
-    em = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
+    em = EmailMessage(policy=_policy(to))
     em["From"] = formataddr(("Customer care", settings.mail_from))
     em["To"] = to
     em["Subject"] = reference_subject(case, subject)
@@ -53,9 +82,10 @@ def _build(case: Case, to: str, subject: str, body: str, parent: Message | None)
     em["X-Casemgr-Case"] = case.reference or str(case.id)
     if parent is not None and parent.message_id:
         em["In-Reply-To"] = parent.message_id
-        refs = (parent.references or "").split() + [parent.message_id]
-        em["References"] = " ".join(refs[-20:])
-    em.set_content(clean_text(body))
+        em["References"] = _references(parent)
+    text = clean_text(body)
+    short = all(len(line) <= 900 for line in text.split("\n"))
+    em.set_content(text, cte="7bit" if text.isascii() and short else "quoted-printable")
     return em, message_id
 
 
@@ -65,10 +95,17 @@ def _queue(session: Session, case: Case, to: str, subject: str, body: str, paren
     to = clean_header(to, 320)
     if "@" not in to or " " in to:
         raise ValidationFailed(f"cannot send to {to!r}: not an email address", field="to")
-    em, message_id = _build(case, to, subject, body, parent)
-    if kind == "ack":
-        em.replace_header("Auto-Submitted", "auto-replied")
-    raw = em.as_bytes()
+    try:
+        em, message_id = _build(case, to, subject, body, parent)
+        if kind == "ack":
+            em.replace_header("Auto-Submitted", "auto-replied")
+        raw = em.as_bytes()
+    except (ValueError, UnicodeError, TypeError, IndexError) as exc:
+        # Text that cannot become a header (issue 18): an agent hears why; an acknowledgement must never turn
+        # the customer's message into a storage failure (SMTP 451 for ever), so it is recorded as failed.
+        if kind != "ack":
+            raise ValidationFailed(f"this message cannot be built for sending: {exc}", field="body") from exc
+        return _failed_unbuilt(session, case, to, subject, body, kind=kind, actor=actor, reason=str(exc))
     msg = Message(
         case_id=case.id, direction="outbound", channel="email", message_id=message_id,
         in_reply_to=em.get("In-Reply-To"), references=em.get("References"), sender=get_settings().mail_from,
@@ -84,6 +121,19 @@ def _queue(session: Session, case: Case, to: str, subject: str, body: str, paren
     else:
         audit.record(session, actor=actor, action=f"message.{kind}_queued", case_id=case.id,
                      entity=f"message:{msg.id}", after=after)
+    return msg
+
+
+def _failed_unbuilt(session: Session, case: Case, to: str, subject: str, body: str, *, kind: str, actor: str,
+                    reason: str) -> Message:
+    msg = Message(case_id=case.id, direction="outbound", channel="email", sender=get_settings().mail_from,
+                  recipients=[to], subject=clean_header(subject, 998), body_text=clean_text(body), raw=None,
+                  status="failed", meta={"kind": kind, "actor": actor,
+                                         "reason": f"could not build the message: {reason}"[:500]})
+    session.add(msg)
+    session.flush()
+    audit.record(session, actor=actor, action="message.failed", case_id=case.id, entity=f"message:{msg.id}",
+                 after={"to": to, "status": "failed", "reason": msg.meta["reason"]})
     return msg
 
 
@@ -127,19 +177,87 @@ def send_reply(session: Session, case_id: int, body: str, actor: str, *, to: str
         return _queue(session, case, to, f"Re: {case.subject}", body, parent, kind="reply", actor=actor, ch=ch)
 
 
+class PermanentFailure(Exception):
+    """The relay or the message itself rules out delivery: retrying cannot help."""
+
+
 @job_handler("mail.send")
 def send_mail_job(session: Session, job: Job) -> None:
-    """Send one queued outbound message via the relay; idempotent (a sent message is never sent again)."""
+    """Send one queued outbound message; idempotent (a sent, failed or outboxed message is never sent again).
+
+    Temporary trouble (relay down, 4xx) raises, so the job is retried with backoff; on its last attempt, and at
+    once for a permanent failure, the message is marked `failed` with the reason.
+    """
     msg = session.get(Message, int(job.payload.get("message_pk", 0)))
-    if msg is None or msg.direction != "outbound" or msg.status == "sent":
+    if msg is None or msg.direction != "outbound" or msg.status in FINAL:
         return
     settings = get_settings()
-    if not settings.smtp_relay_host:
-        raise RuntimeError("no SMTP relay configured (set CASEMGR_SMTP_RELAY_HOST); the message stays queued")
     assert msg.raw is not None
-    with smtplib.SMTP(settings.smtp_relay_host, settings.smtp_relay_port, timeout=30) as smtp:
-        smtp.sendmail(settings.mail_from, list(msg.recipients), msg.raw)
-    msg.status = "sent"
-    msg.meta = {**msg.meta, "sent_at": now().isoformat(), "relay": f"{settings.smtp_relay_host}:"
-                f"{settings.smtp_relay_port}"}
+    if not settings.smtp_relay_host:
+        _finish(session, msg, "outbox", {"outbox_at": now().isoformat()}, action="message.outboxed")
+        return
+    relay = f"{settings.smtp_relay_host}:{settings.smtp_relay_port}"
+    try:
+        _relay(settings.smtp_relay_host, settings.smtp_relay_port, settings.mail_from, msg)
+    except PermanentFailure as exc:
+        _finish(session, msg, "failed", {"failed_at": now().isoformat(), "relay": relay, "reason": str(exc)[:500]},
+                action="message.failed")
+        return
+    except (smtplib.SMTPException, OSError) as exc:
+        if job.attempts >= job.max_attempts:
+            reason = f"gave up after {job.attempts} attempts: {_describe(exc)}"
+            _finish(session, msg, "failed", {"failed_at": now().isoformat(), "relay": relay, "reason": reason[:500]},
+                    action="message.failed")
+            return
+        raise
+    _finish(session, msg, "sent", {"sent_at": now().isoformat(), "relay": relay}, action=None)
+
+
+FINAL = frozenset({"sent", "failed", "outbox"})
+
+
+def _finish(session: Session, msg: Message, status: str, meta: dict[str, str], *, action: str | None) -> None:
+    before = msg.status
+    msg.status = status
+    msg.meta = {**msg.meta, **meta}
     session.add(msg)
+    if action is not None:
+        audit.record(session, actor="worker", action=action, case_id=msg.case_id, entity=f"message:{msg.id}",
+                     before={"status": before}, after={"status": status, **meta})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {text}".strip()
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {_describe(smtplib.SMTPResponseException(code, text))}"
+                         for rcpt, (code, text) in exc.recipients.items())
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _relay(host: str, port: int, mail_from: str, msg: Message) -> None:
+    """Hand the stored message to the relay; PermanentFailure for what a retry cannot fix."""
+    assert msg.raw is not None
+    recipients = list(msg.recipients)
+    international = not mail_from.isascii() or not all(r.isascii() for r in recipients)
+    with smtplib.SMTP(host, port, timeout=30) as smtp:
+        smtp.ehlo_or_helo_if_needed()
+        options: list[str] = []
+        if international:
+            if not smtp.has_extn("smtputf8"):
+                raise PermanentFailure(f"the relay {host}:{port} does not offer SMTPUTF8, which the internationalised "
+                                       f"address {', '.join(recipients)} needs")
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        try:
+            smtp.sendmail(mail_from, recipients, msg.raw, mail_options=options)
+        except smtplib.SMTPRecipientsRefused as exc:
+            if all(500 <= code < 600 for code, _ in exc.recipients.values()):
+                raise PermanentFailure(f"refused by the relay: {_describe(exc)}") from exc
+            raise
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"refused by the relay: {_describe(exc)}") from exc
+            raise
+        except (UnicodeError, ValueError) as exc:
+            raise PermanentFailure(f"the message cannot be encoded for this relay: {exc}") from exc

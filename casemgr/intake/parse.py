@@ -297,7 +297,7 @@ def find_sender(msg: EmailMessage, notes: list[str]) -> tuple[str | None, str | 
             repairs: list[str] = []
             raw_value, reopened = _close_encoded_words(raw_value)
             for position, (name, address) in enumerate(_mailboxes(raw_value)):
-                addr = _addr(address, repairs)
+                addr = _addr(_unescape_surrogates(address), repairs)
                 if addr is None:
                     continue
                 if position > 0:

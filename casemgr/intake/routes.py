@@ -202,7 +202,8 @@ async def submit_post(request: Request, kind: str) -> Response:
         return _render(request, kind, values=values, status=422, message=exc.message)
     response = templates.TemplateResponse(
         request, "submit/done.html",
-        {"reference": result.reference, "email": sub.email, "kind": kind, "principal": None, "csrf_token": None},
+        {"reference": result.reference, "email": sub.email, "kind": kind, "principal": None, "csrf_token": None,
+         "acknowledgement": result.acknowledgement},
     )
     response.delete_cookie(FORM_COOKIE, path="/submit")
     return response

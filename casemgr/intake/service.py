@@ -58,6 +58,7 @@ class IntakeResult:
     reason: str | None = None
     message_pk: int | None = None
     quarantine_id: int | None = None
+    acknowledgement: str | None = None  # the acknowledgement mail: "queued" (relay) or "outbox" (demo mode)
 
     def line(self, file: str | None = None) -> dict[str, Any]:
         """The stable `casemgr intake eml --json` record."""
@@ -293,12 +294,15 @@ def _store(
                         "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50],
                         **_flag_fields(meta)})
     _enrich(session, case)
+    ack_state = None
     if _needs_ack(get_settings(), channel, pm):
         from casemgr.intake.outbound import queue_acknowledgement
 
-        queue_acknowledgement(session, case, msg)
+        ack = queue_acknowledgement(session, case, msg)
+        if ack is not None and ack.status == "queued":
+            ack_state = "queued" if get_settings().smtp_relay_host else "outbox"
     return IntakeResult("case", case_id=case.id, reference=case.reference, message_pk=msg.id,
-                        reason=_flag_reason(meta))
+                        reason=_flag_reason(meta), acknowledgement=ack_state)
 
 
 def reused_message_id(message_id: str, digest: str) -> str:

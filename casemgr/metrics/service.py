@@ -27,7 +27,7 @@ from casemgr.cases.models import Case, StageHistory
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.governance.models import AIDecision
-from casemgr.intake.models import QuarantinedMessage
+from casemgr.intake.models import Message, QuarantinedMessage
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
 from casemgr.sla.calendar import get_calendar
 
@@ -191,6 +191,10 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
         select(func.count(), count_if(QuarantinedMessage.status == "held"),
                count_if(QuarantinedMessage.created_at >= week_ago))
     ).one()
+    out_failed, out_outbox = session.execute(
+        select(count_if(Message.status == "failed"), count_if(Message.status == "outbox"))
+        .where(Message.direction == "outbound")
+    ).one()
     cases_total, ai_unavailable, fallbacks = session.execute(
         select(func.count(), count_if(Case.ai_status == "unavailable"),
                count_if(_json_true(session, Case.rules_result, "default_used")))
@@ -224,7 +228,8 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
         "at": at.isoformat(), "backlog": backlog, "open_ages": ages, "sla": sla, "longest_waiting": longest,
         "exceptions": {"quarantine_total": int(q_total or 0), "quarantine_held": int(q_held or 0),
                        "quarantine_last_7d": int(q_week or 0), "ai_unavailable": int(ai_unavailable or 0),
-                       "rules_fallbacks": int(fallbacks or 0)},
+                       "rules_fallbacks": int(fallbacks or 0), "outbound_failed": int(out_failed or 0),
+                       "outbound_in_outbox": int(out_outbox or 0)},
         "ai_decisions": {k: dict(v) for k, v in ai.items()}, "ai_calls": ai_calls,
         "totals": {"cases": int(cases_total), "transitions": int(max(transitions, 0)),
                    "sla_breach_events": int(breach_events)},

@@ -19,6 +19,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "review.work": frozenset({"reviewer"}),
     "dashboard.read": frozenset({"lead", "admin"}),
     "quarantine.manage": frozenset({"admin"}),
+    "outbox.read": frozenset({"agent", "admin"}),  # /admin/outbox: outbound mail, the demo-mode local outbox
     "users.manage": frozenset({"admin"}),
     "ai.decide": frozenset({"agent", "lead", "legal", "finance", "compliance", "reviewer"}),
     # Workspace (issue 20). Bulk: each action still checks cases.write / cases.assign per request.

@@ -1,4 +1,5 @@
-"""/admin/quarantine (held raw input, reprocess) and /admin/users (users, roles, API keys). Role `admin`."""
+"""/admin/quarantine (held raw input, reprocess) and /admin/users (users, roles, API keys): role `admin`.
+/admin/outbox (outbound mail and its delivery state; the local outbox of demo mode): agents and admins."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from casemgr.casetypes.registry import get_registry
 from casemgr.db import read_session, write_session
 from casemgr.errors import DomainError, ValidationFailed
-from casemgr.intake.models import QuarantinedMessage
+from casemgr.intake.models import Message, QuarantinedMessage
 from casemgr.users import service as users
 from casemgr.users.models import ApiKey, User
 from casemgr.users.service import Principal
@@ -23,6 +24,25 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 QuarantineAdmin = Annotated[Principal, Depends(page("quarantine.manage"))]
 UserAdmin = Annotated[Principal, Depends(page("users.manage"))]
+OutboxReader = Annotated[Principal, Depends(page("outbox.read"))]
+
+
+# ---------------------------------------------------------------- outbox
+
+
+@router.get("/admin/outbox", response_class=HTMLResponse)
+def outbox_page(request: Request, who: OutboxReader, status: str | None = None) -> Response:
+    """Outbound mail, newest first: what sat in the local outbox (no relay configured), failed or was sent."""
+    from casemgr.config import get_settings
+
+    with read_session() as s:
+        stmt = select(Message).where(Message.direction == "outbound").order_by(Message.id.desc()).limit(200)
+        if status in ("outbox", "queued", "sent", "failed"):
+            stmt = stmt.where(Message.status == status)
+        rows = list(s.execute(stmt).scalars())
+    items = [{"m": m, "raw": (m.raw or b"")[:20_000].decode("utf-8", "replace")} for m in rows]
+    return render(request, "outbox.html", {"items": items, "status": status,
+                                           "relay": get_settings().smtp_relay_host})
 
 
 # ---------------------------------------------------------------- quarantine

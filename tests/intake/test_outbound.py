@@ -102,14 +102,17 @@ def test_relay_down_keeps_message_queued_then_sends(monkeypatch: pytest.MonkeyPa
     assert r.status == "case"
 
 
-def test_no_relay_configured_is_an_error_not_a_silent_drop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_relay_configured_delivers_to_the_local_outbox_not_a_silent_drop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CASEMGR_SMTP_RELAY_HOST", raising=False)
     reset_settings()
     _case()
     with read_session() as s:
         job = s.execute(select(Job).where(Job.kind == "mail.send")).scalar_one()
-    with pytest.raises(RuntimeError, match="no SMTP relay"), write_session() as s:
+    with write_session() as s:
         outbound.send_mail_job(s, s.get(Job, job.id))  # type: ignore[arg-type]
+    with read_session() as s:
+        msg = s.get(Message, job.payload["message_pk"])
+    assert msg is not None and msg.status == "outbox" and msg.meta["outbox_at"]
 
 
 def test_long_synthetic_message_id_is_not_folded_in_threading_headers(smtp_sink: Any, run_mail_jobs: Any) -> None:
