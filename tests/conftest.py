@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -18,6 +17,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from casemgr import migrate
+from casemgr.bench.serving import free_port  # the one free_port (tests import it from casemgr.bench.serving)
 from casemgr.casetypes.registry import reset_registry
 from casemgr.config import reset_settings
 
@@ -160,6 +160,27 @@ def api_key() -> Callable[..., str]:
 
 
 @pytest.fixture
+def make_case() -> Callable[..., int]:
+    """make_case(subject=, description=, case_type=, at=, **CaseCreate fields) -> id of a case stored through
+    cases.service.create_case (routed, audited) with a customer party; `at` pins its creation time."""
+    return _make_case
+
+
+def _make_case(subject: str = "Card charged twice", description: str = "I was charged twice for one order.",
+               case_type: str = "complaint", *, at: Any = None, actor: str = "user:test", **kw: Any) -> int:
+    from casemgr.cases import service
+    from casemgr.cases.schemas import CaseCreate, PartyIn
+    from casemgr.db import write_session
+
+    kw.setdefault("party", PartyIn(name="Pat Doe", email="pat@example.com"))
+    kw.setdefault("fields", {"counterparty": "ACME"} if case_type == "contract" else {})
+    with write_session() as s:
+        c = service.create_case(s, CaseCreate(case_type=case_type, subject=subject, description=description, **kw),
+                                actor=actor, created_at=at)
+        return int(c.id or 0)
+
+
+@pytest.fixture
 def app():  # type: ignore[no-untyped-def]
     from casemgr.web.app import create_app
 
@@ -220,9 +241,7 @@ class MailSink:
 def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailSink]:
     """A loopback SMTP relay sink; this process's settings point at it."""
     sink = MailSink()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sink.port = int(sock.getsockname()[1])
+    sink.port = free_port()
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
     for k, v in sink.env.items():
@@ -230,5 +249,19 @@ def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailSink]:
     reset_settings()
     try:
         yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def intake_smtp() -> Iterator[tuple[str, int]]:
+    """The real intake SMTP server on a free loopback port."""
+    from casemgr.intake.smtp import make_controller
+
+    port = free_port()
+    controller = make_controller("127.0.0.1", port)
+    controller.start()
+    try:
+        yield "127.0.0.1", port
     finally:
         controller.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
+from casemgr.bench.serving import free_port
 from casemgr.cases import service as cases
 from casemgr.cases.schemas import CaseCreate
 from casemgr.db import read_session, write_session
@@ -27,11 +27,6 @@ from casemgr.jobs.service import enqueue
 
 pytestmark = pytest.mark.sqlite_only
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _queued_ai_job() -> tuple[int, int]:
@@ -61,13 +56,22 @@ def _workers_of(pid: int) -> list[psutil.Process]:
         children = psutil.Process(pid).children()
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if "worker" in " ".join(c.cmdline())]
+    return [c for c in children if "worker" in " ".join(_cmdline(c))]
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    # A killed worker is a zombie until the supervisor reaps it, and it may be gone between children() and here:
+    # neither is a live worker (psutil.ZombieProcess is a NoSuchProcess).
+    try:
+        return proc.cmdline()
+    except psutil.NoSuchProcess:
+        return []
 
 
 @pytest.fixture
 def served(fresh_db: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if k != "CASEMGR_EMBEDDED_WORKER"}
-    proc = subprocess.Popen([sys.executable, "-m", "casemgr.cli", "serve", "--port", str(_free_port())], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "casemgr.cli", "serve", "--port", str(free_port())], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield proc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from casemgr.bench.serving import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
@@ -29,11 +30,6 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +86,7 @@ def test_installed_wheel_upgrades_seeds_and_serves_outside_the_source_tree(wheel
     assert "database is up to date" in _run([casemgr, "db", "upgrade"], cwd=workdir, env=env).stdout
     assert "cases created:" in _run([casemgr, "demo"], cwd=workdir, env=env).stdout
 
-    port = _free_port()
+    port = free_port()
     serve = subprocess.Popen([casemgr, "serve", "--port", str(port), "--no-worker"], cwd=workdir, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

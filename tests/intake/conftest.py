@@ -9,25 +9,7 @@ from typing import Any
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def intake_smtp() -> Iterator[tuple[str, int]]:
-    """The real intake SMTP server on a free loopback port."""
-    from casemgr.intake.smtp import make_controller
-
-    port = free_port()
-    controller = make_controller("127.0.0.1", port)
-    controller.start()
-    try:
-        yield "127.0.0.1", port
-    finally:
-        controller.stop()
+from casemgr.bench.serving import free_port
 
 
 @pytest.fixture

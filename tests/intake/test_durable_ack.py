@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.intake.conftest import free_port
+from casemgr.bench.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 12

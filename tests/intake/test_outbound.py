@@ -77,12 +77,10 @@ def test_reply_needs_body_and_address() -> None:
 
 
 def test_relay_down_keeps_message_queued_then_sends(monkeypatch: pytest.MonkeyPatch, smtp_sink: Any) -> None:
-    import socket
+    from casemgr.bench.serving import free_port
 
     r = _case()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]
+    dead_port = free_port()  # nothing listens there
     monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(dead_port))
     reset_settings()
     with read_session() as s:

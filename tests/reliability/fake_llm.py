@@ -2,23 +2,18 @@
 
 Modes: ok (valid answers), slow (sleeps past the client timeout), garbage (not JSON), schema (JSON that violates
 the capability's schema), http500, obey (a "steered" model that does whatever the inbound text asks: closes,
-refunds, escalates, with full confidence). `down` is simply a port where nothing listens (see closed_port()).
+refunds, escalates, with full confidence). `down` is simply a port where nothing listens (see free_port()).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from casemgr.bench.serving import free_port
 
 
 def _capability(system: str) -> str:
@@ -132,7 +127,7 @@ class FakeLLM:
                     pass
 
         self._handler = Handler
-        self.port = port or closed_port()
+        self.port = port or free_port()
         self.server: ThreadingHTTPServer | None = None
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -24,12 +23,6 @@ from casemgr.jobs.models import Job
 
 ROOT = Path(__file__).resolve().parents[2]
 CASEMGR = [sys.executable, "-m", "casemgr.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_mail(message_id: str, subject: str = "Card charged twice", body: str = "I was charged twice for one order.",

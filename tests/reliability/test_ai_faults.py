@@ -9,7 +9,6 @@ and that once the provider recovers the worker's retry enriches every case exact
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ import time_machine
 from sqlalchemy import select
 
 from casemgr.audit.models import AuditEvent
+from casemgr.bench.serving import free_port
 from casemgr.cases.models import Case
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -25,8 +25,8 @@ from casemgr.db import read_session, write_session
 from casemgr.jobs.models import Job
 from casemgr.worker import Worker, load_handlers
 
-from .fake_llm import FakeLLM, closed_port
-from .helpers import assert_consistent, case_count, free_port, inbound_count, raw_mail, send_mail
+from .fake_llm import FakeLLM
+from .helpers import assert_consistent, case_count, inbound_count, raw_mail, send_mail
 
 N_MAILS = 6
 EXPECTED_ERROR = {"down": "connection error", "slow": "timeout", "garbage": "not valid JSON",
@@ -52,19 +52,6 @@ def use_external_ai(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
         lifecycle.publish(s, text, actor="user:gov", roles=["governance"], reason="fault test: external provider")
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[str, int]]:
-    from casemgr.intake.smtp import make_controller
-
-    port = free_port()
-    controller = make_controller("127.0.0.1", port)
-    controller.start()
-    try:
-        yield "127.0.0.1", port
-    finally:
-        controller.stop()
-
-
 def _send_batch(addr: tuple[str, int], tag: str) -> int:
     sent = 0
     for i in range(N_MAILS):
@@ -88,15 +75,15 @@ def _ai_ok_events() -> Counter[int]:
 
 @pytest.mark.parametrize("mode", ["down", "slow", "garbage", "schema", "http500"])
 def test_provider_fault_keeps_every_message_routes_by_rules_and_retries(
-    mode: str, monkeypatch: pytest.MonkeyPatch, smtp_server: tuple[str, int]
+    mode: str, monkeypatch: pytest.MonkeyPatch, intake_smtp: tuple[str, int]
 ) -> None:
-    port = closed_port()
+    port = free_port()
     fake = FakeLLM(mode if mode != "down" else "ok", delay_s=2.0, port=port)
     if mode != "down":
         fake.start()
     try:
         use_external_ai(monkeypatch, port)
-        sent = _send_batch(smtp_server, mode)
+        sent = _send_batch(intake_smtp, mode)
         assert inbound_count() == sent == case_count() == N_MAILS  # intake never waited on the AI
         stats = _run_worker()
         assert stats.get("done", 0) >= N_MAILS, stats

@@ -15,26 +15,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from casemgr.bench.serving import free_port
 from casemgr.config import get_settings, reset_settings
 
-from .fake_llm import closed_port
-from .helpers import assert_consistent, case_count, free_port, inbound_count, raw_mail, send_mail
+from .helpers import assert_consistent, case_count, inbound_count, raw_mail, send_mail
 
 PG_URL = os.environ.get("CASEMGR_TEST_DATABASE_URL")
 N = 3  # per channel
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[str, int]]:
-    from casemgr.intake.smtp import make_controller
-
-    port = free_port()
-    controller = make_controller("127.0.0.1", port)
-    controller.start()
-    try:
-        yield "127.0.0.1", port
-    finally:
-        controller.stop()
 
 
 @contextmanager
@@ -55,7 +42,7 @@ def locked_sqlite(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def unavailable_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The database server is gone (PostgreSQL: nothing listens; SQLite: the volume is not mounted)."""
     real = os.environ.get("CASEMGR_DATABASE_URL")
-    dead = (f"postgresql://casemgr:pw@127.0.0.1:{closed_port()}/casemgr" if PG_URL
+    dead = (f"postgresql://casemgr:pw@127.0.0.1:{free_port()}/casemgr" if PG_URL
             else "sqlite:////nonexistent-casemgr-volume/casemgr.sqlite3")
     monkeypatch.setenv("CASEMGR_DATABASE_URL", dead)
     reset_settings()
@@ -91,7 +78,7 @@ def _api(i: int) -> dict[str, Any]:
     "unavailable",
 ])
 def test_intake_during_database_outage_loses_nothing_and_stores_retries_once(
-    fault: str, monkeypatch: pytest.MonkeyPatch, smtp_server: tuple[str, int], app: Any, api_key: Any
+    fault: str, monkeypatch: pytest.MonkeyPatch, intake_smtp: tuple[str, int], app: Any, api_key: Any
 ) -> None:
     key = {"X-API-Key": api_key("agent")}
     client = TestClient(app, raise_server_exceptions=False)
@@ -101,7 +88,7 @@ def test_intake_during_database_outage_loses_nothing_and_stores_retries_once(
     with outage:
         for i in range(N):
             with pytest.raises(smtplib.SMTPDataError) as err:
-                send_mail(smtp_server, mails[i])
+                send_mail(intake_smtp, mails[i])
             assert 400 <= err.value.smtp_code < 500, err.value
             res = client.post("/submit/complaint", data=_form(i, _form_token(client)))
             assert res.status_code == 503, res.text[:300]
@@ -115,7 +102,7 @@ def test_intake_during_database_outage_loses_nothing_and_stores_retries_once(
     sent = 0
     for i in range(N):
         for attempt in range(2):
-            assert send_mail(smtp_server, mails[i]) == {}
+            assert send_mail(intake_smtp, mails[i]) == {}
             res = client.post("/api/intake", json=_api(i), headers=key)
             assert res.status_code == (201 if attempt == 0 else 200), res.text
             assert res.json()["status"] == ("case" if attempt == 0 else "duplicate")

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 
 from casemgr.ai.models import AICall  # noqa: F401 - table import for the registry
 from casemgr.audit.models import AuditEvent
+from casemgr.bench.serving import free_port
 from casemgr.cases.models import Case, Task
 from casemgr.clock import now
 from casemgr.config import reset_settings
@@ -37,7 +38,7 @@ from casemgr.jobs.models import Job
 from casemgr.jobs.service import enqueue
 
 from .fake_llm import FakeLLM
-from .helpers import ROOT, assert_consistent, cli, free_port, raw_mail
+from .helpers import ROOT, assert_consistent, cli, raw_mail
 from .test_ai_faults import use_external_ai
 
 N_CASES = 6

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from reliability.helpers import free_port
 
 from casemgr.config import reset_settings
 
@@ -23,16 +22,9 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture
-def smtp_server(limits: int) -> Iterator[tuple[str, int]]:
-    from casemgr.intake.smtp import make_controller
-
-    port = free_port()
-    controller = make_controller("127.0.0.1", port)
-    controller.start()
-    try:
-        yield "127.0.0.1", port
-    finally:
-        controller.stop()
+def smtp_server(limits: int, intake_smtp: tuple[str, int]) -> tuple[str, int]:
+    """tests/conftest.py's intake SMTP server, with these tests' small limits."""
+    return intake_smtp
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from reliability.helpers import free_port
+
+from casemgr.bench.serving import free_port
 
 
 @contextmanager

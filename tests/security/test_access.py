@@ -16,10 +16,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from reliability.fake_llm import FakeLLM
-from reliability.helpers import ROOT, cli, free_port
+from reliability.helpers import ROOT, cli
 from sqlalchemy import select
 
 from casemgr.audit.models import AuditEvent
+from casemgr.bench.serving import free_port
 from casemgr.config import get_settings
 from casemgr.db import read_session, write_session
 from casemgr.users import service as users

@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from web._helpers import make_case
 from web.test_access_matrix import ROLES, UNSAFE, _url, inventory
 
 from casemgr.web.access import PERMISSIONS
 
 
-def test_api_key_role_route_matrix(app: Any, api_key: Any, monkeypatch: Any) -> None:
+def test_api_key_role_route_matrix(app: Any, api_key: Any, make_case: Any, monkeypatch: Any) -> None:
     from casemgr.cases.models import Task
     from casemgr.db import read_session, write_session
     from casemgr.users import service as users

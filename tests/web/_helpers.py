@@ -28,20 +28,6 @@ def login(client: TestClient, username: str, password: str) -> str:
     return m.group(1)
 
 
-def make_case(subject: str = "Card charged twice", description: str = "I was charged twice for one order.",
-              case_type: str = "complaint") -> int:
-    from casemgr.cases import service
-    from casemgr.cases.schemas import CaseCreate, PartyIn
-    from casemgr.db import write_session
-
-    with write_session() as s:
-        fields = {"counterparty": "ACME"} if case_type == "contract" else {}
-        c = service.create_case(s, CaseCreate(case_type=case_type, subject=subject, description=description,
-                                              party=PartyIn(name="Pat Doe", email="pat@example.com"), fields=fields),
-                                actor="user:test")
-        return int(c.id or 0)
-
-
 def add_suggestion(case_id: int, kind: str = "draft_reply", value: dict | None = None,  # type: ignore[type-arg]
                    rationale: str = "The customer asked a direct question.") -> int:
     """Record an AI output through the governance choke point; with the baseline policy this is a suggestion."""

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from casemgr.web.access import PERMISSIONS
 
-from ._helpers import HTML, login, make_case
+from ._helpers import HTML, login
 
 ROLES = sorted(set().union(*PERMISSIONS.values()) - {"intake"})
 # Routes that are public on purpose (login form, health, docs, static files, the public complaint form).
@@ -68,7 +68,7 @@ def inventory(app: Any) -> list[tuple[str, str, str | None]]:
 
 
 @pytest.fixture
-def world(app, make_user):  # type: ignore[no-untyped-def]
+def world(app, make_user, make_case):  # type: ignore[no-untyped-def]
     """Real objects for path parameters, and one logged-in client per role."""
     from casemgr.cases.models import Task
     from casemgr.db import read_session, write_session

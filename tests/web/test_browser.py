@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from casemgr.bench.serving import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only, pytest.mark.timeout(300)]
 
@@ -70,11 +71,6 @@ print(json.dumps(out))
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -92,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     seeded = subprocess.run([sys.executable, "-c", SEED, XSS_SUBJECT, XSS_BODY], env=env, check=True,
                             capture_output=True, text=True, timeout=60)
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-    port = _free_port()
+    port = free_port()
     log = (data / "uvicorn.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "casemgr.web.asgi:app", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], env=env, stdout=log,

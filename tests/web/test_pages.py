@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from casemgr.cases.models import Case
 
-from ._helpers import HTML, add_inbound_message, add_suggestion, make_case
+from ._helpers import HTML, add_inbound_message, add_suggestion
 
 
 def _version(case_id: int) -> int:
@@ -19,7 +19,7 @@ def _version(case_id: int) -> int:
         return s.get(Case, case_id).version  # type: ignore[union-attr]
 
 
-def test_queue_filters_search_and_keyset_pages(web_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_queue_filters_search_and_keyset_pages(make_case, web_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from casemgr.web import pages_queue
 
     c, _ = web_client("agent")
@@ -43,7 +43,7 @@ def test_queue_filters_search_and_keyset_pages(web_client, monkeypatch) -> None:
     assert 'class="badge on_track"' in c.get("/queue", headers=HTML).text
 
 
-def test_htmx_claim_and_assign_rows(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_htmx_claim_and_assign_rows(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("agent")
     cid = make_case()
     hx = {"HX-Request": "true", "X-CSRF-Token": csrf}
@@ -58,7 +58,7 @@ def test_htmx_claim_and_assign_rows(web_client) -> None:  # type: ignore[no-unty
     assert '<td class="assignee">—</td>' in r.text
 
 
-def test_case_page_transition_timeline_and_stale_edit(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_case_page_transition_timeline_and_stale_edit(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("agent")
     other, other_csrf = web_client("agent")
     cid = make_case()
@@ -87,7 +87,7 @@ def test_case_page_transition_timeline_and_stale_edit(web_client) -> None:  # ty
     assert r.status_code == 409 and "cannot move" in r.text
 
 
-def test_a_stale_note_keeps_the_typed_text(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_note_keeps_the_typed_text(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("agent")
     cid = make_case()
     r = c.post(f"/cases/{cid}/notes", data={"body": "my long careful note", "version": 99, "csrf_token": csrf},
@@ -95,7 +95,7 @@ def test_a_stale_note_keeps_the_typed_text(web_client) -> None:  # type: ignore[
     assert r.status_code == 409 and ">my long careful note</textarea>" in r.text
 
 
-def test_reply_goes_to_the_thread_and_timeline(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_reply_goes_to_the_thread_and_timeline(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("agent")
     cid = make_case()
     add_inbound_message(cid, "Where is my refund?")
@@ -106,7 +106,7 @@ def test_reply_goes_to_the_thread_and_timeline(web_client) -> None:  # type: ign
     assert 'data-action="message.reply_queued"' in r.text
 
 
-def test_ai_suggestion_accept_and_reject(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_ai_suggestion_accept_and_reject(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("agent")
     lead, _ = web_client("lead")
     cid = make_case()
@@ -129,7 +129,7 @@ def test_ai_suggestion_accept_and_reject(web_client) -> None:  # type: ignore[no
     assert "AI suggestion rejected." in r.text and 'data-action="ai.suggestion_rejected"' in r.text
 
 
-def test_attachments_are_downloads_never_rendered(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_attachments_are_downloads_never_rendered(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import read_session
     from casemgr.intake.models import Attachment
 
@@ -210,7 +210,7 @@ def test_rules_editor_shows_errors_at_their_line_and_publishes(web_client) -> No
     assert r.status_code == 200 and "Published" in r.text and "comment only" in r.text
 
 
-def test_reviewer_override_changes_the_override_rate(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_override_changes_the_override_rate(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("reviewer")
     cid = make_case()
     d = add_suggestion(cid)
@@ -253,7 +253,7 @@ def test_admin_creates_users_and_api_keys(web_client, app) -> None:  # type: ign
         assert newbie.get("/review", headers=HTML).status_code == 200
 
 
-def test_ai_panel_shows_the_enrichment_of_the_local_provider(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_ai_panel_shows_the_enrichment_of_the_local_provider(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import write_session
     from casemgr.governance.enrich import enrich_case
 
@@ -269,7 +269,7 @@ def test_ai_panel_shows_the_enrichment_of_the_local_provider(web_client) -> None
     assert "AI status: ok" in page
 
 
-def test_contract_page_shows_terms_clauses_and_renewal(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_contract_page_shows_terms_clauses_and_renewal(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import write_session
 
     c, _ = web_client("legal")
@@ -289,7 +289,7 @@ def test_contract_page_shows_terms_clauses_and_renewal(web_client) -> None:  # t
     assert "auto renewal" in page and "91%" in page and "renews automatically" in page
 
 
-def test_review_rates_break_down_by_model_and_category(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_rates_break_down_by_model_and_category(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, _ = web_client("reviewer")
     add_suggestion(make_case())
     for by in ("model_version", "category", "policy_version", "bogus"):
@@ -321,7 +321,7 @@ def test_quarantine_reprocess_and_discard(web_client) -> None:  # type: ignore[n
     assert f'href="/cases/{q1.case_id}"' in r.text  # type: ignore[union-attr]
 
 
-def test_review_one_case_and_return_to_it(web_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_one_case_and_return_to_it(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("reviewer")
     cid, other = make_case(), make_case(subject="Another one")
     d, d_other = add_suggestion(cid), add_suggestion(other)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from ._helpers import HTML, add_inbound_message, add_suggestion, make_case
+from ._helpers import HTML, add_inbound_message, add_suggestion
 
 PAYLOADS = [
     "<script>alert('xss-1')</script>",
@@ -54,7 +54,7 @@ def assert_inert(html: str, where: str) -> None:
     assert "{{ 7*7 }}" in html or "{{ 7*7 }}" in html.replace("&#39;", "'"), f"{where}: no template evaluation"
 
 
-def test_payloads_render_inert_on_every_page(web_client, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_payloads_render_inert_on_every_page(make_case, web_client, make_user) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import write_session
     from casemgr.users import service as users
 
