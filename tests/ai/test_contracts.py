@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +19,16 @@ from casemgr.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 CUAD = ROOT.parent / "shared" / "data" / "cuad"
 needs_cuad = pytest.mark.shared_data("cuad/master_clauses.csv")
+# Model quality does not depend on the database: measured once, in the SQLite pass of `make test` (it was
+# measured again, minutes of CPU, in the PostgreSQL pass).
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture(scope="module")
+def cuad() -> tuple[list[contracts.LabelledContract], Callable[[str], dict[str, Any]]]:
+    """All 200 CUAD contracts and an extractor that runs once per contract: the three scorers below read the
+    same extractions (as `casemgr ai eval-contracts` does), which took a third of this file's time each."""
+    return contracts.load_cuad(CUAD), functools.cache(extract_fields)
 
 SAMPLE = """EXCLUSIVE DISTRIBUTION AGREEMENT
 
@@ -98,12 +111,12 @@ def test_renewal_term_and_notice(clause: str, renewal: str | None, notice: str |
 
 
 @needs_cuad
-def test_renewal_and_notice_on_cuad() -> None:
+def test_renewal_and_notice_on_cuad(cuad: Any) -> None:
     """CUAD's Renewal Term and Notice Period answers, all 200 contracts (a first-match keyword regex had 0.21 and
     0.52 here)."""
     from casemgr.ai.contract_fields import renewal_accuracy
 
-    res = renewal_accuracy(contracts.load_cuad(CUAD), extract_fields)
+    res = renewal_accuracy(*cuad)
     assert res["renewal_term"]["accuracy"] >= 0.5 and res["renewal_term"]["given_without_answer"] <= 8, res
     notice = res["notice_period_to_terminate_renewal"]
     assert notice["accuracy"] >= 0.65 and notice["given_without_answer"] <= 10, res
@@ -124,19 +137,19 @@ def test_agreement_title(head: str, title: str) -> None:
 
 
 @needs_cuad
-def test_titles_on_cuad() -> None:
+def test_titles_on_cuad(cuad: Any) -> None:
     """CUAD's Document Name answers, all 200 contracts (the first line ending in "Agreement" had 0.48 here)."""
     from casemgr.ai.contract_fields import title_accuracy
 
-    res = title_accuracy(contracts.load_cuad(CUAD), extract_fields)
+    res = title_accuracy(*cuad)
     assert res["n"] == 200 and res["accuracy"] >= 0.8, res
 
 @needs_cuad
-def test_party_names_on_cuad() -> None:
+def test_party_names_on_cuad(cuad: Any) -> None:
     """CUAD's Parties answers, all 200 contracts: most named parties found, few names that are not parties."""
     from casemgr.ai.contract_fields import party_accuracy
 
-    res = party_accuracy(contracts.load_cuad(CUAD), extract_fields)
+    res = party_accuracy(*cuad)
     assert res["n"] >= 190
     assert res["recall"] >= 0.70 and res["precision"] >= 0.78, res
 

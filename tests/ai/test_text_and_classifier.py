@@ -17,6 +17,9 @@ from casemgr.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 COMPLAINTS = ROOT.parent / "shared" / "data" / "cfpb-complaints" / "complaints.csv"
 needs_data = pytest.mark.shared_data("cfpb-complaints/complaints.csv")
+# Model quality does not depend on the database: measured once, in the SQLite pass of `make test` (it was
+# measured again, minutes of CPU, in the PostgreSQL pass).
+pytestmark = pytest.mark.sqlite_only
 
 RAW_EMAIL = """<html><body><p>Hello,</p>
 <p>I've been charged TWO late fees on my Capital One credit card statements, although I paid on 03/04/2024!
