@@ -21,6 +21,7 @@ from casemgr.cases import cursor as cursor_codec
 from casemgr.cases.change import FACT_FIELDS, Change, change, snapshot
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
 from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
+from casemgr.casetypes import sop as sop_links
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.clock import now
@@ -383,6 +384,9 @@ def add_task(session: Session, case_id: int, data: TaskIn, actor: str) -> Task:
     with change(session, case_id, data.version, actor, "task.added") as ch:
         if data.role and data.role not in get_registry().org.role_names:
             raise ValidationFailed(f"unknown role {data.role!r}", field="role")
+        sop_problem = sop_links.problem(get_registry().policies_dir, data.sop) if data.sop else None
+        if sop_problem:
+            raise ValidationFailed(sop_problem, field="sop")
         task = Task(case_id=case_id, name=data.name, kind=data.kind, stage=ch.case.stage, role=data.role,
                     sop=data.sop, source="user", due_at=data.due_at)
         session.add(task)

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from casemgr.casetypes import sop as sop_links
 from casemgr.casetypes.schema import CaseTypeDef, CaseTypesFile, Org
 from casemgr.config import get_settings
 from casemgr.errors import ValidationFailed
@@ -30,10 +31,8 @@ class Registry:
     def sop_text(self, sop: str | None) -> str | None:
         if not sop:
             return None
-        path = (self.policies_dir / sop).resolve()
-        if self.policies_dir.resolve() not in path.parents or not path.is_file():
-            return None
-        return path.read_text(encoding="utf-8")
+        path = sop_links.resolve(self.policies_dir, sop)  # only inside policies/sop/ (issue 18)
+        return path.read_text(encoding="utf-8") if path is not None else None
 
 
 def load_org(path: Path) -> Org:
@@ -76,10 +75,9 @@ def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, polic
                 tloc = sbase + ("tasks", k)
                 if task.role and task.role not in org.role_names:
                     problems.append(Problem(loaded.file, loaded.line_of(tloc + ("role",)), f"unknown role {task.role!r}"))
-                if task.sop and not (policies_dir / task.sop).is_file():
-                    problems.append(
-                        Problem(loaded.file, loaded.line_of(tloc + ("sop",)), f"SOP file not found: {task.sop}")
-                    )
+                why = sop_links.problem(policies_dir, task.sop) if task.sop else None
+                if why:
+                    problems.append(Problem(loaded.file, loaded.line_of(tloc + ("sop",)), why))
             if not st.final and not st.transitions:
                 problems.append(
                     Problem(loaded.file, loaded.line_of(sbase), f"stage {st.name!r} is not final but has no transitions")

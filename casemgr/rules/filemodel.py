@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from casemgr.casetypes import sop as sop_links
 from casemgr.policyfile import PROBLEM_TYPE, problem
 from casemgr.rules import regex_gate
 from casemgr.rules.facts import BASE_FACTS, CUAD_CLAUSES, FactSpec
@@ -366,7 +367,7 @@ def _sop(v: Any, info: ValidationInfo) -> str:
     if not isinstance(v, str) or not SOP_RE.match(v) or ".." in v:
         _fail(f"sop must be a path like policies/sop/<name>.md; got {v!r}")
     policies_dir: Path | None = _ctx(info).get("policies_dir")
-    if policies_dir is not None and not (policies_dir / v.removeprefix("policies/")).is_file():
+    if policies_dir is not None and sop_links.problem(policies_dir, v):  # resolved: no link out of sop/
         _fail(f"sop {v!r} does not exist")
     return v
 
