@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.documents import service
 from casemgr.documents.document import Document, DocumentType, path_stamp
@@ -32,8 +32,8 @@ T = TypeVar("T")
 
 def _row_of_version(session: Session, kind: str, version: str) -> PolicyVersion | None:
     return session.execute(
-        select(PolicyVersion).where(PolicyVersion.kind == kind, PolicyVersion.version == version)
-        .order_by(PolicyVersion.id.desc()).limit(1)  # type: ignore[union-attr]
+        select(PolicyVersion).where(col(PolicyVersion.kind) == kind, col(PolicyVersion.version) == version)
+        .order_by(col(PolicyVersion.id).desc()).limit(1)
     ).scalar_one_or_none()
 
 

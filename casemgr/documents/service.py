@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.audit.service import record
 from casemgr.documents.document import Document, DocumentType
@@ -56,28 +56,27 @@ class Published:
 
 
 def _active(kind: str) -> tuple[Any, Any]:
-    return PolicyVersion.kind == kind, PolicyVersion.is_active.is_(True)  # type: ignore[attr-defined]
+    return col(PolicyVersion.kind) == kind, col(PolicyVersion.is_active).is_(True)
 
 
 def active_row(session: Session, kind: str) -> PolicyVersion | None:
     return session.execute(
-        select(PolicyVersion).where(*_active(kind)).order_by(PolicyVersion.id.desc()).limit(1)  # type: ignore[union-attr]
+        select(PolicyVersion).where(*_active(kind)).order_by(col(PolicyVersion.id).desc()).limit(1)
     ).scalar_one_or_none()
 
 
 def active_version(session: Session, kind: str) -> str | None:
     """The cheap check (one indexed query) every process compares with the version it has loaded."""
     return session.execute(
-        select(PolicyVersion.version).where(*_active(kind))
-        .order_by(PolicyVersion.id.desc()).limit(1)  # type: ignore[union-attr]
+        select(col(PolicyVersion.version)).where(*_active(kind)).order_by(col(PolicyVersion.id).desc()).limit(1)
     ).scalar_one_or_none()
 
 
 def history(session: Session, kind: str, limit: int = 100) -> list[PolicyVersion]:
     """Versions newest first (the baseline, when recorded, is the oldest)."""
     return list(session.execute(
-        select(PolicyVersion).where(PolicyVersion.kind == kind)
-        .order_by(PolicyVersion.id.desc()).limit(limit)  # type: ignore[union-attr]
+        select(PolicyVersion).where(col(PolicyVersion.kind) == kind)
+        .order_by(col(PolicyVersion.id).desc()).limit(limit)
     ).scalars())
 
 

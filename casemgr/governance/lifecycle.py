@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.documents import service as documents
 from casemgr.documents.document import unified_diff
@@ -80,16 +80,16 @@ def diff(session: Session, text: str) -> dict[str, Any]:
 def recorded_decisions(session: Session, last_n: int = 500) -> list[AIDecision]:
     """The latest recorded AI output per (case, kind, field) for the last N cases that have any."""
     case_ids = list(session.execute(
-        select(AIDecision.case_id).group_by(AIDecision.case_id)
-        .order_by(func.max(AIDecision.id).desc()).limit(last_n)
+        select(col(AIDecision.case_id)).group_by(col(AIDecision.case_id))
+        .order_by(func.max(col(AIDecision.id)).desc()).limit(last_n)
     ).scalars())
     if not case_ids:
         return []
-    latest_ids = select(func.max(AIDecision.id)).where(AIDecision.case_id.in_(case_ids)).where(  # type: ignore[attr-defined]
-        AIDecision.context.is_not(None)  # type: ignore[union-attr]
-    ).group_by(AIDecision.case_id, AIDecision.kind, AIDecision.field)
+    latest_ids = select(func.max(col(AIDecision.id))).where(col(AIDecision.case_id).in_(case_ids)).where(
+        col(AIDecision.context).is_not(None)
+    ).group_by(col(AIDecision.case_id), col(AIDecision.kind), col(AIDecision.field))
     return list(session.execute(
-        select(AIDecision).where(AIDecision.id.in_(latest_ids)).order_by(AIDecision.id)  # type: ignore[union-attr]
+        select(AIDecision).where(col(AIDecision.id).in_(latest_ids)).order_by(col(AIDecision.id))
     ).scalars())
 
 

@@ -179,10 +179,10 @@ def _cross_check(loaded: LoadedYaml, model: AIPolicy) -> list[Problem]:
                 add(("decisions", kind, "thresholds_by_category", cat),
                     f"decisions.{kind}.thresholds_by_category: unknown category {cat!r}; "
                     f"known: {', '.join(sorted(categories))}")
-        for ct in dp.thresholds_by_case_type:
-            if ct not in case_types:
-                add(("decisions", kind, "thresholds_by_case_type", ct),
-                    f"decisions.{kind}.thresholds_by_case_type: unknown case type {ct!r}; "
+        for type_name in dp.thresholds_by_case_type:
+            if type_name not in case_types:
+                add(("decisions", kind, "thresholds_by_case_type", type_name),
+                    f"decisions.{kind}.thresholds_by_case_type: unknown case type {type_name!r}; "
                     f"known: {', '.join(sorted(case_types))}")
         if dp.mode == "never" and (dp.threshold is not None or dp.thresholds_by_category):
             add(("decisions", kind, "threshold"),

@@ -116,10 +116,11 @@ class _Node(BaseModel):
             for e in exc.errors():
                 loc = tuple(e["loc"])
                 if len(loc) == 1 and e["type"] == "extra_forbidden":
-                    e = {**e, "type": problem(cls._unknown(str(loc[0])))}
+                    errors.append({**e, "type": problem(cls._unknown(str(loc[0])))})
                 elif len(loc) == 1 and e["type"] == "missing":  # reported at the mapping that lacks the key
-                    e = {**e, "type": problem(cls._missing(str(loc[0]))), "loc": ()}
-                errors.append(e)
+                    errors.append({**e, "type": problem(cls._missing(str(loc[0]))), "loc": ()})
+                else:
+                    errors.append(e)
             raise _again(errors) from None
         node._order = [str(k) for k in data]
         return node
@@ -319,7 +320,7 @@ class _ConditionBase(_Node):
 
 def _condition_model() -> type[_ConditionBase]:
     """Condition: all/any (lists of conditions), derived (names), and one field per base fact."""
-    ref = ForwardRef("Condition")
+    ref: Any = ForwardRef("Condition")
     fields: dict[str, Any] = {
         key: (Annotated[list[ref], _non_empty_list(f"'{key}' needs a non-empty list of conditions")], None)
         for key in ("all", "any")
@@ -497,7 +498,7 @@ class RuleIn(_Node):
     name: Annotated[Any, PlainValidator(_rule_name)]
     description: Text = ""
     salience: Annotated[Any, PlainValidator(_salience)] = 0
-    when: Condition  # type: ignore[valid-type]
+    when: Condition  # type: ignore[valid-type]  # generated from the fact vocabulary
     then: Then
 
     @classmethod

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -160,7 +160,7 @@ def _parse_file(fname: str, text: str, start_order: int, context: dict[str, Any]
     model = validate(loaded, RulesFile, context=context, rule_of=lambda loc: rule_name_at(loaded.data, loc))
     return [
         Rule(name=r.name, file=fname, line=loaded.line_of(("rules", i)), order=start_order + i, salience=r.salience,
-             when=r.when.tree(), then=r.then.tree(), description=r.description)
+             when=cast(Any, r.when).tree(), then=r.then.tree(), description=r.description)
         for i, r in enumerate(model.rules)
     ]
 
