@@ -58,9 +58,7 @@ def test_every_list_endpoint_takes_a_bounded_limit(app) -> None:  # type: ignore
     assert unbounded == [], f"list endpoints without a limit of at most {MAX_LIMIT}: {unbounded}"
 
 
-def _suggestions(n: int) -> None:
-    from web._helpers import make_case
-
+def _suggestions(make_case: Any, n: int) -> None:
     from casemgr.db import write_session
     from casemgr.governance.models import AIDecision
 
@@ -72,8 +70,8 @@ def _suggestions(n: int) -> None:
                              policy_version="p", model_version="m", provider="local", confidence=0.5))
 
 
-def test_suggestions_are_paged(agent_client) -> None:  # type: ignore[no-untyped-def]
-    _suggestions(MAX_LIMIT + 5)
+def test_suggestions_are_paged(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
+    _suggestions(make_case, MAX_LIMIT + 5)
     first = agent_client.get("/api/ai/suggestions")
     assert first.status_code == 200 and len(first.json()) == 50
     full = agent_client.get("/api/ai/suggestions", params={"limit": MAX_LIMIT}).json()
@@ -84,9 +82,7 @@ def test_suggestions_are_paged(agent_client) -> None:  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize("path", ["notes", "tasks", "audit", "ai/decisions"])
-def test_case_sub_lists_are_paged(agent_client, path: str) -> None:  # type: ignore[no-untyped-def]
-    from web._helpers import make_case
-
+def test_case_sub_lists_are_paged(agent_client, make_case, path: str) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case()
     for i in range(3):
         r = agent_client.post(f"/api/cases/{case_id}/notes", json={"body": f"note {i}"})
@@ -128,9 +124,7 @@ def test_malformed_cursor_is_a_400_with_a_message(agent_client, app, make_user, 
         assert page.status_code == 400, page.text[:300]
 
 
-def test_a_real_cursor_still_pages(agent_client) -> None:  # type: ignore[no-untyped-def]
-    from web._helpers import make_case
-
+def test_a_real_cursor_still_pages(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
     ids = {make_case(subject=f"case {i}") for i in range(3)}
     first = agent_client.get("/api/cases", params={"limit": 2}).json()
     second = agent_client.get("/api/cases", params={"limit": 2, "cursor": first["next_cursor"]}).json()

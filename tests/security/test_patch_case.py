@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from web._helpers import make_case
 
 
 def _get(client: Any, case_id: int) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def _patch(client: Any, case_id: int, **body: Any) -> Any:
     {"subject": "line one\nline two"},
     {"subject": "line one\u2028line two"},
 ])
-def test_invalid_patch_is_refused_and_changes_nothing(agent_client, body: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_patch_is_refused_and_changes_nothing(agent_client, make_case, body: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case()
     before = _get(agent_client, case_id)
     r = _patch(agent_client, case_id, **body)
@@ -43,7 +42,7 @@ def test_invalid_patch_is_refused_and_changes_nothing(agent_client, body: dict[s
         (before["version"], before["subject"], before["category"], before["fields"])
 
 
-def test_category_from_the_case_types_choices_lands_in_column_and_fields(agent_client) -> None:  # type: ignore[no-untyped-def]
+def test_category_from_the_case_types_choices_lands_in_column_and_fields(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case()
     r = _patch(agent_client, case_id, category="debt_collection")
     assert r.status_code == 200, r.text
@@ -52,12 +51,12 @@ def test_category_from_the_case_types_choices_lands_in_column_and_fields(agent_c
     assert r.json()["category"] == "credit_card" and r.json()["fields"]["category"] == "credit_card"
 
 
-def test_a_case_type_without_categories_takes_none(agent_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_case_type_without_categories_takes_none(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case(case_type="contract", subject="NDA with ACME")
     assert _patch(agent_client, case_id, category="credit_card").status_code == 422
 
 
-def test_fields_customer_tier_moves_the_routed_column_and_routing_sees_it(agent_client) -> None:  # type: ignore[no-untyped-def]
+def test_fields_customer_tier_moves_the_routed_column_and_routing_sees_it(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import read_session
     from casemgr.rules.facts import facts_from_case
 
@@ -72,7 +71,7 @@ def test_fields_customer_tier_moves_the_routed_column_and_routing_sees_it(agent_
         assert case is not None and facts_from_case(case)["customer_tier"] == "platinum"
 
 
-def test_single_line_subject_is_accepted(agent_client) -> None:  # type: ignore[no-untyped-def]
+def test_single_line_subject_is_accepted(agent_client, make_case) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case()
     r = _patch(agent_client, case_id, subject="Card charged twice (again)")
     assert r.status_code == 200 and r.json()["subject"] == "Card charged twice (again)"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web._helpers import login, make_case
+from web._helpers import login
 
 from casemgr.casetypes.registry import load_registry, reset_registry
 from casemgr.policyfile import PolicyFileError
@@ -50,7 +50,7 @@ def test_shipped_sop_links_still_load() -> None:
 
 
 @pytest.mark.parametrize("link", OUTSIDE)
-def test_api_refuses_a_task_whose_sop_leaves_policies_sop(agent_client, link: str) -> None:  # type: ignore[no-untyped-def]
+def test_api_refuses_a_task_whose_sop_leaves_policies_sop(agent_client, make_case, link: str) -> None:  # type: ignore[no-untyped-def]
     case_id = make_case()
     r = agent_client.post(f"/api/cases/{case_id}/tasks", json={"name": "Read this", "sop": link})
     assert r.status_code == 422 and "sop" in r.json()["detail"].lower(), r.text
@@ -58,7 +58,7 @@ def test_api_refuses_a_task_whose_sop_leaves_policies_sop(agent_client, link: st
     assert ok.status_code == 201, ok.text
 
 
-def test_case_page_never_shows_a_file_outside_policies_sop(app, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_case_page_never_shows_a_file_outside_policies_sop(app, make_user, make_case) -> None:  # type: ignore[no-untyped-def]
     """A task stored before the check (or written around it) still shows nothing from outside policies/sop/."""
     from casemgr.cases.models import Task
     from casemgr.db import write_session
