@@ -23,7 +23,7 @@ from email.message import Message as EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 
 from casemgr.intake import charsets
-from casemgr.intake.htmltext import html_to_text
+from casemgr.intake.htmltext import html_split
 
 MAX_MIME_DEPTH = 12
 MAX_PARTS = 300
@@ -415,9 +415,20 @@ def _parse(msg: EmailMessage, raw: bytes, notes: list[str]) -> ParsedMessage:
     counter = {"parts": 0}
     _walk(msg, 0, plains, htmls, attachments, counter, notes)
     body = "\n\n".join(p for p in plains if p.strip())
-    if not body.strip() and htmls:
-        body = "\n\n".join(html_to_text(h) for h in htmls)
-        notes.append("html-only body converted to text")
+    hidden_parts: list[str] = []
+    if htmls:
+        split = [html_split(h) for h in htmls]
+        hidden_parts = [h for _, h in split if h]
+        if not body.strip():
+            body = "\n\n".join(v for v, _ in split if v)
+            notes.append("html-only body converted to text")
+            if not body.strip() and hidden_parts:
+                # Never store an empty body silently: everything in the HTML was hidden, so keep that text,
+                # flagged, rather than nothing (an agent sees the flag; the raw message is kept either way).
+                body = "\n\n".join(hidden_parts)
+                notes.append("flag: the HTML body shows no visible text; its hidden text was kept as the body")
+    if hidden_parts:
+        notes.append("hidden HTML text kept apart for the audit (not in the body)")
     body = clean_text(body).strip()
     if len(body) > MAX_BODY_CHARS:
         body = body[:MAX_BODY_CHARS]
@@ -433,7 +444,7 @@ def _parse(msg: EmailMessage, raw: bytes, notes: list[str]) -> ParsedMessage:
         sender=sender, sender_name=sender_name,
         recipients=recipients[:100], subject=subject, sent_at=sent_at, body_text=body,
         attachments=attachments, auto_submitted=auto not in ("", "no"), is_bounce=bool(bounce), notes=notes,
-        content_sha256=content_digest(raw),
+        content_sha256=content_digest(raw), hidden_text=clean_text("\n".join(hidden_parts))[:20_000],
     )
 
 

@@ -241,6 +241,7 @@ def _store(
                             reason=f"message {pm.message_id} was already stored", message_pk=existing[0])
     if pm.hidden_text:
         meta["hidden_text"] = pm.hidden_text  # kept for the audit trail; never part of body_text (AI, rules)
+        meta["flags"] = [*meta.get("flags", []), "hidden-html-text"]
     case_id, thread_by = find_thread(session, pm)
     if case_id is not None:
         from casemgr.cases.change import change
