@@ -102,7 +102,11 @@ def notes(case_id: int, session: ReadSession, _: Reader, page: Page) -> list[Not
 
 @router.post("/cases/{case_id}/notes", response_model=NoteOut, status_code=201)
 def add_note(case_id: int, data: NoteIn, session: WriteSession, who: Writer) -> NoteOut:
-    return NoteOut.model_validate(service.add_note(session, case_id, data.body, who.actor, data.version))
+    from casemgr.notifications.service import notify_note_mentions  # @mentions notify colleagues (issue 20)
+
+    note = service.add_note(session, case_id, data.body, who.actor, data.version)
+    notify_note_mentions(session, case_id, data.body, who.username, who.user_id)
+    return NoteOut.model_validate(note)
 
 
 @router.get("/cases/{case_id}/tasks", response_model=list[TaskOut])

@@ -76,3 +76,12 @@ def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None) 
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(list(ids)))  # type: ignore[union-attr]
     return int(session.execute(stmt.values(read_at=now())).rowcount)  # type: ignore[attr-defined]
+
+
+def notify_note_mentions(session: Session, case_id: int, body: str, username: str, user_id: int | None) -> list[str]:
+    """After a note is added (page or API): tell the users it @mentions."""
+    from casemgr.cases.models import Case
+
+    case = session.get(Case, case_id)
+    ref = (case.reference if case else None) or str(case_id)
+    return notify_mentions(session, body, case_id=case_id, case_ref=ref, actor=username, actor_user_id=user_id)

@@ -16,22 +16,27 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session
 
-from casemgr.audit import service as audit
+from casemgr.bulk import ownership
 from casemgr.cases import service
 from casemgr.cases.models import Case, Party
 from casemgr.casetypes.registry import get_registry
+from casemgr.customers import service as customers
 from casemgr.db import read_session, write_session
-from casemgr.errors import DomainError, NotFound, StaleVersion, ValidationFailed
+from casemgr.errors import Conflict, DomainError, NotFound, StaleVersion, ValidationFailed
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Attachment, Message
+from casemgr.notifications.service import notify_note_mentions
 from casemgr.users.service import Principal
-from casemgr.web import integrations
+from casemgr.views.sla_display import zone
+from casemgr.web import case_story, integrations
 from casemgr.web.access import roles_for
 from casemgr.web.deps import ReadSession, page
 from casemgr.web.pages_common import redirect, render
-from casemgr.web.pages_queue import usernames
+from casemgr.web.pages_queue import assignable_users, user_zone_name, usernames
+from casemgr.web.templating import templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+templates.env.filters["mentions"] = case_story.mentions_html
 
 Reader = Annotated[Principal, Depends(page("cases.read"))]
 Writer = Annotated[Principal, Depends(page("cases.write"))]
@@ -80,23 +85,6 @@ def _contract_view(case: Case) -> dict[str, Any] | None:
             "extracted": bool(c)}
 
 
-def _timeline(session: Session, case_id: int) -> list[dict[str, Any]]:
-    out = []
-    for e in audit.events_for_case(session, case_id):
-        after = e.after or {}
-        detail = ""
-        if e.action == "case.transitioned":
-            detail = f"{(e.before or {}).get('stage', '?')} → {after.get('stage', '?')}"
-        elif e.action == "case.routed":
-            detail = f"queue {after.get('queue')}; rules: {', '.join(after.get('fired') or []) or 'none (default)'}"
-        elif e.action == "case.assigned":
-            detail = f"to {after.get('assignee') or 'nobody'}"
-        elif "reason" in after:
-            detail = str(after.get("reason"))
-        out.append({"ts": e.ts, "actor": e.actor, "action": e.action, "detail": detail, "entity": e.entity})
-    return out
-
-
 def case_context(session: Session, principal: Principal, case_id: int) -> dict[str, Any]:
     case = service.get_case(session, case_id)
     reg = get_registry()
@@ -123,36 +111,55 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
     party = session.get(Party, case.party_id) if case.party_id else None
     names = usernames(session, {case.assignee_id} if case.assignee_id else set())
     rules = case.rules_result or {}
+    notes = service.list_notes(session, case_id)
+    tz_name = user_zone_name(session, principal)
+    merged_into = session.get(Case, case.merged_into_id) if case.merged_into_id else None
+    customer = None
+    if party is not None and party.email:
+        view = customers.customer(session, party.email, limit=12)
+        customer = {"email": view.email, "addresses": view.addresses,
+                    "others": [c for c in view.cases if c.id != case.id][:10], "names": view.names}
     return {
         "case": case, "ct": ct, "stage_def": stage, "party": party,
         "assignee": names.get(case.assignee_id or -1),
+        "mine": case.assignee_id is not None and case.assignee_id == principal.user_id,
+        "can_assign": principal.has_any(roles_for("cases.assign")),
+        "is_lead": principal.has_any(ownership.REASSIGN_ROLES),
+        "users": assignable_users(session) if principal.has_any(ownership.REASSIGN_ROLES) else [],
         "transitions": [(t, (ct.stage(t).label if ct.stage(t) else None) or t) for t in service.allowed_transitions(case)]
         if can_write else [],
         "can_write": can_write,
         "tasks": [{"t": t, "sop": reg.sop_text(t.sop)} for t in tasks],
         "messages": [{"m": m, "attachments": atts.get(m.id or -1, [])} for m in messages],
-        "notes": service.list_notes(session, case_id),
+        "notes": notes,
+        "conversation": case_story.conversation(session, case, messages, atts, notes, decisions),
         "ai": _ai_view(case), "suggestions": suggestions, "applied": others,
         "fired": rules.get("fired") or [], "rules": rules,
-        "timeline": _timeline(session, case_id),
+        "timeline": case_story.timeline(session, case_id),
         "contract": _contract_view(case),
+        "customer": customer, "merged_into": merged_into,
+        "tz": zone(tz_name), "take_over_from": None,
     }
 
 
 def _page(request: Request, principal: Principal, case_id: int, *, error: str | None = None,
           stale: dict[str, Any] | None = None, drafts: dict[str, str] | None = None, status_code: int = 200,
-          notice: str | None = None) -> HTMLResponse:
+          notice: str | None = None, take_over_from: str | None = None) -> HTMLResponse:
     with read_session() as s:
         ctx = case_context(s, principal, case_id)
-    ctx.update({"error": error, "stale": stale, "drafts": drafts or {}, "notice": notice})
+    ctx.update({"error": error, "stale": stale, "drafts": drafts or {}, "notice": notice,
+                "take_over_from": take_over_from, "tab": "conversation"})
     return render(request, "case.html", ctx, status_code=status_code)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: int, session: ReadSession, who: Reader, done: str | None = None) -> Response:
+def case_page(request: Request, case_id: int, session: ReadSession, who: Reader, done: str | None = None,
+              tab: str = "") -> Response:
     ctx = case_context(session, who, case_id)
+    ctx["tab"] = "audit" if tab == "audit" else "conversation"
     notices = {"reply": "Reply sent.", "transition": "Stage changed.", "note": "Note added.", "task": "Task completed.",
-               "accept": "AI suggestion accepted.", "reject": "AI suggestion rejected."}
+               "accept": "AI suggestion accepted.", "reject": "AI suggestion rejected.", "claim": "The case is yours.",
+               "assign": "Owner changed.", "macro": "Macro applied."}
     ctx.update({"error": None, "stale": None, "drafts": {}, "notice": notices.get(done or "")})
     return render(request, "case.html", ctx)
 
@@ -169,7 +176,9 @@ def _act(request: Request, who: Principal, case_id: int, done: str, fn: Callable
     except NotFound:
         raise
     except DomainError as exc:
-        return _page(request, who, case_id, error=exc.message, drafts=drafts, status_code=exc.status_code)
+        take_over = str(exc.details["assignee"]) if isinstance(exc, Conflict) and exc.details.get("assignee") else None
+        return _page(request, who, case_id, error=exc.message, drafts=drafts, status_code=exc.status_code,
+                     take_over_from=take_over)
     return redirect(f"/cases/{case_id}?done={quote(done)}#{done}")
 
 
@@ -186,9 +195,29 @@ def add_note(request: Request, case_id: int, who: Writer, body: Annotated[str, F
     def run(s: Session) -> None:
         if not body.strip():
             raise ValidationFailed("the note is empty")
-        service.add_note(s, case_id, body, who.actor, version)
+        note = service.add_note(s, case_id, body, who.actor, version)
+        notify_note_mentions(s, case_id, body, who.username, who.user_id)
+        return note
 
     return _act(request, who, case_id, "note", run, drafts={"note": body})
+
+
+Assigner = Annotated[Principal, Depends(page("cases.assign"))]
+
+
+@router.post("/cases/{case_id}/claim")
+def claim(request: Request, case_id: int, who: Assigner, version: Annotated[int, Form(ge=1)],
+          take_over: Annotated[str, Form(max_length=5)] = "") -> Response:
+    """Claim takes only an unassigned case; someone else's needs the explicit take-over (their owner is told)."""
+    return _act(request, who, case_id, "claim",
+                lambda s: ownership.claim(s, case_id, version, who, take_over=take_over == "yes"))
+
+
+@router.post("/cases/{case_id}/assign")
+def assign(request: Request, case_id: int, who: Assigner, version: Annotated[int, Form(ge=1)],
+           assignee: Annotated[str, Form(max_length=100)] = "") -> Response:
+    return _act(request, who, case_id, "assign",
+                lambda s: ownership.assign(s, case_id, version, who, assignee or None))
 
 
 @router.post("/cases/{case_id}/reply")

@@ -190,3 +190,21 @@ document.addEventListener("click", function (evt) {
     if (panel) { panel.hidden = !on; }
   });
 });
+
+// "Use this draft": the AI's draft goes into the reply box, marked as an AI draft; the agent edits and sends it.
+document.addEventListener("click", function (evt) {
+  var btn = evt.target.closest ? evt.target.closest("button.use-draft") : null;
+  if (!btn) { return; }
+  var box = document.getElementById(btn.getAttribute("data-draft-target"));
+  if (!box) { return; }
+  box.value = btn.getAttribute("data-draft-text");
+  var mark = document.getElementById("ai-draft-mark");
+  if (mark) { mark.hidden = false; }
+  var form = box.form;
+  if (form && !form.querySelector('input[name="ai_decision"]')) {
+    var hidden = document.createElement("input");
+    hidden.type = "hidden"; hidden.name = "ai_decision"; hidden.value = btn.getAttribute("data-decision");
+    form.appendChild(hidden);
+  }
+  box.focus();
+});
