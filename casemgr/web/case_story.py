@@ -221,8 +221,8 @@ def conversation(session: Session, case: Case, messages: list[Message], atts: di
     for m in messages:
         direction = "outbound" if m.direction == "outbound" else "inbound"
         items.append(Item(direction, m.created_at, m.sender or ("agent" if direction == "outbound" else "customer"),
-                          m.body_text or "", subject=m.subject, status=DELIVERY_WORDS.get(m.status, m.status)
-                          if direction == "outbound" else None, attachments=atts.get(m.id or -1, []),
+                          m.body_text or "", subject=m.subject, status=m.status if direction == "outbound" else None,
+                          attachments=atts.get(m.id or -1, []),
                           message=m, ident=f"message-{m.id}"))
     for n in notes:
         items.append(Item("note", n.created_at, actor_words(n.author), n.body, ident=f"note-{n.id}"))

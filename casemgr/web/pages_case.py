@@ -138,7 +138,7 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "timeline": case_story.timeline(session, case_id),
         "contract": _contract_view(case),
         "customer": customer, "merged_into": merged_into,
-        "tz": zone(tz_name), "take_over_from": None,
+        "tz": zone(tz_name), "take_over_from": None, "delivery_words": case_story.DELIVERY_WORDS,
     }
 
 
