@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     # AI
     ai_provider: str = "local"
-    ai_inline: bool = True
+    # AI enrichment of a new case runs in the worker right after the intake commit; true runs it inside the request
+    # (local provider only). One default for tests and served apps (issue 16/23).
+    ai_inline: bool = False
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = None

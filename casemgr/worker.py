@@ -90,12 +90,13 @@ def _prune(session: Any, job: Any) -> None:
     from datetime import timedelta
 
     from sqlalchemy import delete
+    from sqlmodel import col
 
     from casemgr.clock import now
     from casemgr.jobs.models import Job
 
     cutoff = now() - timedelta(days=float(job.payload.get("older_than_days", 7)))
-    session.execute(delete(Job).where(Job.status == "done", Job.finished_at < cutoff, Job.id != job.id))
+    session.execute(delete(Job).where(col(Job.status) == "done", col(Job.finished_at) < cutoff, col(Job.id) != job.id))
 
 
 def periodic_jobs() -> list[tuple[str, float]]:
@@ -121,8 +122,7 @@ class Worker:
         self.stats = {"done": 0, "retry": 0, "dead": 0, "lost": 0}
         self._stats_lock = threading.Lock()
         self._last_tick = 0.0
-        if schedule:
-            load_handlers()  # what tick() schedules must have its handler here
+        load_handlers()  # every job it claims, and every periodic job tick() schedules, needs its handler here
 
     def tick(self) -> None:
         """Enqueue the periodic jobs that are due (at most one per window across all workers)."""

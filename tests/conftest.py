@@ -237,6 +237,20 @@ class MailSink:
         return {"CASEMGR_SMTP_RELAY_HOST": self.host, "CASEMGR_SMTP_RELAY_PORT": str(self.port)}
 
 
+def drain_jobs() -> dict[str, int]:
+    """Run every job that is due now, as `casemgr worker --once` does: AI enrichment happens there, after the
+    intake commit, by default (CASEMGR_AI_INLINE=false) in tests as in a served app."""
+    from casemgr.worker import Worker
+
+    return Worker(schedule=False, poll_s=0.0).run(once=True)
+
+
+@pytest.fixture
+def run_jobs() -> Callable[[], dict[str, int]]:
+    """run_jobs() drains the job queue once (see drain_jobs)."""
+    return drain_jobs
+
+
 @pytest.fixture
 def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailSink]:
     """A loopback SMTP relay sink; this process's settings point at it."""

@@ -1,14 +1,13 @@
 """ASGI entry point for uvicorn workers (`casemgr serve`): `casemgr.web.asgi:app`.
 
-A served app leaves AI enrichment to `casemgr worker` unless CASEMGR_AI_INLINE is set explicitly: the local
-model adds about 170 MB to every app worker and tens of milliseconds of CPU to each intake request, inside its
-write transaction (issue 10 profile). With CASEMGR_AI_INLINE=true the model is loaded here, at start-up, so the
-first intake does not load it while holding SQLite's write lock.
+A served app leaves AI enrichment to `casemgr worker` (the default, CASEMGR_AI_INLINE=false, as in tests):
+inline, the local model would add about 170 MB to every app worker and tens of milliseconds of CPU to each
+intake request, inside its write transaction (issue 10 profile). With CASEMGR_AI_INLINE=true the model is
+loaded here, at start-up, so the first intake does not load it while holding SQLite's write lock.
 """
 
 import gc
 import logging
-import os
 
 from casemgr.config import get_settings
 from casemgr.web.app import create_app
@@ -26,9 +25,7 @@ def _warm_ai() -> None:
         logging.getLogger(__name__).exception("AI warm-up failed; AI work will be queued for the worker")
 
 
-if "CASEMGR_AI_INLINE" not in os.environ:
-    get_settings().ai_inline = False
-elif get_settings().ai_inline:
+if get_settings().ai_inline:
     _warm_ai()
 
 app = create_app()

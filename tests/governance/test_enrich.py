@@ -135,18 +135,16 @@ def test_inline_or_enqueue(monkeypatch) -> None:
     from casemgr.config import reset_settings
 
     enrich.set_provider_factory(lambda: StubProvider())
+    with write_session() as s:  # the default: AI after commit, in the worker
+        case = new_case(s)
+        job = enrich.enrich_inline_or_enqueue(s, case)
+        assert isinstance(job, Job) and job.kind == "ai.enrich" and case.ai_status == "pending"
+    monkeypatch.setenv("CASEMGR_AI_INLINE", "true")  # an explicit choice
+    reset_settings()
     with write_session() as s:
         case = new_case(s)
         res = enrich.enrich_inline_or_enqueue(s, case)
         assert isinstance(res, enrich.EnrichResult) and case.ai_status == "ok"
-    monkeypatch.setenv("CASEMGR_AI_INLINE", "false")
-    reset_settings()
-    with write_session() as s:
-        case = new_case(s)
-        job = enrich.enrich_inline_or_enqueue(s, case)
-        assert isinstance(job, Job) and job.kind == "ai.enrich" and case.ai_status == "pending"
-    monkeypatch.setenv("CASEMGR_AI_INLINE", "true")
-    reset_settings()
     enrich.set_provider_factory(lambda: StubProvider(name="openai"))  # not local: never inline
     with write_session() as s:
         case = new_case(s)

@@ -107,10 +107,11 @@ def _assert_nothing_beyond_the_choke_point() -> list[AIDecision]:
     return decisions
 
 
-def test_injection_with_the_local_model_changes_nothing_beyond_policy(smtp_server: Any) -> None:
+def test_injection_with_the_local_model_changes_nothing_beyond_policy(smtp_server: Any, run_jobs: Any) -> None:
     sent = _send_all(smtp_server)
+    run_jobs()  # AI enrichment runs in the worker, after the intake commit
     decisions = _assert_nothing_beyond_the_choke_point()
-    assert decisions, "the local model ran inline and its outputs went through the policy"
+    assert decisions, "the local model ran and its outputs went through the policy"
     counts = assert_consistent()
     assert counts["messages"] == sent
     print(f"prompt-injection[local]: patterns={sent} sent={sent} stored={counts['messages']}")
