@@ -1,7 +1,7 @@
 """Public intake form (/submit/complaint, /submit/contract-request) and the JSON intake API (POST /api/intake).
 
-The form needs no login. CSRF: a random token in a signed cookie must equal the hidden form field (double
-submit; the cookie is signed with the secret key so another site cannot plant one). Each client IP gets
+The form needs no login. CSRF: the form carries a pre-session token that CSRFMiddleware checks against its
+signed cookie (casemgr.web.csrf, the one mechanism for every form). Each client IP gets
 settings.form_rate_per_minute submissions a minute, counted in the database so the limit holds across app
 processes and hosts (casemgr.ratelimit). A storage failure shows "please try again" (503), never a
 half-written case.
@@ -12,13 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import UploadFile
@@ -30,50 +28,30 @@ from casemgr.intake.parse import ParsedAttachment, clean_header, sanitise_filena
 from casemgr.intake.service import IntakeResult, Submission, ingest_submission_async
 from casemgr.ratelimit import service as ratelimit
 from casemgr.users.service import Principal
+from casemgr.web import csrf
 from casemgr.web.deps import require
 from casemgr.web.templating import templates
 
 router = APIRouter()
 _RETRY_LATER = "We could not save your submission just now. Nothing was saved; please try again in a minute."
-FORM_COOKIE = "casemgr_submit"
 MAX_FILES = 5
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 KINDS = {"complaint": "complaint", "contract-request": "contract"}
 
 
-# ---------------------------------------------------------------- CSRF
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().secret_key_value(), salt="casemgr-submit-form")
-
-
-def _csrf_ok(request: Request, sent: str | None) -> bool:
-    cookie = request.cookies.get(FORM_COOKIE)
-    if not cookie or not sent:
-        return False
-    try:
-        token = _serializer().loads(cookie, max_age=4 * 3600)
-    except BadSignature:
-        return False
-    return isinstance(token, str) and secrets.compare_digest(token, sent)
-
-
 def _render(request: Request, kind: str, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
             message: str | None = None, status: int = 200) -> HTMLResponse:
-    token = secrets.token_urlsafe(32)
     ct = get_registry().get(KINDS[kind])
     categories = next((f.choices or [] for f in ct.fields if f.name == "category"), [])
     response = templates.TemplateResponse(
         request, "submit/form.html",
         {"kind": kind, "title": "Make a complaint" if kind == "complaint" else "Request a contract",
-         "form_token": token, "values": values or {}, "errors": errors or {}, "message": message,
+         "form_token": csrf.form_token(request), "values": values or {}, "errors": errors or {}, "message": message,
          "categories": categories, "principal": None, "csrf_token": None},
         status_code=status,
     )
-    response.set_cookie(FORM_COOKIE, _serializer().dumps(token), httponly=True, samesite="strict",
-                        secure=get_settings().cookie_secure, path="/submit", max_age=4 * 3600)
+    csrf.set_form_cookie(response, request)
     return response
 
 
@@ -172,9 +150,6 @@ async def submit_post(request: Request, kind: str) -> Response:
                        status=413)
     form = await request.form(max_files=MAX_FILES + 1, max_fields=50)
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-    if not _csrf_ok(request, form.get("csrf_token") if isinstance(form.get("csrf_token"), str) else None):
-        return _render(request, kind, values=values, status=403,
-                       message="This form expired or was opened in another window. Please check it and send again.")
     ip = request.client.host if request.client else "unknown"
     try:
         allowed = await run_in_threadpool(ratelimit.allow, f"form:{ip}", settings.form_rate_per_minute)
@@ -205,7 +180,6 @@ async def submit_post(request: Request, kind: str) -> Response:
         {"reference": result.reference, "email": sub.email, "kind": kind, "principal": None, "csrf_token": None,
          "acknowledgement": result.acknowledgement},
     )
-    response.delete_cookie(FORM_COOKIE, path="/submit")
     return response
 
 

@@ -38,7 +38,7 @@ ROUTERS: tuple[str, ...] = (
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).
 MIDDLEWARE: tuple[str, ...] = (
-    "casemgr.web.security:CSRFMiddleware",
+    "casemgr.web.csrf:CSRFMiddleware",
     "casemgr.web.security:SecurityHeadersMiddleware",  # outside CSRF: a CSRF refusal gets the headers too
     "casemgr.web.limits:ConcurrencyLimitMiddleware",  # no thread-pool/connection-pool deadlock under load
     "casemgr.web.bodyread:BodyReadMiddleware",  # the whole body, with a deadline (408), before a slot (issue 18)

@@ -15,7 +15,7 @@ from casemgr.clock import now
 from casemgr.db import write_session
 from casemgr.ratelimit import service as ratelimit
 from casemgr.users import service as users
-from casemgr.web import sessions
+from casemgr.web import csrf, sessions
 from casemgr.web.deps import optional_principal, token_hash
 from casemgr.web.pages_common import redirect, render
 
@@ -49,11 +49,10 @@ def _safe_next(value: str | None) -> str:
 
 def _login_form(request: Request, *, error: str | None = None, next_url: str = "/queue", username: str = "",
                 status_code: int = 200) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
+    # No session yet: the form carries a pre-session token that CSRFMiddleware checks (casemgr.web.csrf).
     resp = render(request, "login.html", {"error": error, "next": next_url, "username": username,
-                                          "login_csrf": token}, status_code=status_code)
-    resp.set_cookie(sessions.LOGIN_CSRF_COOKIE, sessions.sign(token, "login-csrf"), max_age=3600,
-                    **sessions.cookie_kwargs())  # type: ignore[arg-type]
+                                          "login_csrf": csrf.form_token(request)}, status_code=status_code)
+    csrf.set_form_cookie(resp, request)
     return resp
 
 
@@ -69,14 +68,10 @@ def login(
     request: Request,
     username: Annotated[str, Form(max_length=100)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/queue",  # noqa: A002
 ) -> Response:
+    # CSRFMiddleware has already checked the form's token (login CSRF).
     next_url = _safe_next(next)
-    expected = sessions.unsign(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), "login-csrf")
-    if not sessions.tokens_equal(csrf_token, expected):
-        return _login_form(request, error="Your login form expired. Please try again.", next_url=next_url,
-                           username=username, status_code=403)
     ip = _client(request)
     generic = "Wrong username or password."
     with write_session() as s:
@@ -114,7 +109,6 @@ def login(
     resp: Response = RedirectResponse(next_url, status_code=303)
     resp.set_cookie(sessions.SESSION_COOKIE, sessions.sign(token),
                     max_age=60 * _ttl_minutes(), **sessions.cookie_kwargs())  # type: ignore[arg-type]
-    resp.delete_cookie(sessions.LOGIN_CSRF_COOKIE, path="/")
     return resp
 
 

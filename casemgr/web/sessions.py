@@ -19,7 +19,6 @@ from casemgr.config import get_settings
 from casemgr.users.models import WebSession
 
 SESSION_COOKIE = "casemgr_session"
-LOGIN_CSRF_COOKIE = "casemgr_login_csrf"
 
 
 def _signer(salt: str = "casemgr-session") -> Signer:

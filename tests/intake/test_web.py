@@ -14,6 +14,7 @@ from casemgr.config import reset_settings
 from casemgr.db import read_session
 from casemgr.intake.models import Attachment, Message
 from casemgr.jobs.models import Job
+from casemgr.web import csrf
 
 GOOD = {"name": "Ann Lee", "email": "ann@example.org", "subject": "Charged twice",
         "description": "My card was charged twice for one purchase.", "category": "credit_card", "amount": "120.50"}
@@ -69,7 +70,7 @@ def test_form_without_or_with_forged_csrf_token_is_refused(client: Any) -> None:
     assert res.status_code == 403
     t = token(client)
     client.cookies.clear()
-    client.cookies.set("casemgr_submit", "tampered")
+    client.cookies.set(csrf.FORM_COOKIE, "tampered")
     res = client.post("/submit/complaint", data={**GOOD, "csrf_token": t})
     assert res.status_code == 403
     assert cases() == 0
