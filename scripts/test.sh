@@ -32,6 +32,7 @@ PGURL=$(bash scripts/pg.sh start "$PGDIR" "$PGPORT")
 export CASEMGR_TEST_PG_URL="$PGURL"
 
 $BIN/ruff check casemgr tests
+BIN=$BIN bash scripts/typecheck.sh
 
 echo "== test suite on SQLite"
 $BIN/pytest -q -m "not slow" tests "$@"

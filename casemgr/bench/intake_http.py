@@ -91,13 +91,14 @@ def _measure(port: int, path: str, key: str | None, tag: str, n: int, clients: i
 
 def _ai_jobs(status: tuple[str, ...] = ("queued", "failed", "running")) -> int:
     from sqlalchemy import func, select
+    from sqlmodel import col
 
     from casemgr.db import read_session
     from casemgr.jobs.models import Job
 
     with read_session() as s:
         return int(s.execute(select(func.count()).select_from(Job)
-                             .where(Job.kind == "ai.enrich", Job.status.in_(status))).scalar_one())
+                             .where(col(Job.kind) == "ai.enrich", col(Job.status).in_(status))).scalar_one())
 
 
 def _make_backlog(n: int) -> None:

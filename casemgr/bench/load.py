@@ -20,6 +20,7 @@ LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 def seed(min_cases: int = 0) -> tuple[str, str, list[int]]:
     """Demo data (users per role, 300+ cases), an agent key and an intake key; returns (agent, intake, open ids)."""
     from sqlalchemy import select
+    from sqlmodel import col
 
     from casemgr.cases.models import Case
     from casemgr.config import get_settings
@@ -39,7 +40,8 @@ def seed(min_cases: int = 0) -> tuple[str, str, list[int]]:
         _, agent_key = users.create_api_key(s, "load-agent", agent.id, [], actor="system:bench")
         _, intake_key = users.create_api_key(s, "load-intake", None, ["intake"], actor="system:bench")
     with read_session() as s:
-        ids = list(s.execute(select(Case.id).where(Case.closed_at.is_(None)).order_by(Case.id).limit(200)).scalars())
+        open_ids = select(col(Case.id)).where(col(Case.closed_at).is_(None)).order_by(col(Case.id)).limit(200)
+        ids = list(s.execute(open_ids).scalars())
     return agent_key, intake_key, ids
 
 

@@ -7,7 +7,7 @@ Create Date: 2026-11-25 08:50:43.945121
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the full path: mypy then sees sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision: str = '0001_initial'
