@@ -32,7 +32,7 @@ def _counts(url: str) -> dict[str, int]:
     return out
 
 
-def _populate() -> None:
+def _populate(run_jobs: Any) -> None:
     from casemgr.demo import seed_cases, seed_users
     from casemgr.intake.service import ingest_raw
 
@@ -41,10 +41,12 @@ def _populate() -> None:
     for i in range(10):
         ingest_raw(raw_mail(f"<mig-{i}@example.org>", subject=f"migration test {i}"), channel="email")
     ingest_raw(b"not a message at all", channel="import")  # one quarantined
+    run_jobs()  # AI enrichment (calls, decisions) runs in the worker, after the intake commit
 
 
-def test_migrations_step_down_and_forward_through_every_revision_keeping_data(app: Any, api_key: Any) -> None:
-    _populate()
+def test_migrations_step_down_and_forward_through_every_revision_keeping_data(app: Any, api_key: Any,
+                                                                             run_jobs: Any) -> None:
+    _populate(run_jobs)
     url = get_settings().effective_database_url
     before = _counts(url)
     assert before["cases"] >= 60 and before["messages"] >= 10 and before["ai_decisions"] > 0, before
