@@ -14,7 +14,7 @@ from casemgr.db import get_engine
 from casemgr.web import errors
 from casemgr.web.templating import STATIC_DIR
 
-# Every router, in ONE list, in matching order: modules exposing `router`. Importing them must succeed, so a
+# Every router, in ONE list, in matching order: "module" (its `router`) or "module:attribute". Importing must succeed, so a
 # broken room stops start-up instead of silently missing its routes.
 ROUTERS: tuple[str, ...] = (
     "casemgr.bulk.routes",  # POST /api/cases/bulk (issue 20)

@@ -7,7 +7,7 @@ Create Date: 2026-12-03 13:34:52.672448
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the full path: mypy then sees sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision: str = '0008_workspace'
