@@ -261,6 +261,11 @@ def _store(
                      after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
                             "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version,
                             "known_sender": meta["known_sender"], **_flag_fields(meta)})
+        from casemgr.notifications.enums import NotificationKind
+        from casemgr.notifications.service import notify_owner  # the owner hears of the reply (issue 20)
+
+        notify_owner(session, case, NotificationKind.CUSTOMER_REPLY,
+                     f"customer replied: {(pm.subject or '(no subject)')[:120]}", actor=actor)
         return IntakeResult("appended", case_id=case.id, reference=case.reference, message_pk=msg.id,
                             reason=_flag_reason(meta))
     if not force:

@@ -85,3 +85,13 @@ def notify_note_mentions(session: Session, case_id: int, body: str, username: st
     case = session.get(Case, case_id)
     ref = (case.reference if case else None) or str(case_id)
     return notify_mentions(session, body, case_id=case_id, case_ref=ref, actor=username, actor_user_id=user_id)
+
+
+def notify_owner(session: Session, case: object, kind: NotificationKind, text: str, *, actor: str = "system") -> bool:
+    """Tell the case's assignee (if any) about something on their case: a customer reply, an SLA warning."""
+    assignee = getattr(case, "assignee_id", None)
+    if assignee is None:
+        return False
+    ref = getattr(case, "reference", None) or str(getattr(case, "id", ""))
+    notify(session, assignee, kind, f"{ref}: {text}", case_id=getattr(case, "id", None), actor=actor)
+    return True

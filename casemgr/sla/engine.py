@@ -134,6 +134,12 @@ def _warn(session: Session, case: Case, at: datetime) -> bool:
                             "version": claimed.version})
     except StaleVersion:
         return False  # being edited right now: the next scan sees it
+    from casemgr.notifications.enums import NotificationKind
+    from casemgr.notifications.service import notify_owner  # the owner hears before the breach (issue 20)
+
+    notify_owner(session, claimed, NotificationKind.SLA_WARNING,
+                 f"SLA at risk, due {claimed.sla_due_at:%Y-%m-%d %H:%M} UTC" if claimed.sla_due_at else "SLA at risk",
+                 actor=ACTOR)
     return True
 
 
