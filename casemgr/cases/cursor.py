@@ -22,29 +22,39 @@ def encode(due: datetime | None, case_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _bad(why: str) -> BadRequest:
+def bad(why: str) -> BadRequest:
     return BadRequest(f"malformed cursor: {why}; use the next_cursor value of the previous page", field="cursor")
 
 
-def decode(cursor: str) -> tuple[datetime | None, int]:
+def load(cursor: str) -> object:
+    """The JSON inside a base64url cursor (any cursor of this app's keyset pages)."""
     try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii"))
-        value = json.loads(raw)
+        return json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii")))
     except (binascii.Error, ValueError, UnicodeError):
-        raise _bad("not base64url-encoded JSON") from None
-    if not (isinstance(value, list) and len(value) == 2):
-        raise _bad("not a [time, id] pair")
-    due_s, case_id = value
-    if type(case_id) is not int or not 0 < case_id <= MAX_ID:
-        raise _bad("the case id is not a positive integer")
-    if due_s is None:
-        return None, case_id
-    if not isinstance(due_s, str):
-        raise _bad("the time is not a string")
+        raise bad("not base64url-encoded JSON") from None
+
+
+def check_id(value: object) -> int:
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise bad("the case id is not a positive integer")
+    return value
+
+
+def check_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise bad("the time is not a string")
     try:
-        due = datetime.fromisoformat(due_s)
+        when = datetime.fromisoformat(value)
     except ValueError:
-        raise _bad("the time is not an ISO 8601 date-time") from None
-    if due.tzinfo is None or due.utcoffset() is None:
-        raise _bad("the time has no time zone")
-    return due, case_id
+        raise bad("the time is not an ISO 8601 date-time") from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise bad("the time has no time zone")
+    return when
+
+
+def decode(cursor: str) -> tuple[datetime | None, int]:
+    value = load(cursor)
+    if not (isinstance(value, list) and len(value) == 2):
+        raise bad("not a [time, id] pair")
+    due_s, case_id = value
+    return (None if due_s is None else check_time(due_s)), check_id(case_id)

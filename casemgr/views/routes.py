@@ -11,13 +11,15 @@ from casemgr.views import service
 from casemgr.views.schemas import ViewIn, ViewOut
 from casemgr.web.deps import ReadSession, WriteSession, require
 from casemgr.web.pages_queue import usernames
+from casemgr.web.paging import Page
 
 router = APIRouter(prefix="/api", tags=["views"])
 
 
 @router.get("/views", response_model=list[ViewOut])
-def list_views(session: ReadSession, who: Annotated[Principal, Depends(require("views.read"))]) -> list[ViewOut]:
-    views = service.visible(session, who)
+def list_views(session: ReadSession, who: Annotated[Principal, Depends(require("views.read"))],
+               page: Page) -> list[ViewOut]:
+    views = service.visible(session, who)[page.offset:page.offset + page.limit]  # shared views are not capped
     owners = usernames(session, {v.owner_id for v in views if v.owner_id})
     return [service.out(v, owners) for v in views]
 

@@ -18,6 +18,7 @@ from casemgr.web.paging import MAX_LIMIT
 BOUNDED_BY_CONFIG = {
     "/api/case-types": "one item per case type in policies/case-types.yaml",
     "/api/review/metrics": "one row per group: AI kind, category, model version or policy version",
+    "/api/customers/{email}/cases": "the newest customers.service.MAX_CASES (200) cases",
 }
 
 
@@ -31,7 +32,7 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_routes(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """GET operations whose JSON answer is a list, or a page object holding one under `items`."""
+    """GET operations whose JSON answer is a list, or an object holding a list of records."""
     out = []
     for path, ops in spec["paths"].items():
         op = ops.get("get")
@@ -39,7 +40,9 @@ def _list_routes(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         if "application/json" not in content:
             continue
         schema = _resolve(spec, content["application/json"]["schema"])
-        if schema.get("type") == "array" or "items" in schema.get("properties", {}):
+        record_lists = [p for p in schema.get("properties", {}).values()
+                        if p.get("type") == "array" and "$ref" in p.get("items", {})]
+        if schema.get("type") == "array" or record_lists:
             out.append((path, op))
     return out
 
@@ -47,7 +50,8 @@ def _list_routes(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def test_every_list_endpoint_takes_a_bounded_limit(app) -> None:  # type: ignore[no-untyped-def]
     spec = app.openapi()
     routes = _list_routes(spec)
-    assert {"/api/ai/suggestions", "/api/cases", "/api/cases/{case_id}/notes"} <= {p for p, _ in routes}
+    assert {"/api/ai/suggestions", "/api/cases", "/api/cases/{case_id}/notes", "/api/notifications"} <= \
+        {p for p, _ in routes}
     unbounded = []
     for path, op in routes:
         params = {p["name"]: p["schema"] for p in op.get("parameters", []) if p["in"] == "query"}
@@ -108,6 +112,14 @@ BAD_CURSORS = {
     "not json": base64.urlsafe_b64encode(b"\xff\xfe").decode(),
     "non-ascii": "é",
 }
+# The queue page's cursors: [sort, segment, keyset values].
+QUEUE_CURSORS = {
+    "queue: time without zone": _cursor(["sla", 0, ["2026-01-01T00:00:00", 1]]),
+    "queue: id past bigint": _cursor(["sla", 1, [2**64]]),
+    "queue: segment out of range": _cursor(["sla", 9, [1]]),
+    "queue: segment as text": _cursor(["sla", "0", ["2026-01-01T00:00:00+00:00", 1]]),
+    "queue: values not a list": _cursor(["sla", 1, 5]),
+}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_CURSORS))
@@ -121,6 +133,18 @@ def test_malformed_cursor_is_a_400_with_a_message(agent_client, app, make_user, 
     with TestClient(app) as browser:
         login(browser, *make_user("agent"))
         page = browser.get("/queue", params={"cursor": BAD_CURSORS[name]}, headers={"Accept": "text/html"})
+        assert page.status_code == 400, page.text[:300]
+
+
+@pytest.mark.parametrize("name", sorted(QUEUE_CURSORS))
+def test_malformed_queue_page_cursor_is_a_400(app, make_user, name: str) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+    from web._helpers import login
+
+    with TestClient(app) as browser:
+        login(browser, *make_user("agent"))
+        page = browser.get("/queue", params={"sort": "sla", "cursor": QUEUE_CURSORS[name]},
+                           headers={"Accept": "text/html"})
         assert page.status_code == 400, page.text[:300]
 
 
