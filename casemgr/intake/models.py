@@ -45,6 +45,8 @@ class Attachment(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     storage_path: str = Field(max_length=500)  # content-addressed under the data dir
     inline: bool = False
+    # casemgr.intake.enums.AttachmentKind: S/MIME and PGP signature parts are kept but are not customer documents.
+    kind: str = Field(default="document", max_length=20)
     created_at: datetime = Field(default_factory=now)
 
 

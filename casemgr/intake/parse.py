@@ -23,6 +23,7 @@ from email.message import Message as EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 
 from casemgr.intake import charsets
+from casemgr.intake.enums import AttachmentKind
 from casemgr.intake.htmltext import html_split
 
 MAX_MIME_DEPTH = 12
@@ -52,6 +53,7 @@ class ParsedAttachment:
     data: bytes
     inline: bool = False
     content_id: str | None = None
+    kind: str = AttachmentKind.DOCUMENT
 
     @property
     def sha256(self) -> str:
@@ -215,6 +217,13 @@ def synthetic_message_id(raw: bytes) -> str:
     return f"<{content_digest(raw)}@{SYNTHETIC_DOMAIN}>"
 
 
+_EXTENSIONS = {"image/jpeg": ".jpg", "image/pjpeg": ".jpg", "text/plain": ".txt", "message/rfc822": ".eml",
+               "application/pkcs7-signature": ".p7s", "application/x-pkcs7-signature": ".p7s",
+               "application/pgp-signature": ".asc", "application/octet-stream": ".bin"}
+SIGNATURE_TYPES = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature",
+                             "application/pgp-signature"})
+
+
 def sanitise_filename(name: str | None, content_type: str, index: int) -> str:
     """Keep only a safe base name: no directories, no control characters, no leading dots."""
     name = _unescape_surrogates(name or "")
@@ -223,8 +232,10 @@ def sanitise_filename(name: str | None, content_type: str, index: int) -> str:
     name = _HEADER_CTRL.sub("", name)
     name = re.sub(r"[^\w.\- ()+,@=\[\]]", "_", name).strip(" .")
     if not name:
-        ext = mimetypes.guess_extension(content_type) or ".bin"
-        name = f"attachment-{index}{ext}"
+        # A part with only a Content-ID or a content type: named after its type (`image-1.gif`).
+        ext = _EXTENSIONS.get(content_type.lower()) or mimetypes.guess_extension(content_type) or ".bin"
+        major = content_type.split("/", 1)[0].lower()
+        name = f"{major if major in ('image', 'audio', 'video', 'text') else 'attachment'}-{index}{ext}"
     if len(name) > 200:
         stem, dot, ext = name.rpartition(".")
         name = (stem[:180] + "." + ext[:15]) if dot and len(ext) <= 15 else name[:200]
@@ -478,8 +489,8 @@ def _walk(
             data = inner[0].as_bytes() if isinstance(inner, list) and inner else _payload_bytes(part)
         except Exception:  # noqa: BLE001
             data = str(part).encode("utf-8", "surrogateescape")
-        attachments.append(ParsedAttachment(sanitise_filename(_filename(part), "message/rfc822",
-                                                              len(attachments) + 1),
+        name = _filename(part) or _inner_subject(inner, data)
+        attachments.append(ParsedAttachment(sanitise_filename(name, "message/rfc822", len(attachments) + 1),
                                             "message/rfc822", data, False))
         return
     if part.is_multipart():
@@ -524,12 +535,30 @@ def _walk(
     if ctype == "application/ms-tnef" or (filename or "").lower() == "winmail.dat":
         _expand_tnef(data, plains, attachments, counter, notes)
     cid = part.get("Content-ID")
+    signature = ctype in SIGNATURE_TYPES
+    if signature:
+        notes.append(f"signature part kept as a signature, not a document ({ctype})")
     attachments.append(ParsedAttachment(
         filename=sanitise_filename(filename, ctype, len(attachments) + 1),
         content_type=clean_header(ctype, 255), data=data,
         inline=disposition == "inline" or (cid is not None and disposition != "attachment"),
         content_id=clean_header(str(cid), 300) if cid else None,
+        kind=AttachmentKind.SIGNATURE if signature else AttachmentKind.DOCUMENT,
     ))
+
+
+def _inner_subject(inner: object, data: bytes) -> str | None:
+    """A forwarded message's subject, as the name of its attachment (`Invoice 42.eml`)."""
+    subject = None
+    try:
+        if isinstance(inner, list) and inner:
+            subject = header(inner[0], "Subject")
+        else:
+            subject = header(email.message_from_bytes(data[:65536], policy=email.policy.default), "Subject")
+    except Exception:  # noqa: BLE001 - a nameless forward is still kept
+        subject = None
+    subject = clean_header(subject or "", 150).replace("/", "-").replace("\\", "-")
+    return f"{subject}.eml" if subject else None
 
 
 def _expand_tnef(data: bytes, plains: list[str], attachments: list[ParsedAttachment], counter: dict[str, int],

@@ -129,7 +129,7 @@ def _attachment_rows(session: Session, message_pk: int, attachments: list[Parsed
         digest, rel = store_blob(att.data)
         session.add(Attachment(message_id=message_pk, filename=att.filename[:255],
                                content_type=att.content_type[:255], size=len(att.data), sha256=digest,
-                               storage_path=rel, inline=att.inline))
+                               storage_path=rel, inline=att.inline, kind=str(att.kind)))
 
 
 def _quarantine(

@@ -124,8 +124,8 @@ def test_nested_multipart_inline_image_winmail_and_traversal_name() -> None:
     pm = parse_message(_multipart_mail())
     assert pm.body_text == "Plain body wins."
     names = {a.filename: a for a in pm.attachments}
-    assert set(names) == {"attachment-1.png", "winmail.dat", "passwd.zip"}
-    assert names["attachment-1.png"].inline and names["attachment-1.png"].content_id == "<logo@x>"
+    assert set(names) == {"image-1.png", "winmail.dat", "passwd.zip"}
+    assert names["image-1.png"].inline and names["image-1.png"].content_id == "<logo@x>"
     assert names["winmail.dat"].content_type == "application/ms-tnef"
     assert names["passwd.zip"].data.startswith(b"PK\x03\x04")  # stored as is, never extracted
 
