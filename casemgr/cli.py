@@ -249,6 +249,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("casemgr.bench.cli", "bench_ai", "ai bench"),  # the same command as `casemgr bench ai`
     ("casemgr.governance.cli", "app", "policy"),
     ("casemgr.bench.cli", "app", "bench"),
+    ("casemgr.macros.cli", "app", "macros"),  # issue 20: check / list policies/macros
 )
 
 

@@ -34,6 +34,8 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.customers.routes",  # /api/customers/{email}/cases (issue 20)
     "casemgr.notifications.routes",  # /api/notifications (issue 20)
     "casemgr.notifications.routes:pages",  # bell + notifications page (issue 20)
+    "casemgr.macros.routes",  # /api/macros, POST /api/cases/{id}/macros/{name} (issue 20)
+    "casemgr.macros.routes:pages",  # the case page's macro preview (issue 20)
 )
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).

@@ -139,7 +139,18 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "contract": _contract_view(case),
         "customer": customer, "merged_into": merged_into,
         "tz": zone(tz_name), "take_over_from": None, "delivery_words": case_story.DELIVERY_WORDS,
+        "macros": _macros_for(case) if can_write else [],
     }
+
+
+def _macros_for(case: Case) -> list[Any]:
+    from casemgr.macros import service as macros
+    from casemgr.policyfile import PolicyFileError
+
+    try:
+        return macros.for_case(case)
+    except PolicyFileError:
+        return []  # a broken macro file must not take the case page down; `casemgr macros check` names it
 
 
 def _page(request: Request, principal: Principal, case_id: int, *, error: str | None = None,
@@ -203,6 +214,17 @@ def add_note(request: Request, case_id: int, who: Writer, body: Annotated[str, F
 
 
 Assigner = Annotated[Principal, Depends(page("cases.assign"))]
+MacroUser = Annotated[Principal, Depends(page("macros.apply"))]
+
+
+@router.post("/cases/{case_id}/macros/{name}")
+def apply_macro(request: Request, case_id: int, name: str, who: MacroUser, version: Annotated[int, Form(ge=1)],
+                body: Annotated[str, Form(max_length=50000)] = "") -> Response:
+    """One audited change with the form's version; the agent's edited reply goes out in the same transaction."""
+    from casemgr.macros import service as macros
+
+    return _act(request, who, case_id, "macro",
+                lambda s: macros.apply(s, case_id, name, version, who, reply=body), drafts={"reply": body})
 
 
 @router.post("/cases/{case_id}/claim")

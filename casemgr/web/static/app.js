@@ -208,3 +208,9 @@ document.addEventListener("click", function (evt) {
   }
   box.focus();
 });
+
+// A macro preview arrived: the keyboard goes to its reply box, ready to edit.
+document.addEventListener("htmx:afterSwap", function (evt) {
+  var t = evt.detail && evt.detail.target;
+  if (t && t.id === "macro-preview") { var box = document.getElementById("macro-reply"); if (box) { box.focus(); } }
+});
