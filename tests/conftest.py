@@ -181,6 +181,25 @@ def _make_case(subject: str = "Card charged twice", description: str = "I was ch
 
 
 @pytest.fixture
+def matrix_ids(make_case: Callable[..., int]) -> dict[str, int]:
+    """Real ids for the path parameters of every route (a case, its task, a user, an API key): the role x route
+    matrices (tests/web/test_access_matrix.py, tests/security/test_api_key_matrix.py) request real objects."""
+    from sqlalchemy import select
+
+    from casemgr.cases.models import Task
+    from casemgr.db import read_session, write_session
+    from casemgr.users import service as users
+
+    case_id = make_case()
+    with read_session() as s:
+        task_id = s.execute(select(Task.id).where(Task.case_id == case_id)).scalars().first()
+    with write_session() as s:
+        u = users.create_user(s, "matrix-target", "correct-horse-battery", ["agent"])
+        key, _ = users.create_api_key(s, "matrix-key", u.id)
+        return {"case_id": case_id, "task_id": int(task_id or 0), "user_id": int(u.id or 0), "key_id": int(key.id or 0)}
+
+
+@pytest.fixture
 def app():  # type: ignore[no-untyped-def]
     from casemgr.web.app import create_app
 

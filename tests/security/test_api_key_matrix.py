@@ -6,25 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from web.test_access_matrix import ROLES, UNSAFE, _url, inventory
 
 from casemgr.web.access import PERMISSIONS
 
 
-def test_api_key_role_route_matrix(app: Any, api_key: Any, make_case: Any, monkeypatch: Any) -> None:
-    from casemgr.cases.models import Task
-    from casemgr.db import read_session, write_session
-    from casemgr.users import service as users
-
-    monkeypatch.setattr(users, "hash_password", lambda _pw: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$AAAA")
-    case_id = make_case()
-    with read_session() as s:
-        task_id = s.execute(select(Task.id).where(Task.case_id == case_id)).scalars().first()
-    with write_session() as s:
-        u = users.create_user(s, "matrix-target", "correct-horse-battery", ["agent"])
-        key, _ = users.create_api_key(s, "matrix-key", u.id)
-        ids = {"case_id": case_id, "task_id": task_id, "user_id": u.id, "key_id": key.id}
+def test_api_key_role_route_matrix(app: Any, api_key: Any, matrix_ids: dict[str, int]) -> None:
+    ids = matrix_ids
     keys = {role: api_key(role) for role in ROLES}
     # A key scoped to one role of a multi-role owner gets that role only.
     keys["agent (scoped, owner is also admin)"] = api_key("agent", "admin", scopes=["agent"])

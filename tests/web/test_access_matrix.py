@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from casemgr.web.access import PERMISSIONS
 
@@ -68,19 +67,9 @@ def inventory(app: Any) -> list[tuple[str, str, str | None]]:
 
 
 @pytest.fixture
-def world(app, make_user, make_case):  # type: ignore[no-untyped-def]
+def world(app, make_user, matrix_ids):  # type: ignore[no-untyped-def]
     """Real objects for path parameters, and one logged-in client per role."""
-    from casemgr.cases.models import Task
-    from casemgr.db import read_session, write_session
-    from casemgr.users import service as users
-
-    case_id = make_case()
-    with read_session() as s:
-        task_id = s.execute(select(Task.id).where(Task.case_id == case_id)).scalars().first()
-    with write_session() as s:
-        u = users.create_user(s, "matrix-target", "correct-horse-battery", ["agent"])
-        key, _ = users.create_api_key(s, "matrix-key", u.id)
-        ids = {"case_id": case_id, "task_id": task_id, "user_id": u.id, "key_id": key.id}
+    ids = matrix_ids
     clients: dict[str, tuple[TestClient, str]] = {}
     for role in ROLES:
         name, pw = make_user(role)
