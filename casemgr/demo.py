@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from casemgr.cases import service as cases
+from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseCreate, PartyIn
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.db import write_session
+from casemgr.limits import CASE_SUBJECT_CHARS, FIELD_LABEL_CHARS, PARTY_NAME_CHARS
 from casemgr.users import service as users
 
 DEMO_ROLES = ["agent", "lead", "governance", "reviewer", "admin"]
@@ -84,13 +86,13 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
         else:
             paths = CONTRACT_PATHS
             parties = (rec.get("parties") or "").split(";")
-            counterparty = (parties[0].split("(")[0].strip() or "Counterparty")[:300]
+            counterparty = (parties[0].split("(")[0].strip() or "Counterparty")[:PARTY_NAME_CHARS]
             data = CaseCreate(
-                case_type="contract", subject=str(rec.get("title") or "Contract")[:200].title(),
+                case_type="contract", subject=str(rec.get("title") or "Contract")[:CASE_SUBJECT_CHARS].title(),
                 description=rec["text"], channel="demo",
                 party=PartyIn(name=counterparty, organisation=counterparty),
                 amount=float(rng.choice([5000, 12000, 25000, 80000, 250000])),
-                fields={"counterparty": counterparty, "contract_kind": str(rec.get("title") or "")[:100],
+                fields={"counterparty": counterparty, "contract_kind": str(rec.get("title") or "")[:FIELD_LABEL_CHARS],
                         "governing_law": (rec.get("governing_law") or None) and str(rec["governing_law"])[:200]},
             )
             if data.fields.get("governing_law") is None:
@@ -123,7 +125,7 @@ def queue_ai_for_open_cases() -> int:
     from casemgr.jobs.service import enqueue
 
     with write_session() as session:
-        ids = session.execute(select(Case.id).where(Case.status == "open", Case.ai_status == "pending")).scalars().all()
+        ids = session.execute(select(Case.id).where(Case.status == CaseStatus.OPEN, Case.ai_status == "pending")).scalars().all()
         for cid in ids:
             enqueue(session, "ai.enrich", {"case_id": cid, "attempt": 0}, idempotency_key=f"ai.enrich:{cid}:0")
     return len(ids)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from casemgr.cases.enums import CaseStatus
 from casemgr.casetypes.registry import get_registry
 from casemgr.config import get_settings, reset_settings
 
@@ -80,7 +81,8 @@ def generate(n: int, *, seed: int = 8, at: datetime | None = None) -> Iterator[t
             due = due_at(t, hours, sd.sla.business_hours)
             sla_state = "breached" if due < at else "on_track"
         rules = '{"default_used": true}' if rng.random() < 0.03 else '{"default_used": false}'
-        row = (cid, f"{prefixes[ct]}-{cid}", ct, stage, "closed" if is_closed else "open", f"Bench case {cid}", "",
+        status = CaseStatus.CLOSED if is_closed else CaseStatus.OPEN
+        row = (cid, f"{prefixes[ct]}-{cid}", ct, stage, status.value, f"Bench case {cid}", "",
                rng.choice(PRIORITIES), rng.choice(queues), sd.owner_role if sd else None, "api",
                rng.choice(CATEGORIES) if ct == "complaint" else None, "{}", "[]",
                "unavailable" if rng.random() < 0.01 else "ok", rules, due, sla_state, hours, t, False, len(hist),
@@ -208,15 +210,15 @@ def measure(*, queue_requests: int = 200, dashboard_requests: int = 5) -> dict[s
         for i in range(queue_requests):
             kind = i % 4
             if kind == 0:
-                url, f = "/queue", CaseFilters(status="open")
+                url, f = "/queue", CaseFilters(status=CaseStatus.OPEN)
             elif kind == 1:
                 q = rng.choice(queues)
-                url, f = f"/queue?queue={q}", CaseFilters(status="open", queue=q)
+                url, f = f"/queue?queue={q}", CaseFilters(status=CaseStatus.OPEN, queue=q)
             elif kind == 2:
                 ct, st = rng.choice(stages)
-                url, f = f"/queue?type={ct}&stage={st}", CaseFilters(status="open", case_type=ct, stage=st)
+                url, f = f"/queue?type={ct}&stage={st}", CaseFilters(status=CaseStatus.OPEN, case_type=ct, stage=st)
             else:
-                url, f = "/queue?sla_state=breached", CaseFilters(status="open", sla_state="breached")
+                url, f = "/queue?sla_state=breached", CaseFilters(status=CaseStatus.OPEN, sla_state="breached")
             r = client.get(url, headers=headers)
             queue_ms.append(server[-1][0])
             queue_cpu.append(server[-1][1])

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from casemgr.bulk.enums import Outcome
 from casemgr.bulk.schemas import BulkIn, BulkResult
 from casemgr.cases.change import change
+from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case, Note
 from casemgr.clock import now
 from casemgr.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
@@ -72,7 +73,7 @@ def merge_many(session: Session, data: BulkIn, who: Principal) -> list[BulkResul
         with session.begin_nested():
             with change(session, survivor_id, refs[survivor_id], who.actor, "case.merged") as sch:
                 survivor = sch.case
-                if survivor.status != "open":
+                if survivor.status != CaseStatus.OPEN:
                     raise InvalidTransition(f"{survivor.reference} is closed; merge into an open case")
                 for dup_id, version in refs.items():
                     if dup_id == survivor_id:

@@ -18,6 +18,7 @@ from casemgr.bulk import ownership
 from casemgr.bulk.enums import BulkAction, Outcome
 from casemgr.bulk.schemas import BulkIn, BulkOut, BulkResult
 from casemgr.cases import service
+from casemgr.cases.enums import Priority
 from casemgr.cases.models import Case
 from casemgr.cases.schemas import CasePatch
 from casemgr.casetypes.registry import get_registry
@@ -25,7 +26,7 @@ from casemgr.errors import Conflict, DomainError, InvalidTransition, NotFound, P
 from casemgr.users.service import Principal
 from casemgr.web.access import roles_for
 
-PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITIES = Priority.values()
 PERMISSION_OF = {BulkAction.ASSIGN: "cases.assign", BulkAction.CLAIM: "cases.assign"}
 
 Step = Callable[[Session, int, int], Case]

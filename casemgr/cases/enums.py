@@ -8,18 +8,20 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class _Values(StrEnum):
+class Values(StrEnum):
+    """A StrEnum that lists its values (for messages and Literal-like checks)."""
+
     @classmethod
     def values(cls) -> tuple[str, ...]:
         return tuple(m.value for m in cls)
 
 
-class CaseStatus(_Values):
+class CaseStatus(Values):
     OPEN = "open"
     CLOSED = "closed"
 
 
-class Priority(_Values):
+class Priority(Values):
     """Lowest first: escalation raises a case one step along this order."""
 
     LOW = "low"
@@ -32,7 +34,26 @@ class Priority(_Values):
         return order[min(order.index(self) + 1, len(order) - 1)]
 
 
-class TaskStatus(_Values):
+class Urgency(Values):
+    """How urgent the customer's matter reads (AI classification, rules fact); maps onto a priority."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def priority(self) -> Priority:
+        return Priority.URGENT if self is Urgency.CRITICAL else Priority(self.value)
+
+
+class Sentiment(Values):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+class TaskStatus(Values):
     OPEN = "open"
     DONE = "done"
     CANCELLED = "cancelled"

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.clock import now
 
 
@@ -49,7 +50,7 @@ class Case(SQLModel, table=True):
     reference: str | None = Field(default=None, max_length=40, unique=True)
     case_type: str = Field(max_length=50)
     stage: str = Field(max_length=50)
-    status: str = Field(default="open", max_length=20)  # open | closed
+    status: str = Field(default=CaseStatus.OPEN, max_length=20)  # CaseStatus
     subject: str = Field(default="", max_length=500)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     priority: str = Field(default="normal", max_length=20)  # low | normal | high | urgent
@@ -102,7 +103,7 @@ class Task(SQLModel, table=True):
     role: str | None = Field(default=None, max_length=50)
     sop: str | None = Field(default=None, max_length=300)
     source: str = Field(default="stage", max_length=20)  # stage | rule | user | sla
-    status: str = Field(default="open", max_length=20)  # open | done | cancelled
+    status: str = Field(default=TaskStatus.OPEN, max_length=20)  # TaskStatus
     due_at: datetime | None = None
     created_at: datetime = Field(default_factory=now)
     completed_at: datetime | None = None

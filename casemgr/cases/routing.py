@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from casemgr.audit import service as audit
+from casemgr.cases.enums import CaseStatus, Priority, TaskStatus
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -20,9 +21,6 @@ from casemgr.db import draft
 from casemgr.sla.clock import due_at
 
 log = logging.getLogger(__name__)
-
-PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
-
 
 def _evaluate(case: Any) -> dict[str, Any]:
     try:
@@ -58,7 +56,7 @@ def apply_decision(
     if decision.get("owner_role"):
         case.owner_role = decision["owner_role"]
     prio = decision.get("priority")
-    if prio in PRIORITY_ORDER:
+    if prio in Priority.values():
         case.priority = prio
     sla_hours = decision.get("sla_hours")
     if sla_hours and case.sla_due_at is not None and not case.waiting_on_customer:
@@ -94,10 +92,10 @@ def apply_decision(
 
 def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict[str, Any]:
     """Evaluate the rules on the case's current facts and apply the decision, with one audit event."""
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         return {}
     decision = evaluate_rules(case)
-    open_names = set(session.execute(select(Task.name).where(Task.case_id == case.id, Task.status == "open")).scalars())
+    open_names = set(session.execute(select(Task.name).where(Task.case_id == case.id, Task.status == TaskStatus.OPEN)).scalars())
     tasks, before, after = apply_decision(case, decision, open_names, reason=reason)
     session.add_all(Task(**vars(t)) for t in tasks)
     session.add(case)

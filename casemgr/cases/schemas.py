@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Priority = Literal["low", "normal", "high", "urgent"]
+from casemgr.cases.enums import Priority, Urgency
+
 LINE_BREAKS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
 
 
@@ -25,7 +26,7 @@ class CaseCreate(BaseModel):
     case_type: str = Field(max_length=50, description="A case type from policies/case-types.yaml")
     subject: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=100_000)
-    priority: Priority = "normal"
+    priority: Priority = Priority.NORMAL
     channel: Literal["email", "form", "api", "import", "demo"] = "api"
     party: PartyIn | None = None
     category: str | None = Field(default=None, max_length=80)
@@ -40,7 +41,7 @@ class CasePatch(BaseModel):
     subject: str | None = Field(default=None, min_length=1, max_length=500)
     priority: Priority | None = None
     category: str | None = Field(default=None, max_length=80, description="One of the case type's category choices")
-    urgency: Literal["low", "normal", "high", "critical"] | None = None
+    urgency: Urgency | None = None
     amount: float | None = Field(default=None, ge=0, le=1e12)
     fields: dict[str, Any] | None = None
     waiting_on_customer: bool | None = None

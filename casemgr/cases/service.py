@@ -19,6 +19,7 @@ from sqlmodel import Session
 from casemgr.audit import service as audit
 from casemgr.cases import cursor as cursor_codec
 from casemgr.cases.change import FACT_FIELDS, Change, change, snapshot
+from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
 from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
 from casemgr.casetypes import sop as sop_links
@@ -28,7 +29,9 @@ from casemgr.clock import now
 from casemgr.config import get_settings
 from casemgr.db import draft
 from casemgr.errors import InvalidTransition, NotFound, ValidationFailed
+from casemgr.limits import AUDIT_TEXT_CHARS
 from casemgr.sla.clock import due_at
+from casemgr.sla.enums import SlaState
 from casemgr.users.models import User
 
 # ---------------------------------------------------------------- validation
@@ -114,26 +117,26 @@ def stage_entry(case: Any, ct: CaseTypeDef, stage: str, actor: str, at: datetime
     case.owner_role = sd.owner_role or case.owner_role
     case.waiting_on_customer = sd.waits_on_customer
     if sd.final:
-        case.status = "closed"
+        case.status = CaseStatus.CLOSED
         case.closed_at = at
         case.sla_due_at = None
         case.sla_hours = None
-        case.sla_state = "none"
+        case.sla_state = SlaState.NONE
     else:
-        case.status = "open"
+        case.status = CaseStatus.OPEN
         case.closed_at = None
         if sd.waits_on_customer:
-            case.sla_state = "paused"
+            case.sla_state = SlaState.PAUSED
             case.sla_due_at = None
             case.sla_hours = None
         elif sd.sla:
             case.sla_hours = sd.sla.hours
             case.sla_due_at = due_at(at, sd.sla.hours, sd.sla.business_hours)
-            case.sla_state = "on_track"
+            case.sla_state = SlaState.ON_TRACK
         else:
             case.sla_hours = None
             case.sla_due_at = None
-            case.sla_state = "none"
+            case.sla_state = SlaState.NONE
     history = draft(StageHistory, case_id=case.id, case_type=case.case_type, stage=stage, entered_at=at, actor=actor)
     tasks = [
         draft(
@@ -281,10 +284,10 @@ def move_stage(ch: Change, to_stage: str) -> None:
         session.add(h)
     # Open stage tasks of the stage we leave are cancelled: they belong to that stage's work.
     for t in session.execute(
-        select(Task).where(Task.case_id == case.id, Task.status == "open", Task.stage == case.stage,
+        select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.OPEN, Task.stage == case.stage,
                            Task.source == "stage")
     ).scalars():
-        t.status = "cancelled"
+        t.status = TaskStatus.CANCELLED
         session.add(t)
     from_stage = case.stage
     history, tasks = stage_entry(case, ct, to_stage, ch.actor, at)
@@ -376,7 +379,7 @@ def add_note(session: Session, case_id: int, body: str, actor: str, expected_ver
         note = Note(case_id=case_id, author=actor, body=body)
         session.add(note)
         session.flush()
-        ch.audit(entity=f"note:{note.id}", after={"body": body[:2000], "version": ch.case.version})
+        ch.audit(entity=f"note:{note.id}", after={"body": body[:AUDIT_TEXT_CHARS], "version": ch.case.version})
     return note
 
 
@@ -400,15 +403,15 @@ def complete_task(session: Session, case_id: int, task_id: int, actor: str, expe
     task = session.get(Task, task_id)
     if task is None or task.case_id != case_id:
         raise NotFound(f"task {task_id} not found on case {case_id}")
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         raise InvalidTransition(f"task {task_id} is already {task.status}")
     with change(session, case_id, expected_version, actor, "task.completed") as ch:
-        task.status = "done"
+        task.status = TaskStatus.DONE
         task.completed_at = now()
         task.completed_by = actor
         session.add(task)
-        ch.audit(entity=f"task:{task.id}", before={"status": "open"},
-                 after={"status": "done", "version": ch.case.version})
+        ch.audit(entity=f"task:{task.id}", before={"status": TaskStatus.OPEN},
+                 after={"status": TaskStatus.DONE, "version": ch.case.version})
     return task
 
 

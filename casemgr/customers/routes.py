@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
+from casemgr.cases.enums import CaseStatus
 from casemgr.customers import service
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, require
@@ -45,5 +46,5 @@ def customer_cases(email: Annotated[str, Path(min_length=3, max_length=320, patt
                           stage=c.stage, status=c.status, priority=c.priority, created_at=c.created_at,
                           closed_at=c.closed_at, merged_into_id=c.merged_into_id) for c in v.cases]
     return CustomerCases(email=v.email, names=v.names, addresses=v.addresses,
-                         open=sum(1 for c in v.cases if c.status == "open"),
-                         closed=sum(1 for c in v.cases if c.status != "open"), cases=items)
+                         open=sum(1 for c in v.cases if c.status == CaseStatus.OPEN),
+                         closed=sum(1 for c in v.cases if c.status != CaseStatus.OPEN), cases=items)

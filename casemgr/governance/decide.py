@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from casemgr.cases.enums import CaseStatus
 from casemgr.governance import kinds
+from casemgr.governance.enums import DecisionOutcome
 from casemgr.governance.policy import DecisionPolicy, Policy
 
-Status = Literal["applied", "suggested", "rejected"]
+Status = DecisionOutcome
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class CaseFacts:
     id: int
     case_type: str
     stage: str
-    status: str = "open"
+    status: str = CaseStatus.OPEN
     category: str | None = None
     amount: float | None = None
     transitions: tuple[str, ...] = ()
@@ -103,7 +104,7 @@ class Outcome:
 
     @property
     def applied(self) -> bool:
-        return self.status == "applied"
+        return self.status == DecisionOutcome.APPLIED
 
 
 def sample_hit(case_id: int, kind: str, field_name: str | None, rate: float) -> bool:
@@ -163,31 +164,31 @@ def decide(case: Any, output: AIOutput, policy: Policy | None = None) -> Outcome
                        policy_version=pv)
 
     if policy.kill_switch == "off":
-        return out("rejected", "kill switch: AI decisions are off")
+        return out(DecisionOutcome.REJECTED, "kill switch: AI decisions are off")
     dp = policy.decision(output.kind)
     if dp is None:
-        return out("rejected", f"decision kind {output.kind!r} is not governed by the policy")
+        return out(DecisionOutcome.REJECTED, f"decision kind {output.kind!r} is not governed by the policy")
     if dp.mode == "never":
-        return out("rejected", f"policy: AI may never {output.kind}", owner=dp.owner)
+        return out(DecisionOutcome.REJECTED, f"policy: AI may never {output.kind}", owner=dp.owner)
     bad = invalid_reason(facts, output)
     if bad:
-        return out("rejected", f"invalid: {bad}", owner=dp.owner)
+        return out(DecisionOutcome.REJECTED, f"invalid: {bad}", owner=dp.owner)
     threshold = threshold_for(dp, facts, output)
     if policy.kill_switch == "suggest_only":
-        return out("suggested", "kill switch: suggestions only", dp.owner, threshold)
+        return out(DecisionOutcome.SUGGESTED, "kill switch: suggestions only", dp.owner, threshold)
     if dp.mode == "suggest":
-        return out("suggested", "policy: a human must accept", dp.owner, threshold)
+        return out(DecisionOutcome.SUGGESTED, "policy: a human must accept", dp.owner, threshold)
     limit = over_limit(policy, facts, output)
     if limit:
-        return out("suggested", limit, dp.owner, threshold)
+        return out(DecisionOutcome.SUGGESTED, limit, dp.owner, threshold)
     assert threshold is not None  # the schema requires one in auto mode
     # A threshold of 0 means "always apply"; otherwise an output without a confidence cannot clear it.
     if (output.confidence is None and threshold > 0) or (output.confidence or 0.0) < threshold:
         conf = "no confidence" if output.confidence is None else f"confidence {output.confidence:.3f}"
         reason = f"{conf} below threshold {threshold:.3f}"
         if dp.below_threshold == "reject":
-            return out("rejected", reason, dp.owner, threshold)
-        return out("suggested", reason, dp.owner, threshold)
+            return out(DecisionOutcome.REJECTED, reason, dp.owner, threshold)
+        return out(DecisionOutcome.SUGGESTED, reason, dp.owner, threshold)
     sampled = sample_hit(facts.id, output.kind, output.field, policy.model.review.sample_rate)
-    return out("applied", f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", dp.owner,
+    return out(DecisionOutcome.APPLIED, f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", dp.owner,
                threshold, sampled)

@@ -29,6 +29,7 @@ from casemgr.ai.models import AICall
 from casemgr.ai.schemas import Classification, ContractFacts, Suggestion, Summary
 from casemgr.cases import service as cases
 from casemgr.cases.change import change
+from casemgr.cases.enums import CaseStatus, Urgency
 from casemgr.cases.models import Case
 from casemgr.clock import now
 from casemgr.config import get_settings
@@ -38,6 +39,7 @@ from casemgr.governance.policy import Policy, active_policy
 from casemgr.governance.service import record_decision
 from casemgr.jobs.models import Job
 from casemgr.jobs.service import enqueue, job_handler
+from casemgr.limits import AI_ACTOR_CHARS, AI_RATIONALE_CHARS, AUDIT_REASON_CHARS, AUDIT_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ JOB_KIND = "ai.enrich"
 MAX_ATTEMPTS = 8
 BASE_DELAY_S = 60.0
 MAX_DELAY_S = 6 * 3600.0
-URGENCY_TO_PRIORITY = {"low": "low", "normal": "normal", "high": "high", "critical": "urgent"}
 
 ProviderFactory = Callable[[], Any]
 _provider_factory: ProviderFactory | None = None
@@ -111,7 +112,7 @@ def _call(session: Session, case_id: int, provider: Any, capability: str, text: 
         # The answer is data from outside: validate it against the schema again before anything uses it.
         return schema.model_validate(res.output), call
     except Exception as exc:  # noqa: BLE001
-        call.error = f"invalid output: {exc}"[:2000]
+        call.error = f"invalid output: {exc}"[:AUDIT_TEXT_CHARS]
         session.add(call)
         session.flush()
         raise _CallFailed(f"{capability}: invalid output") from exc
@@ -153,7 +154,7 @@ def _stage_outputs(case: Case, suggestion: Any, base: dict[str, Any]) -> list[AI
     if kind is None:
         return []
     return [AIOutput(kind=kind, value={"to_stage": action}, confidence=float(suggestion.confidence),
-                     rationale=str(suggestion.rationale or "")[:1000], **base)]
+                     rationale=str(suggestion.rationale or "")[:AI_RATIONALE_CHARS], **base)]
 
 
 def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, policy: Policy | None = None,
@@ -164,7 +165,7 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
     StaleVersion (someone changed the case meanwhile) does propagate, so a job is retried.
     """
     case = cases.get_case(session, case_id)
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         return EnrichResult(case_id, "skipped", "case is closed")
     policy = policy or active_policy(session)
     if policy.kill_switch == "off":
@@ -214,7 +215,7 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
         version = call.model_version or model
         if call.prompt_version:
             version = f"{version}|{call.prompt_version}"
-        return {"model_version": version[:120], "provider": call.provider, "ai_call_id": call.id}
+        return {"model_version": version[:AI_ACTOR_CHARS], "provider": call.provider, "ai_call_id": call.id}
 
     outputs: list[AIOutput] = []
     cls = classification
@@ -223,8 +224,8 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
             continue
         outputs.append(AIOutput(kind="classify", field=fname, value={fname: scored.label},
                                 confidence=float(scored.confidence), **base(c_call)))
-    if cls.urgency.label in URGENCY_TO_PRIORITY:
-        outputs.append(AIOutput(kind="set_priority", value={"priority": URGENCY_TO_PRIORITY[cls.urgency.label]},
+    if cls.urgency.label in Urgency.values():
+        outputs.append(AIOutput(kind="set_priority", value={"priority": Urgency(cls.urgency.label).priority.value},
                                 confidence=float(cls.urgency.confidence), rationale=f"urgency {cls.urgency.label}",
                                 **base(c_call)))
     outputs.append(AIOutput(kind="summarize", value={"summary": summary.summary,
@@ -258,8 +259,8 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
         "model": model, "provider": getattr(provider, "name", None), "policy_version": policy.version,
         "run_id": run_id, "enriched_at": now().isoformat(),
     }
-    actor = f"ai:{model}"[:120]
-    if case.status == "closed":  # an applied decision closed it; nothing more to route
+    actor = f"ai:{model}"[:AI_ACTOR_CHARS]
+    if case.status == CaseStatus.CLOSED:  # an applied decision closed it; nothing more to route
         return result
     case = _set_status(session, case, "ok", "enriched", actor, extra=view)
     from casemgr.cases.routing import route_case
@@ -271,7 +272,8 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
 def _unavailable(session: Session, case: Case, reason: str, attempt: int, calls: int = 0) -> EnrichResult:
     """Provider failed: mark the case, keep its rules routing, and retry later with backoff."""
     log.warning("AI unavailable for case %s: %s", case.id, reason)
-    case = _set_status(session, case, "unavailable", reason[:500], "system:ai", extra={"last_error": reason[:500]})
+    case = _set_status(session, case, "unavailable", reason[:AUDIT_REASON_CHARS], "system:ai",
+                        extra={"last_error": reason[:AUDIT_REASON_CHARS]})
     from casemgr.cases.routing import route_case
 
     route_case(session, case, actor="system:ai", reason="ai unavailable; rules only")

@@ -24,14 +24,15 @@ from casemgr.documents import service as documents
 from casemgr.documents.document import unified_diff
 from casemgr.errors import PermissionDenied, ValidationFailed
 from casemgr.governance.decide import decide
+from casemgr.governance.enums import DecisionOutcome
 from casemgr.governance.models import AIDecision
 from casemgr.governance.policy import AI_POLICY, FILE_NAME, Policy, active_policy, parse_policy
 from casemgr.governance.service import facts_of, output_of, record_decision
 from casemgr.policyfile import PolicyFileError
 
 PUBLISH_ROLE = "governance"
-OUTCOMES = ("applied", "suggested", "rejected")
-MODE_OF = {"applied": "auto", "suggested": "suggest", "rejected": "never"}
+OUTCOMES = DecisionOutcome.values()
+MODE_OF = {DecisionOutcome.APPLIED: "auto", DecisionOutcome.SUGGESTED: "suggest", DecisionOutcome.REJECTED: "never"}
 
 
 class InvalidPolicy(ValidationFailed):

@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from casemgr.clock import now
 from casemgr.documents.models import PolicyVersion  # noqa: F401 - moved to casemgr.documents; kept importable
+from casemgr.governance.enums import ReviewStatus
 
 
 class AIDecision(SQLModel, table=True):
@@ -37,7 +38,7 @@ class AIDecision(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=40)
     # pending (suggestion awaiting a human) | sampled (auto-applied, picked for review) | accepted |
     # overridden | rejected | none (nothing to review)
-    review_status: str = Field(default="none", max_length=20)
+    review_status: str = Field(default=ReviewStatus.NONE, max_length=20)
     reviewed_by: str | None = Field(default=None, max_length=100)
     reviewed_at: datetime | None = None
     override_reason_code: str | None = Field(default=None, max_length=60)

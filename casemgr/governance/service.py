@@ -27,16 +27,18 @@ from casemgr.clock import now
 from casemgr.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from casemgr.governance import kinds
 from casemgr.governance.decide import AIOutput, CaseFacts, Outcome, decide, invalid_reason
+from casemgr.governance.enums import DecisionOutcome, ReviewStatus
 from casemgr.governance.kinds.base import DecisionKind
 from casemgr.governance.models import AIDecision
 from casemgr.governance.policy import Policy, active_policy
+from casemgr.limits import ACTOR_CHARS, AI_ACTOR_CHARS, REASON_CODE_CHARS
 
-REVIEW_OPEN = ("pending", "sampled")
+REVIEW_OPEN = ReviewStatus.to_review()
 
 
 def ai_actor(output: AIOutput | AIDecision) -> str:
     model = output.model_version or output.provider or "unknown"
-    return f"ai:{model}"[:120]
+    return f"ai:{model}"[:AI_ACTOR_CHARS]
 
 
 def output_of(row: AIDecision) -> AIOutput:
@@ -101,15 +103,15 @@ def record_decision(
     row = _row(case.id or 0, output, outcome, facts, run_id)
     session.add(row)
     session.flush()
-    if outcome.status == "applied":
+    if outcome.status == DecisionOutcome.APPLIED:
         try:
             with session.begin_nested():
                 _, previous = _apply(session, case, output.kind, output.field, output.value, actor=ai_actor(output),
                                      action="ai.applied", decision_id=row.id, route=route)
         except (ValidationFailed, InvalidTransition) as exc:
             session.refresh(case)
-            row.outcome, row.reason, row.review_status, row.sampled = "rejected", f"could not apply: {exc.message}", \
-                "none", False
+            row.outcome, row.reason = DecisionOutcome.REJECTED, f"could not apply: {exc.message}"
+            row.review_status, row.sampled = ReviewStatus.NONE, False
         else:
             row.previous = previous
         session.add(row)
@@ -118,7 +120,8 @@ def record_decision(
 
 
 def _row(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFacts, run_id: str | None) -> AIDecision:
-    review = {"applied": "sampled" if outcome.sampled else "none", "suggested": "pending", "rejected": "none"}
+    review = {DecisionOutcome.APPLIED: ReviewStatus.SAMPLED if outcome.sampled else ReviewStatus.NONE,
+              DecisionOutcome.SUGGESTED: ReviewStatus.PENDING, DecisionOutcome.REJECTED: ReviewStatus.NONE}
     return AIDecision(
         case_id=case_id, kind=output.kind, field=output.target_field(), proposed=dict(output.value),
         rationale=output.rationale, confidence=output.confidence, outcome=outcome.status, reason=outcome.reason,
@@ -140,7 +143,7 @@ def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool
     """Decisions on a case, newest first. Rejected ones (including `never`) are hidden unless asked for."""
     q = select(AIDecision).where(AIDecision.case_id == case_id)
     if not include_rejected:
-        q = q.where(AIDecision.outcome != "rejected")
+        q = q.where(AIDecision.outcome != DecisionOutcome.REJECTED)
     q = q.order_by(AIDecision.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
     return list(session.execute(q).scalars())
 
@@ -148,7 +151,8 @@ def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool
 def pending_suggestions(session: Session, case_id: int | None = None, roles: Iterable[str] | None = None, *,
                         limit: int | None = None, offset: int = 0) -> list[AIDecision]:
     """Suggestions awaiting a person; optionally only on one case and only for the given owner roles."""
-    q = select(AIDecision).where(AIDecision.review_status == "pending", AIDecision.outcome == "suggested")
+    q = select(AIDecision).where(AIDecision.review_status == ReviewStatus.PENDING,
+                                 AIDecision.outcome == DecisionOutcome.SUGGESTED)
     if case_id is not None:
         q = q.where(AIDecision.case_id == case_id)
     if roles is not None:
@@ -166,7 +170,7 @@ def _check_owner(row: AIDecision, roles: Iterable[str]) -> None:
 
 def _mark_reviewed(row: AIDecision, status: str, actor: str) -> None:
     row.review_status = status
-    row.reviewed_by = actor[:100]
+    row.reviewed_by = actor[:ACTOR_CHARS]
     row.reviewed_at = now()
 
 
@@ -176,7 +180,7 @@ def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
     as an auto decision (version claim, audit as the person, re-routing). The case may have moved on since
     the suggestion was made; then the suggestion is refused with 422 and stays pending."""
     row = get_decision(session, decision_id)
-    if row.review_status != "pending":
+    if row.review_status != ReviewStatus.PENDING:
         raise Conflict(f"decision {decision_id} is not a pending suggestion (it is {row.review_status})")
     _check_owner(row, roles)
     case = cases.get_case(session, row.case_id)
@@ -188,7 +192,7 @@ def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
                          actor=actor, action="ai.suggestion_accepted", decision_id=row.id, route=True)
     row.previous = previous
     row.override_comment = comment
-    _mark_reviewed(row, "accepted", actor)
+    _mark_reviewed(row, ReviewStatus.ACCEPTED, actor)
     session.add(row)
     session.flush()
     return row
@@ -198,16 +202,16 @@ def reject_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
                       comment: str | None = None) -> AIDecision:
     """The owner (or a reviewer) rejects a pending suggestion; a reason is required. Nothing changes on the case."""
     row = get_decision(session, decision_id)
-    if row.review_status != "pending":
+    if row.review_status != ReviewStatus.PENDING:
         raise Conflict(f"decision {decision_id} is not a pending suggestion (it is {row.review_status})")
     roles = set(roles)
     if "reviewer" not in roles:
         _check_owner(row, roles)
     if not reason or not reason.strip():
         raise ValidationFailed("a reason is required to reject a suggestion", field="reason")
-    row.override_reason_code = reason.strip()[:60]
+    row.override_reason_code = reason.strip()[:REASON_CODE_CHARS]
     row.override_comment = comment
-    _mark_reviewed(row, "rejected", actor)
+    _mark_reviewed(row, ReviewStatus.REJECTED, actor)
     session.add(row)
     session.flush()
     audit.record(session, actor=actor, action="ai.suggestion_rejected", case_id=row.case_id,
@@ -254,9 +258,9 @@ def review_decision(
     if row.review_status not in REVIEW_OPEN:
         raise Conflict(f"decision {decision_id} is not open for review (it is {row.review_status})")
     if verdict == "accept":
-        if row.review_status == "pending":
+        if row.review_status == ReviewStatus.PENDING:
             return accept_suggestion(session, decision_id, actor=actor, roles=roles, comment=comment)
-        _mark_reviewed(row, "accepted", actor)
+        _mark_reviewed(row, ReviewStatus.ACCEPTED, actor)
         row.override_comment = comment
         session.add(row)
         session.flush()
@@ -278,7 +282,7 @@ def review_decision(
         bad = invalid_reason(CaseFacts.from_case(case), check)
         if bad:
             raise ValidationFailed(f"override value is not valid: {bad}", field="value")
-    if row.review_status == "sampled":
+    if row.review_status == ReviewStatus.SAMPLED:
         if revertible:
             target = value if value is not None else dict(row.previous or {})
             _apply(session, case, row.kind, field, target, actor=actor, action="ai.overridden", decision_id=row.id,
@@ -297,7 +301,7 @@ def review_decision(
         else:
             audit.record(session, actor=actor, action="ai.overridden", case_id=row.case_id,
                          entity=f"ai_decision:{row.id}", after={"kind": row.kind, "reason_code": reason_code})
-    _mark_reviewed(row, "overridden", actor)
+    _mark_reviewed(row, ReviewStatus.OVERRIDDEN, actor)
     session.add(row)
     session.flush()
     return row
@@ -334,9 +338,9 @@ def metrics(session: Session, *, by: str = "kind", since: datetime | None = None
                                                      "overridden": 0, "open": 0})
         g["decisions"] += 1
         g[row.outcome] = g.get(row.outcome, 0) + 1
-        if row.review_status in ("accepted", "overridden", "rejected"):
+        if row.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN, ReviewStatus.REJECTED):
             g["reviewed"] += 1
-            g["accepted" if row.review_status == "accepted" else "overridden"] += 1
+            g["accepted" if row.review_status == ReviewStatus.ACCEPTED else "overridden"] += 1
         elif row.review_status in REVIEW_OPEN:
             g["open"] += 1
     out = []
@@ -352,7 +356,7 @@ def training_rows(session: Session, *, field: str = "category") -> list[tuple[st
     """(text, label) pairs from overridden classify decisions: the reviewer's value, or the value the
     override restored. Texts are the case subject and description."""
     rows = session.execute(
-        select(AIDecision).where(AIDecision.review_status == "overridden", AIDecision.kind == "classify",
+        select(AIDecision).where(AIDecision.review_status == ReviewStatus.OVERRIDDEN, AIDecision.kind == "classify",
                                  AIDecision.field == field).order_by(AIDecision.id)  # type: ignore[arg-type]
     ).scalars()
     out = []

@@ -31,6 +31,7 @@ from casemgr.intake.models import Message
 from casemgr.intake.parse import ParsedMessage
 from casemgr.intake.service import IntakeResult, message_draft
 from casemgr.jobs.models import Job
+from casemgr.limits import AUDIT_SUBJECT_CHARS
 
 
 @dataclass
@@ -115,7 +116,7 @@ def store_many(items: Sequence[PlannedIntake]) -> list[IntakeResult]:
                              after=it.routed_after),
                 PendingEvent(it.actor, "message.received", case_id, f"message:{msg_pk}", after={
                     "message_id": it.pm.message_id, "channel": it.channel, "sender": it.pm.sender,
-                    "subject": it.pm.subject[:200], "attachments": []}),
+                    "subject": it.pm.subject[:AUDIT_SUBJECT_CHARS], "attachments": []}),
             ]
             results[i] = IntakeResult("case", case_id=case_id, reference=case.reference, message_pk=msg_pk)
         # Parents before children: foreign keys are checked per statement.

@@ -25,6 +25,13 @@ from email.utils import getaddresses, parsedate_to_datetime
 from casemgr.intake import charsets
 from casemgr.intake.enums import AttachmentKind
 from casemgr.intake.htmltext import html_split
+from casemgr.limits import (
+    ATTACHMENT_EXT_CHARS,
+    ATTACHMENT_FILENAME_CHARS,
+    ATTACHMENT_STEM_CHARS,
+    HEADER_LIST_ITEMS,
+    PARSE_NOTES_ITEMS,
+)
 
 MAX_MIME_DEPTH = 12
 MAX_PARTS = 300
@@ -236,9 +243,10 @@ def sanitise_filename(name: str | None, content_type: str, index: int) -> str:
         ext = _EXTENSIONS.get(content_type.lower()) or mimetypes.guess_extension(content_type) or ".bin"
         major = content_type.split("/", 1)[0].lower()
         name = f"{major if major in ('image', 'audio', 'video', 'text') else 'attachment'}-{index}{ext}"
-    if len(name) > 200:
+    if len(name) > ATTACHMENT_FILENAME_CHARS:
         stem, dot, ext = name.rpartition(".")
-        name = (stem[:180] + "." + ext[:15]) if dot and len(ext) <= 15 else name[:200]
+        name = ((stem[:ATTACHMENT_STEM_CHARS] + "." + ext[:ATTACHMENT_EXT_CHARS]) if dot and len(ext) <= ATTACHMENT_EXT_CHARS
+                else name[:ATTACHMENT_FILENAME_CHARS])
     return name
 
 
@@ -380,7 +388,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             msg = email.message_from_bytes(repaired_raw, policy=email.policy.compat32)
         except Exception:  # noqa: BLE001
             raise ParseError(f"unparseable message: {type(exc).__name__}: {exc}") from None
-    notes = [type(d).__name__ for d in getattr(msg, "defects", [])][:20]
+    notes = [type(d).__name__ for d in getattr(msg, "defects", [])][:PARSE_NOTES_ITEMS]
     if unfolded:
         notes.append("repaired: unfolded continuation line in the header block joined to its header")
 
@@ -451,9 +459,9 @@ def _parse(msg: EmailMessage, raw: bytes, notes: list[str]) -> ParsedMessage:
     return ParsedMessage(
         message_id=clean_header(message_id), synthetic_id=synthetic,
         in_reply_to=clean_header(in_reply[0]) if in_reply else None,
-        references=[clean_header(r) for r in refs][:100],
+        references=[clean_header(r) for r in refs][:HEADER_LIST_ITEMS],
         sender=sender, sender_name=sender_name,
-        recipients=recipients[:100], subject=subject, sent_at=sent_at, body_text=body,
+        recipients=recipients[:HEADER_LIST_ITEMS], subject=subject, sent_at=sent_at, body_text=body,
         attachments=attachments, auto_submitted=auto not in ("", "no"), is_bounce=bool(bounce), notes=notes,
         content_sha256=content_digest(raw), hidden_text=clean_text("\n".join(hidden_parts))[:20_000],
     )

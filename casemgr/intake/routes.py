@@ -26,6 +26,7 @@ from casemgr.config import get_settings
 from casemgr.errors import TooLarge, ValidationFailed
 from casemgr.intake.parse import ParsedAttachment, clean_header, sanitise_filename
 from casemgr.intake.service import IntakeResult, Submission, ingest_submission_async
+from casemgr.limits import FIELD_LABEL_CHARS, PARTY_NAME_CHARS
 from casemgr.ratelimit import service as ratelimit
 from casemgr.users.service import Principal
 from casemgr.web import csrf
@@ -114,10 +115,10 @@ def _validate(kind: str, form: dict[str, str]) -> tuple[dict[str, str], dict[str
             errors["organisation"] = "Please name the organisation the contract is with."
         elif len(organisation) > 300:
             errors["organisation"] = "The organisation name is too long."
-        fields["counterparty"] = organisation[:300]
+        fields["counterparty"] = organisation[:PARTY_NAME_CHARS]
         contract_kind = form.get("contract_kind", "").strip()
         if contract_kind:
-            fields["contract_kind"] = contract_kind[:100]
+            fields["contract_kind"] = contract_kind[:FIELD_LABEL_CHARS]
     return errors, fields
 
 

@@ -40,6 +40,21 @@ from casemgr.intake.parse import (
     parse_message,
 )
 from casemgr.intake.storage import store_blob
+from casemgr.limits import (
+    ACTOR_CHARS,
+    ATTACHMENT_NAME_CHARS,
+    AUDIT_LIST_ITEMS,
+    AUDIT_REASON_CHARS,
+    AUDIT_SUBJECT_CHARS,
+    AUDIT_TEXT_CHARS,
+    CASE_DESCRIPTION_CHARS,
+    CASE_SUBJECT_CHARS,
+    CHANNEL_CHARS,
+    EMAIL_CHARS,
+    HEADER_CHARS,
+    PARTY_NAME_CHARS,
+    SOURCE_CHARS,
+)
 
 if TYPE_CHECKING:
     from casemgr.intake.batch import PlannedIntake
@@ -127,8 +142,9 @@ def find_thread(session: Session, pm: ParsedMessage) -> tuple[int | None, str | 
 def _attachment_rows(session: Session, message_pk: int, attachments: list[ParsedAttachment]) -> None:
     for att in attachments:
         digest, rel = store_blob(att.data)
-        session.add(Attachment(message_id=message_pk, filename=att.filename[:255],
-                               content_type=att.content_type[:255], size=len(att.data), sha256=digest,
+        session.add(Attachment(message_id=message_pk, filename=att.filename[:ATTACHMENT_NAME_CHARS],
+                               content_type=att.content_type[:ATTACHMENT_NAME_CHARS], size=len(att.data),
+                               sha256=digest,
                                storage_path=rel, inline=att.inline, kind=str(att.kind)))
 
 
@@ -137,7 +153,7 @@ def _quarantine(
     quarantine_id: int | None = None,
 ) -> IntakeResult:
     sha = hashlib.sha256(raw).hexdigest() if raw is not None else None
-    reason = clean_text(reason)[:2000]
+    reason = clean_text(reason)[:AUDIT_TEXT_CHARS]
     if quarantine_id is not None:
         q = session.get(QuarantinedMessage, quarantine_id)
         if q is None:
@@ -153,8 +169,8 @@ def _quarantine(
         ).scalars().first()
         if held is not None:  # the same bad input again: one record, and the answer names it
             return IntakeResult("duplicate", quarantine_id=held.id,
-                                reason=f"already in quarantine #{held.id} ({held.status}): {held.reason}"[:2000])
-    q = QuarantinedMessage(channel=channel[:20], source=(source or "")[:500] or None, reason=reason, raw=raw,
+                                reason=f"already in quarantine #{held.id} ({held.status}): {held.reason}"[:AUDIT_TEXT_CHARS])
+    q = QuarantinedMessage(channel=channel[:CHANNEL_CHARS], source=(source or "")[:SOURCE_CHARS] or None, reason=reason, raw=raw,
                            raw_sha256=sha)
     session.add(q)
     session.flush()
@@ -173,9 +189,9 @@ def message_draft(pm: ParsedMessage, raw: bytes, channel: str, case_id: int | No
     """The inbound message row (a casemgr.db.draft of Message)."""
     return draft(
         Message,
-        case_id=case_id, direction="inbound", channel=channel[:20], message_id=pm.message_id,
+        case_id=case_id, direction="inbound", channel=channel[:CHANNEL_CHARS], message_id=pm.message_id,
         in_reply_to=pm.in_reply_to, references=" ".join(pm.references) or None, sender=pm.sender,
-        recipients=pm.recipients, subject=pm.subject[:998], sent_at=pm.sent_at, body_text=pm.body_text,
+        recipients=pm.recipients, subject=pm.subject[:HEADER_CHARS], sent_at=pm.sent_at, body_text=pm.body_text,
         raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest(), status="stored", meta=meta,
     )
 
@@ -217,10 +233,10 @@ def _known_sender(session: Session, case: Case, sender: str | None) -> bool:
 def _case_create(pm: ParsedMessage, case_type: str, channel: str, fields: dict[str, Any] | None,
                  party: PartyIn | None) -> CaseCreate:
     return CaseCreate(
-        case_type=case_type, subject=(pm.subject or "(no subject)")[: get_settings().max_subject_chars][:500],
-        description=pm.body_text[:100_000], channel=channel, fields=fields or {},
-        party=party or PartyIn(name=pm.sender_name[:300] if pm.sender_name else None,
-                               email=pm.sender[:320] if pm.sender else None),
+        case_type=case_type, subject=(pm.subject or "(no subject)")[: get_settings().max_subject_chars][:CASE_SUBJECT_CHARS],
+        description=pm.body_text[:CASE_DESCRIPTION_CHARS], channel=channel, fields=fields or {},
+        party=party or PartyIn(name=pm.sender_name[:PARTY_NAME_CHARS] if pm.sender_name else None,
+                               email=pm.sender[:EMAIL_CHARS] if pm.sender else None),
     )
 
 
@@ -259,7 +275,7 @@ def _store(
             _attachment_rows(session, msg.id, pm.attachments)
             ch.audit(entity=f"message:{msg.id}",
                      after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
-                            "subject": pm.subject[:200], "thread_by": thread_by, "version": case.version,
+                            "subject": pm.subject[:AUDIT_SUBJECT_CHARS], "thread_by": thread_by, "version": case.version,
                             "known_sender": meta["known_sender"], **_flag_fields(meta)})
         from casemgr.notifications.enums import NotificationKind
         from casemgr.notifications.service import notify_owner  # the owner hears of the reply (issue 20)
@@ -297,7 +313,8 @@ def _store(
     _attachment_rows(session, msg.id, pm.attachments)
     audit.record(session, actor=actor, action="message.received", case_id=case.id, entity=f"message:{msg.id}",
                  after={"message_id": pm.message_id, "channel": channel, "sender": pm.sender,
-                        "subject": pm.subject[:200], "attachments": [a.filename for a in pm.attachments][:50],
+                        "subject": pm.subject[:AUDIT_SUBJECT_CHARS],
+                        "attachments": [a.filename for a in pm.attachments][:AUDIT_LIST_ITEMS],
                         **_flag_fields(meta)})
     _enrich(session, case)
     ack_state = None
@@ -348,7 +365,7 @@ def _flag_fields(meta: dict[str, Any]) -> dict[str, Any]:
     if meta.get("message_id_reused"):
         out["message_id_reused"] = meta["message_id_reused"]
     if meta.get("hidden_text"):
-        out["hidden_text"] = meta["hidden_text"][:2000]
+        out["hidden_text"] = meta["hidden_text"][:AUDIT_TEXT_CHARS]
     return out
 
 
@@ -414,7 +431,7 @@ def _prepare_submission(sub: Submission, *, actor: str) -> tuple[PlannedIntake |
         message_id=message_id, synthetic_id=True, in_reply_to=None, references=[], sender=email,
         sender_name=clean_header(sub.name, 300) if sub.name else None,
         recipients=[], subject=clean_header(sub.subject, settings.max_subject_chars),
-        sent_at=now(), body_text=clean_text(sub.body)[:100_000], attachments=sub.attachments,
+        sent_at=now(), body_text=clean_text(sub.body)[:CASE_DESCRIPTION_CHARS], attachments=sub.attachments,
     )
     # The raw source of a structured submission is its JSON (attachments by hash; their bytes are stored files).
     record = {k: v for k, v in asdict(sub).items() if k != "attachments"}
@@ -513,7 +530,7 @@ def reprocess_quarantined(qid: int, actor: str, *, force: bool = False) -> Intak
     if result.status != "quarantined":
         with write_session() as session:
             q = get_quarantined(session, qid)
-            q.status, q.case_id, q.resolved_at, q.resolved_by = "reprocessed", result.case_id, now(), actor[:100]
+            q.status, q.case_id, q.resolved_at, q.resolved_by = "reprocessed", result.case_id, now(), actor[:ACTOR_CHARS]
             session.add(q)
             audit.record(session, actor=actor, action="quarantine.reprocessed", case_id=result.case_id,
                          entity=f"quarantine:{qid}", after={"status": result.status, "case_id": result.case_id})
@@ -525,8 +542,8 @@ def discard_quarantined(session: Session, qid: int, actor: str) -> QuarantinedMe
     q = get_quarantined(session, qid)
     if q.status != "held":
         raise ValidationFailed(f"quarantined message {qid} is already {q.status}")
-    q.status, q.resolved_at, q.resolved_by = "discarded", now(), actor[:100]
+    q.status, q.resolved_at, q.resolved_by = "discarded", now(), actor[:ACTOR_CHARS]
     session.add(q)
     audit.record(session, actor=actor, action="quarantine.discarded", entity=f"quarantine:{qid}",
-                 before={"status": "held"}, after={"status": "discarded", "reason": q.reason[:500]})
+                 before={"status": "held"}, after={"status": "discarded", "reason": q.reason[:AUDIT_REASON_CHARS]})
     return q

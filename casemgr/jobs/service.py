@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from casemgr.clock import now
 from casemgr.jobs.models import Job
+from casemgr.limits import JOB_ERROR_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def _record_failure(job_id: int, worker_id: str, error: str) -> str:
         if job is None or job.locked_by != worker_id:
             return "lost"
         t = now()
-        job.last_error = error[:4000]
+        job.last_error = error[:JOB_ERROR_CHARS]
         job.locked_by = None
         job.locked_until = None
         if job.attempts >= job.max_attempts:

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from casemgr.ai.models import AICall
 from casemgr.audit.models import AuditEvent
 from casemgr.audit.service import canonical
+from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case, StageHistory
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -30,6 +31,7 @@ from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Message, QuarantinedMessage
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
 from casemgr.sla.calendar import get_calendar
+from casemgr.sla.enums import SlaState
 
 RATIO = 1.05
 _LOG_R = math.log(RATIO)
@@ -151,7 +153,7 @@ def rollup_rows(session: Session, *, since: date | None = None) -> tuple[list[di
 def compute_live(session: Session, at: datetime) -> dict[str, Any]:
     """Aggregates over current cases and the exception/AI tables (one pass each, all in SQL)."""
     at_epoch = at.timestamp()
-    open_ = Case.status == "open"
+    open_ = Case.status == CaseStatus.OPEN
     backlog = [
         {"case_type": ct, "stage": st, "queue": qu, "n": int(n)}
         for ct, st, qu, n in session.execute(
@@ -166,14 +168,14 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
             .where(open_).group_by(Case.case_type, Case.stage)
         ).all()
     ]
-    overdue = or_(Case.sla_state == "breached", and_(Case.sla_due_at.is_not(None), Case.sla_due_at < at))
+    overdue = or_(Case.sla_state == SlaState.BREACHED, and_(Case.sla_due_at.is_not(None), Case.sla_due_at < at))
     sla = [
         {"case_type": ct, "with_sla": int(w or 0), "breached": int(b or 0), "at_risk": int(r or 0),
          "paused": int(p or 0)}
         for ct, w, b, r, p in session.execute(
             select(Case.case_type,
-                   count_if(Case.sla_due_at.is_not(None) | Case.sla_state.in_(("breached", "at_risk"))),
-                   count_if(overdue), count_if(Case.sla_state == "at_risk"), count_if(Case.sla_state == "paused"))
+                   count_if(Case.sla_due_at.is_not(None) | Case.sla_state.in_((SlaState.BREACHED, SlaState.AT_RISK))),
+                   count_if(overdue), count_if(Case.sla_state == SlaState.AT_RISK), count_if(Case.sla_state == SlaState.PAUSED))
             .where(open_).group_by(Case.case_type)
         ).all()
     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from casemgr.config import get_settings
 from casemgr.db import dispose_engines
+from casemgr.limits import AUDIT_TEXT_CHARS
 
 
 class BackupError(Exception):
@@ -43,7 +44,7 @@ def _run(cmd: list[str]) -> None:
     env = dict(os.environ)
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        raise BackupError(f"{Path(cmd[0]).name} failed: {result.stderr.strip()[:2000]}")
+        raise BackupError(f"{Path(cmd[0]).name} failed: {result.stderr.strip()[:AUDIT_TEXT_CHARS]}")
 
 
 def backup(path: Path) -> dict[str, object]:

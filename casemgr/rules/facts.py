@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from casemgr.cases.enums import Sentiment, Urgency
+
 COMPLAINT_CATEGORIES = (
     "credit_card",
     "credit_reporting",
@@ -28,7 +30,6 @@ CUAD_CLAUSES = (
     "Termination For Convenience",
     "Renewal Term",
 )
-PRIORITIES = ("low", "normal", "high", "critical")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ BASE_FACTS: dict[str, FactSpec] = {
         FactSpec("type", "str", ("complaint", "contract"), "case type"),
         FactSpec("stage", "str", None, "current workflow stage of the case"),
         FactSpec("category", "str", COMPLAINT_CATEGORIES, "complaint product category"),
-        FactSpec("urgency", "str", ("low", "normal", "high", "critical")),
-        FactSpec("sentiment", "str", ("negative", "neutral", "positive")),
+        FactSpec("urgency", "str", Urgency.values()),
+        FactSpec("sentiment", "str", Sentiment.values()),
         FactSpec("amount", "num", None, "disputed or contract amount"),
         FactSpec("customer_tier", "str", ("standard", "gold", "platinum")),
         FactSpec("channel", "str", ("email", "form", "api", "import", "demo")),

@@ -31,12 +31,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from casemgr.cases.enums import Priority
 from casemgr.casetypes import sop as sop_links
 from casemgr.policyfile import PROBLEM_TYPE, problem
 from casemgr.rules import regex_gate
 from casemgr.rules.facts import BASE_FACTS, CUAD_CLAUSES, FactSpec
 
-PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITIES = Priority.values()
 RULE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 DERIVED_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 SOP_RE = re.compile(r"^policies/sop/[A-Za-z0-9_./-]+\.md$")

@@ -16,20 +16,22 @@ from sqlmodel import Session
 
 from casemgr.audit import service as audit
 from casemgr.cases.change import Change, change
+from casemgr.cases.enums import CaseStatus, Priority, TaskStatus
 from casemgr.cases.events import CaseEvent
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import StageDef
 from casemgr.clock import now
 from casemgr.errors import StaleVersion
+from casemgr.limits import TASK_NAME_CHARS
 from casemgr.sla.calendar import _utc, get_calendar
 from casemgr.sla.clock import due_at
+from casemgr.sla.enums import SlaState
 from casemgr.sla.models import SlaTimer
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:sla"
-PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
 
 
 def _stage(case: Case) -> StageDef | None:
@@ -77,7 +79,7 @@ def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stag
         timer.paused_at, timer.paused_stage, timer.paused_remaining_s = at, stage, remaining
         timer.next_escalation_at = None  # a paused case is not escalated
         timer.updated_at = at
-        case.sla_state = "paused"
+        case.sla_state = SlaState.PAUSED
         case.sla_due_at = None
         session.add(case)
         audit.record(session, actor=actor, action="sla.paused", case_id=case.id, entity="sla",
@@ -99,9 +101,9 @@ def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stag
         resumed_due = due_at(at, remaining / 3600.0, business) if remaining > 0 else at
         case.sla_due_at = resumed_due
         case.sla_hours = case.sla_hours or sd.sla.hours
-        case.sla_state = "on_track"
-    elif sd is not None and sd.sla is None and case.sla_state == "paused":
-        case.sla_state = "none"
+        case.sla_state = SlaState.ON_TRACK
+    elif sd is not None and sd.sla is None and case.sla_state == SlaState.PAUSED:
+        case.sla_state = SlaState.NONE
     timer.paused_total_s += max(paused_s, 0.0)
     timer.paused_at, timer.paused_stage, timer.paused_remaining_s = None, None, None
     timer.updated_at = at
@@ -122,15 +124,15 @@ def on_case_wait_changed(event: CaseEvent) -> None:
 
 def _warn(session: Session, case: Case, at: datetime) -> bool:
     # The claim below succeeds only if the case is still the version read here, so this check holds after it.
-    if case.sla_state != "on_track":
+    if case.sla_state != SlaState.ON_TRACK:
         return False
     try:
         with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR, "sla.at_risk", at=at,
                                             entity="sla") as ch:
             claimed = ch.case
-            claimed.sla_state = "at_risk"
-            ch.audit(before={"sla_state": "on_track"},
-                     after={"sla_state": "at_risk", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
+            claimed.sla_state = SlaState.AT_RISK
+            ch.audit(before={"sla_state": SlaState.ON_TRACK},
+                     after={"sla_state": SlaState.AT_RISK, "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
                             "version": claimed.version})
     except StaleVersion:
         return False  # being edited right now: the next scan sees it
@@ -147,8 +149,8 @@ def _apply_actions(session: Session, case: Case, actions: list[str], queue: str,
                    timer: SlaTimer, repeat_every_h: float) -> dict[str, Any]:
     done: dict[str, Any] = {}
     if "raise_priority" in actions:
-        i = PRIORITY_ORDER.index(case.priority) if case.priority in PRIORITY_ORDER else 1
-        new = PRIORITY_ORDER[min(i + 1, len(PRIORITY_ORDER) - 1)]
+        current = Priority(case.priority) if case.priority in Priority.values() else Priority.NORMAL
+        new = current.raised()
         if new != case.priority:
             done["priority"] = [case.priority, new]
             case.priority = new
@@ -160,8 +162,8 @@ def _apply_actions(session: Session, case: Case, actions: list[str], queue: str,
             case.owner_role = owner
     if "notify_lead" in actions:
         task = session.get(Task, timer.escalation_task_id) if timer.escalation_task_id else None
-        if task is None or task.status != "open":
-            task = Task(case_id=case.id, name=f"SLA breached: {case.reference or case.id} in {case.stage}"[:200],
+        if task is None or task.status != TaskStatus.OPEN:
+            task = Task(case_id=case.id, name=f"SLA breached: {case.reference or case.id} in {case.stage}"[:TASK_NAME_CHARS],
                         kind="task", stage=case.stage, role="lead", source="sla",
                         due_at=at + timedelta(hours=repeat_every_h), created_at=at)
             session.add(task)
@@ -175,7 +177,7 @@ def _apply_actions(session: Session, case: Case, actions: list[str], queue: str,
 def _breach(session: Session, case: Case, at: datetime) -> bool:
     cal = get_calendar()
     esc = cal.escalation_for(case.case_type, case.stage)
-    if case.sla_state not in ("on_track", "at_risk") or case.status != "open":
+    if case.sla_state not in SlaState.running() or case.status != CaseStatus.OPEN:
         return False
     try:
         with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR, "sla.breached", at=at,
@@ -196,15 +198,15 @@ def _breach_claimed(session: Session, ch: Change, esc: Any, at: datetime) -> Non
     timer.escalation_task_id = None
     timer.next_escalation_at = at + timedelta(hours=esc.repeat_every_hours)
     timer.updated_at = at
-    claimed.sla_state = "breached"
+    claimed.sla_state = SlaState.BREACHED
     actions = _apply_actions(session, claimed, list(esc.actions), esc.queue, at, 1, timer, esc.repeat_every_hours)
     ch.audit(before=before,
-             after={"sla_state": "breached", "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
+             after={"sla_state": SlaState.BREACHED, "sla_due_at": claimed.sla_due_at, "stage": claimed.stage,
                     "actions": list(esc.actions), "done": actions, "version": claimed.version})
 
 
 def _handled(session: Session, case: Case | None, timer: SlaTimer) -> bool:
-    if case is None or case.status != "open" or case.sla_state != "breached":
+    if case is None or case.status != CaseStatus.OPEN or case.sla_state != SlaState.BREACHED:
         return True
     if timer.episode_stage_entered_at is not None and _utc(case.stage_entered_at) != _utc(timer.episode_stage_entered_at):
         return True  # the case moved on (and may have come back): that breach is over
@@ -254,7 +256,7 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
     at = at or now()
     out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0}
     due = session.execute(
-        select(Case).where(Case.status == "open", Case.sla_due_at <= at, Case.sla_state.in_(("on_track", "at_risk")))
+        select(Case).where(Case.status == CaseStatus.OPEN, Case.sla_due_at <= at, Case.sla_state.in_(SlaState.running()))
         .order_by(Case.sla_due_at, Case.id).limit(limit)
     ).scalars().all()
     for case in due:
@@ -275,8 +277,8 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
             share = 1.0 - sd.sla.warn_at
             horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
             cands = session.execute(
-                select(Case).where(and_(Case.case_type == ct.name, Case.stage == sd.name, Case.status == "open",
-                                        Case.sla_state == "on_track", Case.sla_due_at > at,
+                select(Case).where(and_(Case.case_type == ct.name, Case.stage == sd.name, Case.status == CaseStatus.OPEN,
+                                        Case.sla_state == SlaState.ON_TRACK, Case.sla_due_at > at,
                                         Case.sla_due_at <= horizon))
                 .order_by(Case.sla_due_at, Case.id).limit(limit)
             ).scalars().all()

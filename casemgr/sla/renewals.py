@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
+from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case, Task
 from casemgr.clock import now
 from casemgr.sla.calendar import get_calendar
@@ -119,7 +120,7 @@ def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> 
     last_id = 0
     while True:
         rows = session.execute(
-            select(Case).where(Case.case_type == "contract", Case.status == "open", Case.stage.in_(RENEWAL_STAGES),
+            select(Case).where(Case.case_type == "contract", Case.status == CaseStatus.OPEN, Case.stage.in_(RENEWAL_STAGES),
                                Case.id > last_id).order_by(Case.id).limit(batch)
         ).scalars().all()
         if not rows:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from casemgr.cases.enums import CaseStatus
 from casemgr.cases.schemas import CaseFilters
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -39,14 +40,14 @@ def end_of_today(at: datetime, tz: ZoneInfo) -> datetime:
 def query_for(view: str, who: Principal, tz: ZoneInfo, at: datetime | None = None) -> listing.CaseQuery:
     """The CaseQuery of a default view; an unknown key means all open cases."""
     at = at or now()
-    open_ = CaseFilters(status="open")
+    open_ = CaseFilters(status=CaseStatus.OPEN)
     if view.startswith("queue:"):
-        return listing.CaseQuery(filters=CaseFilters(status="open", queue=view[6:]))
+        return listing.CaseQuery(filters=CaseFilters(status=CaseStatus.OPEN, queue=view[6:]))
     match view:
         case DefaultView.NEW:
             return listing.CaseQuery(filters=open_, unassigned=True)
         case DefaultView.MINE:
-            return listing.CaseQuery(filters=CaseFilters(status="open", assignee=who.username))
+            return listing.CaseQuery(filters=CaseFilters(status=CaseStatus.OPEN, assignee=who.username))
         case DefaultView.WAITING:
             return listing.CaseQuery(filters=open_, waiting=True)
         case DefaultView.DUE_TODAY:

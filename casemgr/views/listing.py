@@ -19,12 +19,13 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from casemgr.cases import cursor as cursor_codec
+from casemgr.cases.enums import Priority
 from casemgr.cases.models import Case, Party
 from casemgr.cases.schemas import CaseFilters
 from casemgr.users.models import User
 from casemgr.views.enums import SortKey
 
-PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+PRIORITY_ORDER = tuple(reversed(Priority.values()))  # most urgent first
 LIST_VIEW_DEFERRED = ("description", "fields", "tags", "ai", "contract", "rules_result")
 
 

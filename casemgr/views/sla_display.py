@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from casemgr.cases.enums import CaseStatus
 from casemgr.clock import now
 
 UTC = ZoneInfo("UTC")
@@ -43,7 +44,7 @@ class SlaView:
 
 def sla_view(status: str, sla_state: str, due: datetime | None, sla_hours: float | None, tz: ZoneInfo,
              at: datetime | None = None) -> SlaView:
-    if status != "open":
+    if status != CaseStatus.OPEN:
         return SlaView("none", "closed", "", "")
     if sla_state == "paused":
         return SlaView("paused", "paused (waiting on customer)", "", "")

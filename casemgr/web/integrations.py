@@ -12,6 +12,8 @@ from typing import Any
 from sqlmodel import Session
 
 from casemgr.errors import ServiceUnavailable
+from casemgr.governance.enums import DecisionOutcome, ReviewStatus
+from casemgr.limits import REASON_CODE_CHARS
 from casemgr.users.service import Principal
 
 
@@ -54,7 +56,7 @@ def missing(what: str) -> ServiceUnavailable:
 def can_decide(session: Session, principal: Principal, decision: Any) -> bool:
     """Whether the policy lets this user accept/reject this suggestion: it is pending and routed to a role
     the user holds (the governance service enforces the same on submit)."""
-    if decision.review_status != "pending" or decision.outcome != "suggested":
+    if decision.review_status != ReviewStatus.PENDING or decision.outcome != DecisionOutcome.SUGGESTED:
         return False
     return bool(decision.owner_role) and decision.owner_role in principal.roles
 
@@ -69,7 +71,7 @@ def reject_decision(session: Session, principal: Principal, decision_id: int, re
     from casemgr.governance import service as gov
 
     return gov.reject_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles,
-                                 reason=reason[:60], comment=reason)
+                                 reason=reason[:REASON_CODE_CHARS], comment=reason)
 
 
 # ---------------------------------------------------------------- intake: replies and quarantine

@@ -13,6 +13,7 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.db import read_session, write_session
 from casemgr.errors import DomainError, ValidationFailed
 from casemgr.intake.models import Message, QuarantinedMessage
+from casemgr.limits import PREVIEW_CHARS
 from casemgr.users import service as users
 from casemgr.users.models import ApiKey, User
 from casemgr.users.service import Principal
@@ -54,7 +55,7 @@ def _quarantine_page(request: Request, *, error: str | None = None, notice: str 
         rows = list(s.execute(select(QuarantinedMessage).order_by(
             QuarantinedMessage.status != "held", QuarantinedMessage.id.desc()).limit(200)).scalars())  # type: ignore[union-attr]
     items = [{"q": q, "size": len(q.raw or b""),
-              "preview": (q.raw or b"")[:400].decode("utf-8", "replace")} for q in rows]
+              "preview": (q.raw or b"")[:PREVIEW_CHARS].decode("utf-8", "replace")} for q in rows]
     return render(request, "quarantine.html", {"items": items, "error": error, "notice": notice},
                   status_code=status_code)
 

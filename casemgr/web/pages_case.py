@@ -23,8 +23,10 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.customers import service as customers
 from casemgr.db import read_session, write_session
 from casemgr.errors import Conflict, DomainError, NotFound, StaleVersion, ValidationFailed
+from casemgr.governance.enums import DecisionOutcome
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Attachment, Message
+from casemgr.limits import DOWNLOAD_NAME_CHARS
 from casemgr.notifications.service import notify_note_mentions
 from casemgr.users.service import Principal
 from casemgr.views.sla_display import zone
@@ -105,9 +107,9 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
     can_write = principal.has_any(roles_for("cases.write"))
     suggestions = [
         {"d": d, "can_decide": principal.has_any(roles_for("ai.decide")) and integrations.can_decide(session, principal, d)}
-        for d in decisions if d.outcome == "suggested"
+        for d in decisions if d.outcome == DecisionOutcome.SUGGESTED
     ]
-    others = [d for d in decisions if d.outcome != "suggested"]
+    others = [d for d in decisions if d.outcome != DecisionOutcome.SUGGESTED]
     party = session.get(Party, case.party_id) if case.party_id else None
     names = usernames(session, {case.assignee_id} if case.assignee_id else set())
     rules = case.rules_result or {}
@@ -307,7 +309,7 @@ def attachment(case_id: int, attachment_id: int, session: ReadSession, _: Reader
     path = (path if path.is_absolute() else base / path).resolve()
     if base not in path.parents or not path.is_file():
         raise NotFound(f"attachment {attachment_id} content is missing")
-    safe = "".join(ch for ch in att.filename if ch.isalnum() or ch in "._- ")[:150] or "attachment"
+    safe = "".join(ch for ch in att.filename if ch.isalnum() or ch in "._- ")[:DOWNLOAD_NAME_CHARS] or "attachment"
     # Always a download, never rendered by the browser: a hostile HTML or SVG attachment stays inert.
     headers = {"Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(att.filename)}",
                "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}

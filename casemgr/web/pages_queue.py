@@ -14,11 +14,13 @@ from sqlmodel import Session
 
 from casemgr.bulk import ownership
 from casemgr.cases import service
+from casemgr.cases.enums import Priority
 from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseFilters
 from casemgr.casetypes.registry import get_registry
 from casemgr.db import read_session, write_session
 from casemgr.errors import Conflict, DomainError, ValidationFailed
+from casemgr.sla.enums import SlaState
 from casemgr.users.models import User, UserRole
 from casemgr.users.service import Principal
 from casemgr.views import defaults, listing
@@ -36,8 +38,8 @@ Reader = Annotated[Principal, Depends(page("cases.read"))]
 Assigner = Annotated[Principal, Depends(page("cases.assign"))]
 
 PAGE_SIZE = 50
-SLA_STATES = ["on_track", "at_risk", "breached", "paused", "none"]
-PRIORITIES = ["urgent", "high", "normal", "low"]
+SLA_STATES = [SlaState.ON_TRACK, SlaState.AT_RISK, SlaState.BREACHED, SlaState.PAUSED, SlaState.NONE]
+PRIORITIES = list(reversed(Priority))  # most urgent first in the filter
 ASSIGNABLE_ROLES = ("agent", "lead", "legal", "finance", "compliance")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SORTS = {SortKey.SLA: "SLA due", SortKey.PRIORITY: "Priority", SortKey.UPDATED: "Updated", SortKey.CREATED: "Created"}

@@ -6,12 +6,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from casemgr.cases.enums import Sentiment, Urgency
 from casemgr.cases.models import Case
 from casemgr.governance.kinds import register
 from casemgr.governance.kinds.base import DecisionKind, Value
 
-URGENCIES = ("low", "normal", "high", "critical")
-SENTIMENTS = ("negative", "neutral", "positive")
 CLASSIFY_FIELDS = ("category", "urgency", "sentiment")
 
 
@@ -35,7 +34,7 @@ class Classify(DecisionKind):
         if f not in CLASSIFY_FIELDS:
             return f"classify cannot set field {f!r}"
         val = value.get(f)
-        allowed = {"category": facts.categories, "urgency": URGENCIES, "sentiment": SENTIMENTS}[f]
+        allowed = {"category": facts.categories, "urgency": Urgency.values(), "sentiment": Sentiment.values()}[f]
         if not allowed:
             return f"case type {facts.case_type} has no {f}"
         if val not in allowed:
