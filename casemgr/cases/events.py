@@ -8,6 +8,7 @@ first publish so a change never runs without its listeners whatever happened to 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,21 +35,23 @@ class CaseEvent:
 Listener = Callable[[CaseEvent], None]
 _listeners: dict[CaseEventName, list[Listener]] = {name: [] for name in CaseEventName}
 _loaded = False
+_lock = threading.Lock()  # the first publishes may come from several request threads at once
 
 
 def connect(name: CaseEventName, listener: Listener) -> None:
     """Register `listener` for `name` (idempotent: the same function is registered once)."""
-    if listener not in _listeners[name]:
-        _listeners[name].append(listener)
+    with _lock:
+        if listener not in _listeners[name]:
+            _listeners[name].append(listener)
 
 
 def listeners(name: CaseEventName) -> list[Listener]:
     global _loaded
     if not _loaded:
-        _loaded = True
         from casemgr import listeners as wiring
 
         wiring.register()
+        _loaded = True
     return list(_listeners[name])
 
 
