@@ -8,12 +8,11 @@ writers (PostgreSQL: row lock; SQLite: writes already run under BEGIN IMMEDIATE)
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -208,7 +207,7 @@ def export_rows(session: Session) -> Iterator[dict[str, Any]]:
         }
 
 
-def export(session: Session, fmt: str, out: io.TextIOBase) -> int:
+def export(session: Session, fmt: str, out: TextIO) -> int:
     n = 0
     if fmt == "jsonl":
         for row in export_rows(session):

@@ -58,7 +58,7 @@ def generate(n: int, *, seed: int = 8, at: datetime | None = None) -> Iterator[t
         t = created
         hist = []
         stages = path[:depth] + ([finals[ct]] if closed else [])
-        prev = None
+        prev: str | None = None
         for i, st in enumerate(stages):
             last = i == len(stages) - 1
             left = None if last else t + timedelta(hours=rng.lognormvariate(2.3, 1.0))
@@ -151,7 +151,7 @@ def load(n: int, *, batch: int = 50_000) -> float:
         else:
             cur.execute("SELECT setval('cases_id_seq', (SELECT max(id) FROM cases))")
             raw.commit()
-            driver = raw.driver_connection  # type: ignore[attr-defined]
+            driver: Any = raw.driver_connection  # type: ignore[attr-defined]
             driver.autocommit = True  # VACUUM refuses to run inside a transaction
             with driver.cursor() as vc:
                 vc.execute("VACUUM ANALYZE cases")

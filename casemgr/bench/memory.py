@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from casemgr.bench import loadgen, serving
@@ -29,6 +31,10 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     mx, my = sum(xs) / n, sum(ys) / n
     den = sum((x - mx) ** 2 for x in xs)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+def _offset(make: Callable[[int], bytes], base: int, i: int) -> bytes:
+    return make(base + i)
 
 
 def run(requests: int = 1_000_000, clients: int = 16, samples: int = 20, database_url: str | None = None,
@@ -63,7 +69,7 @@ def run(requests: int = 1_000_000, clients: int = 16, samples: int = 20, databas
             points.append((0, _rss_mb(proc.pid)))
             while done < requests:
                 n = min(chunk, requests - done)
-                res = loadgen.run("127.0.0.1", port, lambda i, base=done: make(base + i), n=n, concurrency=clients)
+                res = loadgen.run("127.0.0.1", port, partial(_offset, make, done), n=n, concurrency=clients)
                 errors += n - res.ok
                 done += n
                 points.append((done, _rss_mb(proc.pid)))
