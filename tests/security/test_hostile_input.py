@@ -277,7 +277,7 @@ def test_sql_metacharacters_in_every_filter_match_nothing_and_break_nothing(api:
             for f in API_FILTERS:
                 r = api.get("/api/cases", params={f: payload, "status": "any"} if f != "status" else {f: payload})
                 requests += 1
-                assert r.status_code in (200, 422), (f, payload, r.status_code, r.text[:200])
+                assert r.status_code in (200, 400, 422), (f, payload, r.status_code, r.text[:200])
                 if r.status_code == 200:
                     assert r.json()["items"] == [], (f, payload)  # a literal value no case has
                 else:
