@@ -6,7 +6,7 @@ import gzip
 import json
 import random
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -20,6 +20,7 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.db import write_session
 from casemgr.limits import CASE_SUBJECT_CHARS, FIELD_LABEL_CHARS, PARTY_NAME_CHARS
+from casemgr.sla.clock import due_at
 from casemgr.users import service as users
 
 DEMO_ROLES = ["agent", "lead", "governance", "reviewer", "admin"]
@@ -99,17 +100,11 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
                 data.fields.pop("governing_law")
         path = rng.choice(paths)
         depth = rng.randint(1, len(path))
-        # Older cases have moved further: the demo looks like a real backlog.
-        age_days = (now() - t0).days
-        if age_days < 5:
-            depth = min(depth, 2)
+        t0, times = plan_times(rng, registry.get(kind), path[:depth], t0,
+                               rule_hours=_rule_hours(data, path[:depth], rec.get("product")))
         with write_session() as session:
             case = cases.create_case(session, data, actor="system:demo", created_at=t0)
-            t = t0
-            for stage in path[1:depth]:
-                t = t + timedelta(hours=rng.uniform(1, 30) * (3 if stage in ("investigation", "negotiation") else 1))
-                if t >= now():
-                    break
+            for stage, t in zip(path[1:depth], times, strict=True):
                 if kind == "complaint" and stage == "triage" and rec.get("product"):
                     case.category = rec["product"]
                     case.fields = {**case.fields, "category": rec["product"]}
@@ -118,6 +113,76 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
         created += 1
     assert registry  # registry validated before seeding
     return created
+
+
+# Where an open demo case's SLA due time lands relative to now (share, remaining time in hours: low, high).
+# A backlog agents recognise: most on track, some due today, some at risk, a few breached.
+DUE_SPREAD = (
+    (0.07, (-72.0, -0.5)),  # breached: overdue by half an hour to three days
+    (0.13, (0.25, 2.0)),  # at risk: due within two hours
+    (0.15, (2.0, 8.0)),  # due later today or tomorrow morning
+    (0.65, (8.0, 240.0)),  # on track
+)
+
+
+def _remaining_hours(rng: random.Random) -> float:
+    r = rng.random()
+    for share, (low, high) in DUE_SPREAD:
+        if r < share:
+            return rng.uniform(low, high)
+        r -= share
+    return rng.uniform(8.0, 240.0)
+
+
+def _rule_hours(data: CaseCreate, stages: list[str], product: str | None) -> float | None:
+    """The SLA target the routing rules would set in the last stage (a rule may shorten the stage's own)."""
+    from casemgr.cases.routing import evaluate_rules
+
+    probe = cases.plan_case(data, "system:demo").case
+    probe.stage = stages[-1]
+    if data.case_type == "complaint" and "triage" in stages[1:] and product:
+        probe.category = product
+        probe.fields = {**probe.fields, "category": product}
+    hours = evaluate_rules(probe).get("sla_hours")
+    return float(hours) if hours else None
+
+
+def plan_times(rng: random.Random, ct: Any, stages: list[str], t0: datetime, *,
+               rule_hours: float | None = None) -> tuple[datetime, list[datetime]]:
+    """Creation time and one time per transition (stages[1:]), all before now.
+
+    A case that ends in an open stage with an SLA target is placed so its due time falls where DUE_SPREAD says,
+    relative to *now* (found by bisection on the business calendar), so `casemgr demo` shows what a real
+    backlog shows today instead of a wall of cases breached months ago. Closed cases keep their random past.
+    """
+    gaps = [timedelta(hours=rng.uniform(1, 30) * (3 if s in ("investigation", "negotiation") else 1))
+            for s in stages[1:]]
+    at = now()
+    last = ct.stage(stages[-1])
+    if last is not None and not last.final:
+        if last.sla is not None and not last.waits_on_customer:
+            want = at + timedelta(hours=_remaining_hours(rng))
+            hours = min(last.sla.hours, rule_hours) if rule_hours else last.sla.hours
+            lo, hi = at - timedelta(days=60), at - timedelta(minutes=1)
+            for _ in range(40):  # due_at is monotonic in the start time
+                mid = lo + (hi - lo) / 2
+                if due_at(mid, hours, last.sla.business_hours) < want:
+                    lo = mid
+                else:
+                    hi = mid
+            t_last = lo
+        else:
+            t_last = at - timedelta(hours=rng.uniform(1, 24 * 20))  # paused or untimed: some time ago
+        t0 = t_last - sum(gaps, timedelta())
+    else:
+        overshoot = t0 + sum(gaps, timedelta()) - (at - timedelta(hours=1))
+        if overshoot > timedelta():
+            t0 -= overshoot
+    times, t = [], t0
+    for g in gaps:
+        t += g
+        times.append(t)
+    return t0, times
 
 
 def queue_ai_for_open_cases() -> int:
