@@ -29,6 +29,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import make_pipeline, make_union
 
 from casemgr.ai import artifact
+from casemgr.ai.calibration import apply_vector_scaling, ece, fit_vector_scaling
 from casemgr.ai.cues import CueTokens
 from casemgr.ai.nblr import NBLogisticRegression
 from casemgr.ai.text import normalise
@@ -115,6 +116,7 @@ class CategoryModel:
     labels: list[str]
     temperature: float = 1.0
     vocabulary: frozenset[str] = field(default_factory=frozenset)
+    bias: list[float] | None = None  # per-class calibration offsets (None: temperature only, older artefacts)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -129,6 +131,8 @@ class CategoryModel:
         proba = self.model.predict_proba(docs)
         # Reorder to self.labels in case the estimator sorted differently.
         order = [list(self.model.classes_).index(lab) for lab in self.labels]
+        if self.bias is not None:
+            return apply_vector_scaling(proba[:, order], self.temperature, self.bias)
         return _softmax_sharpen(proba[:, order], self.temperature)
 
     def predict(self, texts: Sequence[str], *, raw: bool = True) -> list[tuple[str, float, dict[str, float]]]:
@@ -195,7 +199,8 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, seed: int = 0) -> CategoryModel:
+def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, seed: int = 0,
+          kind: str = MODEL_KIND) -> CategoryModel:
     texts, labels = read_labelled_csv(data, text_col, label_col)
     if len(set(labels)) < 2:
         raise ValueError("need at least two labels to train")
@@ -203,16 +208,22 @@ def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, se
     min_count = min(labels.count(c) for c in classes)
     cv_scores: dict[str, Any] | None = None
     temperature = 1.0
+    bias: list[float] | None = None
     k = min(folds, min_count)
     if k >= 2:
         cv_scores, oof = cross_validate(texts, labels, folds=k, seed=seed)
-        temperature = fit_temperature(oof, np.array([classes.index(lab) for lab in labels]))
+        y_idx = np.array([classes.index(lab) for lab in labels])
+        # Per-class calibration (issue 17): one temperature plus a bias per class, fitted out of fold.
+        temperature, bias = fit_vector_scaling(oof, y_idx)
+        cal = apply_vector_scaling(oof, temperature, bias)
+        cv_scores["ece"] = ece(cal.max(axis=1), cal.argmax(axis=1) == y_idx)
+        cv_scores["ece_uncalibrated"] = ece(oof.max(axis=1), oof.argmax(axis=1) == y_idx)
         cv_scores["folds"] = k
     docs = [normalise(t) for t in texts]
     model = build_model().fit(docs, labels)
     vocabulary = frozenset(w for d in docs for w in d.split())
     meta = {
-        "kind": MODEL_KIND,
+        "kind": kind,
         "labels": classes,
         "text_col": text_col,
         "label_col": label_col,
@@ -221,20 +232,21 @@ def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, se
         "training_data_sha256": file_sha256(data),
         "cv": cv_scores,
         "temperature": temperature,
+        "bias": bias,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "sklearn_version": sklearn.__version__,  # pickles are tied to it
     }
-    return CategoryModel(model=model, labels=classes, temperature=temperature, vocabulary=vocabulary, meta=meta)
+    return CategoryModel(model=model, labels=classes, temperature=temperature, vocabulary=vocabulary, bias=bias, meta=meta)
 
 
-def save(cm: CategoryModel, out: str | Path) -> tuple[Path, Path]:
+def save(cm: CategoryModel, out: str | Path, prefix: str = ARTIFACT_PREFIX) -> tuple[Path, Path]:
     """Write <out>.joblib + <out>.json; the version is the content hash of the joblib bytes.
 
     `out` may be a directory (file named complaints-<version>.joblib inside) or a .joblib path.
     """
-    payload = {"model": cm.model, "labels": cm.labels, "temperature": cm.temperature,
+    payload = {"model": cm.model, "labels": cm.labels, "temperature": cm.temperature, "bias": cm.bias,
                "vocabulary": sorted(cm.vocabulary), "meta": {k: v for k, v in cm.meta.items() if k != "version"}}
-    path, meta_path, version = artifact.write(payload, out, ARTIFACT_PREFIX, cm.meta)
+    path, meta_path, version = artifact.write(payload, out, prefix, cm.meta)
     cm.meta["version"] = version
     return path, meta_path
 
@@ -242,7 +254,7 @@ def save(cm: CategoryModel, out: str | Path) -> tuple[Path, Path]:
 def load(path: str | Path) -> CategoryModel:
     payload, meta = artifact.read(path)
     return CategoryModel(model=payload["model"], labels=list(payload["labels"]), temperature=float(payload["temperature"]),
-                         vocabulary=frozenset(payload["vocabulary"]), meta=meta)
+                         vocabulary=frozenset(payload["vocabulary"]), bias=payload.get("bias"), meta=meta)
 
 
 def bundled_artifact(prefix: str = ARTIFACT_PREFIX) -> Path:
@@ -259,19 +271,23 @@ def load_cached(path: str) -> CategoryModel:
     return load(path)
 
 
-def default_model(path: str | None = None) -> CategoryModel:
-    return load_cached(path or str(bundled_artifact()))
+def default_model(path: str | None = None, prefix: str = ARTIFACT_PREFIX) -> CategoryModel:
+    return load_cached(path or str(bundled_artifact(prefix)))
 
 
 def evaluate(cm: CategoryModel, texts: Sequence[str], labels: Sequence[str], batch: int = 256) -> dict[str, Any]:
     """Predict only (never fits) and score; docs_per_s is measured over the whole prediction."""
     t0 = time.perf_counter()
     preds: list[str] = []
+    confs: list[float] = []
     for i in range(0, len(texts), batch):
-        preds += [p[0] for p in cm.predict(texts[i : i + batch])]
+        for label, conf, _ in cm.predict(texts[i : i + batch]):
+            preds.append(label)
+            confs.append(conf)
     elapsed = max(time.perf_counter() - t0, 1e-9)
     known = sorted(set(cm.labels) | set(labels))
     out = scores(list(labels), preds, [lab for lab in known if lab in set(labels) or lab in set(preds)])
+    out["ece"] = ece(confs, [p == t for p, t in zip(preds, labels, strict=True)])
     out["docs_per_s"] = round(len(texts) / elapsed, 1)
     out["model_version"] = cm.version
     return out

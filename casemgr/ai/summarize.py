@@ -1,12 +1,18 @@
-"""Extractive summaries (at most 3 sentences, in original order) and key facts by pattern."""
+"""Extractive summaries (at most 2 sentences, in original order) and key facts by pattern.
+
+Greeting, subject-like opening lines, signatures, disclaimers and quoted or pasted text are removed
+first (casemgr.ai.emailclean), so a summary never repeats "Hello," or the subject. A long sentence is
+cut at a word boundary: a summary must be much shorter than what it summarises.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 
+from casemgr.ai.emailclean import author_text
 from casemgr.ai.schemas import KeyFacts, Summary
-from casemgr.ai.text import normalise, strip_html, strip_quoted_and_signature
+from casemgr.ai.text import normalise
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
 _AMOUNT = re.compile(
@@ -69,9 +75,9 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if len(p) >= 3]
 
 
-def summarize(text: str, max_sentences: int = 3, max_chars: int = 600) -> Summary:
+def summarize(text: str, max_sentences: int = 2, max_chars: int = 320) -> Summary:
     """Pick the sentences that carry the most frequent content words and facts (centroid heuristic)."""
-    body = strip_quoted_and_signature(strip_html(text))
+    body = author_text(text)
     sentences = split_sentences(body)
     facts = key_facts(body)
     if not sentences:
@@ -88,9 +94,10 @@ def summarize(text: str, max_sentences: int = 3, max_chars: int = 600) -> Summar
         scored.append((score, i))
     chosen = sorted(i for _, i in sorted(scored, reverse=True)[:max_sentences]) or [0]
     picked = []
+    per_sentence = max_chars // len(chosen)
     for i in chosen:
         s = sentences[i]
-        if len(s) > max_chars // max_sentences * 2:
-            s = s[: max_chars // max_sentences * 2].rsplit(" ", 1)[0] + "…"
+        if len(s) > per_sentence:
+            s = s[:per_sentence].rsplit(" ", 1)[0] + "…"
         picked.append(s)
     return Summary(summary=" ".join(picked), sentences=picked, key_facts=facts)

@@ -75,7 +75,9 @@ def singularise(word: str, vocabulary: frozenset[str] | set[str] | None = None) 
 
 def normalise(text: str, vocabulary: frozenset[str] | set[str] | None = None, max_chars: int = 0) -> str:
     """Raw text -> lowercase content words, as in the training CSV. Idempotent on clean data."""
-    text = strip_quoted_and_signature(strip_html(text))
+    from casemgr.ai.emailclean import author_text  # emailclean builds on this module's helpers
+
+    text = author_text(text)
     text = text.lower().replace("'", "").replace("\u2019", "")
     text = _MASK_RE.sub(" ", text)
     stop = stopwords()
