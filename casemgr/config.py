@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     ai_timeout_s: float = 10.0
     ai_redact_pii: bool = True  # redact emails, phones, IBANs, cards before an external provider sees text
     ai_max_retries: int = 2
+    ai_max_tokens: int = 512  # sent with every provider request (contracts get 4x); a cut answer is an error
+    ai_latency_budget_s: float = 30.0  # all attempts of one provider call together, retries included
+    ai_fallback_local: bool = True  # answer from the offline models when the openai provider fails
 
     # Intake / mail
     accepted_domains: list[str] = Field(default_factory=lambda: ["example.com", "casemgr.local", "localhost"])

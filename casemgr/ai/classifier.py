@@ -218,6 +218,10 @@ def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, se
         cal = apply_vector_scaling(oof, temperature, bias)
         cv_scores["ece"] = ece(cal.max(axis=1), cal.argmax(axis=1) == y_idx)
         cv_scores["ece_uncalibrated"] = ece(oof.max(axis=1), oof.argmax(axis=1) == y_idx)
+        # Out-of-fold (predicted, true, calibrated confidence) rows: the calibration data from which
+        # `casemgr policy suggest-thresholds` proposes per-class thresholds without retraining.
+        cv_scores["oof"] = [[classes[int(i)], labels[n], round(float(c), 4)]
+                            for n, (i, c) in enumerate(zip(cal.argmax(axis=1), cal.max(axis=1), strict=True))]
         cv_scores["folds"] = k
     docs = [normalise(t) for t in texts]
     model = build_model().fit(docs, labels)

@@ -180,22 +180,39 @@ def suggest(
 
 @app.command("extract-contract")
 def extract_contract(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    files: list[Path] = typer.Argument(..., help="One or more .txt contracts (a back catalogue at once)."),
     as_json: bool = typer.Option(False, "--json"),
     provider: str | None = typer.Option(None),
 ) -> None:
-    """Extract parties, dates, renewal, notice, governing law and the 8 CUAD clauses from a .txt contract."""
+    """Extract parties, dates, renewal, notice, governing law and the 8 CUAD clauses from .txt contracts.
+
+    One JSON line per file, with "file" naming it; the models load once for all files. A file that
+    cannot be read or extracted gets {"file", "status": "error", "error"} and the exit code is 3.
+    """
     from casemgr.ai.service import run_capability
 
-    text = file.read_text(encoding="utf-8", errors="replace")
-    outcome = run_capability(_provider(provider), "extract_contract", text)
-    if not outcome.ok:
-        _echo({"status": outcome.status, "error": outcome.error}, as_json)
+    p = _provider(provider)
+    failed = 0
+    for file in files:
+        if not file.is_file():
+            failed += 1
+            _echo({"file": str(file), "status": "error", "error": "not a readable file"}, True)
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        outcome = run_capability(p, "extract_contract", text)
+        if not outcome.ok:
+            failed += 1
+            _echo({"file": str(file), "status": outcome.status, "error": outcome.error}, True)
+            continue
+        out = {"file": str(file), **dict(outcome.output or {})}
+        # The CLI contract: each clause is exactly {"present", "span"}.
+        out["clauses"] = {k: {"present": v["present"], "span": v["span"]} for k, v in out.get("clauses", {}).items()}
+        if as_json or len(files) > 1:
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            _echo(out, False)
+    if failed:
         raise typer.Exit(3)
-    out = dict(outcome.output or {})
-    # The CLI contract: each clause is exactly {"present", "span"}.
-    out["clauses"] = {k: {"present": v["present"], "span": v["span"]} for k, v in out.get("clauses", {}).items()}
-    _echo(out, as_json)
 
 
 @app.command("train-contracts")

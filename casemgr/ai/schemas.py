@@ -29,6 +29,20 @@ class _Strict(BaseModel):
 class Scored(_Strict):
     label: str = Field(max_length=100)
     confidence: float = Field(ge=0.0, le=1.0)
+    # Why: the cue words and the sentence that carried the label, shown to agents and reviewers.
+    evidence: list[str] = Field(default_factory=list, max_length=8)
+
+
+class Scope(_Strict):
+    """Whether the complaint models should be trusted on this text at all (casemgr.ai.scope)."""
+
+    language: str = Field(default="en", max_length=20)
+    spam: bool = False
+    phishing: bool = False
+    out_of_scope: bool = False
+    needs_human: bool = False
+    reason: str | None = Field(default=None, max_length=100)
+    evidence: list[str] = Field(default_factory=list, max_length=8)
 
 
 class Classification(_Strict):
@@ -36,6 +50,8 @@ class Classification(_Strict):
     urgency: Scored
     sentiment: Scored
     scores: dict[str, float] = Field(default_factory=dict)  # per-category probabilities when known
+    intent: Scored | None = None  # the single main thing the person wants (casemgr.ai.targets.INTENTS)
+    scope: Scope | None = None
 
 
 class KeyFacts(_Strict):

@@ -122,6 +122,12 @@ def run_capability(
     )
     if error:
         return AIOutcome(ok=False, output=None, record=record, error=error, status=AI_UNAVAILABLE)
+    fell_back = getattr(provider, "errors", None)
+    if fell_back:
+        # Answered, but not by the first provider: the record names the fallback and why it was used.
+        record["provider"] = f"{record['provider']}:fallback"[:40]
+        record["error"] = "fallback after: " + "; ".join(fell_back)[:1900]
+        return AIOutcome(ok=True, output=output, record=record, status="fallback")
     return AIOutcome(ok=True, output=output, record=record)
 
 

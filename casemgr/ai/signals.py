@@ -86,7 +86,8 @@ def urgency(text: str) -> tuple[str, float, list[str]]:
         label = "normal"
     margin = min(1.0, abs(score - 1.5) / 3.0)
     evidence = len(cues) + 0.3 * min(emphasis, 5)
-    conf = _confidence(evidence, margin) if label != "normal" else round(0.55 + 0.25 * math.exp(-evidence), 3)
+    # "normal" with no cue at all is a guess, not knowledge: low confidence (it was 0.80, issue 17).
+    conf = _confidence(evidence, margin) if label != "normal" else round(0.4 + 0.2 * (1 - math.exp(-evidence)), 3)
     return label, conf, cues
 
 

@@ -202,6 +202,27 @@ def enrich_cmd(case_id: int, as_json: bool = typer.Option(False, "--json")) -> N
     _echo(r.__dict__, as_json, f"case {case_id}: {r.status} {r.outcomes} {r.reason}")
 
 
+@app.command("suggest-thresholds")
+def suggest_thresholds(
+    target_precision: float = typer.Option(0.9, "--target-precision", help="Precision each class must reach."),
+    target: str = typer.Option("category", help="category, urgency or intent."),
+    data: Path = typer.Option(None, "--data", exists=True, dir_okay=False,
+                              help="Labelled CSV to calibrate on (default: the model's out-of-fold data)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Propose per-class thresholds from calibration data (lowest threshold reaching the precision)."""
+    from casemgr.ai.thresholds import suggest
+
+    try:
+        out = suggest(target_precision, target, data)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    lines = [f"{k}: {v}" for k, v in out["thresholds_by_category"].items()]
+    lines += [f"{k}: unreachable (keep as suggestion)" for k in out["unreachable"]]
+    _echo(out, as_json, "\n".join(lines))
+
+
 @app.command("export-overrides")
 def export_overrides(out: Path = typer.Option(None, "--out", help="CSV file (default: stdout)."),
                      field: str = typer.Option("category", "--field")) -> None:

@@ -1,7 +1,10 @@
 """A tiny real chat-completions server on 127.0.0.1 for provider tests.
 
-Each test queues replies: a JSON-able content string (200 answer), an HTTP status code, or
-("sleep", seconds) to simulate a timeout. Every request body is kept for assertions.
+Each test queues replies: a JSON-able content string (200 answer), an HTTP status code,
+("sleep", seconds) to simulate a timeout, ("length", content) for an answer cut at max_tokens, or
+("echo",) for a model that parrots its input. `reject_json_schema` makes the server refuse the
+json_schema response format with a 400, as servers without structured output do. Every request body
+is kept for assertions.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class ChatServer:
         self.replies: deque[Any] = deque()
         self.requests: list[dict[str, Any]] = []
         self.default: Any = 500
+        self.reject_json_schema = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,12 +38,23 @@ class ChatServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append({"path": self.path, "body": body})
-                reply = server.replies.popleft() if server.replies else server.default
+                finish = "stop"
+                if server.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                    reply: Any = ("status", 400, "response_format type json_schema is not supported")
+                else:
+                    reply = server.replies.popleft() if server.replies else server.default
+                if isinstance(reply, tuple) and reply[0] == "length":
+                    finish, reply = "length", reply[1]
+                if isinstance(reply, tuple) and reply[0] == "echo":
+                    reply = body["messages"][-1]["content"]
                 if isinstance(reply, tuple) and reply[0] == "sleep":
                     time.sleep(reply[1])
                     reply = reply[2] if len(reply) > 2 else json.dumps({})
+                message = None
+                if isinstance(reply, tuple) and reply[0] == "status":
+                    reply, message = reply[1], reply[2]
                 if isinstance(reply, int):
-                    payload = json.dumps({"error": {"message": f"status {reply}", "type": "test"}}).encode()
+                    payload = json.dumps({"error": {"message": message or f"status {reply}", "type": "test"}}).encode()
                     self.send_response(reply)
                     if reply == 429:
                         self.send_header("Retry-After", "0")
@@ -48,7 +63,7 @@ class ChatServer:
                     payload = json.dumps({
                         "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                         "model": body.get("model", "test-model"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
+                        "choices": [{"index": 0, "finish_reason": finish,
                                      "message": {"role": "assistant", "content": content}}],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     }).encode()

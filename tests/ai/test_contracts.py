@@ -195,3 +195,18 @@ def test_clause_cv_on_a_subset_beats_keyword_baseline() -> None:
     result = contracts.cross_validate(docs, folds=2, inner_folds=2, with_dates=False)
     assert result["mean_f1"] >= 0.6, result
     assert set(result["per_clause_f1"]) == set(CLAUSES)
+
+
+def test_extract_contract_cli_many_files_one_line_each(tmp_path: Path) -> None:
+    """A legal team's back catalogue: one JSON line per file naming it; a missing file is reported, exit 3."""
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"c{i}.txt"
+        p.write_text(SAMPLE)
+        paths.append(str(p))
+    res = CliRunner().invoke(app, ["ai", "extract-contract", *paths, str(tmp_path / "missing.txt"), "--json"])
+    assert res.exit_code == 3, res.output
+    lines = [json.loads(line) for line in res.output.strip().splitlines()]
+    assert [x["file"] for x in lines] == [*paths, str(tmp_path / "missing.txt")]
+    assert all(set(x["clauses"]) == set(CLAUSES) for x in lines[:3])
+    assert lines[3]["status"] == "error"

@@ -44,7 +44,10 @@ def test_valid_answer_is_parsed_and_validated(server: Any) -> None:
     req = server.requests[0]
     assert req["path"].endswith("/chat/completions")
     assert req["body"]["model"] == "test-model"
-    assert req["body"]["response_format"] == {"type": "json_object"}
+    # Structured output: the capability's JSON schema, and a token limit on every request.
+    assert req["body"]["response_format"]["type"] == "json_schema"
+    assert req["body"]["response_format"]["json_schema"]["name"] == "Classification"
+    assert req["body"]["max_tokens"] == 512
     system, user = req["body"]["messages"]
     assert system["role"] == "system" and "credit_card" in system["content"]
     # The inbound text travels as a JSON data field, not as instructions.
@@ -151,7 +154,7 @@ def test_injection_with_fallback_yields_only_allowed_or_nothing(server: Any) -> 
     assert outcome.ok and outcome.output is not None
     assert outcome.output["action"] in ALLOWED
     assert set(outcome.output) == {"action", "rationale", "confidence"}
-    assert outcome.record["provider"] == "local"
+    assert outcome.record["provider"] == "local:fallback"  # the record says the fallback answered
 
 
 def test_pii_is_redacted_before_sending(server: Any) -> None:
@@ -188,6 +191,7 @@ def test_get_provider_reads_settings(server: Any, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CASEMGR_OPENAI_MODEL", "served-model")
     monkeypatch.setenv("CASEMGR_OPENAI_API_KEY", "secret")
     monkeypatch.setenv("CASEMGR_AI_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("CASEMGR_AI_FALLBACK_LOCAL", "false")  # the fallback wrapper is tested in test_provider_robustness
     reset_settings()
     p = get_provider()
     assert isinstance(p, OpenAIProvider) and p.model == "served-model" and p.timeout_s == 1.5

@@ -22,5 +22,10 @@ def get_provider(name: str | None = None, settings: Any = None) -> AIProvider:
     if name == "openai":
         from casemgr.ai.providers.openai_provider import OpenAIProvider
 
-        return OpenAIProvider.from_settings(settings)
+        remote = OpenAIProvider.from_settings(settings)
+        if getattr(settings, "ai_fallback_local", True):
+            # After a failure or with the circuit open, each capability is answered by the offline models,
+            # and the call record says so (casemgr.ai.service.run_capability).
+            return FallbackProvider([remote, LocalProvider()])
+        return remote
     raise ValueError(f"unknown AI provider {name!r} (expected 'local' or 'openai')")

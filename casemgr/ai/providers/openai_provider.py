@@ -4,12 +4,21 @@ Inbound text is sent as a JSON data field, never as instructions, optionally wit
 Every answer must parse as JSON and validate against the capability's pydantic schema; labels
 and actions outside the allowed sets are rejected. Transport errors, 429/5xx, timeouts and
 invalid answers are retried a bounded number of times behind a circuit breaker.
+
+Robustness against real local servers (llama.cpp, Ollama, vLLM), issue 17:
+- every request carries `max_tokens`; an answer cut at that limit (finish_reason "length") is an error;
+- structured output: a `json_schema` response format built from the capability's pydantic model when the
+  server accepts it, `json_object` otherwise (remembered per provider after the first refusal);
+- a failed answer is not simply asked again at temperature 0 (that repeats the same failure): the retry
+  is a repair request, at a higher temperature, that tells the model what was wrong;
+- one latency budget bounds all attempts of one call together, so a slow server cannot hold a worker.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from functools import lru_cache
 from importlib import resources
 from string import Template
@@ -60,6 +69,9 @@ class OpenAIProvider(AIProvider):
         breaker: CircuitBreaker | None = None,
         max_input_chars: int = 12000,
         backoff_s: float = 0.2,
+        max_tokens: int = 512,
+        latency_budget_s: float = 30.0,
+        repair_temperature: float = 0.7,
     ):
         self._model = model
         self.timeout_s = timeout_s
@@ -68,6 +80,10 @@ class OpenAIProvider(AIProvider):
         self.labels = tuple(labels or DEFAULT_LABELS)
         self.max_input_chars = max_input_chars
         self.backoff_s = backoff_s
+        self.max_tokens = max_tokens
+        self.latency_budget_s = latency_budget_s
+        self.repair_temperature = repair_temperature
+        self._json_schema_ok: bool | None = None  # None: not tried yet on this server
         # The client's own retries are off: we retry ourselves so the breaker sees every failure.
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0)
         self.breaker = breaker or breaker_for(f"{base_url}|{model}")
@@ -81,6 +97,8 @@ class OpenAIProvider(AIProvider):
             timeout_s=float(settings.ai_timeout_s),
             max_retries=int(getattr(settings, "ai_max_retries", 2)),
             redact_pii=bool(getattr(settings, "ai_redact_pii", True)),
+            max_tokens=int(getattr(settings, "ai_max_tokens", 512)),
+            latency_budget_s=float(getattr(settings, "ai_latency_budget_s", 30.0)),
         )
 
     @property
@@ -97,14 +115,41 @@ class OpenAIProvider(AIProvider):
             text = redact(text, ALL_KINDS)
         return json.dumps({"untrusted_input": text, **(extra or {})}, ensure_ascii=False)
 
-    def _complete_once(self, system: str, user: str) -> dict[str, Any]:
+    def _response_format(self, schema: type[BaseModel] | None) -> dict[str, Any]:
+        if schema is not None and self._json_schema_ok is not False:
+            return {"type": "json_schema",
+                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
+        return {"type": "json_object"}
+
+    def _create(self, messages: list[dict[str, str]], temperature: float, max_tokens: int,
+                schema: type[BaseModel] | None, timeout_s: float) -> Any:
+        fmt = self._response_format(schema)
         try:
-            resp = self.client.chat.completions.create(
-                model=self._model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                temperature=0,
-                response_format={"type": "json_object"},
+            return self.client.chat.completions.create(
+                model=self._model, messages=messages, temperature=temperature, max_tokens=max_tokens,
+                response_format=fmt, timeout=timeout_s,  # type: ignore[arg-type]
             )
+        except openai.BadRequestError as exc:
+            # A server without JSON-schema output refuses the format: remember it and ask for plain JSON.
+            unsupported = any(w in str(exc).lower() for w in ("response_format", "json_schema", "schema", "grammar"))
+            if fmt["type"] == "json_schema" and self._json_schema_ok is None and unsupported:
+                self._json_schema_ok = False
+                return self._create(messages, temperature, max_tokens, None, timeout_s)
+            raise exc
+
+    def _complete_once(self, system: str, user: str, *, schema: type[BaseModel] | None = None,
+                       temperature: float = 0.0, repair: str | None = None, max_tokens: int | None = None,
+                       timeout_s: float | None = None) -> dict[str, Any]:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        if repair:
+            messages.append({"role": "user", "content": (
+                f"Your previous answer was rejected: {repair[:300]}. Answer again with only one JSON object that "
+                "matches the required fields. Do not repeat the input.")})
+        try:
+            resp = self._create(messages, temperature, max_tokens or self.max_tokens, schema,
+                                timeout_s if timeout_s is not None else self.timeout_s)
+            if schema is not None and self._json_schema_ok is None:
+                self._json_schema_ok = True
         except openai.RateLimitError as exc:
             raise AIError(f"rate limited (429): {exc}") from exc
         except openai.APITimeoutError as exc:
@@ -116,9 +161,12 @@ class OpenAIProvider(AIProvider):
             retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
             raise AIError(f"HTTP {exc.status_code}: {exc.message}", retryable=retryable) from exc
         try:
-            content = resp.choices[0].message.content or ""
+            choice = resp.choices[0]
+            content = choice.message.content or ""
         except (AttributeError, IndexError, TypeError) as exc:
             raise AIError("response has no message content") from exc
+        if getattr(choice, "finish_reason", None) == "length":
+            raise AIError(f"answer cut at max_tokens={max_tokens or self.max_tokens}")
         content = content.strip()
         if content.startswith("```"):
             content = content.strip("`").removeprefix("json").strip()
@@ -131,17 +179,32 @@ class OpenAIProvider(AIProvider):
         return data
 
     def _ask(self, capability: str, text: str, schema: type[BaseModel], check: Any = None,
-             subs: dict[str, str] | None = None, extra: dict[str, Any] | None = None, limit: int | None = None) -> Any:
+             subs: dict[str, str] | None = None, extra: dict[str, Any] | None = None, limit: int | None = None,
+             max_tokens: int | None = None) -> Any:
         system = load_prompt(PROMPT_VERSIONS[capability]).safe_substitute(subs or {})
         user = self._data_message(text, extra, limit)
+        deadline = time.monotonic() + self.latency_budget_s
+        state: dict[str, Any] = {"attempt": 0, "error": None}
 
         def once() -> Any:
-            data = self._complete_once(system, user)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                raise AIError(f"latency budget of {self.latency_budget_s}s used up", retryable=False)
+            first = state["attempt"] == 0
+            state["attempt"] += 1
             try:
-                obj = schema.model_validate(data)
-            except ValidationError as exc:
-                raise AIError(f"answer does not match the {schema.__name__} schema: {exc.errors()[:3]}") from exc
-            return check(obj) if check else obj
+                data = self._complete_once(
+                    system, user, schema=schema, temperature=0.0 if first else self.repair_temperature,
+                    repair=None if first else state["error"], max_tokens=max_tokens,
+                    timeout_s=min(self.timeout_s, remaining))
+                try:
+                    obj = schema.model_validate(data)
+                except ValidationError as exc:
+                    raise AIError(f"answer does not match the {schema.__name__} schema: {exc.errors()[:3]}") from exc
+                return check(obj) if check else obj
+            except AIError as exc:
+                state["error"] = str(exc)
+                raise
 
         return call_with_retries(once, breaker=self.breaker, max_retries=self.max_retries, base_delay_s=self.backoff_s)
 
@@ -190,4 +253,4 @@ class OpenAIProvider(AIProvider):
 
         # Contracts are long; send more of them than of an email.
         return self._ask("extract_contract", text, ContractFacts, check, {"clauses": ", ".join(CLAUSES)},
-                         limit=self.max_input_chars * 8)
+                         limit=self.max_input_chars * 8, max_tokens=self.max_tokens * 4)
