@@ -12,3 +12,9 @@ def register() -> None:
 
     # The SLA clock pauses while the case waits on the customer and resumes extended by the paused time.
     connect(CaseEventName.WAIT_CHANGED, on_case_wait_changed)
+
+    # Rule consequences driven by AI-set facts are bound by the AI policy (issue 17).
+    from casemgr.cases import ai_gate
+    from casemgr.governance.binding import gate, record_held
+
+    ai_gate.register(gate, record_held)

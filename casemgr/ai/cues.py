@@ -15,10 +15,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 CUE_FILE = "lexicons/complaint_cues.txt"
 
 
-@lru_cache(maxsize=1)
-def cue_lexicon() -> dict[str, frozenset[str]]:
+@lru_cache(maxsize=8)
+def cue_lexicon(file: str = CUE_FILE) -> dict[str, frozenset[str]]:
     """Category -> cue terms (unigrams and bigrams of normalised words)."""
-    text = resources.files("casemgr.ai").joinpath(CUE_FILE).read_text(encoding="utf-8")
+    text = resources.files("casemgr.ai").joinpath(file).read_text(encoding="utf-8")
     out: dict[str, set[str]] = {}
     current: str | None = None
     for raw in text.splitlines():
@@ -54,9 +54,13 @@ class CueTokens(BaseEstimator, TransformerMixin):
     change behaviour when the lexicon file is edited later.
     """
 
+    def __init__(self, file: str = CUE_FILE):
+        self.file = file
+
     def fit(self, X: Sequence[str], y: object = None) -> CueTokens:
         # Sorted tuples, not sets: set order varies per process and would change the pickle bytes.
-        self.lexicon_ = {cat: tuple(sorted(terms)) for cat, terms in sorted(cue_lexicon().items())}
+        self.lexicon_ = {cat: tuple(sorted(terms))
+                         for cat, terms in sorted(cue_lexicon(getattr(self, "file", CUE_FILE)).items())}
         return self
 
     def transform(self, X: Sequence[str]) -> list[str]:

@@ -72,7 +72,8 @@ def _fit(texts: Sequence[str], labels: Sequence[str], idx: np.ndarray, target: T
         for i in idx:
             w.writerow([texts[i], labels[i]])
         fh.flush()
-        return classifier.train(fh.name, "text", "label", folds=3, seed=seed, kind=target.kind)
+        return classifier.train(fh.name, "text", "label", folds=3, seed=seed, kind=target.kind,
+                                builder=target.builder(), raw_decision=target.lexicon is not None)
 
 
 def summary_quality(texts: Sequence[str], limit: int = 200) -> dict[str, Any]:

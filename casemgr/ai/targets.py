@@ -25,12 +25,23 @@ class Target:
     prefix: str  # artefact file prefix in casemgr/ai/artifacts/
     kind: str  # model kind recorded in the artefact metadata and on every decision
     label_column: str  # column of the shipped training file
+    lexicon: str | None = None  # guideline cue lexicon: a class-balanced target model (None: the category ensemble)
+
+    def builder(self):  # type: ignore[no-untyped-def]
+        """Factory of an untrained model for this target (classifier.train's `builder`)."""
+        from functools import partial
+
+        from casemgr.ai import classifier
+
+        return partial(classifier.build_target_model, self.lexicon) if self.lexicon else classifier.build_model
 
 
 TARGETS: dict[TargetName, Target] = {
     TargetName.category: Target(TargetName.category, "complaints-", "tfidf-cue-ensemble-v2", "product"),
-    TargetName.urgency: Target(TargetName.urgency, "urgency-", "tfidf-cue-ensemble-urgency-v1", "urgency"),
-    TargetName.intent: Target(TargetName.intent, "intent-", "tfidf-cue-ensemble-intent-v1", "intent"),
+    TargetName.urgency: Target(TargetName.urgency, "urgency-", "tfidf-cue-balanced-lr-urgency-v1", "urgency",
+                               "lexicons/urgency_cues.txt"),
+    TargetName.intent: Target(TargetName.intent, "intent-", "tfidf-cue-balanced-lr-intent-v1", "intent",
+                              "lexicons/intent_cues.txt"),
 }
 
 URGENCY_LEVELS = ("low", "normal", "high", "critical")

@@ -45,13 +45,18 @@ def connect(name: CaseEventName, listener: Listener) -> None:
             _listeners[name].append(listener)
 
 
-def listeners(name: CaseEventName) -> list[Listener]:
+def ensure_wired() -> None:
+    """Load the one wiring list (casemgr.listeners) once: listeners and the AI-fact gate."""
     global _loaded
     if not _loaded:
         from casemgr import listeners as wiring
 
         wiring.register()
         _loaded = True
+
+
+def listeners(name: CaseEventName) -> list[Listener]:
+    ensure_wired()
     return list(_listeners[name])
 
 

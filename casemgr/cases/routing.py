@@ -56,8 +56,15 @@ def apply_decision(
     if decision.get("owner_role"):
         case.owner_role = decision["owner_role"]
     prio = decision.get("priority")
-    if prio in Priority.values():
-        case.priority = prio
+    bound: list[dict[str, Any]] = []
+    if prio in Priority.values() and prio != case.priority:
+        from casemgr.cases.ai_gate import bind
+
+        held = bind(case, decision, "set_priority", "priority_rule", {"priority": prio})
+        if held is None:
+            case.priority = prio
+        else:
+            bound.append(held)
     sla_hours = decision.get("sla_hours")
     if sla_hours and case.sla_due_at is not None and not case.waiting_on_customer:
         # Rules may shorten the stage SLA, never silently extend it.
@@ -81,12 +88,12 @@ def apply_decision(
             created_at=t,
         ))
         existing.add(name)
-    case.rules_result = {**decision, "reason": reason, "evaluated_at": t.isoformat()}
+    case.rules_result = {**decision, "reason": reason, "evaluated_at": t.isoformat(), "bound_by_policy": bound}
     case.ruleset_version = decision.get("ruleset_version")
     after = {k: getattr(case, k) for k in ROUTED_FIELDS}
     after = {**after, "fired": [f.get("rule") if isinstance(f, dict) else str(f) for f in decision.get("fired", [])],
              "tasks_opened": [task.name for task in tasks], "default_used": bool(decision.get("default_used")),
-             "reason": reason}
+             "reason": reason, **({"bound_by_policy": bound} if bound else {})}
     return tasks, before, after
 
 
@@ -102,4 +109,9 @@ def route_case(session: Session, case: Case, *, actor: str, reason: str) -> dict
     session.flush()
     audit.record(session, actor=actor, action="case.routed", case_id=case.id, entity="case", before=before,
                  after=after)
+    if after.get("bound_by_policy"):
+        from casemgr.cases.ai_gate import record
+
+        for held in after["bound_by_policy"]:
+            record(session, case, held)  # the held-back consequence goes to its owner as a suggestion
     return decision

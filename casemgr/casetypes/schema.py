@@ -72,6 +72,22 @@ class StageDef(Strict):
     waits_on_customer: bool = False
 
 
+class AICapabilities(Strict):
+    """What the AI may work out for cases of this type (issue 17: capabilities belong to a case type).
+
+    urgency: `text` reads it from the message (complaints), `contract_dates` derives it from extracted
+    expiry and renewal-notice dates, `none` leaves urgency to people. A type that says nothing gets no
+    AI urgency: a word like "attorney" in a contract is not an emergency.
+    """
+
+    classify: bool = True  # category, when the type has a `category` field with choices
+    urgency: Literal["text", "contract_dates", "none"] = "none"
+    intent: bool = False  # the complaint intent model (and next steps built on it)
+    extract_contract: bool = False
+    urgency_horizon_days: int = Field(default=30, ge=1, le=365)  # contract_dates: deadline within N days is high
+    critical_within_days: int = Field(default=7, ge=0, le=365)  # ... within this many days is critical
+
+
 class CaseTypeDef(Strict):
     name: str = Field(pattern=NAME_RE)
     label: str
@@ -80,6 +96,7 @@ class CaseTypeDef(Strict):
     fields: list[FieldDef] = Field(default_factory=list)
     stages: list[StageDef] = Field(min_length=2)
     initial_stage: str | None = None
+    ai: AICapabilities = Field(default_factory=AICapabilities)
 
     @field_validator("stages")
     @classmethod

@@ -47,6 +47,7 @@ JOB_KIND = "ai.enrich"
 MAX_ATTEMPTS = 8
 BASE_DELAY_S = 60.0
 MAX_DELAY_S = 6 * 3600.0
+STAGE_KINDS = ("advance_stage", "close_case", "approve_contract")  # what _stage_outputs maps a suggestion to
 
 ProviderFactory = Callable[[], Any]
 _provider_factory: ProviderFactory | None = None
@@ -97,25 +98,38 @@ class _CallFailed(Exception):
     pass
 
 
-def _call(session: Session, case_id: int, provider: Any, capability: str, text: str, schema: type[Any], *,
-          allowed: Any = None, context: dict[str, Any] | None = None) -> tuple[Any, AICall]:
-    """One provider call through the AI room's run_capability; the AICall row is stored either way."""
+@dataclass
+class CallOutcome:
+    """One provider call, made with no database session open; stored as an AICall row afterwards."""
+
+    capability: str
+    record: dict[str, Any]
+    output: Any = None
+    error: str | None = None
+
+
+def _call_provider(case_id: int, provider: Any, capability: str, text: str, schema: type[Any], *,
+                   allowed: Any = None, context: dict[str, Any] | None = None) -> CallOutcome:
+    """One provider call through the AI room's run_capability. Touches no database."""
     from casemgr.ai.service import run_capability
 
     res = run_capability(provider, capability, text, case_id=case_id, allowed=allowed, context=context)
-    call = AICall(**res.record, created_at=now())
-    session.add(call)
-    session.flush()
+    record = dict(res.record)
     if not res.ok:
-        raise _CallFailed(f"{capability}: {res.error}")
+        return CallOutcome(capability, record, error=f"{capability}: {res.error}")
     try:
         # The answer is data from outside: validate it against the schema again before anything uses it.
-        return schema.model_validate(res.output), call
+        return CallOutcome(capability, record, output=schema.model_validate(res.output))
     except Exception as exc:  # noqa: BLE001
-        call.error = f"invalid output: {exc}"[:AUDIT_TEXT_CHARS]
-        session.add(call)
-        session.flush()
-        raise _CallFailed(f"{capability}: invalid output") from exc
+        record["error"] = f"invalid output: {exc}"[:AUDIT_TEXT_CHARS]
+        return CallOutcome(capability, record, error=f"{capability}: invalid output")
+
+
+def _store_call(session: Session, outcome: CallOutcome) -> AICall:
+    call = AICall(**outcome.record, created_at=now())
+    session.add(call)
+    session.flush()
+    return call
 
 
 def _set_status(session: Session, case: Case, status: str, reason: str, actor: str, extra: dict[str, Any] | None = None
@@ -157,27 +171,32 @@ def _stage_outputs(case: Case, suggestion: Any, base: dict[str, Any]) -> list[AI
                      rationale=str(suggestion.rationale or "")[:AI_RATIONALE_CHARS], **base)]
 
 
-def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, policy: Policy | None = None,
-                attempt: int = 0) -> EnrichResult:
-    """Run the AI pipeline for one case inside the caller's transaction (see the module docstring).
+@dataclass
+class EnrichInput:
+    """What the models need to know about a case, read before any model runs (no session kept)."""
 
-    Never raises for a provider failure: the case is marked unavailable and a retry is enqueued.
-    StaleVersion (someone changed the case meanwhile) does propagate, so a job is retried.
-    """
+    case_id: int
+    version: int
+    text: str
+    case_type: str
+    stage: str
+    allowed: list[str]
+    has_categories: bool
+    caps: Any  # casetypes.schema.AICapabilities
+    fields: dict[str, Any]
+    policy: Policy
+    local: bool
+
+
+def prepare(session: Session, case_id: int, provider: Any, policy: Policy) -> EnrichInput | EnrichResult:
+    """Read the case and decide whether to run; an EnrichResult here means "do not call any model"."""
     case = cases.get_case(session, case_id)
     if case.status == CaseStatus.CLOSED:
         return EnrichResult(case_id, "skipped", "case is closed")
-    policy = policy or active_policy(session)
     if policy.kill_switch == "off":
-        _set_status(session, case, "off", "kill switch off", "system:ai-policy")
         return EnrichResult(case_id, "off", "kill switch is off")
-    try:
-        provider = provider or get_provider()
-    except Exception as exc:  # noqa: BLE001
-        return _unavailable(session, case, f"no provider: {exc}", attempt)
     local = is_local(provider)
     if not local and not policy.model.providers.external_allowed:
-        _set_status(session, case, "off", "external provider not allowed by policy", "system:ai-policy")
         return EnrichResult(case_id, "off", "the policy does not allow external providers")
     text = "\n\n".join(x for x in (case.subject, case.description) if x)
     if not local:
@@ -185,27 +204,103 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
 
         text = redact(text, policy.model.providers.redact_pii)
     ct = cases.case_type_def(case)
-    has_categories = any(f.name == "category" and f.choices for f in ct.fields)
-    calls: list[AICall] = []
+    sd = ct.stage(case.stage)
+    return EnrichInput(case_id=case_id, version=case.version, text=text, case_type=case.case_type, stage=case.stage,
+                       allowed=list(sd.transitions) if sd else [],
+                       has_categories=any(f.name == "category" and f.choices for f in ct.fields), caps=ct.ai,
+                       fields=dict(case.fields or {}), policy=policy, local=local)
+
+
+def call_models(inp: EnrichInput, provider: Any) -> list[CallOutcome]:
+    """Every provider call of one run, outside any transaction: a slow model never holds the writer."""
+    out: list[CallOutcome] = []
+    c = _call_provider(inp.case_id, provider, "classify", inp.text, Classification)
+    out.append(c)
+    if c.error:
+        return out
+    s = _call_provider(inp.case_id, provider, "summarize", inp.text, Summary)
+    out.append(s)
+    if s.error:
+        return out
+    cls: Classification = c.output
+    g = _call_provider(inp.case_id, provider, "suggest", inp.text, Suggestion, allowed=inp.allowed,
+                       context={"category": cls.category.label, "urgency": cls.urgency.label,
+                                "case_type": inp.case_type, "stage": inp.stage})
+    out.append(g)
+    if g.error:
+        return out
+    if inp.caps.extract_contract:
+        out.append(_call_provider(inp.case_id, provider, "extract_contract", inp.text, ContractFacts))
+    return out
+
+
+def _urgency_for_type(inp: EnrichInput, cls: Classification, contract: ContractFacts | None) -> Any:
+    """The urgency this case type lets the AI state (issue 17: per-type capabilities), or None."""
+    if inp.caps.urgency == "text":
+        return cls.urgency
+    if inp.caps.urgency == "contract_dates":
+        from types import SimpleNamespace
+
+        from casemgr.ai.deadline_urgency import contract_urgency
+        from casemgr.sla.calendar import get_calendar
+        from casemgr.sla.renewals import compute
+
+        facts = contract.model_dump(mode="json") if contract is not None else {}
+        renewal = compute(SimpleNamespace(fields=inp.fields, contract=facts), now().astimezone(get_calendar().tz).date())
+        return contract_urgency(renewal, now().astimezone(get_calendar().tz).date(),
+                                horizon_days=inp.caps.urgency_horizon_days, critical_days=inp.caps.critical_within_days)
+    return None
+
+
+def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, policy: Policy | None = None,
+                attempt: int = 0) -> EnrichResult:
+    """Run the AI pipeline for one case inside the caller's transaction (inline use, tests, the CLI).
+
+    The worker does not use this: it reads, calls the models with no transaction open, then applies in a
+    short write transaction (run_enrich_job). Never raises for a provider failure: the case is marked
+    unavailable and a retry is enqueued. StaleVersion does propagate, so a job is retried.
+    """
+    policy = policy or active_policy(session)
     try:
-        classification, c_call = _call(session, case_id, provider, "classify", text, Classification)
-        calls.append(c_call)
-        summary, s_call = _call(session, case_id, provider, "summarize", text, Summary)
-        calls.append(s_call)
-        sd = ct.stage(case.stage)
-        allowed = list(sd.transitions) if sd else []
-        suggestion, g_call = _call(session, case_id, provider, "suggest", text, Suggestion, allowed=allowed,
-                                   context={"category": classification.category.label,
-                                            "urgency": classification.urgency.label, "case_type": case.case_type,
-                                            "stage": case.stage})
-        calls.append(g_call)
-        contract = None
-        x_call = None
-        if case.case_type == "contract":
-            contract, x_call = _call(session, case_id, provider, "extract_contract", text, ContractFacts)
-            calls.append(x_call)
-    except _CallFailed as exc:
-        return _unavailable(session, case, str(exc), attempt, calls=len(calls) + 1)
+        provider = provider or get_provider()
+    except Exception as exc:  # noqa: BLE001
+        case = cases.get_case(session, case_id)
+        return _unavailable(session, case, f"no provider: {exc}", attempt)
+    prep = prepare(session, case_id, provider, policy)
+    calls = call_models(prep, provider) if isinstance(prep, EnrichInput) else []
+    return apply_results(session, prep, calls, provider, attempt)
+
+
+def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: list[CallOutcome], provider: Any,
+                  attempt: int = 0) -> EnrichResult:
+    """Store the calls and pass every output through the policy, in the caller's (short) write transaction."""
+    if isinstance(prep, EnrichResult):
+        if prep.status == "off":
+            case = cases.get_case(session, prep.case_id)
+            actor = "system:ai-policy"
+            _set_status(session, case, "off", "kill switch off" if "kill" in prep.reason else
+                        "external provider not allowed by policy", actor)
+        return prep
+    inp = prep
+    case_id = inp.case_id
+    policy = inp.policy
+    case = cases.get_case(session, case_id)
+    if case.status == "closed":
+        return EnrichResult(case_id, "skipped", "case is closed")
+    stored = {c.capability: (c, _store_call(session, c)) for c in calls}
+    failed = next((c for c in calls if c.error), None)
+    if failed is not None:
+        return _unavailable(session, case, failed.error or "provider failed", attempt, calls=len(calls))
+    c_out, c_call = stored["classify"]
+    s_out, s_call = stored["summarize"]
+    g_out, g_call = stored["suggest"]
+    x = stored.get("extract_contract")
+    classification: Classification = c_out.output
+    summary: Summary = s_out.output
+    suggestion: Suggestion = g_out.output
+    contract: ContractFacts | None = x[0].output if x else None
+    x_call = x[1] if x else None
+    has_categories = inp.has_categories
 
     model = str(getattr(provider, "model", None) or getattr(provider, "name", "ai"))
     run_id = uuid.uuid4().hex[:16]
@@ -219,14 +314,22 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
 
     outputs: list[AIOutput] = []
     cls = classification
-    for fname, scored in (("category", cls.category), ("urgency", cls.urgency), ("sentiment", cls.sentiment)):
-        if fname == "category" and not has_categories:
-            continue
+    urgency = _urgency_for_type(inp, cls, contract)
+    fields_out: list[tuple[str, Any]] = [("sentiment", cls.sentiment)]
+    if has_categories and inp.caps.classify:
+        fields_out.insert(0, ("category", cls.category))
+    if urgency is not None:
+        fields_out.insert(1 if len(fields_out) > 1 else 0, ("urgency", urgency))
+    for fname, scored in fields_out:
         outputs.append(AIOutput(kind="classify", field=fname, value={fname: scored.label},
-                                confidence=float(scored.confidence), **base(c_call)))
-    if cls.urgency.label in Urgency.values():
-        outputs.append(AIOutput(kind="set_priority", value={"priority": Urgency(cls.urgency.label).priority.value},
-                                confidence=float(cls.urgency.confidence), rationale=f"urgency {cls.urgency.label}",
+                                confidence=float(scored.confidence), rationale="; ".join(scored.evidence)[:AI_RATIONALE_CHARS],
+                                **base(c_call)))
+    if urgency is not None and urgency.label in Urgency.values():
+        # Priority follows urgency only through set_priority's own policy entry (threshold, owner), never
+        # around it: the rules that map urgency to priority are bound the same way (cases.routing gate).
+        outputs.append(AIOutput(kind="set_priority", value={"priority": Urgency(urgency.label).priority.value},
+                                confidence=float(urgency.confidence),
+                                rationale=f"urgency {urgency.label}: {'; '.join(urgency.evidence)}"[:AI_RATIONALE_CHARS],
                                 **base(c_call)))
     outputs.append(AIOutput(kind="summarize", value={"summary": summary.summary,
                                                      "key_facts": summary.key_facts.model_dump(mode="json")},
@@ -243,22 +346,21 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
     if has_categories and facts.category is None:
         facts = replace(facts, category=cls.category.label)
     result = EnrichResult(case_id, "ok", calls=len(calls))
+    applied_facts: dict[str, Any] = {}
     for out in outputs:
         row = record_decision(session, case, out, policy=policy, facts=facts, run_id=run_id, route=False)
         result.decisions.append(int(row.id or 0))
         result.outcomes[row.outcome] = result.outcomes.get(row.outcome, 0) + 1
+        if out.kind in STAGE_KINDS and row.outcome == "rejected":
+            # A next step the policy rejected is never shown as a suggestion, only in the decision history.
+            suggestion = Suggestion(action=None, rationale=f"rejected by the policy: {row.reason}"[:AI_RATIONALE_CHARS],
+                                    confidence=0.0)
+        if out.kind == "classify" and row.outcome == "applied" and out.field:
+            # Provenance of AI-set facts: rules that act on them are bound by the policy (cases.routing).
+            applied_facts[out.field] = {"value": out.value.get(out.field), "confidence": out.confidence,
+                                        "decision_id": row.id}
         session.refresh(case)
-    view = {
-        "classification": {
-            "category": cls.category.label if has_categories else None,
-            "confidence": cls.category.confidence if has_categories else None,
-            "urgency": cls.urgency.label, "urgency_confidence": cls.urgency.confidence,
-            "sentiment": cls.sentiment.label, "sentiment_confidence": cls.sentiment.confidence,
-        },
-        "suggestion": suggestion.model_dump(mode="json"),
-        "model": model, "provider": getattr(provider, "name", None), "policy_version": policy.version,
-        "run_id": run_id, "enriched_at": now().isoformat(),
-    }
+    view = _view(inp, cls, urgency, suggestion, model, provider, policy, run_id, applied_facts, case)
     actor = f"ai:{model}"[:AI_ACTOR_CHARS]
     if case.status == CaseStatus.CLOSED:  # an applied decision closed it; nothing more to route
         return result
@@ -267,6 +369,39 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
 
     route_case(session, case, actor=actor, reason="ai facts")
     return result
+
+
+def _view(inp: EnrichInput, cls: Classification, urgency: Any, suggestion: Suggestion, model: str, provider: Any,
+          policy: Policy, run_id: str, applied_facts: dict[str, Any], case: Case) -> dict[str, Any]:
+    """What the case page and the reviewer see of this run: every field with confidence and evidence."""
+    from casemgr.ai.nextsteps import next_steps
+    from casemgr.casetypes.registry import get_registry
+
+    has_categories = inp.has_categories and inp.caps.classify
+    intent = cls.intent if inp.caps.intent else None
+    registry = get_registry()
+    steps = next_steps(intent.label if intent else None, inp.text, now().date(), amount=(case.fields or {}).get("amount"),
+                       sop_exists=lambda p: (registry.policies_dir / p).is_file()) if inp.caps.intent else []
+    return {
+        "classification": {
+            "category": cls.category.label if has_categories else None,
+            "confidence": cls.category.confidence if has_categories else None,
+            "category_evidence": cls.category.evidence if has_categories else [],
+            "urgency": urgency.label if urgency is not None else None,
+            "urgency_confidence": urgency.confidence if urgency is not None else None,
+            "urgency_evidence": urgency.evidence if urgency is not None else [],
+            "sentiment": cls.sentiment.label, "sentiment_confidence": cls.sentiment.confidence,
+            "intent": intent.label if intent else None,
+            "intent_confidence": intent.confidence if intent else None,
+            "intent_evidence": intent.evidence if intent else [],
+            "scope": cls.scope.model_dump(mode="json") if cls.scope else None,
+        },
+        "applied_facts": applied_facts,
+        "next_steps": [s.as_dict() for s in steps],
+        "suggestion": suggestion.model_dump(mode="json"),
+        "model": model, "provider": getattr(provider, "name", None), "policy_version": policy.version,
+        "run_id": run_id, "enriched_at": now().isoformat(),
+    }
 
 
 def _unavailable(session: Session, case: Case, reason: str, attempt: int, calls: int = 0) -> EnrichResult:
@@ -281,14 +416,37 @@ def _unavailable(session: Session, case: Case, reason: str, attempt: int, calls:
     return EnrichResult(case.id or 0, "unavailable", reason, retry_job_id=job.id if job else None, calls=calls)
 
 
-@job_handler(JOB_KIND)
+@job_handler(JOB_KIND, own_transactions=True)
 def run_enrich_job(session: Session, job: Job) -> None:
-    """Worker entry: enrich the case named in the payload; a case already enriched is left alone (idempotent)."""
+    """Worker entry: read the case, end the read transaction, call the models, then apply in a short write.
+
+    No transaction is open while a provider works (issue 17: a slow model held SQLite's writer for 25 s).
+    A case already enriched is left alone (idempotent; checked again inside the write).
+    """
+    from casemgr.db import write_session
+
     case_id = int(job.payload.get("case_id", 0))
+    attempt = int(job.payload.get("attempt", 0))
+    force = bool(job.payload.get("force"))
     case = session.get(Case, case_id)
-    if case is None or (case.ai_status == "ok" and not job.payload.get("force")):
+    if case is None or (case.ai_status == "ok" and not force):
         return
-    enrich_case(session, case_id, attempt=int(job.payload.get("attempt", 0)))
+    try:
+        provider = get_provider()
+    except Exception as exc:  # noqa: BLE001
+        session.rollback()
+        with write_session() as ws:
+            _unavailable(ws, cases.get_case(ws, case_id), f"no provider: {exc}", attempt)
+        return
+    policy = active_policy(session)
+    prep = prepare(session, case_id, provider, policy)
+    session.rollback()  # end the read snapshot before any model runs
+    calls = call_models(prep, provider) if isinstance(prep, EnrichInput) else []
+    with write_session() as ws:
+        current = ws.get(Case, case_id)
+        if current is None or (current.ai_status == "ok" and not force):
+            return
+        apply_results(ws, prep, calls, provider, attempt)
 
 
 def enrich_inline_or_enqueue(session: Session, case: Case) -> EnrichResult | Job:

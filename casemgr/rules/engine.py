@@ -71,6 +71,7 @@ class Decision(BaseModel):
     queue: str = DEFAULT_QUEUE
     owner_role: str | None = None
     priority: str | None = None  # None: no fired rule sets a priority (the case keeps its own)
+    priority_rule: str | None = None  # the fired rule whose priority won (the policy binds it if AI facts drove it)
     sla_hours: float | None = None
     tasks: list[DecisionTask] = Field(default_factory=list)
     approvals: list[DecisionTask] = Field(default_factory=list)
@@ -115,7 +116,7 @@ def _make(cls: type[_M], data: dict[str, Any]) -> _M:
 
 _Outcome = tuple[
     str, str | None, str | None, float | None, list[DecisionTask], list[DecisionTask], list[Escalation],
-    list[Notification], bool,
+    list[Notification], bool, str | None,
 ]
 _OUTCOME_CACHE_MAX = 4096
 
@@ -124,13 +125,14 @@ def _outcome(crs: CompiledRuleSet, rules: list[Rule]) -> _Outcome:
     """Everything in a Decision that depends only on which rules fired, in which order."""
     # Scalars: the fired rule that ranks first (highest salience, then earliest in file order) wins,
     # whatever order the rules fired in (forward chaining can fire a high-salience rule late).
-    queue = owner = prio = None
+    queue = owner = prio = prio_rule = None
     sla: float | None = None
     for r in sorted(rules, key=lambda r: r.rank_key):
         a = r.then
         queue = queue or a.queue
         owner = owner or a.owner_role
-        prio = prio or a.priority
+        if prio is None and a.priority:
+            prio, prio_rule = a.priority, r.name
         sla = sla or a.sla_hours
     caps = [r.then.sla_max_hours for r in rules if r.then.sla_max_hours]
     if caps:
@@ -156,7 +158,7 @@ def _outcome(crs: CompiledRuleSet, rules: list[Rule]) -> _Outcome:
         for n in a.notify:
             notify.append(Notification(role=n["role"], message=n["message"], rule=rule.name))
     owner = owner or crs.ruleset.queues.get(q)
-    return q, owner, prio, sla, tasks, approvals, escalations, notify, queue is None
+    return q, owner, prio, sla, tasks, approvals, escalations, notify, queue is None, prio_rule
 
 
 def build_decision(
@@ -184,11 +186,12 @@ def build_decision(
         if len(cache) >= _OUTCOME_CACHE_MAX:
             cache.clear()
         cache[key] = out
-    q, owner, prio, sla, tasks, approvals, escalations, notify, default_used = out
+    q, owner, prio, sla, tasks, approvals, escalations, notify, default_used, prio_rule = out
     return _make(Decision, {
         "queue": q,
         "owner_role": owner,
         "priority": prio,
+        "priority_rule": prio_rule,
         "sla_hours": sla,
         "tasks": list(tasks),
         "approvals": list(approvals),

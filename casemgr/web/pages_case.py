@@ -55,12 +55,16 @@ def _ai_view(case: Case) -> dict[str, Any]:
     cls = ai.get("classification") or {}
     if not isinstance(cls, dict):
         cls = {"category": str(cls)}
-    signals = [(name, cls.get(name), cls.get(f"{name}_confidence")) for name in ("urgency", "sentiment")
-               if cls.get(name)]
+    # Every AI field with its confidence and its evidence (cue words, the sentence that carried it).
+    signals = [(name, cls.get(name), cls.get(f"{name}_confidence"), cls.get(f"{name}_evidence") or [])
+               for name in ("urgency", "intent", "sentiment") if cls.get(name)]
     facts = {k: v for k, v in (ai.get("key_facts") or {}).items() if v} if isinstance(ai.get("key_facts"), dict) else {}
     nxt = ai.get("suggestion") if isinstance(ai.get("suggestion"), dict) else None
+    scope = cls.get("scope") if isinstance(cls.get("scope"), dict) else None
     return {"summary": summary, "label": cls.get("category") or cls.get("label"), "confidence": cls.get("confidence"),
-            "signals": signals, "key_facts": facts, "next": nxt if nxt and nxt.get("action") else None,
+            "evidence": cls.get("category_evidence") or [], "signals": signals, "key_facts": facts,
+            "next": nxt if nxt and nxt.get("action") else None, "steps": ai.get("next_steps") or [],
+            "scope": scope if scope and scope.get("needs_human") else None,
             "model": ai.get("model"), "error": ai.get("last_error")}
 
 
