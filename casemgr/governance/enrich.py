@@ -285,7 +285,7 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
     case_id = inp.case_id
     policy = inp.policy
     case = cases.get_case(session, case_id)
-    if case.status == "closed":
+    if case.status == CaseStatus.CLOSED:
         return EnrichResult(case_id, "skipped", "case is closed")
     stored = {c.capability: (c, _store_call(session, c)) for c in calls}
     failed = next((c for c in calls if c.error), None)
