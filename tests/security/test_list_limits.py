@@ -19,6 +19,7 @@ BOUNDED_BY_CONFIG = {
     "/api/case-types": "one item per case type in policies/case-types.yaml",
     "/api/review/metrics": "one row per group: AI kind, category, model version or policy version",
     "/api/customers/{email}/cases": "the newest customers.service.MAX_CASES (200) cases",
+    "/api/macros": "one item per macro in policies/macros/*.yaml",
 }
 
 
