@@ -300,6 +300,11 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
     suggestion: Suggestion = g_out.output
     contract: ContractFacts | None = x[0].output if x else None
     x_call = x[1] if x else None
+    if contract is not None:
+        # Contracts get a structured summary from their extracted fields (parties, kind, term, renewal, law, risks).
+        from casemgr.ai.contract_summary import contract_summary
+
+        summary = contract_summary(contract, amount=case.amount)
     has_categories = inp.has_categories
 
     model = str(getattr(provider, "model", None) or getattr(provider, "name", "ai"))

@@ -210,3 +210,21 @@ def test_extract_contract_cli_many_files_one_line_each(tmp_path: Path) -> None:
     assert [x["file"] for x in lines] == [*paths, str(tmp_path / "missing.txt")]
     assert all(set(x["clauses"]) == set(CLAUSES) for x in lines[:3])
     assert lines[3]["status"] == "error"
+
+
+def test_contract_summary_is_built_from_the_fields() -> None:
+    from casemgr.ai.contract_summary import contract_summary
+    from casemgr.ai.schemas import Agreement, Clause, ContractFacts, empty_clauses
+
+    clauses = empty_clauses()
+    clauses["Uncapped Liability"] = Clause(present=True, span="liability is unlimited")
+    clauses["Cap On Liability"] = Clause(present=False)
+    facts = ContractFacts(parties=["Acme Ltd", "Beta GmbH"], agreement=Agreement(type="Supply Agreement"),
+                          effective_date="2025-01-01", expiration_date="2027-12-31", renewal_term="successive 1 year",
+                          notice_period_to_terminate_renewal="60 days", governing_law="New York", clauses=clauses)
+    s = contract_summary(facts, amount=120000)
+    assert len(s.sentences) == 2
+    assert s.sentences[0].startswith("Supply Agreement between Acme Ltd and Beta GmbH: effective 2025-01-01")
+    for part in ("expires 2027-12-31", "notice to stop renewal 60 days", "value 120000", "New York law"):
+        assert part in s.summary
+    assert "Risky clauses: Uncapped Liability." in s.summary
