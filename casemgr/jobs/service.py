@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy import CursorResult, select
+from sqlmodel import Session, col
 
 from casemgr.clock import now
 from casemgr.jobs.models import Job
@@ -46,6 +46,11 @@ def job_handler(kind: str, *, own_transactions: bool = False) -> Callable[[Handl
     return register
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE matched (session.execute is typed as returning Result; it is a CursorResult here)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -57,7 +62,7 @@ def enqueue(
 ) -> Job:
     """Add a job in the caller's transaction; the same idempotency key twice gives the existing job."""
     if idempotency_key:
-        existing = session.execute(select(Job).where(Job.idempotency_key == idempotency_key)).scalar_one_or_none()
+        existing = session.execute(select(Job).where(col(Job.idempotency_key) == idempotency_key)).scalar_one_or_none()
         if existing is not None:
             return existing
     job = Job(kind=kind, payload=payload or {}, run_at=run_at or now(), idempotency_key=idempotency_key,
@@ -92,26 +97,27 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0) -> list[int
     t = now()
     with write_session() as session:
         due = or_(
-            and_(Job.status.in_(("queued", "failed")), Job.run_at <= t),
-            and_(Job.status == "running", Job.locked_until < t),
+            and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
+            and_(col(Job.status) == "running", col(Job.locked_until) < t),
         )
-        q = select(Job.id, Job.status, Job.attempts, Job.max_attempts).where(due).order_by(Job.run_at, Job.id).limit(limit)
+        q = (select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(due)
+             .order_by(col(Job.run_at), col(Job.id)).limit(limit))
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = session.execute(q).all()
         ids: list[int] = []
         for job_id, status, attempts, max_attempts in rows:
             if status == "running" and attempts >= max_attempts:
-                session.execute(update(Job).where(Job.id == job_id).values(
+                session.execute(update(Job).where(col(Job.id) == job_id).values(
                     status="dead", locked_by=None, locked_until=None, finished_at=t,
                     last_error="lease expired on the last attempt (worker died mid-job)"))
                 continue
             ids.append(job_id)
         if ids:
             session.execute(
-                update(Job).where(Job.id.in_(ids)).values(
+                update(Job).where(col(Job.id).in_(ids)).values(
                     status="running", locked_by=worker_id, locked_until=t + timedelta(seconds=lease_s),
-                    attempts=Job.attempts + 1,
+                    attempts=col(Job.attempts) + 1,
                 ).execution_options(synchronize_session=False)
             )
     return ids
@@ -131,12 +137,12 @@ def run_claimed(job_id: int, worker_id: str) -> str:
     kind = "?"
     try:
         with read_session() as rs:
-            kind = rs.execute(select(Job.kind).where(Job.id == job_id)).scalar_one_or_none() or "?"
+            kind = rs.execute(select(col(Job.kind)).where(col(Job.id) == job_id)).scalar_one_or_none() or "?"
         if kind in OWN_TRANSACTIONS:
             # No row lock protects these while they run: hold the lease long enough for a slow run (a full
             # dashboard rebuild takes minutes at 1M cases). They are periodic and idempotent anyway.
             with write_session() as session:
-                session.execute(update(Job).where(Job.id == job_id, Job.locked_by == worker_id)
+                session.execute(update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id)
                                 .values(locked_until=now() + timedelta(seconds=OWN_TRANSACTION_LEASE_S)))
         with read_session() as rs:
             if kind in OWN_TRANSACTIONS:
@@ -147,18 +153,18 @@ def run_claimed(job_id: int, worker_id: str) -> str:
         if kind in OWN_TRANSACTIONS:
             with write_session() as session:
                 res = session.execute(
-                    update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+                    update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id, col(Job.status) == "running")
                     .values(status="done", finished_at=now(), locked_until=None, last_error=None)
                     .execution_options(synchronize_session=False)
                 )
-            return "done" if res.rowcount else "lost"
+            return "done" if _rowcount(res) else "lost"
         with write_session() as session:
             res = session.execute(
-                update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+                update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id, col(Job.status) == "running")
                 .values(status="done", finished_at=now(), locked_until=None, last_error=None)
                 .execution_options(synchronize_session=False)
             )
-            if res.rowcount == 0:
+            if _rowcount(res) == 0:
                 return "lost"
             job = session.get(Job, job_id)
             assert job is not None
@@ -204,7 +210,7 @@ def schedule_periodic(kind: str, every_s: float, payload: dict[str, Any] | None 
     try:
         with write_session() as session:
             key = f"periodic:{kind}:{int(every_s)}:{window}"
-            if session.execute(select(Job.id).where(Job.idempotency_key == key)).first() is not None:
+            if session.execute(select(col(Job.id)).where(col(Job.idempotency_key) == key)).first() is not None:
                 return False
             enqueue(session, kind, payload or {}, idempotency_key=key, max_attempts=3)
         return True
@@ -220,11 +226,11 @@ def prune_finished(older_than_days: float = 7.0) -> int:
 
     cutoff = now() - timedelta(days=older_than_days)
     with write_session() as session:
-        res = session.execute(delete(Job).where(Job.status == "done", Job.finished_at < cutoff))
-        return int(res.rowcount or 0)
+        res = session.execute(delete(Job).where(col(Job.status) == "done", col(Job.finished_at) < cutoff))
+        return _rowcount(res)
 
 
 def counts(session: Session) -> dict[str, int]:
     from sqlalchemy import func
 
-    return {s: int(n) for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status)).all()}
+    return {s: int(n) for s, n in session.execute(select(col(Job.status), func.count()).group_by(col(Job.status))).all()}
