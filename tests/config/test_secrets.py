@@ -49,3 +49,19 @@ def test_session_signing_uses_the_configured_key(secret_env: None) -> None:
 
     signed = Signer(SECRET_KEY, salt="probe").sign(b"x")
     assert sessions._signer("probe").unsign(signed) == b"x"  # a wrong key would raise BadSignature
+
+
+def test_every_secret_looking_setting_is_a_secretstr() -> None:
+    """A new password, token or key setting cannot be added as a plain str (it would show in repr)."""
+    import re
+    import typing
+
+    from pydantic import SecretStr
+
+    from casemgr.config import Settings
+
+    secret_name = re.compile(r"password|passwd|secret(?!_key_file$)|api_key$|_token$|^database_url$")
+    for name, info in Settings.model_fields.items():
+        if secret_name.search(name):
+            types = typing.get_args(info.annotation) or (info.annotation,)
+            assert SecretStr in types, f"setting {name} looks secret but is {info.annotation}"
