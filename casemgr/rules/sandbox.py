@@ -23,6 +23,9 @@ from casemgr.errors import ServiceUnavailable, ValidationFailed
 _PRELOAD = ["casemgr.rules.simulate", "casemgr.rules.store"]
 _ctx_lock = threading.Lock()
 _ctx: Any = None
+# At most this many children per app process: a flood of uploads queues here instead of forking without end.
+MAX_CHILDREN = 2
+_children = threading.BoundedSemaphore(MAX_CHILDREN)
 
 
 class SandboxTimeout(ValidationFailed):
@@ -65,6 +68,15 @@ def run(target: str, *args: Any, timeout_s: float | None = None) -> tuple[str, A
     ServiceUnavailable (503) when the child died without an answer.
     """
     limit = get_settings().rules_sandbox_timeout_s if timeout_s is None else timeout_s
+    if not _children.acquire(timeout=limit):
+        raise ServiceUnavailable("the rules checker is busy with other rule sets; try again shortly")
+    try:
+        return _run(target, args, limit)
+    finally:
+        _children.release()
+
+
+def _run(target: str, args: tuple[Any, ...], limit: float) -> tuple[str, Any]:
     ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
     env = {k: v for k, v in os.environ.items() if k.startswith("CASEMGR_")}

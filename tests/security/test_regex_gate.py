@@ -96,3 +96,18 @@ def test_validate_endpoint_answers_422_when_the_sandbox_time_limit_passes(app, a
     with TestClient(app, headers={"X-API-Key": api_key("governance")}) as c:
         r = c.post("/api/rules/validate", json={"files": FILES})
     assert r.status_code == 422 and "took longer than" in r.json()["detail"]
+
+
+def test_a_flood_of_rule_sets_waits_for_a_child_slot_then_gets_503() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from casemgr.errors import ServiceUnavailable
+    from casemgr.rules import sandbox
+
+    with ThreadPoolExecutor(sandbox.MAX_CHILDREN) as pool:
+        busy = [pool.submit(sandbox.run, "sleep", 3.0, timeout_s=10.0) for _ in range(sandbox.MAX_CHILDREN)]
+        time.sleep(0.5)
+        with pytest.raises(ServiceUnavailable):
+            sandbox.run("sleep", 0.0, timeout_s=0.5)
+        assert [f.result() for f in busy] == [("ok", None)] * sandbox.MAX_CHILDREN
+    assert sandbox.run("sleep", 0.0, timeout_s=10.0) == ("ok", None)
