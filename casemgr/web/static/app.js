@@ -80,6 +80,7 @@ function setCurrent(tr) {
   rows().forEach(function (r) { r.classList.remove("kb-current"); });
   if (!tr) { return; }
   tr.classList.add("kb-current");
+  lastRowId = tr.id;
   var link = tr.querySelector("a.case-link");
   if (link) { link.focus(); }
   tr.scrollIntoView({ block: "nearest" });
@@ -159,13 +160,13 @@ document.addEventListener("keydown", function (evt) {
   evt.preventDefault();
 });
 
-// After htmx swaps a queue row, the keyboard stays on that row (the old element is gone).
-document.addEventListener("htmx:afterSwap", function (evt) {
-  var el = evt.detail && (evt.detail.target || evt.detail.elt);
-  var id = el && el.id;
-  if (!id || id.indexOf("case-row-") !== 0) { return; }
-  var fresh = document.getElementById(id);
-  if (fresh) { setCurrent(fresh); }
+// After htmx swaps a queue row, the keyboard stays on that row (the old element, and the form that made the
+// request, are gone: htmx:load fires on the new row and bubbles, the swap events do not reach the document).
+var lastRowId = null;
+document.addEventListener("htmx:load", function (evt) {
+  var el = evt.target;
+  if (!el || !el.id || el.id.indexOf("case-row-") !== 0) { return; }
+  if (el.id === lastRowId) { setCurrent(el); }
   syncBulkBar();
 });
 
@@ -175,7 +176,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var remembered = null;
   try { remembered = sessionStorage.getItem("kb-row"); } catch (e) { remembered = null; }
   var tr = remembered ? document.getElementById(remembered) : null;
-  if (tr) { tr.classList.add("kb-current"); }
+  if (tr) { tr.classList.add("kb-current"); lastRowId = tr.id; }
 });
 
 // Case page tabs (Conversation / Audit timeline): plain links work without script; this keeps them in-page.
@@ -210,7 +211,9 @@ document.addEventListener("click", function (evt) {
 });
 
 // A macro preview arrived: the keyboard goes to its reply box, ready to edit.
-document.addEventListener("htmx:afterSwap", function (evt) {
-  var t = evt.detail && evt.detail.target;
-  if (t && t.id === "macro-preview") { var box = document.getElementById("macro-reply"); if (box) { box.focus(); } }
+document.addEventListener("htmx:load", function (evt) {
+  if (evt.target && evt.target.id === "macro-preview") {
+    var box = document.getElementById("macro-reply");
+    if (box) { box.focus(); }
+  }
 });
