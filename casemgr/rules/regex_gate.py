@@ -27,6 +27,7 @@ from casemgr.policyfile import Problem
 
 REGEX_OPS = frozenset({"matches", "imatches"})
 MAX_PATTERN_CHARS = 1000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: events only, fast
 _REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, getattr(sre_c, "POSSESSIVE_REPEAT", sre_c.MAX_REPEAT))
 
 
@@ -97,7 +98,7 @@ def scan_text(text: str, file: str) -> list[Problem]:
     stack: list[list[Any]] = []
     node_events = (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
     try:
-        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        for ev in yaml.parse(text, Loader=_LOADER):
             if isinstance(ev, node_events):
                 top = stack[-1] if stack else None
                 if top is not None and top[0]:
