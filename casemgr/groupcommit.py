@@ -102,4 +102,7 @@ class GroupCommit(Generic[Item, Result]):
         self.batches += 1
         self.items += len(items)
         for (_, fut), result in zip(batch, results, strict=True):
-            fut.set_result(result)
+            if isinstance(result, BaseException):  # one item's own error, after the others committed
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)

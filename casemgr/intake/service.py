@@ -394,9 +394,13 @@ def _run_store(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:
 
 def ingest_raw(
     raw: bytes, *, channel: str = "email", source: str | None = None, envelope_to: list[str] | None = None,
-    actor: str = ACTOR, force: bool = False, quarantine_id: int | None = None,
+    actor: str = ACTOR, force: bool = False, quarantine_id: int | None = None, grouped: bool = False,
 ) -> IntakeResult:
-    """Store one raw RFC 5322 message; returns what happened. Raises only on storage failure."""
+    """Store one raw RFC 5322 message; returns what happened. Raises only on storage failure.
+
+    `grouped` (SMTP, IMAP: many concurrent deliveries) stores it with others in one transaction
+    (casemgr.intake.mailbatch) when settings.intake_group_commit is on; parsing happens here, outside the lock.
+    """
     settings = get_settings()
     if len(raw) > settings.max_message_bytes:
         reason = (f"message is {len(raw)} bytes, over the limit of {settings.max_message_bytes} bytes; "
@@ -413,8 +417,13 @@ def ingest_raw(
         with write_session() as session:
             return _quarantine(session, raw, f"parser error: {type(exc).__name__}: {exc}", channel=channel,
                                source=source, quarantine_id=quarantine_id)
-    return _run_store(pm, raw, channel=channel, case_channel="email", actor=actor, source=source,
-                      envelope_to=envelope_to, force=force, quarantine_id=quarantine_id)
+    kwargs: dict[str, Any] = {"channel": channel, "case_channel": "email", "actor": actor, "source": source,
+                              "envelope_to": envelope_to, "force": force, "quarantine_id": quarantine_id}
+    if grouped and quarantine_id is None and settings.intake_group_commit:
+        from casemgr.intake import mailbatch
+
+        return mailbatch.submit(pm, raw, **kwargs)
+    return _run_store(pm, raw, **kwargs)
 
 
 def _prepare_submission(sub: Submission, *, actor: str) -> tuple[PlannedIntake | None, Callable[[], IntakeResult]]:

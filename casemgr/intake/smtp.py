@@ -30,6 +30,8 @@ class IntakeHandler:
         domains = accepted_domains if accepted_domains is not None else get_settings().accepted_domains
         self.accepted = {d.lower().lstrip("@") for d in domains}
         self.ingest = ingest
+        # Concurrent deliveries share one commit (and fsync) per batch; each is answered after that commit.
+        self.ingest_kwargs = {"grouped": True} if ingest is ingest_raw else {}
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
@@ -45,7 +47,7 @@ class IntakeHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         call = functools.partial(self.ingest, raw, channel="email", source=f"smtp:{peer}",
-                                 envelope_to=[a.lower() for a in envelope.rcpt_tos])
+                                 envelope_to=[a.lower() for a in envelope.rcpt_tos], **self.ingest_kwargs)
         try:
             # Storage is synchronous (SQLAlchemy); run it off the event loop so other sessions keep going.
             result = await asyncio.get_running_loop().run_in_executor(None, call)

@@ -130,7 +130,7 @@ def test_store_failure_gets_451_then_retry_succeeds(monkeypatch: pytest.MonkeyPa
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 1:
+        if calls["n"] <= 2:  # SMTP stores by group commit: a message failing in its batch is tried once alone
             raise OperationalError("INSERT INTO messages", {}, Exception("database is unavailable"))
         return real(*args, **kwargs)
 
