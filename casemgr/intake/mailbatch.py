@@ -39,14 +39,19 @@ def _store_one(item: MailItem) -> IntakeResult:
 def store_many(items: Sequence[MailItem]) -> list[IntakeResult | BaseException]:
     results: list[IntakeResult | BaseException | None] = [None] * len(items)
     alone: list[int] = []
-    with write_session() as session:
-        for i, item in enumerate(items):
-            try:
-                with session.begin_nested():
-                    results[i] = service._store(session, item.pm, item.raw, **item.kwargs)
-            except Exception as exc:  # noqa: BLE001 - stored alone below, with its own outcome or error
-                log.info("mail batch: message %s stored alone after %s", item.pm.message_id, type(exc).__name__)
-                alone.append(i)
+    token = service.inline_ai_allowed.set(len(items) == 1)  # a batch: the worker enriches, off the write lock
+    try:
+        with write_session() as session:
+            for i, item in enumerate(items):
+                try:
+                    with session.begin_nested():
+                        results[i] = service._store(session, item.pm, item.raw, **item.kwargs)
+                except Exception as exc:  # noqa: BLE001 - stored alone below, with its own outcome or error
+                    log.info("mail batch: message %s stored alone after %s", item.pm.message_id,
+                             type(exc).__name__)
+                    alone.append(i)
+    finally:
+        service.inline_ai_allowed.reset(token)
     for i in alone:
         # An error here is this message's alone (SMTP answers it 451); the others are committed already.
         try:

@@ -8,6 +8,7 @@ or routed is stored raw in the quarantine with the reason. Storage errors propag
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -196,11 +197,16 @@ def message_draft(pm: ParsedMessage, raw: bytes, channel: str, case_id: int | No
     )
 
 
+# False while a group commit stores several messages in one transaction (casemgr.intake.mailbatch): inline AI
+# there would hold the write lock for every message of the batch, as it would under concurrent writers.
+inline_ai_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("inline_ai_allowed", default=True)
+
+
 def _enrich(session: Session, case: Case) -> None:
     """Hand the case to AI enrichment; intake never waits on it or fails because of it."""
     from casemgr.jobs.service import enqueue
 
-    if not get_settings().ai_inline:
+    if not get_settings().ai_inline or not inline_ai_allowed.get():
         # Queued for the worker (the served default): no inline work to roll back, so no savepoint (issue 10).
         enqueue(session, "ai.enrich", {"case_id": case.id, "attempt": 0}, idempotency_key=f"ai.enrich:{case.id}:0")
         return
