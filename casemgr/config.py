@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     ai_max_tokens: int = 512  # sent with every provider request (contracts get 4x); a cut answer is an error
     ai_latency_budget_s: float = 30.0  # all attempts of one provider call together, retries included
     ai_fallback_local: bool = True  # answer from the offline models when the openai provider fails
+    # Four eyes (issue 21): off = a second governance lead approves every policy/rules change request.
+    single_person_publish: bool = False
 
     # Intake / mail
     accepted_domains: list[str] = Field(default_factory=lambda: ["example.com", "casemgr.local", "localhost"])

@@ -298,3 +298,13 @@ def intake_smtp() -> Iterator[tuple[str, int]]:
         yield "127.0.0.1", port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def single_person_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CASEMGR_SINGLE_PERSON_PUBLISH=true: a governance lead's change request is published at once. For tests of
+    the publish/rollback mechanics; tests of four eyes itself (tests/governance/test_four_eyes.py) leave it off."""
+    from casemgr.config import reset_settings
+
+    monkeypatch.setenv("CASEMGR_SINGLE_PERSON_PUBLISH", "true")
+    reset_settings()

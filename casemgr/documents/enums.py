@@ -25,3 +25,19 @@ class VersionAction(StrEnum):
 
 BASELINE_AUTHOR = "system:shipped"
 BASELINE_REASON = "shipped file(s): the baseline in force before the first publish"
+
+
+class ChangeStatus(StrEnum):
+    """`change_requests.status`: a draft waits for a second governance lead, who publishes or rejects it."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"  # approved and published (documents.service.publish(..., approved_by=))
+    REJECTED = "rejected"
+
+
+class ChangeAction(StrEnum):
+    """Audit actions of a change request: `<kind>.<action>` (e.g. `ai-policy.change_requested`)."""
+
+    REQUESTED = "change_requested"
+    APPROVED = "change_approved"
+    REJECTED = "change_rejected"

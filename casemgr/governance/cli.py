@@ -1,4 +1,5 @@
-"""`casemgr policy …`: check, diff, simulate, publish, rollback, versions, active, replay, enrich, overrides.
+"""`casemgr policy …`: check, diff, simulate, publish (a change request), requests, approve, reject, rollback,
+versions, active, replay, enrich, overrides.
 
 Publishing, rolling back and replaying need `--author`, an existing user holding the governance role; the
 audit trail names them. Exit codes: 0 ok, 1 refused (permission, nothing to roll back), 2 invalid policy.
@@ -34,6 +35,11 @@ def _echo(data: Any, as_json: bool, text: str) -> None:
 
 
 def _principal(author: str) -> tuple[str, set[str]]:
+    actor, _, roles = _user(author)
+    return actor, roles
+
+
+def _user(author: str) -> tuple[str, int, set[str]]:
     from casemgr.db import read_session
     from casemgr.users import service as users
 
@@ -42,7 +48,7 @@ def _principal(author: str) -> tuple[str, set[str]]:
         if user is None or not user.active:
             typer.echo(f"error: no active user {author!r}", err=True)
             raise typer.Exit(1)
-        return f"user:{user.username}", set(users.roles_of(s, user.id or 0))
+        return f"user:{user.username}", int(user.id or 0), set(users.roles_of(s, user.id or 0))
 
 
 def _run(fn: Any) -> Any:
@@ -121,17 +127,78 @@ def simulate(path: Path = typer.Argument(None, help="Candidate policy file."),
 def publish(path: Path = typer.Argument(None, help="Policy file to publish."),
             reason: str = typer.Option(..., "--reason", help="Why (stored with the version)."),
             author: str = typer.Option(..., "--author", help="User with the governance role.")) -> None:
-    """Validate and activate a policy version (governance role and a reason required)."""
+    """Validate a policy and submit it as a change request: a different governance lead approves it with
+    `casemgr policy approve ID --author USER` (published at once only with CASEMGR_SINGLE_PERSON_PUBLISH)."""
     from casemgr.db import write_session
     from casemgr.governance import lifecycle
 
     text = _read(_path(path))
-    actor, roles = _principal(author)
+    actor, user_id, roles = _user(author)
     with write_session() as s:
-        r = _run(lambda: lifecycle.publish(s, text, actor=actor, roles=roles, reason=reason))
-    typer.echo(f"published {r['version']}" if r["changed"] else f"{r['version']} is already active")
+        r = _run(lambda: lifecycle.request_publish(s, text, actor=actor, user_id=user_id, roles=roles,
+                                                   reason=reason))
+    if r["status"] == "pending":
+        typer.echo(f"change request {r['request']['id']} for version {r['version']} is waiting for a second "
+                   f"governance lead: casemgr policy approve {r['request']['id']} --author USER")
+    elif r["status"] == "published":
+        typer.echo(f"published {r['version']} (single-person publish)")
+    else:
+        typer.echo(f"{r['version']} is already active")
     for w in r["warnings"]:
         typer.echo(f"warning: {w}")
+
+
+@app.command("requests")
+def requests_cmd(status: str = typer.Option("pending", "--status", help="pending, published, rejected or all."),
+                 kind: str = typer.Option(None, "--kind", help="ai-policy or rules (default: both)."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Change requests (four eyes) for the AI policy and the rules, newest first."""
+    from casemgr.db import read_session
+    from casemgr.documents import changes
+
+    if status not in ("pending", "published", "rejected", "all"):
+        typer.echo(f"error: unknown status {status!r}", err=True)
+        raise typer.Exit(2)
+    with read_session() as s:
+        rows = [changes.as_dict(r) for r in changes.listing(s, status=None if status == "all" else status,
+                                                              kind=kind, limit=500)]
+    text = "\n".join(f"{r['id']:>4} {r['status']:<9} {r['kind']:<9} {r['version']} {r['created_at']} {r['author']}: "
+                     f"{r['reason']}" + (f" [{r['decided_by']}: {r['comment'] or ''}]" if r["decided_by"] else "")
+                     for r in rows) or f"no {'' if status == 'all' else status + ' '}change requests"
+    _echo([{k: v for k, v in r.items() if k != "diff"} for r in rows], as_json, text)
+
+
+def _decide(request_id: int, author: str, approve: bool, comment: str | None) -> None:
+    from casemgr.db import write_session
+    from casemgr.documents import changes
+
+    actor, user_id, roles = _user(author)
+    with write_session() as s:
+        if approve:
+            row, pub = _run(lambda: changes.approve(s, request_id, actor=actor, user_id=user_id, roles=roles,
+                                                    comment=comment))
+            msg = f"approved change request {row.id}: {row.kind} version {pub.version} is now active"
+        else:
+            row = _run(lambda: changes.reject(s, request_id, actor=actor, user_id=user_id, roles=roles,
+                                              comment=comment or ""))
+            msg = f"rejected change request {row.id}"
+    typer.echo(msg)
+
+
+@app.command("approve")
+def approve(request_id: int = typer.Argument(..., help="Change request id (casemgr policy requests)."),
+            author: str = typer.Option(..., "--author", help="A governance lead other than the request's author."),
+            comment: str = typer.Option(None, "--comment")) -> None:
+    """Approve a change request and publish it (four eyes: not your own request)."""
+    _decide(request_id, author, True, comment)
+
+
+@app.command("reject")
+def reject(request_id: int = typer.Argument(...),
+           author: str = typer.Option(..., "--author", help="A governance lead other than the request's author."),
+           comment: str = typer.Option(..., "--comment", help="Why (required).")) -> None:
+    """Reject a change request with a comment; nothing is published."""
+    _decide(request_id, author, False, comment)
 
 
 @app.command("rollback")
@@ -237,3 +304,24 @@ def export_overrides(out: Path = typer.Option(None, "--out", help="CSV file (def
         typer.echo(f"wrote {max(0, data.count(chr(10)) - 1)} rows to {out}", err=True)
     else:
         typer.echo(data, nl=False)
+
+
+@app.command("reviewed")
+def reviewed(comment: str = typer.Option(..., "--comment", help="What was reviewed."),
+             next_review_by: str = typer.Option(..., "--next", help="Next review date, YYYY-MM-DD."),
+             author: str = typer.Option(..., "--author", help="User with the governance role.")) -> None:
+    """Record a review of the policy in force (review_by enforcement): an audited event with the next date."""
+    from datetime import date
+
+    from casemgr.db import write_session
+    from casemgr.governance.policy_review import record_review
+
+    try:
+        nxt = date.fromisoformat(next_review_by)
+    except ValueError:
+        typer.echo(f"error: --next must be YYYY-MM-DD, not {next_review_by!r}", err=True)
+        raise typer.Exit(2) from None
+    actor, roles = _principal(author)
+    with write_session() as s:
+        r = _run(lambda: record_review(s, actor=actor, roles=roles, comment=comment, next_review_by=nxt))
+    typer.echo(f"review of {r['version']} recorded; next review by {r['review_by']}")

@@ -198,6 +198,27 @@ def publish(session: Session, text: str, *, actor: str, roles: Iterable[str], re
     return {**_result(res), "warnings": res.value.warnings()}
 
 
+def request_publish(session: Session, text: str, *, actor: str, user_id: int | None, roles: Iterable[str],
+                    reason: str) -> dict[str, Any]:
+    """Four eyes (issue 21): validate the candidate and store it as a change request that a different governance
+    lead approves (then it is published). With single_person_publish on, it is published at once. The answer
+    keeps publish()'s keys (version, changed, diff, warnings) and adds `request`."""
+    from casemgr.documents import changes
+
+    reason = _require_publisher(roles, reason)
+    try:
+        row = changes.request(session, AI_POLICY.kind, {FILE_NAME: text}, actor=actor, user_id=user_id, roles=roles,
+                              reason=reason)
+    except PolicyFileError as exc:
+        raise _invalid(exc) from None
+    except changes.NothingToChange as exc:
+        return {"request": None, "status": "unchanged", "version": exc.details["version"], "changed": False,
+                "diff": "", "warnings": parse_policy(text, FILE_NAME).warnings()}
+    published = row.status == "published"
+    return {"request": changes.as_dict(row), "status": row.status, "version": row.version, "changed": published,
+            "diff": row.diff or "", "warnings": parse_policy(text, FILE_NAME).warnings()}
+
+
 def rollback(session: Session, *, actor: str, roles: Iterable[str], reason: str | None = None,
              to: str | None = None) -> dict[str, Any]:
     """Re-activate an earlier version (by version hash prefix or row id; default: the one before the active).

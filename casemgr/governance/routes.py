@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -57,6 +58,11 @@ class SimulateIn(PolicyTextIn):
 
 class PublishIn(PolicyTextIn):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class PolicyReviewIn(_In):
+    comment: str = Field(min_length=1, max_length=2000)
+    next_review_by: date
 
 
 class RollbackIn(_In):
@@ -161,9 +167,29 @@ def policy_simulate(body: SimulateIn, session: ReadSession, _: PolicyReader) -> 
 
 @router.post("/policy/ai/publish")
 def policy_publish(body: PublishIn, session: WriteSession, principal: Publisher) -> dict[str, Any]:
-    return lifecycle.publish(session, body.text, actor=principal.actor, roles=principal.roles, reason=body.reason)
+    """Four eyes (issue 21): creates a change request (status pending) that a different governance lead approves
+    at /api/changes/{id}/approve; published at once only with the single_person_publish setting."""
+    return lifecycle.request_publish(session, body.text, actor=principal.actor, user_id=principal.user_id,
+                                     roles=principal.roles, reason=body.reason)
 
 
 @router.post("/policy/ai/rollback")
 def policy_rollback(body: RollbackIn, session: WriteSession, principal: Publisher) -> dict[str, Any]:
     return lifecycle.rollback(session, actor=principal.actor, roles=principal.roles, reason=body.reason, to=body.to)
+
+
+@router.get("/policy/ai/review")
+def policy_review_state(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    """Whether the policy in force is overdue for review (review_by, or the last recorded review)."""
+    from casemgr.governance.policy_review import review_state
+
+    return review_state(session)
+
+
+@router.post("/policy/ai/review")
+def policy_review_record(body: PolicyReviewIn, session: WriteSession, principal: Publisher) -> dict[str, Any]:
+    """Record a review of the policy in force (an audited event) with the next review date."""
+    from casemgr.governance.policy_review import record_review
+
+    return record_review(session, actor=principal.actor, roles=principal.roles, comment=body.comment,
+                         next_review_by=body.next_review_by)

@@ -159,15 +159,20 @@ def rules_publish(body: PublishIn, session: WriteSession, principal: RulesPublis
     if outcome != "ok":
         raise ValidationFailed("invalid rules: nothing was changed",
                                problems=value if outcome == "problems" else [{"message": value}])
+    from casemgr.documents import changes
+
+    # Four eyes (issue 21): a change request that a different governance lead approves (/api/changes/{id}).
     try:
-        res = store.publish(session, _source(body), author=principal.actor, reason=body.reason)
-    except store.RulesStoreError as exc:
-        raise ValidationFailed(str(exc)) from None
+        row = changes.request(session, store.KIND, _source(body).files, actor=principal.actor,
+                              user_id=principal.user_id, roles=principal.roles, reason=body.reason)
+    except changes.NothingToChange as exc:
+        return {"version": exc.details["version"], "id": None, "changed": False, "diff": "", "status": "unchanged"}
     except Exception as exc:
         if getattr(exc, "problems", None):
             raise _problems_422(exc) from None
         raise
-    return {"version": res.version, "id": res.id, "changed": res.changed, "diff": res.diff}
+    return {"version": row.version, "id": row.published_version_id, "changed": row.status == "published",
+            "diff": row.diff or "", "status": row.status, "request": changes.as_dict(row)}
 
 
 @router.post("/rollback")

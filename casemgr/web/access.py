@@ -16,6 +16,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "policy.read": frozenset({"governance", "reviewer", "lead", "admin"}),
     "policy.publish": frozenset({"governance"}),
     "rules.publish": frozenset({"governance"}),
+    # Change requests (issue 21): drafting needs policy.publish / rules.publish; a different lead decides.
+    "changes.read": frozenset({"governance", "reviewer", "lead", "admin"}),
+    "changes.decide": frozenset({"governance"}),
     "review.work": frozenset({"reviewer"}),
     "dashboard.read": frozenset({"lead", "admin"}),
     "quarantine.manage": frozenset({"admin"}),

@@ -91,9 +91,33 @@ def _policy_check(text: str, active_text: str, simulate: bool) -> Check:
 
 
 def _policy_publish(session: Session, who: Principal, text: str, reason: str) -> Any:
+    """Four eyes: a change request (published at once only with single_person_publish)."""
     from casemgr.governance import lifecycle
 
-    return lifecycle.publish(session, text, actor=who.actor, roles=who.roles, reason=reason)
+    return lifecycle.request_publish(session, text, actor=who.actor, user_id=who.user_id, roles=who.roles,
+                                     reason=reason)
+
+
+def _four_eyes(who: Principal, kind: str) -> dict[str, Any]:
+    """The pending change requests of this kind (with what `who` may do) and the four-eyes setting."""
+    from casemgr.documents.changes import single_person_publish
+    from casemgr.governance.changes_api import pending_for
+
+    with read_session() as s:
+        return {"pending": pending_for(s, who, kind), "single_person": single_person_publish()}
+
+
+def _policy_review() -> dict[str, Any]:
+    from casemgr.governance.policy_review import review_state
+
+    with read_session() as s:
+        return review_state(s)
+
+
+NOTICES = {"reviewed": "Review recorded.","publish": "Published: the new version is active.", "rollback": "Rolled back.",
+           "request": "Submitted for approval: a different governance lead must approve it before it is published.",
+           "approve": "Approved and published.", "reject": "Change request rejected.",
+           "unchanged": "Nothing to change: that version is already in force."}
 
 
 def _policy_rollback(session: Session, who: Principal, version: str, reason: str) -> Any:
@@ -114,14 +138,14 @@ def _policy_page(request: Request, *, text: str | None = None, check: Check | No
     ctx = {"kind": "policy", "title": "AI policy", "action": "/governance/policy", "files": [FILE_NAME],
            "file": FILE_NAME, "text": cand, "active_version": active_version or "file (never published)",
            "history": history, "check": check, "error": error, "reason": reason, "notice": notice,
-           "lines": numbered(cand, check.problems if check else [], None)}
+           "lines": numbered(cand, check.problems if check else [], None),
+           "policy_review": _policy_review(), **_four_eyes(request.state.principal, "ai-policy")}
     return render(request, "governance.html", ctx, status_code=status_code)
 
 
 @router.get("/governance/policy", response_class=HTMLResponse)
 def policy_page(request: Request, who: PolicyEditor, done: str | None = None) -> Response:
-    return _policy_page(request, notice={"publish": "Published: the new policy is active.",
-                                         "rollback": "Rolled back."}.get(done or ""))
+    return _policy_page(request, notice=NOTICES.get(done or ""))
 
 
 @router.post("/governance/policy", response_class=HTMLResponse)
@@ -138,11 +162,12 @@ def policy_post(request: Request, who: PolicyEditor, text: Annotated[str, Form(m
         return _policy_page(request, text=text, check=check, error="Give a reason for publishing.", status_code=422)
     try:
         with write_session() as s:
-            _policy_publish(s, who, text, reason.strip())
+            res = _policy_publish(s, who, text, reason.strip())
     except (PolicyFileError, DomainError, ValueError) as exc:
         msg = exc.message if isinstance(exc, DomainError) else str(exc)
         return _policy_page(request, text=text, check=check, error=msg, reason=reason, status_code=422)
-    return redirect("/governance/policy?done=publish")
+    done = {"pending": "request", "published": "publish"}.get(res["status"], "unchanged")
+    return redirect(f"/governance/policy?done={done}")
 
 
 @router.post("/governance/policy/rollback", response_class=HTMLResponse)
@@ -155,6 +180,26 @@ def policy_rollback(request: Request, who: PolicyEditor, version: Annotated[str,
         msg = exc.message if isinstance(exc, DomainError) else str(exc)
         return _policy_page(request, error=msg, status_code=422)
     return redirect("/governance/policy?done=rollback")
+
+
+@router.post("/governance/policy/review", response_class=HTMLResponse)
+def policy_review(request: Request, who: PolicyEditor, comment: Annotated[str, Form(max_length=2000)] = "",
+                  next_review_by: Annotated[str, Form(max_length=10)] = "") -> Response:
+    """Record that the policy in force was reviewed (review_by enforcement, issue 21)."""
+    from datetime import date
+
+    from casemgr.governance.policy_review import record_review
+
+    try:
+        nxt = date.fromisoformat(next_review_by)
+    except ValueError:
+        return _policy_page(request, error="Give the next review date as YYYY-MM-DD.", status_code=422)
+    try:
+        with write_session() as s:
+            record_review(s, actor=who.actor, roles=who.roles, comment=comment, next_review_by=nxt)
+    except DomainError as exc:
+        return _policy_page(request, error=exc.message, status_code=exc.status_code)
+    return redirect("/governance/policy?done=reviewed")
 
 
 # ---------------------------------------------------------------- rules
@@ -187,7 +232,8 @@ def _rules_page(request: Request, *, file: str | None, text: str | None = None, 
     ctx = {"kind": "rules", "title": "Routing rules", "action": "/governance/rules", "files": files, "file": file,
            "text": cand, "active_version": version or f"files on disk ({source.version})", "history": history,
            "check": check, "error": error, "reason": reason, "notice": notice,
-           "lines": numbered(cand, check.problems if check else [], file)}
+           "lines": numbered(cand, check.problems if check else [], file),
+           **_four_eyes(request.state.principal, "rules")}
     return render(request, "governance.html", ctx, status_code=status_code)
 
 
@@ -215,8 +261,7 @@ def _rules_check(file: str, text: str, simulate: bool) -> tuple[Check, Any]:
 @router.get("/governance/rules", response_class=HTMLResponse)
 def rules_page(request: Request, who: RulesEditor, file: Annotated[str | None, Query(max_length=200)] = None,
                done: str | None = None) -> Response:
-    return _rules_page(request, file=file, notice={"publish": "Published: the new rules are active.",
-                                                   "rollback": "Rolled back."}.get(done or ""))
+    return _rules_page(request, file=file, notice=NOTICES.get(done or ""))
 
 
 @router.post("/governance/rules", response_class=HTMLResponse)
@@ -236,13 +281,20 @@ def rules_post(request: Request, who: RulesEditor, text: Annotated[str, Form(max
     if not reason.strip():
         return _rules_page(request, file=file, text=text, check=check, error="Give a reason for publishing.",
                            status_code=422)
+    from casemgr.documents import changes
+
     try:
         with write_session() as s:
-            store.publish(s, candidate, author=who.actor, reason=reason.strip())
+            row = changes.request(s, store.KIND, candidate.files, actor=who.actor, user_id=who.user_id,
+                                  roles=who.roles, reason=reason.strip())
+    except changes.NothingToChange:
+        return redirect(f"/governance/rules?file={quote(file)}&done=unchanged")
     except Exception as exc:  # noqa: BLE001 - store errors are shown; nothing was committed
-        return _rules_page(request, file=file, text=text, check=check, error=str(exc), reason=reason, status_code=422)
-    # Every process's rules service notices the new active version within a second (hot reload).
-    return redirect(f"/governance/rules?file={quote(file)}&done=publish")
+        msg = exc.message if isinstance(exc, DomainError) else str(exc)
+        return _rules_page(request, file=file, text=text, check=check, error=msg, reason=reason, status_code=422)
+    # Once approved, every process's rules service notices the new active version within a second (hot reload).
+    done = "publish" if row.status == "published" else "request"
+    return redirect(f"/governance/rules?file={quote(file)}&done={done}")
 
 
 @router.post("/governance/rules/rollback", response_class=HTMLResponse)

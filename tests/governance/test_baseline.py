@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -50,6 +51,7 @@ def test_publishing_the_shipped_file_first_makes_it_version_1_without_a_second_r
         assert [v["author"] for v in lifecycle.versions(s)] == ["user:gov"]
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_cli_rolls_back_to_the_shipped_version(tmp_path, make_user) -> None:  # type: ignore[no-untyped-def]
     gov, _ = make_user("governance")
     strict = tmp_path / "strict.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from casemgr.cases.models import Case
@@ -16,6 +17,7 @@ from .util import POLICY_FILE, StubProvider, new_case, policy_text
 runner = CliRunner()
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_policy_cli_check_simulate_publish_rollback(tmp_path, make_user) -> None:  # type: ignore[no-untyped-def]
     gov, _ = make_user("governance")
     agent, _ = make_user("agent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from casemgr.db import write_session
@@ -73,6 +74,7 @@ def test_reviewer_queue_override_metrics_and_export(app, api_key) -> None:  # ty
     assert csv.text.splitlines()[0] == "text,label" and csv.text.strip().endswith("retail_banking")
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_policy_lifecycle_api(app, api_key) -> None:  # type: ignore[no-untyped-def]
     gov, reviewer, agent = (_client(app, api_key, r) for r in ("governance", "reviewer", "agent"))
     base = POLICY_FILE.read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ def _fresh_service():  # type: ignore[no-untyped-def]
     reset_service()
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_rules_api_lifecycle(app, api_key) -> None:  # type: ignore[no-untyped-def]
     gov = TestClient(app, headers={"X-API-Key": api_key("governance")})
     agent = TestClient(app, headers={"X-API-Key": api_key("agent")})

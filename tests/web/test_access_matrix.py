@@ -24,7 +24,8 @@ PUBLIC = ("/login", "/logout", "/", "/healthz", "/docs", "/redoc", "/openapi.jso
           "/metrics")  # Prometheus scrape endpoint: no browser session; the metrics room decides its protection
 # The pages of issue 7: for allowed roles these must render (200), not merely pass the access check.
 PAGES = ("/queue", "/cases/{case_id}", "/governance/policy", "/governance/rules", "/review", "/dashboard",
-         "/admin/quarantine", "/admin/users", "/profile", "/notifications", "/notifications/bell", "/admin/outbox")
+         "/admin/quarantine", "/admin/users", "/profile", "/notifications", "/notifications/bell", "/admin/outbox",
+         "/governance/changes")  # issue 21: change requests (four eyes)
 PUBLIC_PREFIXES = ("/static", "/submit", "/public")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from casemgr.cases.models import Case
@@ -146,6 +147,7 @@ def test_attachments_are_downloads_never_rendered(make_case, web_client) -> None
     assert c.get(f"/cases/{cid + 1}/attachments/{att.id}").status_code == 404  # type: ignore[union-attr]
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # type: ignore[no-untyped-def]
     from casemgr.governance.policy import policy_path
 
@@ -191,6 +193,7 @@ def test_policy_editor_check_simulate_publish_rollback(web_client) -> None:  # t
         assert store.active_row(s).version == first  # type: ignore[union-attr]
 
 
+@pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py
 def test_rules_editor_shows_errors_at_their_line_and_publishes(web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("governance")
     page = c.get("/governance/rules?file=complaints.yaml", headers=HTML).text
