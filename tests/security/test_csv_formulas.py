@@ -34,8 +34,16 @@ def _assert_inert(text: str, payload: str) -> None:
     assert not [c for c in cells if c.startswith(csvsafe.FORMULA_STARTS)], cells
 
 
+# CSV that never leaves the process for a person's spreadsheet, so its cells stay exactly as they are.
+NOT_EXPORTS = {
+    "csvsafe.py": "the helper itself",
+    "ai/evaluate.py": "a temporary training file read back at once by classifier.train and deleted",
+}
+
+
 def test_no_module_writes_csv_around_the_helper() -> None:
-    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "csvsafe.py"
+    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if str(p.relative_to(PACKAGE)) not in NOT_EXPORTS
                  and re.search(r"\bcsv\.(writer|DictWriter)\(", p.read_text(encoding="utf-8"))]
     assert offenders == [], f"write CSV with casemgr.csvsafe: {offenders}"
 
