@@ -126,10 +126,10 @@ def test_deep_and_wide_mime_is_quarantined_with_a_reason(smtp_server: Any) -> No
 # ---------------------------------------------------------------- header injection
 
 
-def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: Any, api: Any, smtp_sink: Any) -> None:
+def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: Any, api: Any, smtp_sink: Any,
+                                                                   run_jobs: Any) -> None:
     from casemgr.db import write_session
     from casemgr.intake import outbound
-    from casemgr.jobs import service as jobs
     from casemgr.jobs.models import Job
 
     encoded = "=?utf-8?b?" + base64.b64encode(b"Refund\r\nBcc: victim@evil.example\r\nX-Injected: 1").decode() + "?="
@@ -145,12 +145,10 @@ def test_header_injection_in_reply_subjects_never_reaches_the_wire(smtp_server: 
         for c in cases:
             assert "\r" not in c.subject and "\n" not in c.subject
             outbound.send_reply(s, c.id, "We are on it.\r\nBcc: victim@evil.example", actor="user:agent")
+    run_jobs()  # as `casemgr worker --once`: the replies, and the AI enrichment intake queued
     with read_session() as s:
-        ids = list(s.execute(select(Job.id).where(Job.kind == "mail.send")).scalars())
-    for _ in ids:
-        claimed = jobs.claim("test", limit=1)
-        assert claimed
-        assert jobs.run_claimed(claimed[0], "test") == "done"
+        sends = list(s.execute(select(Job.status).where(Job.kind == "mail.send")).scalars())
+    assert sends and set(sends) == {"done"}
     from email import message_from_bytes
 
     assert smtp_sink.messages and all(m["to"] == ["ann@example.org"] for m in smtp_sink.messages)
