@@ -16,14 +16,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from casemgr.config import get_settings
 
+# A large upload on a slow link gets one more second per this many declared bytes (Content-Length); the
+# per-client connection cap bounds what a client can hold open that way.
+MIN_BYTES_PER_S = 64 * 1024
 
-def _has_body(scope: Scope) -> bool:
+
+def _declared(scope: Scope) -> int | None:
+    """Body length the client declared: None for no body, -1 for chunked (length unknown)."""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
-            return value.strip() not in (b"", b"0")
+            try:
+                n = int(value)
+            except ValueError:
+                return None  # the server refuses a malformed length before the app sees the request
+            return n if n > 0 else None
         if name == b"transfer-encoding":
-            return True
-    return False
+            return -1
+    return None
 
 
 async def request_timeout(send: Send, detail: str) -> None:
@@ -39,10 +48,11 @@ class BodyReadMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        declared = _declared(scope) if scope["type"] == "http" else None
+        if declared is None:
             await self.app(scope, receive, send)
             return
-        limit = get_settings().body_timeout_s
+        limit = get_settings().body_timeout_s + max(declared, 0) / MIN_BYTES_PER_S
         chunks: list[bytes] = []
         try:
             async with asyncio.timeout(limit):

@@ -104,7 +104,7 @@ def test_slow_bodies_and_headers_leave_health_and_queue_answering(make_user) -> 
             while time.monotonic() - opened < DEADLINE_S - 0.5:
                 _drip(kept + headers)
                 time.sleep(0.5)
-            late = [_answer(s, DEADLINE_S + 2) for s in kept + headers]
+            late = [_answer(s, DEADLINE_S + 3) for s in kept + headers]  # + 100000 B / 64 KiB/s for bodies
             assert all(a.startswith(b"HTTP/1.1 408") for a in late), late
         finally:
             for s in bodies + headers:
