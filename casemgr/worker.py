@@ -141,6 +141,15 @@ class Worker:
     def run_one(self, slot: int = 0) -> bool:
         """Claim and run one job; False when nothing was due."""
         worker_id = f"{self.name}/{slot}"
+        for kind, (run_batch, size) in jobs.BATCH_HANDLERS.items():
+            # Batched kinds first (AI enrichment): one claim, one model batch, one write transaction.
+            batch = jobs.claim(worker_id, limit=size, lease_s=self.lease_s, kinds=(kind,))
+            if batch:
+                outcomes = run_batch(batch, worker_id)
+                with self._stats_lock:
+                    for outcome, n in outcomes.items():
+                        self.stats[outcome] = self.stats.get(outcome, 0) + n
+                return True
         ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s)
         if not ids:
             return False

@@ -38,7 +38,7 @@ from casemgr.governance.decide import AIOutput, CaseFacts
 from casemgr.governance.policy import Policy, active_policy
 from casemgr.governance.service import record_decision
 from casemgr.jobs.models import Job
-from casemgr.jobs.service import enqueue, job_handler
+from casemgr.jobs.service import batch_handler, enqueue, job_handler
 from casemgr.limits import AI_ACTOR_CHARS, AI_RATIONALE_CHARS, AUDIT_REASON_CHARS, AUDIT_TEXT_CHARS
 
 log = logging.getLogger(__name__)
@@ -211,10 +211,12 @@ def prepare(session: Session, case_id: int, provider: Any, policy: Policy) -> En
                        fields=dict(case.fields or {}), policy=policy, local=local)
 
 
-def call_models(inp: EnrichInput, provider: Any) -> list[CallOutcome]:
-    """Every provider call of one run, outside any transaction: a slow model never holds the writer."""
+def call_models(inp: EnrichInput, provider: Any, classified: CallOutcome | None = None) -> list[CallOutcome]:
+    """Every provider call of one run, outside any transaction: a slow model never holds the writer.
+
+    `classified`: the classify call already made for this case as part of a batch (run_enrich_batch)."""
     out: list[CallOutcome] = []
-    c = _call_provider(inp.case_id, provider, "classify", inp.text, Classification)
+    c = classified or _call_provider(inp.case_id, provider, "classify", inp.text, Classification)
     out.append(c)
     if c.error:
         return out
@@ -479,3 +481,93 @@ def enrich_inline_or_enqueue(session: Session, case: Case) -> EnrichResult | Job
                 log.exception("inline AI enrichment failed for case %s; queued for the worker", case.id)
                 session.refresh(case)
     return enqueue(session, JOB_KIND, {"case_id": case.id, "attempt": 0}, idempotency_key=f"{JOB_KIND}:{case.id}:0")
+
+
+ENRICH_BATCH_SIZE = 64
+
+
+def _classify_batch(preps: list[EnrichInput], provider: Any) -> dict[int, CallOutcome]:
+    """One batched classify call for many cases (the local models do 500-1,500 texts/s batched)."""
+    import time
+
+    from casemgr.ai.service import call_record, input_hash
+
+    batch = getattr(provider, "classify_batch", None)
+    if batch is None or not preps:
+        return {}
+    t0 = time.perf_counter()
+    try:
+        results = batch([p.text for p in preps])
+    except Exception:  # noqa: BLE001 - fall back to one call per case, which records each failure
+        log.exception("batched classify failed; classifying one by one")
+        return {}
+    per_ms = (time.perf_counter() - t0) * 1000 / len(preps)
+    model_version, prompt_version = provider.version("classify")
+    out: dict[int, CallOutcome] = {}
+    for prep, res in zip(preps, results, strict=True):
+        output = res.model_dump(mode="json")
+        record = call_record(capability="classify", provider=provider.name, model=provider.model,
+                             model_version=model_version, prompt_version=prompt_version,
+                             input_sha256=input_hash("classify", prep.text), output=output, latency_ms=per_ms,
+                             case_id=prep.case_id)
+        out[prep.case_id] = CallOutcome("classify", record, output=Classification.model_validate(output))
+    return out
+
+
+@batch_handler(JOB_KIND, ENRICH_BATCH_SIZE)
+def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
+    """Enrich up to ENRICH_BATCH_SIZE cases: read them, classify them as one batch and call the other
+    capabilities with no transaction open, then record every decision, audit event and re-route in ONE write
+    transaction (a savepoint per case, so one stale case does not undo the others). The policy choke point
+    and the per-call AI records stay per case (issue 23)."""
+    from sqlalchemy import select
+
+    from casemgr.db import read_session, write_session
+    from casemgr.jobs.service import mark_done, record_failure
+
+    outcomes: dict[str, int] = {}
+
+    def count(outcome: str) -> None:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    work: list[tuple[Job, EnrichInput | EnrichResult]] = []
+    skip: list[int] = []
+    with read_session() as rs:
+        claimed = list(rs.execute(select(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id)).scalars())
+        try:
+            provider = get_provider()
+        except Exception as exc:  # noqa: BLE001
+            for job in claimed:
+                count(record_failure(job.id or 0, worker_id, f"no provider: {exc}"))
+            return outcomes
+        policy = active_policy(rs)
+        for job in claimed:
+            case = rs.get(Case, int(job.payload.get("case_id", 0)))
+            if case is None or (case.ai_status == "ok" and not job.payload.get("force")):
+                skip.append(job.id or 0)
+                continue
+            work.append((job, prepare(rs, case.id or 0, provider, policy)))
+            rs.expunge(job)
+    preps = [p for _, p in work if isinstance(p, EnrichInput)]
+    classified = _classify_batch(preps, provider) if is_local(provider) else {}
+    calls = {job.id: (call_models(p, provider, classified.get(p.case_id)) if isinstance(p, EnrichInput) else [])
+             for job, p in work}
+    failed: list[tuple[int, str]] = []
+    with write_session() as ws:
+        for jid in skip:
+            count("done" if mark_done(ws, jid, worker_id) else "lost")
+        for job, prep in work:
+            try:
+                with ws.begin_nested():
+                    if not mark_done(ws, job.id or 0, worker_id):
+                        count("lost")  # another worker holds it now: leave the case to it
+                        continue
+                    current = ws.get(Case, int(job.payload.get("case_id", 0)))
+                    if current is not None and not (current.ai_status == "ok" and not job.payload.get("force")):
+                        apply_results(ws, prep, calls[job.id], provider, int(job.payload.get("attempt", 0)))
+                count("done")
+            except Exception as exc:  # noqa: BLE001 - this case is retried; the batch's other cases commit
+                failed.append((job.id or 0, f"{type(exc).__name__}: {exc}"))
+    for jid, error in failed:
+        count(record_failure(jid, worker_id, error))
+    return outcomes

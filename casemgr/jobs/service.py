@@ -8,7 +8,7 @@ because a job whose worker died is run again after its lease expires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -83,7 +83,23 @@ def backoff_seconds(attempts: int) -> float:
     return min(RETRY_BASE_S * (2 ** max(attempts - 1, 0)), RETRY_MAX_S)
 
 
-def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0) -> list[int]:
+# Kinds whose jobs a worker claims several at a time and runs as one batch: kind -> (run(job_ids, worker_id)
+# -> {outcome: count}, batch size). The batch handler marks each job done, failed or lost itself.
+BatchHandler = Callable[[list[int], str], dict[str, int]]
+BATCH_HANDLERS: dict[str, tuple[BatchHandler, int]] = {}
+
+
+def batch_handler(kind: str, size: int) -> Callable[[BatchHandler], BatchHandler]:
+    """Decorator: run up to `size` due jobs of `kind` together (issue 23: AI enrichment in batches)."""
+
+    def register(fn: BatchHandler) -> BatchHandler:
+        BATCH_HANDLERS[kind] = (fn, size)
+        return fn
+
+    return register
+
+
+def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequence[str] | None = None) -> list[int]:
     """Take up to `limit` due jobs (queued or failed and due, or running with an expired lease) for `worker_id`.
 
     PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row. SQLite: the
@@ -100,8 +116,10 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0) -> list[int
             and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
             and_(col(Job.status) == "running", col(Job.locked_until) < t),
         )
-        q = (select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(due)
-             .order_by(col(Job.run_at), col(Job.id)).limit(limit))
+        q = select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(due)
+        if kinds is not None:
+            q = q.where(col(Job.kind).in_(list(kinds)))
+        q = q.order_by(col(Job.run_at), col(Job.id)).limit(limit)
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = session.execute(q).all()
@@ -177,6 +195,22 @@ def run_claimed(job_id: int, worker_id: str) -> str:
         log.warning("job %s (%s) failed: %s", job_id, kind, exc)
         return _record_failure(job_id, worker_id, f"{type(exc).__name__}: {exc}")
     return "done"
+
+
+def mark_done(session: Any, job_id: int, worker_id: str) -> bool:
+    """Mark a claimed job done in the caller's transaction (with the work it did); False if it was lost."""
+    from sqlalchemy import update
+
+    res = session.execute(
+        update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+        .values(status="done", finished_at=now(), locked_until=None, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount)
+
+
+def record_failure(job_id: int, worker_id: str, error: str) -> str:
+    return _record_failure(job_id, worker_id, error)
 
 
 def _record_failure(job_id: int, worker_id: str, error: str) -> str:
