@@ -47,7 +47,7 @@ def fit_vector_scaling(proba: np.ndarray, y_idx: np.ndarray, l2: float = 0.01) -
     return float(np.exp(theta[0])), [round(float(b), 6) for b in theta[1:]]
 
 
-def ece(confidences: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
+def ece(confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 15) -> float:
     """Expected calibration error of the top label: sum over bins of |accuracy - confidence| x share."""
     conf = np.asarray(confidences, dtype=float)
     ok = np.asarray(correct, dtype=float)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.cases.ai_gate import GateVerdict
 from casemgr.governance.decide import AIOutput, decide
@@ -26,8 +26,9 @@ def record_held(session: Session, case: Any, held: dict[str, Any]) -> None:
     from casemgr.governance.service import record_decision
 
     pending = session.execute(
-        select(AIDecision.proposed).where(AIDecision.case_id == case.id, AIDecision.kind == held["kind"],
-                                          AIDecision.outcome == "suggested", AIDecision.review_status == "pending")
+        select(col(AIDecision.proposed)).where(col(AIDecision.case_id) == case.id, col(AIDecision.kind) == held["kind"],
+                                               col(AIDecision.outcome) == "suggested",
+                                               col(AIDecision.review_status) == "pending")
     ).scalars().all()
     if any(p == held["value"] for p in pending):
         return  # the same proposal already waits for its owner

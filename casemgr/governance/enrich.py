@@ -248,7 +248,9 @@ def _urgency_for_type(inp: EnrichInput, cls: Classification, contract: ContractF
         from casemgr.sla.renewals import compute
 
         facts = contract.model_dump(mode="json") if contract is not None else {}
-        renewal = compute(SimpleNamespace(fields=inp.fields, contract=facts), now().astimezone(get_calendar().tz).date())
+        # compute() reads only .fields and .contract: the extracted facts stand in for the stored ones.
+        renewal = compute(SimpleNamespace(fields=inp.fields, contract=facts),  # type: ignore[arg-type]
+                          now().astimezone(get_calendar().tz).date())
         return contract_urgency(renewal, now().astimezone(get_calendar().tz).date(),
                                 horizon_days=inp.caps.urgency_horizon_days, critical_days=inp.caps.critical_within_days)
     return None
@@ -521,6 +523,7 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
     transaction (a savepoint per case, so one stale case does not undo the others). The policy choke point
     and the per-call AI records stay per case (issue 23)."""
     from sqlalchemy import select
+    from sqlmodel import col
 
     from casemgr.db import read_session, write_session
     from casemgr.jobs.service import mark_done, record_failure
@@ -533,7 +536,7 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
     work: list[tuple[Job, EnrichInput | EnrichResult]] = []
     skip: list[int] = []
     with read_session() as rs:
-        claimed = list(rs.execute(select(Job).where(Job.id.in_(job_ids), Job.locked_by == worker_id)).scalars())
+        claimed = list(rs.execute(select(Job).where(col(Job.id).in_(job_ids), col(Job.locked_by) == worker_id)).scalars())
         try:
             provider = get_provider()
         except Exception as exc:  # noqa: BLE001

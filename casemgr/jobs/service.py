@@ -202,11 +202,11 @@ def mark_done(session: Any, job_id: int, worker_id: str) -> bool:
     from sqlalchemy import update
 
     res = session.execute(
-        update(Job).where(Job.id == job_id, Job.locked_by == worker_id, Job.status == "running")
+        update(Job).where(col(Job.id) == job_id, col(Job.locked_by) == worker_id, col(Job.status) == "running")
         .values(status="done", finished_at=now(), locked_until=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
-    return bool(res.rowcount)
+    return bool(cast(CursorResult[Any], res).rowcount)
 
 
 def record_failure(job_id: int, worker_id: str, error: str) -> str:

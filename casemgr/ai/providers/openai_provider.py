@@ -127,7 +127,7 @@ class OpenAIProvider(AIProvider):
         try:
             return self.client.chat.completions.create(
                 model=self._model, messages=messages, temperature=temperature, max_tokens=max_tokens,
-                response_format=fmt, timeout=timeout_s,  # type: ignore[arg-type]
+                response_format=fmt, timeout=timeout_s,  # type: ignore[call-overload]
             )
         except openai.BadRequestError as exc:
             # A server without JSON-schema output refuses the format: remember it and ask for plain JSON.
