@@ -160,6 +160,24 @@ def bench_dashboard(
         typer.echo(f"  {k:<20} {v}")
 
 
+def bench_pages(
+    cases: int = typer.Option(100_000, "--cases", min=1, help="Cases to generate."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON line only."),
+    database_url: str | None = typer.Option(None, "--database-url",
+                                            help="An EMPTY PostgreSQL database to fill (default: a temp SQLite)."),
+) -> None:
+    """Queue and case page server time with the workspace features at N cases (target: p95 <= 150 ms each)."""
+    from casemgr.bench.pages import run_pages_bench
+
+    result = run_pages_bench(cases, database_url)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"pages bench: {cases} cases on {result['database']} ({result['cpus']} CPUs)")
+    for k, v in result.items():
+        typer.echo(f"  {k:<20} {v}")
+
+
 # `bench all`: each part runs in its own process (isolated engines, memory and global state) and a part that
 # fails or is not installed is reported as such instead of stopping the rest.
 def _part(argv: list[str], timeout_s: float) -> dict[str, Any]:
@@ -238,6 +256,7 @@ COMMANDS: dict[str, Any] = {
     "intake": bench_intake,
     "intake-http": bench_intake_http,
     "dashboard": bench_dashboard,
+    "pages": bench_pages,
     "load": bench_load,
     "memory": bench_memory,
 }
