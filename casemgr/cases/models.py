@@ -44,6 +44,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_status_waiting_due", "status", "waiting_on_customer", "sla_due_at", "id"),
         Index("ix_cases_status_priority_due", "status", "priority", "sla_due_at", "id"),
         Index("ix_cases_status_updated", "status", "updated_at", "id"),
+        # A customer's cases (customer panel, search by email) without a scan of the table.
+        Index("ix_cases_party", "party_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

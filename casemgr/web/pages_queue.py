@@ -111,7 +111,12 @@ def queue_page(
     )
     cq.customer_email = email
     rows, next_cursor = listing.list_page(session, cq, sort_key, limit=PAGE_SIZE, cursor=cursor or None)
-    total = listing.count(session, cq)
+    tabs = defaults.tabs(session, who, tz)
+    plain_view = not any((queue, case_type, stage, priority, sla_state, assignee, category, status, text))
+    # The tab of a plain view already counted its cases: no second count of the same rows.
+    total = next((t.count for t in tabs if t.key == view), None) if plain_view else None
+    if total is None:
+        total = listing.count(session, cq)
     names = usernames(session, {c.assignee_id for c in rows if c.assignee_id})
     reg = get_registry()
     params = {"view": view, "queue": queue, "type": case_type, "stage": stage, "priority": priority,
@@ -136,7 +141,7 @@ def queue_page(
         "categories": categories, "queues": [qd.name for qd in reg.org.queues], "team_queues": team_queues(who),
         "users": assignable_users(session) if can_assign else [], "can_assign": can_assign,
         "can_write": who.has_any(_roles("cases.write")),
-        "tabs": defaults.tabs(session, who, tz), "saved_views": views, "saved": saved,
+        "tabs": tabs, "saved_views": views, "saved": saved,
         "can_share": who.has_any(_roles("views.share")),
         "sort": sort_key.value, "sorts": {k.value: v for k, v in SORTS.items()},
         "sort_urls": {k.value: "/queue?" + urlencode({**sort_base, "sort": k.value}) for k in SortKey},
