@@ -28,19 +28,25 @@ HANDLERS: dict[str, Handler] = {}
 # Kinds whose handler manages its own (short) transactions and gets a read session: long read-mostly work
 # (e.g. the dashboard refresh) must not hold SQLite's single write lock for its whole run.
 OWN_TRANSACTIONS: set[str] = set()
+# Of those, kinds that hold a long lease while they run (periodic rebuilds that take minutes). Others keep the
+# worker's lease: a worker SIGKILLed mid-job (e.g. ai.enrich waiting on a provider) must not leave its job
+# "running" for an hour (tests/reliability/test_kill.py).
+LONG_LEASE: set[str] = set()
 OWN_TRANSACTION_LEASE_S = 3600.0
 
 
-def job_handler(kind: str, *, own_transactions: bool = False) -> Callable[[Handler], Handler]:
+def job_handler(kind: str, *, own_transactions: bool = False, long_lease: bool = False) -> Callable[[Handler], Handler]:
     """Decorator: register the function that runs jobs of `kind` (inside a write transaction, unless
-    `own_transactions`: then it gets a read session, opens its own write sessions and must be idempotent)."""
+    `own_transactions`: then it gets a read session, opens its own write sessions and must be idempotent;
+    `long_lease` with it: the job holds OWN_TRANSACTION_LEASE_S instead of the worker's lease while it runs)."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
-        if own_transactions:
-            OWN_TRANSACTIONS.add(kind)
-        else:
-            OWN_TRANSACTIONS.discard(kind)
+        for flag, kinds in ((own_transactions, OWN_TRANSACTIONS), (own_transactions and long_lease, LONG_LEASE)):
+            if flag:
+                kinds.add(kind)
+            else:
+                kinds.discard(kind)
         return fn
 
     return register
@@ -156,7 +162,7 @@ def run_claimed(job_id: int, worker_id: str) -> str:
     try:
         with read_session() as rs:
             kind = rs.execute(select(col(Job.kind)).where(col(Job.id) == job_id)).scalar_one_or_none() or "?"
-        if kind in OWN_TRANSACTIONS:
+        if kind in LONG_LEASE:
             # No row lock protects these while they run: hold the lease long enough for a slow run (a full
             # dashboard rebuild takes minutes at 1M cases). They are periodic and idempotent anyway.
             with write_session() as session:

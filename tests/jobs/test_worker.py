@@ -227,3 +227,28 @@ def test_embedded_worker_runs_jobs_inside_the_app_process(monkeypatch) -> None: 
     assert _effects() == {i: 1 for i in ids}
     with read_session() as s:  # the embedded worker also scheduled the periodic scans
         assert s.execute(select(func.count()).select_from(Job).where(Job.kind == "sla.scan")).scalar_one() >= 1
+
+
+def test_only_long_lease_kinds_hold_their_lease_for_an_hour_while_running() -> None:
+    """An own-transaction job keeps the worker's lease unless its kind asks for a long one (metrics.refresh):
+    a worker killed mid-ai.enrich must not leave the job 'running' for an hour."""
+    from datetime import UTC
+
+    seen: dict[str, timedelta] = {}
+
+    def recorder(kind: str):  # type: ignore[no-untyped-def]
+        def handler(session, job) -> None:  # type: ignore[no-untyped-def]
+            with read_session() as s:
+                until = s.get(Job, job.id).locked_until
+            seen[kind] = (until if until.tzinfo else until.replace(tzinfo=UTC)) - now()
+        return handler
+
+    for kind, long_lease in (("test.lease_worker", False), ("test.lease_long", True)):
+        jobs.job_handler(kind, own_transactions=True, long_lease=long_lease)(recorder(kind))
+    with write_session() as s:
+        ids = {kind: jobs.enqueue(s, kind, {}).id for kind in ("test.lease_worker", "test.lease_long")}
+    for kind, jid in ids.items():
+        assert jobs.claim(f"w-{kind}", lease_s=30) == [jid]
+        assert jobs.run_claimed(jid, f"w-{kind}") == "done"
+    assert seen["test.lease_worker"] <= timedelta(seconds=30)
+    assert seen["test.lease_long"] > timedelta(seconds=jobs.OWN_TRANSACTION_LEASE_S - 60)
