@@ -117,6 +117,23 @@ def sample_hit(case_id: int, kind: str, field_name: str | None, rate: float) -> 
     return int.from_bytes(h[:8], "big") / 2**64 < rate
 
 
+def sample_rate_for(policy: Policy, facts: CaseFacts, output: AIOutput) -> tuple[float, str | None]:
+    """The review sampling rate of an applied decision and the stratum that set it (None: the base rate).
+
+    The highest rate of the matching strata wins, so a stratum only ever oversamples. The rate is stored with
+    the decision; metrics weight each reviewed one by 1/rate (Horvitz-Thompson), which keeps rates unbiased."""
+    review = policy.model.review
+    kind = kinds.get(output.kind)
+    category = (kind.category(output) if kind else None) or facts.category
+    rate, name = review.sample_rate, None
+    for st in review.strata:
+        low = st.confidence_below is not None and (output.confidence is None or output.confidence < st.confidence_below)
+        rare = bool(st.categories) and category in st.categories
+        if (low or rare) and st.rate > rate:
+            rate, name = st.rate, st.name
+    return rate, name
+
+
 def threshold_for(dp: DecisionPolicy, facts: CaseFacts, output: AIOutput) -> float | None:
     """Per-category beats per-case-type beats the kind's default threshold."""
     kind = kinds.get(output.kind)
@@ -189,6 +206,9 @@ def decide(case: Any, output: AIOutput, policy: Policy | None = None) -> Outcome
         if dp.below_threshold == "reject":
             return out(DecisionOutcome.REJECTED, reason, dp.owner, threshold)
         return out(DecisionOutcome.SUGGESTED, reason, dp.owner, threshold)
-    sampled = sample_hit(facts.id, output.kind, output.field, policy.model.review.sample_rate)
-    return out(DecisionOutcome.APPLIED, f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", dp.owner,
-               threshold, sampled)
+    rate, stratum = sample_rate_for(policy, facts, output)
+    sampled = sample_hit(facts.id, output.kind, output.field, rate)
+    return Outcome(status=DecisionOutcome.APPLIED,
+                   reason=f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", owner=dp.owner,
+                   threshold=threshold, sampled=sampled, policy_version=pv,
+                   extra={"sample_rate": rate, "stratum": stratum})

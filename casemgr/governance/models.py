@@ -50,4 +50,6 @@ class AIDecision(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=40)  # one enrichment run (or replay) of a case
     ai_call_id: int | None = None  # the ai_calls row that produced the output, when known
     sampled: bool = False  # picked for review by the policy's sample rate (applied decisions only)
+    # The probability it was sampled with (base rate or its stratum's, issue 21): override rates weight 1/rate.
+    sample_rate: float | None = None
     created_at: datetime = Field(default_factory=now, index=True)

@@ -74,9 +74,28 @@ class Limits(_Strict):
     max_contract_amount: float = Field(default=0.0, ge=0.0)
 
 
+class Stratum(_Strict):
+    """A slice of auto-applied decisions sampled at its own rate (oversample low confidence, rare categories).
+    Override-rate figures weight each reviewed decision by 1/rate, so they stay unbiased (service.metrics)."""
+
+    name: str = Field(min_length=1, max_length=60, description="shown on the review dashboard")
+    confidence_below: float | None = Field(default=None, ge=0.0, le=1.0,
+                                           description="decisions with a confidence below this value")
+    categories: list[str] = Field(default_factory=list, description="decisions on cases of these categories")
+    rate: float = Field(ge=0.0, le=1.0, description="share of the matching decisions sent to review")
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> Stratum:
+        if self.confidence_below is None and not self.categories:
+            raise ValueError("a stratum needs confidence_below or categories")
+        return self
+
+
 class Review(_Strict):
     sample_rate: float = Field(ge=0.0, le=1.0, description="share of auto-applied decisions sent to review")
     reason_codes: list[str] = Field(min_length=1)
+    strata: list[Stratum] = Field(default_factory=list, description=(
+        "stratified sampling: a decision matching several strata gets the highest rate; others get sample_rate"))
 
 
 class Providers(_Strict):

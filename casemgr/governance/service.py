@@ -31,6 +31,7 @@ from casemgr.governance.enums import DecisionOutcome, ReviewStatus
 from casemgr.governance.kinds.base import DecisionKind
 from casemgr.governance.models import AIDecision
 from casemgr.governance.policy import Policy, active_policy
+from casemgr.governance.sampling import weighted_override_rate
 from casemgr.limits import ACTOR_CHARS, AI_ACTOR_CHARS, REASON_CODE_CHARS
 
 REVIEW_OPEN = ReviewStatus.to_review()
@@ -127,6 +128,7 @@ def _row(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFacts, run
         rationale=output.rationale, confidence=output.confidence, outcome=outcome.status, reason=outcome.reason,
         owner_role=outcome.owner, policy_version=outcome.policy_version, model_version=output.model_version,
         provider=output.provider, review_status=review[outcome.status], sampled=outcome.sampled,
+        sample_rate=outcome.extra.get("sample_rate"),
         context=facts.to_context(), run_id=run_id, ai_call_id=output.ai_call_id, created_at=now(),
     )
 
@@ -335,12 +337,14 @@ def metrics(session: Session, *, by: str = "kind", since: datetime | None = None
     for row in session.execute(q).scalars():
         g = groups.setdefault(_group_key(row, by), {"group": _group_key(row, by), "decisions": 0, "applied": 0,
                                                      "suggested": 0, "rejected": 0, "reviewed": 0, "accepted": 0,
-                                                     "overridden": 0, "open": 0})
+                                                     "overridden": 0, "open": 0, "_weighted": []})
         g["decisions"] += 1
         g[row.outcome] = g.get(row.outcome, 0) + 1
         if row.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN, ReviewStatus.REJECTED):
             g["reviewed"] += 1
             g["accepted" if row.review_status == ReviewStatus.ACCEPTED else "overridden"] += 1
+            if row.sampled:  # reviewed from the sample: weighted back by 1/rate (stratified sampling)
+                g["_weighted"].append((row.review_status != ReviewStatus.ACCEPTED, row.sample_rate))
         elif row.review_status in REVIEW_OPEN:
             g["open"] += 1
     out = []
@@ -348,6 +352,11 @@ def metrics(session: Session, *, by: str = "kind", since: datetime | None = None
         g = groups[key]
         g["accuracy"] = round(g["accepted"] / g["reviewed"], 4) if g["reviewed"] else None
         g["override_rate"] = round(g["overridden"] / g["reviewed"], 4) if g["reviewed"] else None
+        weighted = g.pop("_weighted")
+        est = weighted_override_rate(weighted)
+        # Applied decisions only: the unbiased estimate for the whole population of auto decisions.
+        g["sampled_reviewed"] = len(weighted)
+        g["override_rate_weighted"] = round(est, 4) if est is not None else None
         out.append(g)
     return out
 
