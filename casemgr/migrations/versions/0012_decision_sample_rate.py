@@ -1,8 +1,8 @@
 """ai_decisions.sample_rate (issue 21): the probability an applied decision was sampled for review (stratified
 sampling), so override rates can be weighted back (1/rate) and stay unbiased
 
-Revision ID: 0011_decision_sample_rate
-Revises: 0010_change_requests
+Revision ID: 0012_decision_sample_rate
+Revises: 0011_customer_indexes
 Create Date: 2026-12-03 15:05:00
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0011_decision_sample_rate'
-down_revision: str | Sequence[str] | None = '0010_change_requests'
+revision: str = '0012_decision_sample_rate'
+down_revision: str | Sequence[str] | None = '0011_customer_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
