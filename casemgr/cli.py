@@ -135,6 +135,31 @@ def users_add(
         typer.echo(f"password: {pw}")
 
 
+@users_app.command("set-password")
+def users_set_password(
+    name: str,
+    password: str | None = typer.Option(None, help="New password; generated and printed if omitted.",
+                                        envvar="CASEMGR_NEW_USER_PASSWORD"),
+) -> None:
+    """Give a user a new password (at least 12 characters, not a common one); their sessions end."""
+    from casemgr.db import write_session
+    from casemgr.errors import DomainError
+    from casemgr.users import service
+
+    pw = password or service.generate_password()
+    try:
+        with write_session() as session:
+            user = service.get_user_by_name(session, name)
+            if user is None:
+                fail(f"error: no user {name!r}")
+            service.set_password(session, int(user.id or 0), pw, actor="cli")
+    except DomainError as exc:
+        fail(f"error: {exc.message}")
+    typer.echo(f"password of {name} changed")
+    if not password:
+        typer.echo(f"password: {pw}")
+
+
 @users_app.command("api-key")
 def users_api_key(
     name: str = typer.Argument(..., help="A name for the key, e.g. the calling system."),
@@ -143,6 +168,7 @@ def users_api_key(
 ) -> None:
     """Create an API key; the secret is printed once."""
     from casemgr.db import write_session
+    from casemgr.errors import DomainError
     from casemgr.users import service
 
     with write_session() as session:
@@ -152,7 +178,10 @@ def users_api_key(
             if u is None:
                 fail(f"error: no user {user!r}")
             uid = u.id
-        key, secret = service.create_api_key(session, name, uid, list(scope), actor="cli")
+        try:
+            key, secret = service.create_api_key(session, name, uid, list(scope), actor="cli")
+        except DomainError as exc:
+            fail(f"error: {exc.message}")
     typer.echo(f"api key {key.id} ({name}): {secret}")
 
 
@@ -172,22 +201,58 @@ def users_revoke_key(key_id: int) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(json_out: bool = typer.Option(False, "--json")) -> None:
-    """Check the hash chain; exit 1 naming the first bad event if anything was altered."""
+def audit_verify(
+    json_out: bool = typer.Option(False, "--json"),
+    anchor: Path | None = typer.Option(None, "--anchor", help="An anchor file from `casemgr audit anchor --out`: "
+                                       "also prove that nothing up to it changed."),
+) -> None:
+    """Check the keyed hash chain; exit 1 naming the first bad event if anything was altered."""
     from casemgr.audit import service
     from casemgr.db import read_session
 
+    mark = None
+    if anchor is not None:
+        try:
+            mark = service.Anchor.from_json(anchor.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, ValueError) as exc:
+            fail(f"error: {anchor}:1: not a usable anchor: {exc}", 2)
     with read_session() as session:
-        result = service.verify(session)
+        result = service.verify(session, mark)
     if json_out:
         typer.echo(json.dumps({"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq,
-                               "reason": result.reason}))
+                               "reason": result.reason, "anchor_seq": mark.seq if mark else None}))
     elif result.ok:
-        typer.echo(f"audit trail intact: {result.checked} events")
+        typer.echo(f"audit trail intact: {result.checked} events"
+                   + (f", unchanged up to the anchor at event {mark.seq}" if mark else ""))
     else:
         typer.echo(f"AUDIT TRAIL BROKEN at event {result.first_bad_seq}: {result.reason}", err=True)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    out: Path | None = typer.Option(None, "--out", help="Write the anchor to this new file (never overwritten); "
+                                    "stdout if omitted. Keep it on write-once storage."),
+) -> None:
+    """Print the chain head (seq, hash, time) so a later `audit verify --anchor` can prove nothing before it changed."""
+    from casemgr.audit import service
+    from casemgr.db import read_session
+
+    with read_session() as session:
+        mark = service.anchor(session)
+    text = mark.to_json()
+    if out is None:
+        typer.echo(text)
+        return
+    try:
+        with out.open("x", encoding="utf-8") as fh:  # "x": an existing anchor is never replaced
+            fh.write(text + "\n")
+    except FileExistsError:
+        fail(f"error: {out} already exists; anchors are write-once, choose a new file name")
+    except OSError as exc:
+        fail(f"error: cannot write {out}: {exc}")
+    typer.echo(f"anchored event {mark.seq} ({mark.hash[:16]}…) to {out}", err=True)
 
 
 @audit_app.command("export")
@@ -250,6 +315,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("casemgr.governance.cli", "app", "policy"),
     ("casemgr.bench.cli", "app", "bench"),
     ("casemgr.macros.cli", "app", "macros"),  # issue 20: check / list policies/macros
+    ("casemgr.security.cli", "app", "security"),  # the security log (issue 18)
 )
 
 

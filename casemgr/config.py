@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     # (revocation and role changes in that process take effect at once; in other processes within this time).
     api_key_cache_seconds: float = 2.0
     cookie_secure: bool = False
+    # Sessions end after this long without a request, as well as session_ttl_minutes after login (issue 18).
+    session_idle_minutes: int = 30
+    # Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    # Empty: the headers are ignored and the TCP peer is the client (casemgr.web.clientaddr).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # /docs and /openapi.json without a login (off: they describe every route to whoever asks).
+    public_api_docs: bool = False
+    # Acknowledgements one recipient address can be sent per hour: the public form must not be a mail relay.
+    ack_per_recipient_per_hour: int = 3
 
     # Availability (issue 18): untrusted rule sets are compiled in a child killed after this many seconds;
     # a request must send its headers and its body within these times; connections per client address.

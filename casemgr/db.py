@@ -29,10 +29,25 @@ _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 
 
+def create_private_file(url: str) -> None:
+    """Create a new SQLite database file readable by this user only (0600; its -wal and -shm files take the
+    same mode from it). SQLite itself would create it with the process umask, usually world-readable."""
+    import os
+
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path.startswith(":memory:") or "?" in path or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+
+
 def _make_engine(url: str, *, immediate: bool) -> Engine:
     settings = get_settings()
     if url.startswith("sqlite"):
-        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        settings.resolved_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(url)
         busy = settings.sqlite_busy_timeout_ms
         engine = create_engine(
             url,

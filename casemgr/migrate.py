@@ -20,8 +20,12 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None) -> None:
-    if (url or get_settings().effective_database_url).startswith("sqlite"):
-        get_settings().resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    target = url or get_settings().effective_database_url
+    if target.startswith("sqlite"):
+        from casemgr.db import create_private_file
+
+        get_settings().resolved_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(target)  # 0600 before SQLite creates it with the umask (issue 18)
     command.upgrade(alembic_config(url), "heads")
 
 

@@ -12,6 +12,7 @@ from casemgr.jobs import models as _jobs  # noqa: F401
 from casemgr.metrics import models as _metrics  # noqa: F401
 from casemgr.notifications import models as _notifications  # noqa: F401
 from casemgr.ratelimit import models as _ratelimit  # noqa: F401
+from casemgr.security import models as _security  # noqa: F401
 from casemgr.sla import models as _sla  # noqa: F401
 from casemgr.users import models as _users  # noqa: F401
 from casemgr.views import models as _views  # noqa: F401

@@ -1,18 +1,28 @@
-"""Append audit events to a hash chain, verify the chain, export it.
+"""Append audit events to a keyed hash chain, verify the chain, anchor its head, export it.
 
 Each event's hash covers its content and the previous event's hash, so an update, delete or reorder of the
 table breaks the chain at the first bad event. The chain head row is locked while appending: that serialises
 writers (PostgreSQL: row lock; SQLite: writes already run under BEGIN IMMEDIATE) and reveals a deleted tail.
+
+The hash is an HMAC-SHA256 keyed from the secret key (CASEMGR_SECRET_KEY / _FILE, or the data dir's
+secret.key), which is never stored in the database (issue 18): someone who can write the database but not
+read the key cannot rewrite events and recompute a chain that `casemgr audit verify` accepts. Chains written
+before the key was introduced were re-hashed by migration 0014, which also appended an `audit.chain_keyed`
+event holding the old head hash and whether the old chain verified then. Against someone who also holds the
+key, an anchor helps: `casemgr audit anchor` prints the head (seq, hash, time) for write-once storage and
+`casemgr audit verify --anchor FILE` proves that nothing up to it changed since.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from functools import lru_cache
+from typing import IO, Any
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -40,17 +50,45 @@ def _ts_text(ts: datetime) -> str:
     return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def compute_hash(
+CHAIN_KEY_LABEL = b"casemgr-audit-chain-v2"
+
+
+@lru_cache(maxsize=4)
+def _derive_key(secret: str) -> bytes:
+    # A key of its own for the chain, derived from the secret key: the session-signing key is never used as is.
+    return hmac.new(secret.encode("utf-8"), CHAIN_KEY_LABEL, hashlib.sha256).digest()
+
+
+def chain_key() -> bytes:
+    from casemgr.config import get_settings
+
+    return _derive_key(get_settings().secret_key_value())
+
+
+def event_body(
     seq: int, ts: datetime, actor: str, action: str, case_id: int | None, entity: str | None,
     before: Any, after: Any, prev_hash: str,
-) -> str:
-    body = json.dumps(
+) -> bytes:
+    """The canonical bytes an event's hash covers."""
+    return json.dumps(
         [seq, _ts_text(ts), actor, action, case_id, entity, before, after, prev_hash],
         sort_keys=True,
         separators=(",", ":"),
         default=_json_default,
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+
+
+def unkeyed_hash(*args: Any) -> str:
+    """The chain's hash before issue 18 (plain SHA-256, computable by anyone); used only to check old chains."""
+    return hashlib.sha256(event_body(*args)).hexdigest()
+
+
+def compute_hash(
+    seq: int, ts: datetime, actor: str, action: str, case_id: int | None, entity: str | None,
+    before: Any, after: Any, prev_hash: str, *, key: bytes | None = None,
+) -> str:
+    body = event_body(seq, ts, actor, action, case_id, entity, before, after, prev_hash)
+    return hmac.new(key or chain_key(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -66,12 +104,12 @@ class PendingEvent:
     ts: datetime | None = None
 
 
-def chained_row(seq: int, prev_hash: str, ev: PendingEvent) -> dict[str, Any]:
+def chained_row(seq: int, prev_hash: str, ev: PendingEvent, key: bytes | None = None) -> dict[str, Any]:
     """The audit_events row for `ev` at chain position `seq` after `prev_hash` (content canonical, hash set)."""
     ts = ev.ts or now()
     before = canonical(ev.before) if ev.before is not None else None
     after = canonical(ev.after) if ev.after is not None else None
-    digest = compute_hash(seq, ts, ev.actor, ev.action, ev.case_id, ev.entity, before, after, prev_hash)
+    digest = compute_hash(seq, ts, ev.actor, ev.action, ev.case_id, ev.entity, before, after, prev_hash, key=key)
     return {"seq": seq, "ts": ts, "actor": ev.actor, "action": ev.action, "case_id": ev.case_id,
             "entity": ev.entity, "before": before, "after": after, "prev_hash": prev_hash, "hash": digest}
 
@@ -113,9 +151,10 @@ def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
     ).one_or_none()
     seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
     rows = []
+    key = chain_key()
     for ev in events:
         seq += 1
-        rows.append(chained_row(seq, prev, ev))
+        rows.append(chained_row(seq, prev, ev, key))
         prev = rows[-1]["hash"]
     session.execute(insert(AuditEvent.__table__), rows)
     if head is None:
@@ -169,20 +208,67 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         session.expunge_all()
 
 
-def verify(session: Session) -> VerifyResult:
+@dataclass(frozen=True)
+class Anchor:
+    """The chain head at one moment, kept outside the database (write-once storage)."""
+
+    seq: int
+    hash: str
+    ts: str | None = None
+    anchored_at: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "ts": self.ts, "anchored_at": self.anchored_at,
+                           "chain": "hmac-sha256"}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Anchor:
+        """Raises ValueError naming what is wrong."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON (line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object with seq and hash")
+        seq, digest = data.get("seq"), data.get("hash")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError("seq must be a non-negative integer")
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError("hash must be 64 lower-case hex digits")
+        return cls(seq, digest, data.get("ts"), data.get("anchored_at"))
+
+
+def anchor(session: Session) -> Anchor:
+    head = session.get(AuditHead, 1)
+    seq, digest = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    ev = session.get(AuditEvent, seq) if seq else None
+    return Anchor(seq, digest, ev.ts.isoformat() if ev is not None else None, now().isoformat())
+
+
+def verify(session: Session, anchor: Anchor | None = None) -> VerifyResult:
+    """Check every link and keyed hash; with an anchor, also that the event at its seq still has its hash."""
+    key = chain_key()
     prev_hash = GENESIS
     expected_seq = 1
     checked = 0
+    anchored = anchor is None or anchor.seq == 0
+    if anchor is not None and anchor.seq == 0 and anchor.hash != GENESIS:
+        return VerifyResult(False, 0, 1, "the anchor names position 0 with a hash other than the genesis hash")
     for ev in iter_events(session):
         if ev.seq != expected_seq:
             return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing (next is {ev.seq})")
         if ev.prev_hash != prev_hash:
             return VerifyResult(False, checked, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}")
         digest = compute_hash(
-            ev.seq, ev.ts, ev.actor, ev.action, ev.case_id, ev.entity, ev.before, ev.after, ev.prev_hash
+            ev.seq, ev.ts, ev.actor, ev.action, ev.case_id, ev.entity, ev.before, ev.after, ev.prev_hash, key=key
         )
-        if digest != ev.hash:
+        if not hmac.compare_digest(digest, ev.hash):
             return VerifyResult(False, checked, ev.seq, f"event {ev.seq} was altered (hash mismatch)")
+        if anchor is not None and ev.seq == anchor.seq:
+            if ev.hash != anchor.hash:
+                return VerifyResult(False, checked, ev.seq,
+                                    f"event {ev.seq} differs from the anchor: the chain up to it was rewritten")
+            anchored = True
         prev_hash = ev.hash
         expected_seq += 1
         checked += 1
@@ -192,6 +278,10 @@ def verify(session: Session) -> VerifyResult:
             False, checked, checked + 1 if head.seq > checked else head.seq,
             f"chain head says {head.seq} events ending in {head.hash[:12]}, table holds {checked}",
         )
+    if not anchored:
+        assert anchor is not None
+        return VerifyResult(False, checked, anchor.seq,
+                            f"the anchor names event {anchor.seq} but the chain holds only {checked} events")
     return VerifyResult(True, checked)
 
 
@@ -207,7 +297,7 @@ def export_rows(session: Session) -> Iterator[dict[str, Any]]:
         }
 
 
-def export(session: Session, fmt: str, out: TextIO) -> int:
+def export(session: Session, fmt: str, out: IO[str]) -> int:
     n = 0
     if fmt == "jsonl":
         for row in export_rows(session):

@@ -137,16 +137,35 @@ def _failed_unbuilt(session: Session, case: Case, to: str, subject: str, body: s
     return msg
 
 
+def _ack_allowed(session: Session, inbound: Message) -> bool:
+    """At most ack_per_recipient_per_hour acknowledgements to one address (counted in the database): the public
+    form and spoofed mail must not turn the acknowledgement into a way to mail anyone, again and again."""
+    from casemgr.ratelimit import service as ratelimit
+
+    to = (inbound.sender or "").strip().lower()
+    if ratelimit.allow(f"ack:{to}", get_settings().ack_per_recipient_per_hour, 3600, session=session):
+        return True
+    from casemgr.security import service as security
+    from casemgr.security.enums import SecurityEventKind
+
+    source = str((inbound.meta or {}).get("source") or inbound.channel or "")
+    client = source.split(":", 1)[1] if source.startswith("form:") else (inbound.channel or "mail")
+    security.record(session, SecurityEventKind.RATE_LIMITED, client=client, username=to, path="acknowledgement",
+                    detail="acknowledgements per recipient address")
+    return False
+
+
 def queue_acknowledgement(session: Session, case: Case, inbound: Message) -> Message | None:
-    if not inbound.sender:
+    if not inbound.sender or not _ack_allowed(session, inbound):
         return None
     body = (
         f"Thank you for contacting us. We have received your message and opened case {case.reference}.\n\n"
         f"Please keep {case.reference} in the subject line if you write to us again about this matter; "
         "replying to this email does that for you.\n"
     )
-    return _queue(session, case, inbound.sender, f"Re: {inbound.subject or case.subject}", body, inbound,
-                  kind="ack", actor="system:intake")
+    # The subject carries the case reference only, never the sender's free text (issue 18).
+    return _queue(session, case, inbound.sender, f"We received your message: case {case.reference}", body,
+                  inbound, kind="ack", actor="system:intake")
 
 
 def send_reply(session: Session, case_id: int, body: str, actor: str, *, to: str | None = None,

@@ -30,6 +30,7 @@ from casemgr.limits import FIELD_LABEL_CHARS, PARTY_NAME_CHARS
 from casemgr.ratelimit import service as ratelimit
 from casemgr.users.service import Principal
 from casemgr.web import csrf
+from casemgr.web.clientaddr import client_address
 from casemgr.web.deps import require
 from casemgr.web.templating import templates
 
@@ -151,12 +152,19 @@ async def submit_post(request: Request, kind: str) -> Response:
                        status=413)
     form = await request.form(max_files=MAX_FILES + 1, max_fields=50)
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-    ip = request.client.host if request.client else "unknown"
+    ip = client_address(request)  # the real client: X-Forwarded-For only from trusted proxies
     try:
         allowed = await run_in_threadpool(ratelimit.allow, f"form:{ip}", settings.form_rate_per_minute)
     except OperationalError:
         return _render(request, kind, values=values, status=503, message=_RETRY_LATER)
     if not allowed:
+        from casemgr.security.enums import SecurityEventKind
+        from casemgr.security.middleware import mark_logged
+        from casemgr.security.service import record_async
+
+        mark_logged(request.state)
+        await record_async(SecurityEventKind.RATE_LIMITED, client=ip, path=f"POST /submit/{kind}",
+                           detail="public form submissions per address")
         return _render(request, kind, values=values, status=429,
                        message="You have sent several submissions in a short time. Please wait a minute and retry.")
     errors, fields = _validate(kind, values)

@@ -266,14 +266,17 @@ def _store(
         meta["flags"] = [*meta.get("flags", []), "hidden-html-text"]
     case_id, thread_by = find_thread(session, pm)
     if case_id is not None:
+        from casemgr.intake import threadpolicy
+
+        # Strangers may not join closed cases, and the public form never joins one (issue 18); sets known_sender.
+        case_id = threadpolicy.decide(session, case_id, pm.sender, channel, thread_by, meta)
+    if case_id is not None:
         from casemgr.cases.change import change
 
         # version None: mail threading onto a case never conflicts with an agent's edit, it only bumps it.
         with change(session, case_id, None, actor, "message.appended") as ch:
             case = ch.case
             meta["thread_by"] = thread_by
-            # Flag replies from addresses the case has not seen: a subject reference can be typed by anyone.
-            meta["known_sender"] = _known_sender(session, case, pm.sender)
             msg = Message(**vars(message_draft(pm, raw, channel, case.id, meta)))
             session.add(msg)
             session.flush()
@@ -322,6 +325,8 @@ def _store(
                         "subject": pm.subject[:AUDIT_SUBJECT_CHARS],
                         "attachments": [a.filename for a in pm.attachments][:AUDIT_LIST_ITEMS],
                         **_flag_fields(meta)})
+    if meta.get("linked_case"):
+        _record_link(session, case, meta["linked_case"], actor)
     _enrich(session, case)
     ack_state = None
     if _needs_ack(get_settings(), channel, pm):
@@ -381,6 +386,14 @@ def _flag_reason(meta: dict[str, Any]) -> str | None:
         return None
     return (f"Message-ID {reused['message_id']} was already used by a different message (message "
             f"{reused['first_message']}); stored as its own message and flagged message-id-reused")
+
+
+def _record_link(session: Session, case: Case, link: dict[str, Any], actor: str) -> None:
+    """A new case opened instead of joining the case its message named: both cases' timelines say so."""
+    audit.record(session, actor=actor, action="case.linked", case_id=case.id, entity=f"case:{link['id']}",
+                 after={"linked_case": link["reference"], "reason": link["reason"]})
+    audit.record(session, actor=actor, action="case.linked_from", case_id=link["id"], entity=f"case:{case.id}",
+                 after={"new_case": case.reference, "reason": link["reason"]})
 
 
 def _run_store(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:

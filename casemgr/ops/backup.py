@@ -56,6 +56,8 @@ def backup(path: Path) -> dict[str, object]:
         if not src_path.exists():
             raise BackupError(f"no database at {src_path}")
         tmp = path.with_suffix(path.suffix + ".partial")
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # a copy of everything: owner only
         src = sqlite3.connect(src_path)
         dst = sqlite3.connect(tmp)
         try:

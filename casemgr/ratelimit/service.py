@@ -9,15 +9,16 @@ last `window_s` seconds (the usual two-window approximation), so a burst across 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.clock import now
 from casemgr.db import write_session
-from casemgr.ratelimit.models import RateCounter
+from casemgr.ratelimit.models import Backoff, RateCounter
 
 KEEP_S = 86_400  # counters older than this are deleted now and then
 _PRUNE_CHANCE = 0.01
@@ -92,3 +93,55 @@ def clear(prefix: str = "", *, session: Session | None = None) -> int:
     res = session.execute(delete(RateCounter).where(func.substr(RateCounter.key, 1, len(prefix)) == prefix)
                           if prefix else delete(RateCounter))
     return int(res.rowcount or 0)
+
+
+# ---------------------------------------------------------------- growing delays (login throttling)
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """`free` failures cost nothing; each one after waits base_s * 2**(n - free - 1) seconds, at most cap_s.
+    Failures older than forget_s are forgotten."""
+
+    free: int
+    base_s: float
+    cap_s: float
+    forget_s: int = 900
+
+    def delay(self, failures: int) -> float:
+        over = failures - self.free
+        if over <= 0:
+            return 0.0
+        return min(self.cap_s, self.base_s * 2 ** min(over - 1, 30))
+
+
+def backoff_wait(key: str, *, session: Session) -> float:
+    """Seconds until `key` may try again (0 when it may now)."""
+    row = session.get(Backoff, key)
+    if row is None:
+        return 0.0
+    return max(0.0, row.blocked_until - now().timestamp())
+
+
+def backoff_fail(key: str, policy: BackoffPolicy, *, session: Session) -> float:
+    """Count one failure for `key`; returns the delay now imposed on it (atomic upsert, then one update)."""
+    ts = now().timestamp()
+    table = Backoff.metadata.tables[Backoff.__tablename__]  # a typed Table
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stale = table.c.last_failure < int(ts) - policy.forget_s
+    new_row = insert(table).values(key=key, failures=1, last_failure=int(ts), blocked_until=0.0)
+    upsert = new_row.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"failures": case((stale, 1), else_=table.c.failures + 1), "last_failure": int(ts)},
+    ).returning(table.c.failures)
+    failures = int(session.execute(upsert).scalar_one())
+    delay = policy.delay(failures)
+    if delay:
+        session.execute(update(table).where(table.c.key == key).values(blocked_until=ts + delay))
+    if random.random() < _PRUNE_CHANCE:  # noqa: S311 - not security: spreads the clean-up over requests
+        session.execute(delete(table).where(table.c.last_failure < int(ts) - KEEP_S))
+    return delay
+
+
+def backoff_reset(key: str, *, session: Session) -> None:
+    session.execute(delete(Backoff).where(col(Backoff.key) == key))

@@ -7,18 +7,20 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, event, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.audit import service as audit
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.config import get_settings
-from casemgr.errors import Conflict, NotFound, ValidationFailed
-from casemgr.users.models import ApiKey, User, UserRole
+from casemgr.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from casemgr.users.models import ApiKey, User, UserRole, WebSession
+from casemgr.users.passwords import check_new_password
 
 _hasher = PasswordHasher()
 
@@ -76,8 +78,7 @@ def create_user(
 ) -> User:
     if not username or len(username) > 100:
         raise ValidationFailed("username must be 1-100 characters", field="username")
-    if len(password) < 8:
-        raise ValidationFailed("password must be at least 8 characters", field="password")
+    check_new_password(password, username)
     roles = _validate_roles(roles)
     if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
         raise Conflict(f"user {username!r} already exists")
@@ -92,20 +93,60 @@ def create_user(
     return user
 
 
-def set_roles(session: Session, user_id: int, roles: list[str], actor: str) -> list[str]:
+OWN_ROLES_CHANGED = "user.own_roles_changed"  # flagged: shown on the governance pages
+
+
+def _other_active_admins(session: Session, user_id: int) -> int:
+    return len(session.execute(
+        select(col(UserRole.user_id)).join(User, col(User.id) == col(UserRole.user_id))
+        .where(col(UserRole.role) == "admin", col(UserRole.user_id) != user_id, col(User.active).is_(True))
+    ).all())
+
+
+def set_roles(session: Session, user_id: int, roles: list[str], actor: str,
+              acting_user_id: int | None = None) -> list[str]:
+    """Replace a user's roles. An admin's own roles are changed by another admin (two-person rule); only when
+    no other active admin exists may they change their own, and that leaves a flagged audit event that the
+    governance pages show (an admin granting themselves `governance` could otherwise publish policy alone)."""
     roles = _validate_roles(roles)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
     before = roles_of(session, user_id)
+    own = acting_user_id is not None and acting_user_id == user_id and sorted(before) != roles
+    if own and _other_active_admins(session, user_id):
+        raise PermissionDenied("your own roles must be changed by another admin")
     _forget_api_keys_at_commit(session)
     session.execute(delete(UserRole).where(UserRole.user_id == user_id))
     for r in roles:
         session.add(UserRole(user_id=user_id, role=r))
     session.flush()
-    audit.record(session, actor=actor, action="user.roles_changed", entity=f"user:{user_id}",
-                 before={"roles": before}, after={"roles": roles})
+    audit.record(session, actor=actor, action=OWN_ROLES_CHANGED if own else "user.roles_changed",
+                 entity=f"user:{user_id}", before={"roles": before},
+                 after={"roles": roles, **({"flagged": "an admin changed their own roles with no second admin"}
+                                           if own else {})})
     return roles
+
+
+def flagged_role_changes(session: Session, limit: int = 20) -> list[Any]:
+    from casemgr.audit.models import AuditEvent
+
+    return list(session.execute(select(AuditEvent).where(col(AuditEvent.action) == OWN_ROLES_CHANGED)
+                                .order_by(col(AuditEvent.seq).desc()).limit(limit)).scalars())
+
+
+def set_password(session: Session, user_id: int, password: str, actor: str) -> User:
+    """A new password (the same rules as at creation); the user's other sessions end."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    check_new_password(password, user.username)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.execute(delete(WebSession).where(col(WebSession.user_id) == user_id))
+    audit.record(session, actor=actor, action="user.password_changed", entity=f"user:{user_id}",
+                 after={"username": user.username})
+    return user
 
 
 def roles_of(session: Session, user_id: int) -> list[str]:
@@ -125,10 +166,28 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _validate_scopes(scopes: list[str], user_id: int | None) -> None:
+    known = set(get_registry().org.role_names) | CAPABILITY_SCOPES
+    bad = sorted(set(scopes) - known)
+    if bad:
+        raise ValidationFailed(f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(known))}",
+                               field="scopes")
+    if user_id is None:
+        roles = sorted(set(scopes) - CAPABILITY_SCOPES)
+        if roles:
+            # A role scope only narrows its owner's roles; without an owner it would grant roles no user holds.
+            raise ValidationFailed(f"a key without an owner cannot act with roles ({', '.join(roles)}); give it "
+                                   "an owner who holds them, or only capability scopes such as intake",
+                                   field="scopes")
+        if not scopes:
+            raise ValidationFailed("a key without an owner needs a capability scope such as intake", field="scopes")
+
+
 def create_api_key(
     session: Session, name: str, user_id: int | None, scopes: list[str] | None = None, actor: str = "system"
 ) -> tuple[ApiKey, str]:
     """Returns the key record and the plaintext key, shown once and never stored."""
+    _validate_scopes(scopes or [], user_id)
     secret = "cm_" + secrets.token_urlsafe(32)
     key = ApiKey(name=name, prefix=secret[:10], key_hash=_key_hash(secret), user_id=user_id, scopes=sorted(set(scopes or [])))
     session.add(key)
@@ -168,9 +227,8 @@ def principal_for_api_key(session: Session, secret: str) -> Principal | None:
     if not scopes:
         effective = roles
     else:
+        # An owner-less key gets capability scopes only: naming a role as a scope never grants it (issue 18).
         effective = (roles & scopes) | (scopes & CAPABILITY_SCOPES)
-        if key.user_id is None:
-            effective |= scopes & frozenset(USER_ROLES)
     return Principal(user_id=key.user_id, username=username, roles=frozenset(effective), via="apikey",
                      key_name=key.name, scopes=scopes)
 

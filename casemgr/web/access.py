@@ -24,6 +24,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "quarantine.manage": frozenset({"admin"}),
     "outbox.read": frozenset({"agent", "admin"}),  # /admin/outbox: outbound mail, the demo-mode local outbox
     "users.manage": frozenset({"admin"}),
+    "security.read": frozenset({"admin"}),
+    "account.password": ALL_STAFF,  # one's own password, with the current one (issue 18)
     "ai.decide": frozenset({"agent", "lead", "legal", "finance", "compliance", "reviewer"}),
     # Workspace (issue 20). Bulk: each action still checks cases.write / cases.assign per request.
     "cases.bulk": frozenset({"agent", "lead", "admin", "legal", "finance", "compliance"}),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
@@ -37,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.notifications.routes:pages",  # bell + notifications page (issue 20)
     "casemgr.macros.routes",  # /api/macros, POST /api/cases/{id}/macros/{name} (issue 20)
     "casemgr.macros.routes:pages",  # the case page's macro preview (issue 20)
+    "casemgr.security.routes",  # /admin/security: the security log (issue 18)
 )
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).
@@ -46,6 +48,10 @@ MIDDLEWARE: tuple[str, ...] = (
     "casemgr.web.limits:ConcurrencyLimitMiddleware",  # no thread-pool/connection-pool deadlock under load
     "casemgr.web.bodyread:BodyReadMiddleware",  # the whole body, with a deadline (408), before a slot (issue 18)
     "casemgr.web.limits:BodyLimitMiddleware",  # 413 before any oversized body is parsed (issue 11)
+    "casemgr.security.middleware:RefusalLogMiddleware",  # any 403/429 not yet in the security log (issue 18)
+    # Outermost: X-Forwarded-For/-Proto believed only from CASEMGR_TRUSTED_PROXIES, so every layer inside
+    # (limits, CSRF, rate limits, the security log) sees the real client address and scheme (issue 18).
+    "casemgr.web.clientaddr:TrustedProxyMiddleware",
 )
 
 
@@ -64,8 +70,11 @@ def create_app() -> FastAPI:
         title="casemgr",
         version="0.1.0",
         description="Rules-and-AI assisted case management for complaints and contracts.",
+        # Served below behind a login unless CASEMGR_PUBLIC_API_DOCS is set (issue 18).
+        docs_url=None, redoc_url=None, openapi_url=None,
     )
     errors.install(app)
+    _install_docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for ref in ROUTERS:
         app.include_router(_load(ref))
@@ -82,3 +91,28 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/openapi.json and /docs: they map every route and parameter, so only signed-in users and API keys see
+    them, unless settings.public_api_docs says otherwise."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    from casemgr.config import get_settings
+    from casemgr.web.deps import current_principal, page_principal
+
+    async def api_reader(request: Request) -> None:
+        if not get_settings().public_api_docs:
+            await current_principal(request)
+
+    async def docs_reader(request: Request) -> None:
+        if not get_settings().public_api_docs:
+            await page_principal(request)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(api_reader)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(docs_reader)])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API")

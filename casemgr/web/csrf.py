@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from casemgr.config import get_settings
-from casemgr.web.sessions import SESSION_COOKIE, tokens_equal, unsign
+from casemgr.web.sessions import SESSION_COOKIE, is_https, tokens_equal, unsign
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,7 +75,7 @@ def form_token(request: Request) -> str:
 
 def set_form_cookie(response: Response, request: Request) -> None:
     response.set_cookie(FORM_COOKIE, _serializer().dumps(form_token(request)), max_age=FORM_TOKEN_MAX_AGE_S,
-                        httponly=True, samesite="strict", secure=bool(get_settings().cookie_secure), path="/")
+                        httponly=True, samesite="strict", secure=is_https(request), path="/")
 
 
 # ---------------------------------------------------------------- the check
@@ -96,12 +96,23 @@ def _session_csrf(cookie_value: str | None) -> str | None:
 
     with read_session() as s:
         ws = s.execute(select(WebSession).where(col(WebSession.token_hash) == token_hash(token))).scalar_one_or_none()
-        if ws is None or ws.expires_at <= now():
+        from casemgr.web.sessions import is_live
+
+        if ws is None or not is_live(ws, now()):  # idle and absolute limits (issue 18)
             return None
         return ws.csrf_token
 
 
-async def _forbidden(send: Send, detail: str, html: bool = False) -> None:
+async def _forbidden(send: Send, detail: str, html: bool = False, scope: Scope | None = None) -> None:
+    if scope is not None:  # the security log, with the real client address (issue 18)
+        from casemgr.security.enums import SecurityEventKind
+        from casemgr.security.middleware import mark_logged
+        from casemgr.security.service import record_async
+
+        mark_logged(scope)
+        client = scope.get("client")
+        await record_async(SecurityEventKind.CSRF_REFUSED, client=client[0] if client else "unknown",
+                           path=f"{scope.get('method', '')} {scope.get('path', '')}", detail=detail[:100])
     if html:
         # A person submitting a form gets a page with a way forward, not a JSON blob.
         body = (
@@ -146,7 +157,7 @@ class CSRFMiddleware:
         if not expected:
             detail = ("no valid session for this request; reload the page and log in again" if session_cookie else
                       "this form expired or was opened in another window; reload the page and send it again")
-            await _forbidden(send, detail, html)
+            await _forbidden(send, detail, html, scope)
             return
         sent = headers.get(HEADER)
         replay: Receive = receive
@@ -161,7 +172,7 @@ class CSRFMiddleware:
                     sent = value if isinstance(value, str) else None
         if not any(tokens_equal(sent, token) for token in expected):
             await _forbidden(send, "missing or invalid CSRF token: this form expired or was opened in another "
-                                   "window; reload the page and try again", html)
+                                   "window; reload the page and try again", html, scope)
             return
         await self.app(scope, replay, send)
 

@@ -52,12 +52,12 @@ def resolve_principal(request: Request, session: Session) -> users.Principal | N
             raise Unauthenticated("invalid or revoked API key")
         users.remember_api_key(key, principal)
     else:
-        from casemgr.web.sessions import unsign
+        from casemgr.web import sessions
 
-        token = unsign(request.cookies.get(SESSION_COOKIE))
+        token = sessions.unsign(request.cookies.get(SESSION_COOKIE))
         if token:
             ws = session.execute(select(WebSession).where(WebSession.token_hash == token_hash(token))).scalar_one_or_none()
-            if ws is not None and ws.expires_at > now():
+            if ws is not None and sessions.is_live(ws, now()):
                 user = session.get(User, ws.user_id)
                 if user is not None and user.active:
                     principal = users.principal_for_user(session, user, via="session")
@@ -72,7 +72,13 @@ def _principal(request: Request) -> users.Principal | None:
     if hasattr(request.state, "principal"):
         return request.state.principal
     with read_session() as session:
-        return resolve_principal(request, session)
+        principal = resolve_principal(request, session)
+    ws = getattr(request.state, "web_session", None)
+    if ws is not None:
+        from casemgr.web.sessions import touch
+
+        touch(ws)  # after the read session is back in the pool (idle timeout slides; at most one write a minute)
+    return principal
 
 
 async def _principal_async(request: Request) -> users.Principal | None:

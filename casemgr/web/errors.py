@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from casemgr.errors import DomainError, Unauthenticated
+from casemgr.errors import DomainError, PermissionDenied, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,26 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+async def _log_refusal(request: Request, exc: DomainError) -> None:
+    """403s and 429s go to the security log with who asked, from where, for what (issue 18)."""
+    from casemgr.security.enums import SecurityEventKind
+    from casemgr.security.middleware import mark_logged
+    from casemgr.security.service import record_async
+
+    mark_logged(request.state)
+    principal = getattr(request.state, "principal", None)
+    kind = SecurityEventKind.ACCESS_DENIED if isinstance(exc, PermissionDenied) else SecurityEventKind.RATE_LIMITED
+    await record_async(kind, client=request.client.host if request.client else "unknown",
+                       username=principal.actor if principal is not None else None,
+                       path=f"{request.method} {request.url.path}", detail=exc.message[:200],
+                       actor=principal.actor if principal is not None else None)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, PermissionDenied | RateLimited):
+            await _log_refusal(request, exc)
         if isinstance(exc, Unauthenticated) and (wants_html(request) or exc.details.get("login_redirect")):
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         if wants_html(request) and not request.url.path.startswith("/api"):

@@ -136,7 +136,7 @@ def set_roles(request: Request, user_id: int, who: UserAdmin,
               roles: Annotated[list[str] | None, Form()] = None) -> Response:
     try:
         with write_session() as s:
-            users.set_roles(s, user_id, list(roles or []), actor=who.actor)
+            users.set_roles(s, user_id, list(roles or []), actor=who.actor, acting_user_id=who.user_id)
     except DomainError as exc:
         return _users_page(request, error=exc.message, status_code=exc.status_code)
     return redirect("/admin/users?done=roles")

@@ -138,7 +138,7 @@ def _policy_page(request: Request, *, text: str | None = None, check: Check | No
     ctx = {"kind": "policy", "title": "AI policy", "action": "/governance/policy", "files": [FILE_NAME],
            "file": FILE_NAME, "text": cand, "active_version": active_version or "file (never published)",
            "history": history, "check": check, "error": error, "reason": reason, "notice": notice,
-           "lines": numbered(cand, check.problems if check else [], None),
+           "lines": numbered(cand, check.problems if check else [], None), "flagged": _flagged(),
            "policy_review": _policy_review(), **_four_eyes(request.state.principal, "ai-policy")}
     return render(request, "governance.html", ctx, status_code=status_code)
 
@@ -232,9 +232,17 @@ def _rules_page(request: Request, *, file: str | None, text: str | None = None, 
     ctx = {"kind": "rules", "title": "Routing rules", "action": "/governance/rules", "files": files, "file": file,
            "text": cand, "active_version": version or f"files on disk ({source.version})", "history": history,
            "check": check, "error": error, "reason": reason, "notice": notice,
-           "lines": numbered(cand, check.problems if check else [], file),
+           "lines": numbered(cand, check.problems if check else [], file), "flagged": _flagged(),
            **_four_eyes(request.state.principal, "rules")}
     return render(request, "governance.html", ctx, status_code=status_code)
+
+
+def _flagged() -> list[Any]:
+    """Admins who changed their own roles with no second admin (issue 18): whoever governs policy sees it."""
+    from casemgr.users.service import flagged_role_changes
+
+    with read_session() as s:
+        return flagged_role_changes(s)
 
 
 def _rules_check(file: str, text: str, simulate: bool) -> tuple[Check, Any]:

@@ -1,5 +1,8 @@
 """Server-side web sessions: the cookie carries a signed random token; the row holds user, expiry and CSRF token.
 
+A session ends session_idle_minutes after its last request (expires_at slides forward, at most once a minute so
+reading a page does not write every time) and session_ttl_minutes after login whatever happens (created_at).
+
 Only the sha256 of the token is stored, so a database dump does not hand out live sessions. The cookie is
 signed with the secret key (itsdangerous) so a forged or truncated cookie is refused before any lookup.
 """
@@ -8,7 +11,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import delete
@@ -55,7 +59,7 @@ def create(session: Session, user_id: int, old_token_hash: str | None = None) ->
     token = secrets.token_urlsafe(32)
     ws = WebSession(
         token_hash=token_hash(token), user_id=user_id, csrf_token=secrets.token_urlsafe(32), created_at=at,
-        expires_at=at + timedelta(minutes=get_settings().session_ttl_minutes),
+        expires_at=at + _idle_span(),
     )
     session.add(ws)
     session.flush()
@@ -66,6 +70,43 @@ def destroy(session: Session, token_hash_value: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == token_hash_value))
 
 
-def cookie_kwargs() -> dict[str, object]:
+def _idle_span() -> timedelta:
     s = get_settings()
-    return {"httponly": True, "samesite": "lax", "secure": bool(s.cookie_secure), "path": "/"}
+    return timedelta(minutes=min(s.session_idle_minutes, s.session_ttl_minutes))
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite hands back naive UTC datetimes
+
+
+def is_live(ws: WebSession, at: datetime | None = None) -> bool:
+    """Neither idle too long nor older than the absolute lifetime."""
+    at = at or now()
+    absolute = _aware(ws.created_at) + timedelta(minutes=get_settings().session_ttl_minutes)
+    return _aware(ws.expires_at) > at and absolute > at
+
+
+def touch(ws: WebSession, at: datetime | None = None) -> None:
+    """Slide the idle expiry forward (never past the absolute end); writes at most once a minute per session."""
+    at = at or now()
+    absolute = _aware(ws.created_at) + timedelta(minutes=get_settings().session_ttl_minutes)
+    target = min(at + _idle_span(), absolute)
+    if target - _aware(ws.expires_at) < timedelta(seconds=60):
+        return
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from casemgr.db import write_session
+
+    with write_session() as s:
+        s.execute(update(WebSession).where(col(WebSession.id) == ws.id).values(expires_at=target))
+    ws.expires_at = target
+
+
+def is_https(request: Any) -> bool:
+    """Served over HTTPS: the request's scheme (a trusted proxy's X-Forwarded-Proto counts) or the setting."""
+    return bool(get_settings().cookie_secure) or getattr(getattr(request, "url", None), "scheme", "") == "https"
+
+
+def cookie_kwargs(request: Any = None) -> dict[str, object]:
+    return {"httponly": True, "samesite": "lax", "secure": is_https(request), "path": "/"}

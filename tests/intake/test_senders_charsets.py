@@ -141,7 +141,9 @@ def test_separators_in_smtp_subject_and_name_are_stored_and_acknowledged(
     assert run_mail_jobs() == 1
     assert len(smtp_sink.messages) == 1
     sent = message_from_bytes(smtp_sink.messages[0]["data"], policy=policy.default)
-    assert str(sent["Subject"]).startswith("Re: refund now")
+    # The acknowledgement's subject is the case reference, never the sender's text (issue 18), and one line.
+    assert str(sent["Subject"]) == f"We received your message: case {case.reference} [{case.reference}]"
+    assert sep not in sent.as_string()
 
 
 @pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\u0085"])

@@ -58,6 +58,9 @@ def test_migrations_step_down_and_forward_through_every_revision_keeping_data(ap
     assert _counts(url) == {t: n for t, n in before.items() if t in _counts(url)}
     for rev in revisions[1:]:  # forward one revision at a time, each on the populated database
         command.upgrade(cfg, rev)
+        if rev == "0014_audit_chain_keyed":
+            # Re-keying the chain adds one event that records how it found the old chain (issue 18).
+            before["audit_events"] += 1
         now_counts = _counts(url)
         assert {t: now_counts[t] for t in before if t in now_counts} == \
             {t: n for t, n in before.items() if t in now_counts}, rev

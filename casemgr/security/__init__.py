@@ -1,0 +1,1 @@
+"""The security log: logins, logouts, throttling, denials, CSRF and rate-limit refusals (issue 18)."""
