@@ -193,3 +193,11 @@ def policy_review_record(body: PolicyReviewIn, session: WriteSession, principal:
 
     return record_review(session, actor=principal.actor, roles=principal.roles, comment=body.comment,
                          next_review_by=body.next_review_by)
+
+
+@router.get("/policy/ai/owners")
+def policy_owners(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+    """Owner matrix: each decision kind, its owner role, the people holding it today, and the gaps."""
+    from casemgr.governance.owners import owner_matrix
+
+    return owner_matrix(session)

@@ -26,6 +26,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 PolicyEditor = Annotated[Principal, Depends(page("policy.publish"))]
 RulesEditor = Annotated[Principal, Depends(page("rules.publish"))]
+PolicyViewer = Annotated[Principal, Depends(page("policy.read"))]
 SIM_LAST = 300
 
 
@@ -200,6 +201,16 @@ def policy_review(request: Request, who: PolicyEditor, comment: Annotated[str, F
     except DomainError as exc:
         return _policy_page(request, error=exc.message, status_code=exc.status_code)
     return redirect("/governance/policy?done=reviewed")
+
+
+@router.get("/governance/owners", response_class=HTMLResponse)
+def owners_page(request: Request, who: PolicyViewer) -> Response:
+    """Owner matrix (issue 21): decision kind x owner role x people holding it today, gaps first."""
+    from casemgr.governance.owners import owner_matrix
+
+    with read_session() as s:
+        matrix = owner_matrix(s)
+    return render(request, "owners.html", {"m": matrix})
 
 
 # ---------------------------------------------------------------- rules
