@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+if sys.argv[1:3] == ["intake", "pipe"]:
+    # An MTA runs `casemgr intake pipe` once per message: dispatch before typer, the policy-file loader and
+    # every command module are imported (casemgr/intake/pipe.py says why start-up matters there).
+    from casemgr.intake.pipe import main as _pipe_main
+
+    _pipe_main(sys.argv[3:])
+
+import json
 from pathlib import Path
 from typing import NoReturn
 

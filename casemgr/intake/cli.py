@@ -93,6 +93,22 @@ def import_mbox(
         raise typer.Exit(1)
 
 
+@app.command("pipe")
+def import_pipe(
+    source: str = typer.Option("pipe", help="Label stored with the message (e.g. the MTA's queue id)."),
+    recipient: list[str] = typer.Option([], "--recipient", help="Envelope recipient (Postfix: ${recipient})."),
+) -> None:
+    """One message on stdin, for an MTA pipe transport: exit 0 stored, 65 quarantined, 75 retry later.
+
+    `casemgr intake pipe` is dispatched by casemgr.cli before this app is built (fast start-up); this command
+    is the same code for `--help` and for callers that import the app.
+    """
+    from casemgr.intake.pipe import run
+
+    argv = ["--source", source] + [a for r in recipient for a in ("--recipient", r)]
+    raise typer.Exit(run(argv))
+
+
 def smtp(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(2525, help="Port."),
