@@ -8,7 +8,7 @@ duplicate and points it at the survivor (cases.merged_into_id). Both cases get a
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.bulk.enums import Outcome
 from casemgr.bulk.schemas import BulkIn, BulkResult
@@ -40,9 +40,9 @@ def merge_one(session: Session, survivor: Case, dup_id: int, dup_version: int, a
         raise ValidationFailed(f"{dup.reference} is a {dup.case_type}, {survivor.reference} a {survivor.case_type}: "
                                "only cases of one type merge")
     with change(session, dup_id, dup_version, actor, "case.merged_into") as ch:
-        moved_msgs = session.execute(update(Message).where(Message.case_id == dup_id)
+        moved_msgs = session.execute(update(Message).where(col(Message.case_id) == dup_id)
                                      .values(case_id=survivor.id)).rowcount  # type: ignore[attr-defined]
-        moved_notes = session.execute(update(Note).where(Note.case_id == dup_id)
+        moved_notes = session.execute(update(Note).where(col(Note.case_id) == dup_id)
                                       .values(case_id=survivor.id)).rowcount  # type: ignore[attr-defined]
         at = now()
         c = ch.case

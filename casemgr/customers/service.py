@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.cases.models import Case, Party
 from casemgr.intake.models import Message
@@ -26,7 +26,7 @@ def normalise(email: str) -> str:
 
 
 def party_ids(session: Session, email: str) -> list[int]:
-    q = select(Party.id).where(func.lower(Party.email) == normalise(email)).limit(1000)
+    q = select(col(Party.id)).where(func.lower(col(Party.email)) == normalise(email)).limit(1000)
     return [int(i) for i in session.execute(q).scalars()]
 
 
@@ -38,16 +38,16 @@ def customer(session: Session, email: str, *, limit: int = MAX_CASES) -> Custome
     names: list[str] = []
     addresses = [normalise(email)]
     if ids:
-        cases = list(session.execute(select(Case).where(Case.party_id.in_(ids))  # type: ignore[union-attr]
-                                     .order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)).scalars())  # type: ignore[attr-defined]
-        for p in session.execute(select(Party).where(Party.id.in_(ids))).scalars():  # type: ignore[union-attr]
+        cases = list(session.execute(select(Case).where(col(Case.party_id).in_(ids))
+                                     .order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit)).scalars())
+        for p in session.execute(select(Party).where(col(Party.id).in_(ids))).scalars():
             if p.name and p.name not in names:
                 names.append(p.name)
         case_ids = [c.id for c in cases]
         if case_ids:
-            senders = session.execute(select(Message.sender).where(
-                Message.case_id.in_(case_ids), Message.direction == "inbound",  # type: ignore[union-attr]
-                Message.sender.is_not(None)).distinct().limit(20)).scalars()  # type: ignore[union-attr]
+            senders = session.execute(select(col(Message.sender)).where(
+                col(Message.case_id).in_(case_ids), col(Message.direction) == "inbound",
+                col(Message.sender).is_not(None)).distinct().limit(20)).scalars()
             for s in senders:
                 addr = _address(s)
                 if addr and addr not in addresses:

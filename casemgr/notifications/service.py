@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.clock import now
 from casemgr.notifications.enums import NotificationKind
@@ -45,7 +45,7 @@ def notify_mentions(session: Session, text: str, *, case_id: int, case_ref: str,
     names = mentioned_usernames(text)
     if not names:
         return []
-    users = session.execute(select(User).where(User.username.in_(names), User.active.is_(True))).scalars().all()  # type: ignore[attr-defined]
+    users = session.execute(select(User).where(col(User.username).in_(names), col(User.active).is_(True))).scalars().all()
     done = []
     for u in users:
         if u.id is None or u.id == actor_user_id:
@@ -58,23 +58,23 @@ def notify_mentions(session: Session, text: str, *, case_id: int, case_ref: str,
 
 
 def unread_count(session: Session, user_id: int) -> int:
-    q = select(func.count()).select_from(Notification).where(Notification.user_id == user_id,
-                                                             Notification.read_at.is_(None))  # type: ignore[union-attr]
+    q = select(func.count()).select_from(Notification).where(col(Notification.user_id) == user_id,
+                                                             col(Notification.read_at).is_(None))
     return int(session.execute(q).scalar_one())
 
 
 def recent(session: Session, user_id: int, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
-    q = select(Notification).where(Notification.user_id == user_id)
+    q = select(Notification).where(col(Notification.user_id) == user_id)
     if unread_only:
-        q = q.where(Notification.read_at.is_(None))  # type: ignore[union-attr]
-    return list(session.execute(q.order_by(Notification.id.desc()).limit(limit)).scalars())  # type: ignore[union-attr]
+        q = q.where(col(Notification.read_at).is_(None))
+    return list(session.execute(q.order_by(col(Notification.id).desc()).limit(limit)).scalars())
 
 
 def mark_read(session: Session, user_id: int, ids: Iterable[int] | None = None) -> int:
     """Mark the given notifications (or all) of this user read; returns how many changed."""
-    stmt = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))  # type: ignore[union-attr]
+    stmt = update(Notification).where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
     if ids is not None:
-        stmt = stmt.where(Notification.id.in_(list(ids)))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Notification.id).in_(list(ids)))
     return int(session.execute(stmt.values(read_at=now())).rowcount)  # type: ignore[attr-defined]
 
 

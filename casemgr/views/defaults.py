@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case
@@ -69,7 +69,8 @@ def queue_names(who: Principal) -> list[str]:
 
 def open_by_queue(session: Session) -> dict[str, int]:
     """Open cases per queue in one pass over the (status, queue, ...) index."""
-    rows = session.execute(select(Case.queue, func.count()).where(Case.status == "open").group_by(Case.queue))
+    rows = session.execute(select(col(Case.queue), func.count()).where(col(Case.status) == "open")
+                           .group_by(col(Case.queue)))
     return {str(q): int(n) for q, n in rows}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import defer
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.cases import cursor as cursor_codec
 from casemgr.cases.enums import Priority
@@ -44,25 +44,25 @@ class CaseQuery:
 def conditions(session: Session, q: CaseQuery) -> list[ColumnElement[bool]]:
     f = q.filters
     out: list[ColumnElement[bool]] = []
-    for col, value in ((Case.case_type, f.case_type), (Case.stage, f.stage), (Case.queue, f.queue),
-                       (Case.priority, f.priority), (Case.status, f.status), (Case.category, f.category),
-                       (Case.sla_state, f.sla_state)):
+    for column, value in ((Case.case_type, f.case_type), (Case.stage, f.stage), (Case.queue, f.queue),
+                          (Case.priority, f.priority), (Case.status, f.status), (Case.category, f.category),
+                          (Case.sla_state, f.sla_state)):
         if value:
-            out.append(col == value)
+            out.append(col(column) == value)
     if q.unassigned or f.assignee == "none":
-        out.append(Case.assignee_id.is_(None))  # type: ignore[union-attr]
+        out.append(col(Case.assignee_id).is_(None))
     elif f.assignee:
-        uid = session.execute(select(User.id).where(User.username == f.assignee)).scalar_one_or_none()
-        out.append(Case.assignee_id == (uid if uid is not None else -1))
+        uid = session.execute(select(col(User.id)).where(col(User.username) == f.assignee)).scalar_one_or_none()
+        out.append(col(Case.assignee_id) == (uid if uid is not None else -1))
     if q.waiting is not None:
-        out.append(Case.waiting_on_customer.is_(q.waiting))  # type: ignore[attr-defined]
+        out.append(col(Case.waiting_on_customer).is_(q.waiting))
     if q.due_after is not None:
-        out.append(Case.sla_due_at > q.due_after)  # type: ignore[operator]
+        out.append(col(Case.sla_due_at) > q.due_after)
     if q.due_before is not None:
-        out.append(Case.sla_due_at <= q.due_before)  # type: ignore[operator]
+        out.append(col(Case.sla_due_at) <= q.due_before)
     if q.customer_email:
-        parties = select(Party.id).where(func.lower(Party.email) == q.customer_email.strip().lower())
-        out.append(Case.party_id.in_(parties))  # type: ignore[union-attr]
+        parties = select(col(Party.id)).where(func.lower(col(Party.email)) == q.customer_email.strip().lower())
+        out.append(col(Case.party_id).in_(parties))
     if f.text and f.text.strip():
         from casemgr.cases.search import text_condition
 
@@ -79,16 +79,16 @@ class _Segment:
 def _segments(sort: SortKey) -> list[_Segment]:
     due_first = (("sla_due_at", False), ("id", False))
     if sort == SortKey.SLA:
-        return [_Segment(Case.sla_due_at.is_not(None), due_first),  # type: ignore[union-attr]
-                _Segment(Case.sla_due_at.is_(None), (("id", False),))]  # type: ignore[union-attr]
+        return [_Segment(col(Case.sla_due_at).is_not(None), due_first),
+                _Segment(col(Case.sla_due_at).is_(None), (("id", False),))]
     if sort == SortKey.PRIORITY:
         segs = []
         for p in PRIORITY_ORDER:
-            segs.append(_Segment(and_(Case.priority == p, Case.sla_due_at.is_not(None)), due_first))  # type: ignore[union-attr]
-            segs.append(_Segment(and_(Case.priority == p, Case.sla_due_at.is_(None)), (("id", False),)))  # type: ignore[union-attr]
+            segs.append(_Segment(and_(col(Case.priority) == p, col(Case.sla_due_at).is_not(None)), due_first))
+            segs.append(_Segment(and_(col(Case.priority) == p, col(Case.sla_due_at).is_(None)), (("id", False),)))
         return segs
-    col = "updated_at" if sort == SortKey.UPDATED else "created_at"
-    return [_Segment(true(), ((col, True), ("id", True)))]
+    recency = "updated_at" if sort == SortKey.UPDATED else "created_at"
+    return [_Segment(true(), ((recency, True), ("id", True)))]
 
 
 def _value(v: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.errors import Conflict, NotFound, PermissionDenied
 from casemgr.users.service import Principal
@@ -17,8 +17,9 @@ MAX_VIEWS_PER_USER = 50
 
 
 def visible(session: Session, who: Principal) -> list[SavedView]:
-    q = select(SavedView).where(or_(SavedView.owner_id.is_(None), SavedView.owner_id == who.user_id))  # type: ignore[union-attr]
-    return list(session.execute(q.order_by(SavedView.owner_id.is_(None), SavedView.name, SavedView.id)).scalars())  # type: ignore[union-attr]
+    owner = col(SavedView.owner_id)
+    q = select(SavedView).where(or_(owner.is_(None), owner == who.user_id))
+    return list(session.execute(q.order_by(owner.is_(None), col(SavedView.name), col(SavedView.id))).scalars())
 
 
 def url_of(v: SavedView) -> str:
@@ -40,12 +41,12 @@ def create(session: Session, who: Principal, data: ViewIn) -> SavedView:
     if data.shared and not who.has_any(roles_for("views.share")):
         raise PermissionDenied("only leads save shared views; save it as a personal view")
     owner = None if data.shared else who.user_id
-    dup = session.execute(select(SavedView.id).where(
-        SavedView.name == data.name,
-        SavedView.owner_id.is_(None) if owner is None else SavedView.owner_id == owner)).first()  # type: ignore[union-attr]
+    dup = session.execute(select(col(SavedView.id)).where(
+        col(SavedView.name) == data.name,
+        col(SavedView.owner_id).is_(None) if owner is None else col(SavedView.owner_id) == owner)).first()
     if dup:
         raise Conflict(f"a {'shared' if owner is None else 'personal'} view named {data.name!r} exists already")
-    mine = session.execute(select(SavedView.id).where(SavedView.owner_id == who.user_id)).all()
+    mine = session.execute(select(col(SavedView.id)).where(col(SavedView.owner_id) == who.user_id)).all()
     if owner is not None and len(mine) >= MAX_VIEWS_PER_USER:
         raise Conflict(f"you have {MAX_VIEWS_PER_USER} saved views; delete one first")
     v = SavedView(name=data.name.strip(), owner_id=owner, filters=data.filters.model_dump(exclude_none=True),

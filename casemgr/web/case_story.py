@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.audit import service as audit
 from casemgr.cases.models import Case, Note
@@ -97,8 +97,8 @@ class StoryLine:
 
 
 def _policy_labels(session: Session) -> dict[str, str]:
-    rows = session.execute(select(PolicyVersion.version).where(PolicyVersion.kind == "ai-policy")
-                           .order_by(PolicyVersion.id)).scalars().all()  # type: ignore[arg-type]
+    rows = session.execute(select(col(PolicyVersion.version)).where(col(PolicyVersion.kind) == "ai-policy")
+                           .order_by(col(PolicyVersion.id))).scalars().all()
     labels: dict[str, str] = {}
     for v in rows:
         labels.setdefault(v, f"v{len(labels) + 1}")
@@ -109,12 +109,12 @@ def timeline(session: Session, case_id: int) -> list[StoryLine]:
     events = audit.events_for_case(session, case_id)
     ids = {int(e.entity.split(":", 1)[1]) for e in events
            if e.entity and e.entity.startswith("ai_decision:") and e.entity.split(":", 1)[1].isdigit()}
-    decisions = {d.id: d for d in session.execute(select(AIDecision).where(AIDecision.id.in_(ids))).scalars()} \
-        if ids else {}  # type: ignore[union-attr]
+    decisions = {d.id: d for d in session.execute(select(AIDecision).where(col(AIDecision.id).in_(ids))).scalars()} \
+        if ids else {}
     user_ids = {v for e in events for part in (e.before or {}, e.after or {})
                 for k, v in part.items() if k == "assignee_id" and isinstance(v, int)}
-    users = {int(i): n for i, n in session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))} \
-        if user_ids else {}  # type: ignore[union-attr]
+    users = {int(i): n for i, n in session.execute(select(col(User.id), col(User.username))
+                                                   .where(col(User.id).in_(user_ids)))} if user_ids else {}
     policies = _policy_labels(session) if decisions else {}
     return [StoryLine(e.ts, e.actor, e.action, describe(e.action, e.actor, e.before, e.after, e.entity, decisions,
                                                         policies, users), e.entity) for e in events]

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.bulk import ownership
 from casemgr.cases import service
@@ -103,7 +103,7 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
     atts: dict[int, list[Attachment]] = {}
     if messages:
         for a in session.execute(select(Attachment).where(
-                Attachment.message_id.in_([m.id for m in messages]))).scalars():  # type: ignore[union-attr]
+                col(Attachment.message_id).in_([m.id for m in messages if m.id is not None]))).scalars():
             atts.setdefault(a.message_id, []).append(a)
     decisions = list(session.execute(
         select(AIDecision).where(AIDecision.case_id == case_id).order_by(AIDecision.id)  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "can_assign": principal.has_any(roles_for("cases.assign")),
         "is_lead": principal.has_any(ownership.REASSIGN_ROLES),
         "users": assignable_users(session) if principal.has_any(ownership.REASSIGN_ROLES) else [],
-        "transitions": [(t, (ct.stage(t).label if ct.stage(t) else None) or t) for t in service.allowed_transitions(case)]
+        "transitions": [(t, (sd.label if (sd := ct.stage(t)) else None) or t) for t in service.allowed_transitions(case)]
         if can_write else [],
         "can_write": can_write,
         "tasks": [{"t": t, "sop": reg.sop_text(t.sop)} for t in tasks],
@@ -209,7 +209,7 @@ def transition(request: Request, case_id: int, who: Writer, to_stage: Annotated[
 @router.post("/cases/{case_id}/notes")
 def add_note(request: Request, case_id: int, who: Writer, body: Annotated[str, Form(max_length=20000)],
              version: Annotated[int, Form(ge=1)]) -> Response:
-    def run(s: Session) -> None:
+    def run(s: Session) -> Any:
         if not body.strip():
             raise ValidationFailed("the note is empty")
         note = service.add_note(s, case_id, body, who.actor, version)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.bulk import ownership
 from casemgr.cases import service
@@ -48,21 +48,21 @@ SORTS = {SortKey.SLA: "SLA due", SortKey.PRIORITY: "Priority", SortKey.UPDATED: 
 def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids))).all()  # type: ignore[union-attr]
+    rows = session.execute(select(col(User.id), col(User.username)).where(col(User.id).in_(ids))).all()
     return {int(i): n for i, n in rows}
 
 
 def assignable_users(session: Session) -> list[str]:
-    q = (select(User.username).join(UserRole, UserRole.user_id == User.id)
-         .where(UserRole.role.in_(ASSIGNABLE_ROLES), User.active.is_(True))  # type: ignore[attr-defined]
-         .distinct().order_by(User.username).limit(500))
+    q = (select(col(User.username)).join(UserRole, col(UserRole.user_id) == col(User.id))
+         .where(col(UserRole.role).in_(ASSIGNABLE_ROLES), col(User.active).is_(True))
+         .distinct().order_by(col(User.username)).limit(500))
     return list(session.execute(q).scalars())
 
 
 def user_zone_name(session: Session, who: Principal) -> str | None:
     if who.user_id is None:
         return None
-    return session.execute(select(User.time_zone).where(User.id == who.user_id)).scalar_one_or_none()
+    return session.execute(select(col(User.time_zone)).where(col(User.id) == who.user_id)).scalar_one_or_none()
 
 
 def team_queues(principal: Principal) -> list[str]:
