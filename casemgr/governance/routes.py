@@ -110,10 +110,32 @@ def reject(decision_id: int, body: RejectIn, session: WriteSession, principal: D
 # ---------------------------------------------------------------- reviewer audit
 
 
+class CommentIn(_In):
+    comment: str = Field(min_length=1, max_length=2000)
+
+
 @router.get("/review/queue")
-def review_queue(session: ReadSession, _: Reviewer, kind: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100) -> list[dict[str, Any]]:
-    return [service.decision_dict(r) for r in service.review_queue(session, limit=limit, kind=kind)]
+def review_queue(session: ReadSession, principal: Reviewer, kind: Annotated[str | None, Query(max_length=40)] = None,
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+                 after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+                 model_version: Annotated[str | None, Query(max_length=120)] = None,
+                 policy_version: Annotated[str | None, Query(max_length=80)] = None,
+                 min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+                 max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None) -> list[dict[str, Any]]:
+    """Sampled applied decisions and the suggestions the caller's roles own, oldest first; keyset paging:
+    pass the last id as after_id. Filters: kind, model and policy version, confidence band [min, max)."""
+    rows = service.review_queue(session, limit=limit, kind=kind, roles=principal.roles, after_id=after_id,
+                                model_version=model_version, policy_version=policy_version,
+                                min_confidence=min_confidence, max_confidence=max_confidence)
+    return [{**service.decision_dict(r), "can_verdict": service.can_verdict(r, principal.roles) is None}
+            for r in rows]
+
+
+@router.post("/review/decisions/{decision_id}/comment")
+def review_comment(decision_id: int, body: CommentIn, session: WriteSession, principal: Reviewer) -> dict[str, Any]:
+    """A reviewer may comment on any decision (audited); accepting or overriding is what the policy gives them."""
+    return service.decision_dict(service.comment_decision(session, decision_id, actor=principal.actor,
+                                                          comment=body.comment))
 
 
 @router.post("/review/decisions/{decision_id}")

@@ -224,12 +224,59 @@ def reject_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
 # ---------------------------------------------------------------- reviewer audit
 
 
-def review_queue(session: Session, *, limit: int = 100, kind: str | None = None) -> list[AIDecision]:
-    """Decisions to review, oldest first: pending suggestions and the sampled share of applied decisions."""
-    q = select(AIDecision).where(AIDecision.review_status.in_(REVIEW_OPEN))  # type: ignore[attr-defined]
+def can_verdict(row: AIDecision, roles: Iterable[str]) -> str | None:
+    """Why this person may not accept or override `row` (None: they may). Reviewers audit applied (sampled)
+    decisions; a pending suggestion belongs to its owner role, as the policy says, whoever reviews. The pages
+    ask this first, so they never offer a button that would answer 403; anyone may comment."""
+    roles = set(roles)
+    if row.review_status == ReviewStatus.PENDING:
+        if row.owner_role not in roles:
+            return f"this suggestion belongs to the {row.owner_role or 'owner'} role; you may comment on it"
+        return None
+    if "reviewer" not in roles:
+        return "reviewing AI decisions needs the reviewer role"
+    return None
+
+
+def _open_for(roles: Iterable[str] | None) -> Any:
+    """Open review items a person can act on: sampled applied decisions, and suggestions of their own roles."""
+    sampled = AIDecision.review_status == ReviewStatus.SAMPLED
+    if roles is None:
+        return AIDecision.review_status.in_(REVIEW_OPEN)  # type: ignore[attr-defined]
+    mine = (AIDecision.review_status == ReviewStatus.PENDING) & AIDecision.owner_role.in_(sorted(set(roles)))  # type: ignore[union-attr]
+    return sampled | mine  # type: ignore[operator]
+
+
+def review_queue(session: Session, *, limit: int = 100, kind: str | None = None,
+                 roles: Iterable[str] | None = None, after_id: int | None = None,
+                 model_version: str | None = None, policy_version: str | None = None,
+                 min_confidence: float | None = None, max_confidence: float | None = None) -> list[AIDecision]:
+    """Decisions to review, oldest first (keyset: `after_id`): the sampled share of applied decisions and, for
+    `roles`, the pending suggestions those roles own (all open items when roles is None)."""
+    q = select(AIDecision).where(_open_for(roles))
     if kind:
         q = q.where(AIDecision.kind == kind)
+    if model_version:
+        q = q.where(AIDecision.model_version == model_version)
+    if policy_version:
+        q = q.where(AIDecision.policy_version == policy_version)
+    if min_confidence is not None:
+        q = q.where(AIDecision.confidence >= min_confidence)  # type: ignore[operator]
+    if max_confidence is not None:
+        q = q.where(AIDecision.confidence < max_confidence)  # type: ignore[operator]
+    if after_id is not None:
+        q = q.where(AIDecision.id > after_id)  # type: ignore[operator]
     return list(session.execute(q.order_by(AIDecision.id).limit(limit)).scalars())  # type: ignore[arg-type]
+
+
+def comment_decision(session: Session, decision_id: int, *, actor: str, comment: str) -> AIDecision:
+    """Any reviewer may comment on any decision (audited on the case); it changes nothing else."""
+    if not comment or not comment.strip():
+        raise ValidationFailed("the comment is empty", field="comment")
+    row = get_decision(session, decision_id)
+    audit.record(session, actor=actor, action="ai.review_comment", case_id=row.case_id,
+                 entity=f"ai_decision:{row.id}", after={"kind": row.kind, "comment": comment.strip()[:2000]})
+    return row
 
 
 def review_decision(
@@ -259,6 +306,9 @@ def review_decision(
     row = get_decision(session, decision_id)
     if row.review_status not in REVIEW_OPEN:
         raise Conflict(f"decision {decision_id} is not open for review (it is {row.review_status})")
+    why = can_verdict(row, roles)
+    if why:
+        raise PermissionDenied(why)
     if verdict == "accept":
         if row.review_status == ReviewStatus.PENDING:
             return accept_suggestion(session, decision_id, actor=actor, roles=roles, comment=comment)

@@ -57,7 +57,18 @@ def test_reviewer_queue_override_metrics_and_export(app, api_key) -> None:  # ty
     reviewer, agent = _client(app, api_key, "reviewer"), _client(app, api_key, "agent")
     assert agent.get("/api/review/queue").status_code == 403
     queue = reviewer.get("/api/review/queue").json()
-    assert {d["id"] for d in queue} == {ids["cat"], ids["refund"], ids["reply"]}
+    # Reviewers audit applied (sampled) decisions; suggestions belong to their owner roles (issue 21).
+    assert {d["id"] for d in queue} == {ids["cat"]} and queue[0]["can_verdict"] is True
+    both = _client(app, api_key, "reviewer", "finance").get("/api/review/queue").json()
+    assert {d["id"] for d in both} == {ids["cat"], ids["refund"]}
+    r = reviewer.post(f"/api/review/decisions/{ids['reply']}", json={"verdict": "override", "reason_code": "other"})
+    assert r.status_code == 403 and "belongs to the agent role" in r.json()["detail"]
+    r = reviewer.post(f"/api/review/decisions/{ids['reply']}/comment", json={"comment": "tone is off"})
+    assert r.status_code == 200 and r.json()["review_status"] == "pending"
+    assert reviewer.post(f"/api/review/decisions/{ids['reply']}/comment", json={"comment": ""}).status_code == 422
+    assert reviewer.get("/api/review/queue", params={"after_id": ids["cat"]}).json() == []  # keyset paging
+    assert reviewer.get("/api/review/queue", params={"min_confidence": 0.95}).json() == []
+    assert len(reviewer.get("/api/review/queue", params={"model_version": "m-1"}).json()) == 1
     url = f"/api/review/decisions/{ids['cat']}"
     assert reviewer.post(url, json={}).status_code == 422  # no verdict pre-selected
     assert reviewer.post(url, json={"verdict": "override"}).status_code == 422  # reason code needed

@@ -45,6 +45,24 @@ def add_suggestion(case_id: int, kind: str = "draft_reply", value: dict | None =
         return int(row.id or 0)
 
 
+def add_sampled(case_id: int, priority: str = "urgent") -> int:
+    """An applied set_priority decision picked for review (sample rate 1): what a reviewer audits (issue 21)."""
+    from casemgr.cases.service import get_case
+    from casemgr.db import write_session
+    from casemgr.governance.decide import AIOutput
+    from casemgr.governance.service import record_decision
+    from tests.governance.util import policy
+
+    sampled = policy(lambda d: d["review"].update(sample_rate=1.0))
+    with write_session() as s:
+        row = record_decision(s, get_case(s, case_id), AIOutput(kind="set_priority", value={"priority": priority},
+                                                                confidence=0.95, model_version="test-model",
+                                                                provider="local", rationale="Customer is angry."),
+                              policy=sampled)
+        assert row.outcome == "applied" and row.review_status == "sampled", (row.outcome, row.reason)
+        return int(row.id or 0)
+
+
 def add_inbound_message(case_id: int, body: str, subject: str = "Hello", sender: str = "pat@example.com",
                         attachment_name: str | None = None) -> int:
     import hashlib

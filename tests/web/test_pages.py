@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from casemgr.cases.models import Case
 
-from ._helpers import HTML, add_inbound_message, add_suggestion
+from ._helpers import HTML, add_inbound_message, add_sampled, add_suggestion
 
 
 def _version(case_id: int) -> int:
@@ -216,7 +216,7 @@ def test_rules_editor_shows_errors_at_their_line_and_publishes(web_client) -> No
 def test_reviewer_override_changes_the_override_rate(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("reviewer")
     cid = make_case()
-    d = add_suggestion(cid)
+    d = add_sampled(cid)
     page = c.get("/review", headers=HTML).text
     assert f'id="decision-{d}"' in page and 'id="override-rate">n/a' in page
     assert re.search(r'<select id="code-\d+" name="reason_code" required><option value="">choose', page)
@@ -327,7 +327,7 @@ def test_quarantine_reprocess_and_discard(web_client) -> None:  # type: ignore[n
 def test_review_one_case_and_return_to_it(make_case, web_client) -> None:  # type: ignore[no-untyped-def]
     c, csrf = web_client("reviewer")
     cid, other = make_case(), make_case(subject="Another one")
-    d, d_other = add_suggestion(cid), add_suggestion(other)
+    d, d_other = add_sampled(cid), add_sampled(other)
     page = c.get(f"/review?case={cid}", headers=HTML).text
     assert f'id="decision-{d}"' in page and f'id="decision-{d_other}"' not in page
     r = c.post(f"/review/{d}", data={"csrf_token": csrf, "verdict": "override", "reason_code": "other",
