@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from ._helpers import HTML, add_inbound_message, add_suggestion
+from ._helpers import HTML, add_inbound_message, add_sampled, add_suggestion
 
 PAYLOADS = [
     "<script>alert('xss-1')</script>",
@@ -62,6 +62,7 @@ def test_payloads_render_inert_on_every_page(make_case, web_client, make_user) -
     add_inbound_message(cid, EVIL, subject=EVIL[:300], sender='"<script>alert(8)</script>" <x@example.com>',
                         attachment_name="<img src=x onerror=alert(9)>.html")
     add_suggestion(cid, rationale=EVIL)
+    add_sampled(cid)  # the reviewer's queue holds applied decisions (issue 21): its evidence is the case text
     with write_session() as s:
         from casemgr.cases import service
 
