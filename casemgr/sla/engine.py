@@ -8,11 +8,12 @@ transaction. Scans are idempotent: running one twice, or on two workers, changes
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.audit import service as audit
 from casemgr.cases.change import Change, change
@@ -25,6 +26,7 @@ from casemgr.clock import now
 from casemgr.errors import StaleVersion
 from casemgr.limits import TASK_NAME_CHARS
 from casemgr.sla.calendar import _utc, get_calendar
+from casemgr.sla.chunks import apply_in_transactions, keyset_pages
 from casemgr.sla.clock import due_at
 from casemgr.sla.enums import SlaState
 from casemgr.sla.models import SlaTimer
@@ -256,8 +258,9 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
     at = at or now()
     out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0}
     due = session.execute(
-        select(Case).where(Case.status == CaseStatus.OPEN, Case.sla_due_at <= at, Case.sla_state.in_(SlaState.running()))
-        .order_by(Case.sla_due_at, Case.id).limit(limit)
+        select(Case).where(col(Case.status) == CaseStatus.OPEN, col(Case.sla_due_at) <= at,
+                           col(Case.sla_state).in_(SlaState.running()))
+        .order_by(col(Case.sla_due_at), col(Case.id)).limit(limit)
     ).scalars().all()
     for case in due:
         out["breached"] += _breach(session, case, at)
@@ -289,4 +292,59 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
                 if _remaining_s(at, case.sla_due_at, sd.sla.business_hours) <= share * hours * 3600.0 + 1e-6:
                     out["at_risk"] += _warn(session, case, at)
             out["more"] |= len(cands) == limit
+    return out
+
+
+# ---------------------------------------------------------------- the same scan in short transactions (issue 23)
+
+# Cases per page (and at most per write transaction; casemgr/sla/chunks.py commits earlier on a slow host).
+SCAN_CHUNK = 25
+
+
+def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: int = 500) -> dict[str, int]:
+    """`scan` in bounded write transactions (casemgr/sla/chunks.py): the same per-case steps, so the same
+    outcome. At most `limit` candidates of each kind per call; `more` says there may be more. `transactions`
+    counts the write transactions used.
+    """
+    at = at or now()
+    out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0, "transactions": 0}
+
+    def each_chunk(key: Any, where: list[Any], model: Any, step: Callable[[Session, Any], bool], field: str) -> None:
+        def load(session: Session, ids: list[int]) -> list[Any]:
+            return list(session.execute(select(model).where(*where, key.in_(ids)).order_by(key)).scalars().all())
+
+        def count(session: Session, row: Any) -> None:
+            out[field] += step(session, row)
+
+        n = 0
+        for ids in keyset_pages(key, where, chunk=chunk, limit=limit):
+            n += len(ids)
+            out["transactions"] += apply_in_transactions(ids, load, count)
+        out["more"] |= n >= limit
+
+    each_chunk(col(Case.id), [col(Case.status) == CaseStatus.OPEN, col(Case.sla_due_at) <= at,
+                              col(Case.sla_state).in_(SlaState.running())], Case,
+               lambda s, case: _breach(s, case, at), "breached")
+    each_chunk(col(SlaTimer.case_id), [col(SlaTimer.next_escalation_at) <= at], SlaTimer,
+               lambda s, timer: _repeat(s, timer, at), "escalated")
+    for ct in get_registry().case_types.values():
+        for sd in ct.stages:
+            if sd.sla is None or sd.waits_on_customer or sd.final:
+                continue
+            share = 1.0 - sd.sla.warn_at
+            horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
+            stage_sla = sd.sla
+
+            def warn(session: Session, case: Case, share: float = share, stage_sla: Any = stage_sla) -> bool:
+                hours = case.sla_hours or stage_sla.hours
+                if case.sla_due_at is None:
+                    return False
+                if _remaining_s(at, case.sla_due_at, stage_sla.business_hours) <= share * hours * 3600.0 + 1e-6:
+                    return _warn(session, case, at)
+                return False
+
+            each_chunk(col(Case.id), [col(Case.case_type) == ct.name, col(Case.stage) == sd.name,
+                                      col(Case.status) == CaseStatus.OPEN, col(Case.sla_state) == SlaState.ON_TRACK,
+                                      col(Case.sla_due_at) > at, col(Case.sla_due_at) <= horizon], Case, warn,
+                       "at_risk")
     return out

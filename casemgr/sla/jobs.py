@@ -1,4 +1,8 @@
-"""Job handlers of the SLA room: `sla.scan` (warnings, breaches, repeat escalations) and `renewal.scan`."""
+"""Job handlers of the SLA room: `sla.scan` (warnings, breaches, repeat escalations) and `renewal.scan`.
+
+Both run in their own short transactions (issue 23): a chunk of cases per write transaction, never the whole
+table, so a scan over a large database does not hold SQLite's single writer against intake.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,18 @@ from casemgr.jobs.service import enqueue, job_handler
 from casemgr.sla import engine, renewals
 
 
-@job_handler("sla.scan")
+@job_handler("sla.scan", own_transactions=True)
 def sla_scan(session: Any, job: Job) -> None:
     limit = int(job.payload.get("limit", 500))
-    out = engine.scan(session, limit=limit)
+    out = engine.scan_chunked(limit=limit, chunk=int(job.payload.get("chunk", engine.SCAN_CHUNK)))
     if out["more"]:
-        # A backlog of events: continue in a fresh job (short transactions), not in one huge one.
-        enqueue(session, "sla.scan", {"limit": limit}, idempotency_key=f"sla.scan:more:{job.id}")
+        # A backlog of events: continue in a fresh job, so one job's run (and its lease) stays bounded.
+        from casemgr.db import write_session
+
+        with write_session() as ws:
+            enqueue(ws, "sla.scan", {"limit": limit}, idempotency_key=f"sla.scan:more:{job.id}")
 
 
-@job_handler("renewal.scan")
+@job_handler("renewal.scan", own_transactions=True)
 def renewal_scan(session: Any, job: Job) -> None:
-    renewals.scan(session)
+    renewals.scan_chunked(chunk=int(job.payload.get("chunk", engine.SCAN_CHUNK)))

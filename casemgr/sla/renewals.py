@@ -13,7 +13,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case, Task
@@ -108,53 +108,77 @@ def compute(case: Case, today: date) -> dict[str, Any] | None:
             "remind_on": remind_on.isoformat(), "renewal_term": term_text, "auto_renews": term is not None}
 
 
+def _candidates(last_id: int) -> list[Any]:
+    return [Case.case_type == "contract", Case.status == CaseStatus.OPEN, col(Case.stage).in_(RENEWAL_STAGES),
+            col(Case.id) > last_id]
+
+
 def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:
     """Store renewal dates on open contracts and open a reminder task when one is due."""
-    from casemgr.cases.change import change
-    from casemgr.errors import StaleVersion
-
     at = at or now()
     today = at.astimezone(get_calendar().tz).date()
-    role = get_calendar().spec.renewals.role
     out = {"checked": 0, "updated": 0, "tasks": 0}
     last_id = 0
     while True:
-        rows = session.execute(
-            select(Case).where(Case.case_type == "contract", Case.status == CaseStatus.OPEN, Case.stage.in_(RENEWAL_STAGES),
-                               Case.id > last_id).order_by(Case.id).limit(batch)
-        ).scalars().all()
+        rows = session.execute(select(Case).where(*_candidates(last_id)).order_by(Case.id).limit(batch)).scalars().all()
         if not rows:
             return out
         last_id = rows[-1].id or last_id
         for case in rows:
-            out["checked"] += 1
-            info = compute(case, today)
-            if info is None:
-                continue
-            old = (case.contract or {}).get("renewal") or {}
-            due = date.fromisoformat(info["remind_on"]) <= today
-            same_cycle = old.get("notice_deadline") == info["notice_deadline"]
-            if same_cycle and old.get("task_id"):
-                info["task_id"], info["task_opened_at"] = old["task_id"], old.get("task_opened_at")
-            if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
-                continue  # nothing new
-            try:
-                with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR,
-                                                    "contract.renewal_dates", at=at, entity="contract") as ch:
-                    claimed = ch.case
-                    if due and not info.get("task_id"):
-                        task = Task(case_id=claimed.id, name=f"Renewal: notice deadline {info['notice_deadline']}",
-                                    kind="task", stage=claimed.stage, role=role, sop="sop/contract-renewal.md",
-                                    source="sla", due_at=datetime.combine(date.fromisoformat(info["notice_deadline"]),
-                                                                          datetime.min.time(), tzinfo=get_calendar().tz),
-                                    created_at=at)
-                        session.add(task)
-                        session.flush()
-                        info["task_id"], info["task_opened_at"] = task.id, at.isoformat()
-                        ch.action = "contract.renewal_reminder"
-                        out["tasks"] += 1
-                    claimed.contract = {**(claimed.contract or {}), "renewal": info}
-                    ch.audit(before={"renewal": old or None}, after={"renewal": info, "version": claimed.version})
-                    out["updated"] += 1
-            except StaleVersion:
-                continue  # edited right now; the next scan picks it up
+            _renew(session, case, today, at, out)
+
+
+def scan_chunked(at: datetime | None = None, *, chunk: int = 25) -> dict[str, int]:
+    """`scan` in short write transactions (issue 23): ids are read by keyset outside the write lock, each chunk of
+    `chunk` contracts is re-read and updated in its own transaction, so intake commits between chunks."""
+    from casemgr.sla.chunks import apply_in_transactions, keyset_pages
+
+    at = at or now()
+    today = at.astimezone(get_calendar().tz).date()
+    out = {"checked": 0, "updated": 0, "tasks": 0, "transactions": 0}
+
+    def load(session: Session, ids: list[int]) -> list[Any]:
+        return list(session.execute(select(Case).where(*_candidates(0), col(Case.id).in_(ids)).order_by(Case.id))
+                    .scalars().all())
+
+    for ids in keyset_pages(col(Case.id), _candidates(0), chunk=chunk):
+        out["transactions"] += apply_in_transactions(ids, load, lambda s, case: _renew(s, case, today, at, out))
+    return out
+
+
+def _renew(session: Session, case: Case, today: date, at: datetime, out: dict[str, int]) -> None:
+    from casemgr.cases.change import change
+    from casemgr.errors import StaleVersion
+
+    role = get_calendar().spec.renewals.role
+    out["checked"] += 1
+    info = compute(case, today)
+    if info is None:
+        return
+    old = (case.contract or {}).get("renewal") or {}
+    due = date.fromisoformat(info["remind_on"]) <= today
+    same_cycle = old.get("notice_deadline") == info["notice_deadline"]
+    if same_cycle and old.get("task_id"):
+        info["task_id"], info["task_opened_at"] = old["task_id"], old.get("task_opened_at")
+    if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
+        return  # nothing new
+    try:
+        with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR,
+                                            "contract.renewal_dates", at=at, entity="contract") as ch:
+            claimed = ch.case
+            if due and not info.get("task_id"):
+                task = Task(case_id=claimed.id, name=f"Renewal: notice deadline {info['notice_deadline']}",
+                            kind="task", stage=claimed.stage, role=role, sop="sop/contract-renewal.md",
+                            source="sla", due_at=datetime.combine(date.fromisoformat(info["notice_deadline"]),
+                                                                  datetime.min.time(), tzinfo=get_calendar().tz),
+                            created_at=at)
+                session.add(task)
+                session.flush()
+                info["task_id"], info["task_opened_at"] = task.id, at.isoformat()
+                ch.action = "contract.renewal_reminder"
+                out["tasks"] += 1
+            claimed.contract = {**(claimed.contract or {}), "renewal": info}
+            ch.audit(before={"renewal": old or None}, after={"renewal": info, "version": claimed.version})
+            out["updated"] += 1
+    except StaleVersion:
+        return  # edited right now; the next scan picks it up
