@@ -249,6 +249,22 @@ def _brief(res: dict[str, Any]) -> str:
 
 
 # Every `casemgr bench NAME` command, in one place.
+def bench_review(
+    decisions: int = typer.Option(10_000, "--decisions", min=1, help="Open AI decisions to generate."),
+    requests: int = typer.Option(140, "--requests", min=7, help="Queue and page requests to time."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON line only."),
+) -> None:
+    """Review queue (JSON, filters, keyset page) and /review server time at N open decisions (target p95 <= 300 ms)."""
+    from casemgr.bench.review import run_review_bench
+
+    result = run_review_bench(decisions, requests)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    for k, v in result.items():
+        typer.echo(f"  {k:<22} {v}")
+
+
 COMMANDS: dict[str, Any] = {
     "all": bench_all,
     "rules": bench_rules,
@@ -259,6 +275,7 @@ COMMANDS: dict[str, Any] = {
     "pages": bench_pages,
     "load": bench_load,
     "memory": bench_memory,
+    "review": bench_review,
 }
 
 app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
