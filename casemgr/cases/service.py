@@ -190,7 +190,7 @@ def plan_case(data: CaseCreate, actor: str, *, created_at: datetime | None = Non
     at = created_at or now()
     party = None
     if data.party is not None:
-        party = draft(Party, kind="counterparty" if ct.name == "contract" else "customer", **data.party.model_dump(),
+        party = draft(Party, kind=ct.party_kind, **data.party.model_dump(),
                       created_at=at)
     case = draft(
         Case,

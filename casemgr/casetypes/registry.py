@@ -28,11 +28,29 @@ class Registry:
                 field="case_type",
             ) from None
 
+    def by_slug(self, slug: str) -> CaseTypeDef | None:
+        """The type whose public form lives at /submit/<slug> (None: no such form)."""
+        return next((ct for ct in self.case_types.values() if ct.public_form and ct.form_slug == slug), None)
+
+    def for_recipients(self, recipients: list[str]) -> str:
+        """The case type a mail to `recipients` opens: the first type (in file order) whose intake_addresses
+        match one recipient; otherwise the first type in the file."""
+        for ct in self.case_types.values():
+            if any(address_matches(a, ct.intake_addresses) for a in recipients):
+                return ct.name
+        return next(iter(self.case_types))
+
     def sop_text(self, sop: str | None) -> str | None:
         if not sop:
             return None
         path = sop_links.resolve(self.policies_dir, sop)  # only inside policies/sop/ (issue 18)
         return path.read_text(encoding="utf-8") if path is not None else None
+
+
+def address_matches(addr: str, patterns: list[str]) -> bool:
+    """`support@` matches any domain's support mailbox; a full address matches itself only."""
+    addr = addr.lower()
+    return any(addr == p.lower() or (p.endswith("@") and addr.startswith(p.lower())) for p in patterns)
 
 
 def load_org(path: Path) -> Org:
@@ -42,11 +60,16 @@ def load_org(path: Path) -> Org:
 def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, policies_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     seen_types: set[str] = set()
+    slugs: set[str] = set()
     for ti, ct in enumerate(parsed.case_types):
         base = ("case_types", ti)
         if ct.name in seen_types:
             problems.append(Problem(loaded.file, loaded.line_of(base + ("name",)), f"duplicate case type {ct.name!r}"))
         seen_types.add(ct.name)
+        if ct.public_form and ct.form_slug in slugs:
+            problems.append(Problem(loaded.file, loaded.line_of(base + ("slug",)),
+                                    f"form slug {ct.form_slug!r} is used by another case type"))
+        slugs.add(ct.form_slug)
         names = set(ct.stage_names)
         if ct.initial_stage and ct.initial_stage not in names:
             problems.append(
@@ -112,6 +135,12 @@ def get_registry() -> Registry:
             if _registry is None:
                 _registry = load_registry()
     return _registry
+
+
+def extracts_contracts(case_type: str | None) -> bool:
+    """Whether the type's YAML switches contract extraction on (`ai: {extract_contract: true}`); unknown: no."""
+    ct = get_registry().case_types.get(case_type or "")
+    return bool(ct and ct.ai.extract_contract)
 
 
 def reset_registry() -> None:

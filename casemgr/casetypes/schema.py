@@ -45,6 +45,7 @@ class FieldDef(Strict):
     choices: list[str] | None = None
     max_length: int | None = None
     label: str | None = None
+    form: bool = True  # shown on the public form /submit/<slug>; false keeps an internal field off it
 
 
 class TaskTemplate(Strict):
@@ -97,6 +98,13 @@ class CaseTypeDef(Strict):
     stages: list[StageDef] = Field(min_length=2)
     initial_stage: str | None = None
     ai: AICapabilities = Field(default_factory=AICapabilities)
+    # Intake (issue 22: a type in YAML gets API, form and mail intake with no code change).
+    slug: str | None = Field(default=None, pattern=NAME_RE)  # public form at /submit/<slug>; default: name
+    form_title: str | None = None  # heading of the public form; default: the label
+    public_form: bool = True
+    intake_addresses: list[str] = Field(default_factory=list)  # "invoices@" (prefix) or a full address
+    party_kind: str = Field(default="customer", pattern=NAME_RE)  # what the sender is: customer, counterparty…
+    renewals: bool = False  # renewal reminders from contract dates (casemgr.sla.renewals)
 
     @field_validator("stages")
     @classmethod
@@ -107,6 +115,10 @@ class CaseTypeDef(Strict):
                 raise ValueError(f"duplicate stage {s.name!r}")
             seen.add(s.name)
         return stages
+
+    @property
+    def form_slug(self) -> str:
+        return self.slug or self.name
 
     @property
     def first_stage(self) -> str:

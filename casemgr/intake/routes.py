@@ -1,4 +1,7 @@
-"""Public intake form (/submit/complaint, /submit/contract-request) and the JSON intake API (POST /api/intake).
+"""Public intake forms (/submit/<slug> for every case type in case-types.yaml) and the JSON intake API (POST /api/intake).
+
+Both take any case type the YAML defines: the form's fields and their checks come from the type's field
+definitions (casemgr.casetypes.forms, a pydantic model made with create_model), so a new type needs no code.
 
 The form needs no login. CSRF: the form carries a pre-session token that CSRFMiddleware checks against its
 signed cookie (casemgr.web.csrf, the one mechanism for every form). Each client IP gets
@@ -21,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import UploadFile
 
+from casemgr.casetypes.forms import form_fields, validate_form
 from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.schema import NAME_RE, CaseTypeDef
 from casemgr.config import get_settings
 from casemgr.errors import TooLarge, ValidationFailed
 from casemgr.intake.parse import ParsedAttachment, clean_header, sanitise_filename
 from casemgr.intake.service import IntakeResult, Submission, ingest_submission_async
-from casemgr.limits import FIELD_LABEL_CHARS, PARTY_NAME_CHARS
+from casemgr.limits import PARTY_NAME_CHARS
 from casemgr.ratelimit import service as ratelimit
 from casemgr.users.service import Principal
 from casemgr.web import csrf
@@ -39,18 +44,21 @@ _RETRY_LATER = "We could not save your submission just now. Nothing was saved; p
 MAX_FILES = 5
 MAX_FILE_BYTES = 10 * 1024 * 1024
 _EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
-KINDS = {"complaint": "complaint", "contract-request": "contract"}
+
+
+def _type_of(kind: str) -> CaseTypeDef | None:
+    return get_registry().by_slug(kind)
 
 
 def _render(request: Request, kind: str, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
             message: str | None = None, status: int = 200) -> HTMLResponse:
-    ct = get_registry().get(KINDS[kind])
-    categories = next((f.choices or [] for f in ct.fields if f.name == "category"), [])
+    ct = get_registry().by_slug(kind)
+    assert ct is not None  # callers checked the slug
     response = templates.TemplateResponse(
         request, "submit/form.html",
-        {"kind": kind, "title": "Make a complaint" if kind == "complaint" else "Request a contract",
+        {"kind": kind, "title": ct.form_title or ct.label, "form_fields": form_fields(ct),
          "form_token": csrf.form_token(request), "values": values or {}, "errors": errors or {}, "message": message,
-         "categories": categories, "principal": None, "csrf_token": None},
+         "principal": None, "csrf_token": None},
         status_code=status,
     )
     csrf.set_form_cookie(response, request)
@@ -62,7 +70,7 @@ def _render(request: Request, kind: str, *, values: dict[str, str] | None = None
 
 @router.get("/submit/{kind}", response_class=HTMLResponse, include_in_schema=False)
 def submit_form(request: Request, kind: str) -> Response:
-    if kind not in KINDS:
+    if _type_of(kind) is None:
         return HTMLResponse("Not found", status_code=404)
     return _render(request, kind)
 
@@ -91,35 +99,16 @@ def _validate(kind: str, form: dict[str, str]) -> tuple[dict[str, str], dict[str
     phone = form.get("phone", "").strip()
     if phone and not re.fullmatch(r"[0-9+() .\-]{3,50}", phone):
         errors["phone"] = "Please use digits, spaces and + ( ) - only."
-    fields: dict[str, Any] = {}
-    amount = form.get("amount", "").strip().replace(",", "")
-    if amount:
-        try:
-            value = float(amount)
-            if not 0 <= value <= 1e12:
-                raise ValueError
-            fields["amount"] = value
-        except ValueError:
-            errors["amount"] = "Please give the amount as a number, for example 120.50."
-    if kind == "complaint":
-        category = form.get("category", "").strip()
-        if category:
-            fields["category"] = category
-        account = form.get("account_id", "").strip()
-        if account:
-            if len(account) > 64:
-                errors["account_id"] = "The account number is too long."
-            fields["account_id"] = account
-    else:
-        organisation = form.get("organisation", "").strip()
-        if not organisation:
-            errors["organisation"] = "Please name the organisation the contract is with."
-        elif len(organisation) > 300:
-            errors["organisation"] = "The organisation name is too long."
+    organisation = form.get("organisation", "").strip()
+    if len(organisation) > PARTY_NAME_CHARS:
+        errors["organisation"] = "The organisation name is too long."
+    ct = get_registry().by_slug(kind)
+    assert ct is not None
+    fields, field_errors = validate_form(ct, form)
+    errors.update(field_errors)
+    # The sender's organisation is the other party when the type has a counterparty field (contracts).
+    if organisation and not fields.get("counterparty") and any(f.name == "counterparty" for f in ct.fields):
         fields["counterparty"] = organisation[:PARTY_NAME_CHARS]
-        contract_kind = form.get("contract_kind", "").strip()
-        if contract_kind:
-            fields["contract_kind"] = contract_kind[:FIELD_LABEL_CHARS]
     return errors, fields
 
 
@@ -143,7 +132,8 @@ async def _read_files(uploads: list[UploadFile]) -> tuple[list[ParsedAttachment]
 
 @router.post("/submit/{kind}", response_class=HTMLResponse, include_in_schema=False)
 async def submit_post(request: Request, kind: str) -> Response:
-    if kind not in KINDS:
+    ct = _type_of(kind)
+    if ct is None:
         return HTMLResponse("Not found", status_code=404)
     settings = get_settings()
     limit = settings.max_message_bytes + 1024 * 1024
@@ -174,7 +164,7 @@ async def submit_post(request: Request, kind: str) -> Response:
     if errors:
         return _render(request, kind, values=values, errors=errors, status=422,
                        message="Please correct the highlighted fields.")
-    sub = Submission(channel="form", case_type=KINDS[kind], subject=values["subject"].strip(),
+    sub = Submission(channel="form", case_type=ct.name, subject=values["subject"].strip(),
                      body=values["description"].strip(), name=values.get("name"), email=values.get("email"),
                      phone=values.get("phone") or None, organisation=values.get("organisation") or None,
                      fields=fields, attachments=attachments, source=f"form:{ip}")
@@ -212,7 +202,9 @@ class AttachmentIn(BaseModel):
 
 class IntakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    case_type: Literal["complaint", "contract"] = "complaint"
+    # Any type in case-types.yaml (types are data); an unknown name is a 422 that lists the known ones.
+    case_type: str | None = Field(default=None, pattern=NAME_RE, max_length=64,
+                                  description="A case type name; default: the first type in case-types.yaml")
     subject: str = Field(min_length=1, max_length=500)
     body: str = Field(default="", max_length=100_000)
     sender: SenderIn | None = None
@@ -256,7 +248,7 @@ async def api_intake(body: IntakeIn, principal: Annotated[Principal, Depends(req
     # (issue 10); attachments are decoded on the thread pool, not on the loop.
     attachments = await run_in_threadpool(_decode_attachments, body.attachments) if body.attachments else []
     sub = Submission(
-        channel="api", case_type=body.case_type, subject=body.subject, body=body.body,
+        channel="api", case_type=body.case_type or next(iter(get_registry().case_types)), subject=body.subject, body=body.body,
         name=body.sender.name if body.sender else None, email=body.sender.email if body.sender else None,
         phone=body.sender.phone if body.sender else None,
         organisation=body.sender.organisation if body.sender else None, external_id=body.external_id,

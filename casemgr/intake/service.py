@@ -26,6 +26,7 @@ from sqlmodel import Session
 from casemgr.audit import service as audit
 from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseCreate, PartyIn
+from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.config import get_settings
 from casemgr.db import draft, read_session, write_session
@@ -103,16 +104,8 @@ class Submission:
 
 
 def case_type_for(recipients: list[str]) -> str:
-    """Contract addresses win over complaint addresses; anything else is a complaint."""
-    settings = get_settings()
-
-    def matches(addr: str, patterns: list[str]) -> bool:
-        addr = addr.lower()
-        return any(addr == p.lower() or (p.endswith("@") and addr.startswith(p.lower())) for p in patterns)
-
-    if any(matches(a, settings.contract_addresses) for a in recipients):
-        return "contract"
-    return "complaint"
+    """The case type whose intake_addresses (policies/case-types.yaml) match a recipient; else the first type."""
+    return get_registry().for_recipients(recipients)
 
 
 def find_thread(session: Session, pm: ParsedMessage) -> tuple[int | None, str | None]:
@@ -468,8 +461,7 @@ def _prepare_submission(sub: Submission, *, actor: str) -> tuple[PlannedIntake |
     raw = json.dumps(record, sort_keys=True, default=str).encode()
     party = PartyIn(name=pm.sender_name, email=email, phone=clean_header(sub.phone, 50) if sub.phone else None,
                     organisation=clean_header(sub.organisation, 300) if sub.organisation else None)
-    if sub.case_type not in ("complaint", "contract"):
-        raise ValidationFailed(f"unknown case type {sub.case_type!r}", field="case_type")
+    get_registry().get(sub.case_type)  # any type in case-types.yaml; an unknown one is a 422 naming the known ones
 
     def store_alone() -> IntakeResult:
         return _run_store(pm, raw, channel=sub.channel, case_channel=sub.channel, actor=actor, source=sub.source,

@@ -43,7 +43,7 @@ class FactSpec:
 BASE_FACTS: dict[str, FactSpec] = {
     f.name: f
     for f in (
-        FactSpec("type", "str", ("complaint", "contract"), "case type"),
+        FactSpec("type", "str", None, "case type (a name from case-types.yaml; checked when rules are parsed)"),
         FactSpec("stage", "str", None, "current workflow stage of the case"),
         FactSpec("category", "str", COMPLAINT_CATEGORIES, "complaint product category"),
         FactSpec("urgency", "str", Urgency.values()),
@@ -150,7 +150,8 @@ def normalize_facts(facts: dict[str, Any]) -> dict[str, Any]:
         else:
             v = _str(value)
             if v is not None and name != "stage":
-                v = v.lower() if spec.values and v.lower() in spec.values else v
+                # Case type names are lower-case by schema (NAME_RE), so any spelling of one normalises.
+                v = v.lower() if (spec.values and v.lower() in spec.values) or name == "type" else v
         if v is not None:
             out[name] = v
     return out

@@ -151,10 +151,10 @@ def _ctx(info: ValidationInfo) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- literals
 
 
-def _literal(spec: FactSpec) -> Callable[[Any], Any]:
+def _literal(spec: FactSpec) -> Callable[[Any, ValidationInfo], Any]:
     kind = "str" if spec.kind == "list" else spec.kind
 
-    def check(v: Any) -> Any:
+    def check(v: Any, info: ValidationInfo) -> Any:
         if kind == "num":
             if isinstance(v, bool) or not isinstance(v, int | float):
                 _fail(f"'{spec.name}' is a number; got {type(v).__name__} {v!r}")
@@ -169,8 +169,10 @@ def _literal(spec: FactSpec) -> Callable[[Any], Any]:
             return v
         if not isinstance(v, str):
             _fail(f"'{spec.name}' is text; got {type(v).__name__} {v!r}")
-        if spec.values and v not in spec.values:
-            _fail(f"'{v}' is not a known value of '{spec.name}' ({', '.join(spec.values)})")
+        # Case type names are data (policies/case-types.yaml): the parse context carries them.
+        values = spec.values or (tuple(sorted(_ctx(info).get("case_types") or ())) if spec.name == "type" else None)
+        if values and v not in values:
+            _fail(f"'{v}' is not a known value of '{spec.name}' ({', '.join(values)})")
         return v
 
     return check
@@ -266,7 +268,7 @@ def _op_type(spec: FactSpec, op: str) -> Any:
     if op in REGEX_OPS:
         return Annotated[Any, PlainValidator(_regex(op))]
     if spec.name == "clauses":
-        return Annotated[Any, PlainValidator(lambda v: literal(_clause(v)))]
+        return Annotated[Any, PlainValidator(lambda v, info: literal(_clause(v), info))]
     return Annotated[Any, PlainValidator(literal)]
 
 

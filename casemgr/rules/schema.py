@@ -148,6 +148,15 @@ def load_org(policies_dir: Path | None = None) -> tuple[dict[str, str], set[str]
     return queues, roles
 
 
+def load_case_type_names(policies_dir: Path) -> set[str]:
+    """Case type names from policies/case-types.yaml: the values a rule's `type:` may name (types are data)."""
+    path = Path(policies_dir) / "case-types.yaml"
+    if not path.exists():
+        return set()  # a rules-only directory (tests, rules check on a copy): any type name is accepted
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(t.get("name")) for t in data.get("case_types", []) if isinstance(t, dict) and t.get("name")}
+
+
 # ---------------------------------------------------------------------------------------------- parse
 
 
@@ -193,7 +202,8 @@ def parse_source(
 
         policies_dir = Path(get_settings().policies_dir)
     queues, roles = org if org is not None else load_org(policies_dir)
-    context = {"queues": queues, "roles": roles, "policies_dir": policies_dir}
+    context = {"queues": queues, "roles": roles, "policies_dir": policies_dir,
+               "case_types": load_case_type_names(policies_dir)}
     problems: list[Problem] = []
     rules: list[Rule] = []
     for n, (fname, text) in enumerate(source.files.items()):

@@ -108,9 +108,16 @@ def compute(case: Case, today: date) -> dict[str, Any] | None:
             "remind_on": remind_on.isoformat(), "renewal_term": term_text, "auto_renews": term is not None}
 
 
+def renewal_types() -> list[str]:
+    """Case types whose YAML switches renewal reminders on (`renewals: true`)."""
+    from casemgr.casetypes.registry import get_registry
+
+    return [ct.name for ct in get_registry().case_types.values() if ct.renewals]
+
+
 def _candidates(last_id: int) -> list[Any]:
-    return [Case.case_type == "contract", Case.status == CaseStatus.OPEN, col(Case.stage).in_(RENEWAL_STAGES),
-            col(Case.id) > last_id]
+    return [col(Case.case_type).in_(renewal_types()), Case.status == CaseStatus.OPEN,
+            col(Case.stage).in_(RENEWAL_STAGES), col(Case.id) > last_id]
 
 
 def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> dict[str, int]:

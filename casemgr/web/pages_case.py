@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from casemgr.bulk import ownership
 from casemgr.cases import service
 from casemgr.cases.models import Case, Party
-from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.registry import extracts_contracts, get_registry
 from casemgr.customers import service as customers
 from casemgr.db import read_session, write_session
 from casemgr.errors import Conflict, DomainError, NotFound, StaleVersion, ValidationFailed
@@ -73,7 +73,7 @@ CONTRACT_TERMS = ("effective_date", "agreement_date", "expiration_date", "renewa
 
 
 def _contract_view(case: Case) -> dict[str, Any] | None:
-    if case.case_type != "contract":
+    if not extracts_contracts(case.case_type):
         return None
     c = case.contract or {}
     terms: dict[str, Any] = {}

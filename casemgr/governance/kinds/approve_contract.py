@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from casemgr.casetypes.registry import extracts_contracts
 from casemgr.governance.kinds import register
 from casemgr.governance.kinds.base import StageMove
 
@@ -16,8 +17,8 @@ class ApproveContract(StageMove):
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:
         bad = super().invalid(facts, value, output)
-        if bad is None and facts.case_type != "contract":
-            return "only contracts can be approved"
+        if bad is None and not extracts_contracts(facts.case_type):
+            return "only contract types (ai.extract_contract) can be approved"
         return bad
 
     def over_limit(self, policy: Any, facts: Any, output: Any) -> str | None:
@@ -28,4 +29,4 @@ class ApproveContract(StageMove):
         return None
 
     def proposes(self, case: Any, to_stage: str, final: bool) -> bool:
-        return case.case_type == "contract" and case.stage == "approval" and to_stage == "signature"
+        return extracts_contracts(case.case_type) and case.stage == "approval" and to_stage == "signature"

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from casemgr.cases.models import Case
+from casemgr.casetypes.registry import extracts_contracts
 from casemgr.governance.kinds import register
 from casemgr.governance.kinds.base import DecisionKind, Value
 
@@ -22,8 +23,8 @@ class ExtractContract(DecisionKind):
     reroutes = True
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:
-        if facts.case_type != "contract":
-            return "contract extraction applies to contracts only"
+        if not extracts_contracts(facts.case_type):
+            return "contract extraction is not switched on for this case type (ai.extract_contract)"
         return None
 
     def current(self, session: Session, case: Case, field: str | None) -> dict[str, Any]:
