@@ -10,6 +10,7 @@ command -v strace >/dev/null || need_apt+=(strace)  # tests/intake/test_durable_
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
 command -v faketime >/dev/null || need_apt+=(faketime)  # slow suite: SLA/jobs/metrics 400 days ahead
+[ -x /usr/sbin/postfix ] || need_apt+=(postfix)  # slow suite: tests/intake/test_postfix_pipe.py (MTA pipe transport)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
