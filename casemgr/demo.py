@@ -24,6 +24,8 @@ from casemgr.sla.clock import due_at
 from casemgr.users import service as users
 
 DEMO_ROLES = ["agent", "lead", "governance", "reviewer", "admin"]
+# Four eyes (issue 21): a policy change drafted by one governance lead is approved by another.
+DEMO_EXTRA_USERS = {"governance2": "governance"}
 FIRST = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Drew", "Robin"]
 LAST = ["Smith", "Garcia", "Chen", "Okafor", "Novak", "Patel", "Murphy", "Silva", "Kowalski", "Nguyen", "Brown"]
 
@@ -53,12 +55,12 @@ def _subject_from(text: str, n: int = 8) -> str:
 def seed_users() -> dict[str, str]:
     passwords: dict[str, str] = {}
     with write_session() as session:
-        for role in DEMO_ROLES:
-            if users.get_user_by_name(session, role) is None:
+        for name, role in [(r, r) for r in DEMO_ROLES] + list(DEMO_EXTRA_USERS.items()):
+            if users.get_user_by_name(session, name) is None:
                 pw = users.generate_password()
                 roles = [role] + (["legal", "finance"] if role == "agent" else [])
-                users.create_user(session, role, pw, roles, actor="system:demo", display_name=f"Demo {role}")
-                passwords[role] = pw
+                users.create_user(session, name, pw, roles, actor="system:demo", display_name=f"Demo {name}")
+                passwords[name] = pw
     return passwords
 
 

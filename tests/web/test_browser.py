@@ -55,9 +55,17 @@ with write_session() as s:
                                            rationale="The customer asked for a status update."))
     out["top"] = {"id": top.id, "reference": top.reference, "decision": row.id, "outcome": row.outcome}
     other = service.list_cases(s, CaseFilters(status="open"), limit=5)[0][-1]
-    row2 = record_decision(s, other, AIOutput(kind="request_information", value={"text": "the order number"},
-                                              confidence=0.66, model_version="seed", provider="local",
-                                              rationale="No order number in the message."))
+    # Reviewers audit applied decisions picked by the sample (issue 21): one applied at sample rate 1.
+    import yaml
+    from casemgr.governance.policy import parse_policy, policy_path
+    data = yaml.safe_load(policy_path().read_text(encoding="utf-8"))
+    data["review"]["sample_rate"] = 1.0
+    sampled = parse_policy(yaml.safe_dump(data), "seed-policy.yaml")
+    row2 = record_decision(s, other, AIOutput(kind="set_priority", value={"priority": "urgent"},
+                                              confidence=0.97, model_version="seed", provider="local",
+                                              rationale="The customer threatens to go to the regulator."),
+                           policy=sampled)
+    assert row2.review_status == "sampled", (row2.outcome, row2.reason)
     out["review"] = {"id": other.id, "decision": row2.id, "outcome": row2.outcome}
     evil = service.create_case(s, CaseCreate(case_type="complaint", subject=xss_subject, description=xss_body,
                                              party=PartyIn(name=xss_subject[:100], email="x@example.com")),
@@ -84,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     subprocess.run([*casemgr, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
     demo = subprocess.run([*casemgr, "demo"], env=env, check=True, capture_output=True, text=True, timeout=180)
     passwords = dict(re.findall(r"user (\S+)\s+password (\S+)", demo.stdout))
-    assert {"agent", "governance", "reviewer"} <= set(passwords), demo.stdout
+    assert {"agent", "governance", "governance2", "reviewer"} <= set(passwords), demo.stdout
     seeded = subprocess.run([sys.executable, "-c", SEED, XSS_SUBJECT, XSS_BODY], env=env, check=True,
                             capture_output=True, text=True, timeout=60)
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
@@ -218,11 +226,36 @@ def test_journey_governance_edits_validates_simulates_publishes(page: Any, serve
     expect(page.locator("#simulation")).to_contain_text("Replayed")
     expect(page.locator("#diff")).to_contain_text(f"sample_rate: {fixed_rate}")
     shot(page, "policy-simulation")
-    page.get_by_label("Reason for publishing").fill("Review a quarter of auto decisions during the pilot")
-    page.get_by_role("button", name="Publish").click()
-    expect(page.locator("#notice")).to_contain_text("Published")
-    expect(page.locator("#history")).to_contain_text("Review a quarter of auto decisions")
+    reason = "Review a quarter of auto decisions during the pilot"
+    page.get_by_label("Reason for the change").fill(reason)
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.locator("#notice")).to_contain_text("Submitted for approval")
+    # Four eyes: the first lead sees the request but no Approve button, only why not.
+    request = page.locator("#change-requests article.change-request").first
+    expect(request).to_contain_text(reason)
+    rid = request.get_attribute("id").removeprefix("change-")  # type: ignore[union-attr]
+    expect(page.locator(f"#approve-{rid}")).to_have_count(0)
+    expect(page.locator(f"#why-not-{rid}")).to_contain_text("different governance lead")
+    shot(page, "policy-request-own")
+    # A second lead approves; the new version is active.
+    page.context.clear_cookies()
+    login(page, server, "governance2")
+    page.goto("/governance/policy")
+    page.locator(f"#approve-comment-{rid}").fill("Agreed for the pilot")
+    page.locator(f"#approve-{rid}").click()
+    expect(page.locator("#notice")).to_contain_text("Approved and published")
+    expect(page.locator("#history")).to_contain_text(reason)
     assert f"sample_rate: {fixed_rate}" in page.get_by_label("Edit ai-policy.yaml").input_value()
+    # Rollback to version 1 (the shipped file, recorded as the baseline).
+    baseline = page.locator("#history tbody tr", has_text="system:shipped")
+    expect(baseline).to_have_count(1)
+    version1 = baseline.locator("code").first.inner_text()
+    baseline.get_by_placeholder("reason").fill("back to the shipped policy")
+    baseline.get_by_role("button", name="Roll back to this").click()
+    expect(page.locator("#notice")).to_have_text("Rolled back.")
+    expect(page.locator("#active-version")).to_have_text(version1)
+    assert f"sample_rate: {current.group(1)}" in page.get_by_label("Edit ai-policy.yaml").input_value()
+    shot(page, "policy-rolled-back")
     page.goto("/governance/rules")
     expect(page.locator("#editor")).not_to_be_empty()
     shot(page, "rules")
