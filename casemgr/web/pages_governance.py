@@ -36,6 +36,7 @@ class Check:
     diff: str
     simulation: dict[str, Any] | None
     sim_error: str | None = None
+    words: list[str] | None = None  # the diff in words (AI policy)
 
 
 def _problems(exc: Exception) -> list[Problem]:
@@ -79,16 +80,19 @@ def _policy_check(text: str, active_text: str, simulate: bool) -> Check:
         parse_policy(text, FILE_NAME)
     except PolicyFileError as exc:
         return Check(_problems(exc), diff, None)
-    sim, sim_err = None, None
+    from casemgr.governance.policy_words import in_words
+
+    sim, sim_err, words = None, None, None
     with read_session() as s:
         try:
             changes = lifecycle.diff(s, text)["changes"]
+            words = in_words(changes)
             if simulate:
                 sim = lifecycle.simulate(s, text, last_n=SIM_LAST)
                 sim["changes"] = changes
         except Exception as exc:  # noqa: BLE001 - a failed preview must not lose the editor's text
             sim_err = f"simulation failed: {exc}"
-    return Check([], diff, sim, sim_err)
+    return Check([], diff, sim, sim_err, words)
 
 
 def _policy_publish(session: Session, who: Principal, text: str, reason: str) -> Any:
