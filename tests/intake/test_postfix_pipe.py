@@ -121,8 +121,8 @@ smtp_dns_support_level = disabled
     shutil.chown(shared / "lib", "postfix")
     subprocess.run([POSTFIX, "-c", str(conf), "check"], check=False, capture_output=True, timeout=60)
     start = subprocess.run([POSTFIX, "-c", str(conf), "start"], capture_output=True, text=True, timeout=60)
-    assert start.returncode == 0, _log(shared)
     try:
+        assert start.returncode == 0, _log(shared)
         deadline = time.monotonic() + 30
         while True:
             try:
