@@ -51,8 +51,13 @@ def _page(request: Request, kind: str | None, *, roles: frozenset[str] = frozens
         cases = {c.id: c for c in s.execute(select(Case).where(
             Case.id.in_({d.case_id for d in queue}))).scalars()} if queue else {}  # type: ignore[union-attr]
         codes = list(active_policy(s).model.review.reason_codes)
+        from casemgr.governance.review_speed import per_reviewer
+
+        speed = per_reviewer(s)
     items = [{"d": d, "case": cases.get(d.case_id), "why_not": gov.can_verdict(d, roles)} for d in queue]
-    ctx = {"queue": items, "metrics": grouped, "by": by,
+    from casemgr.clock import now
+
+    ctx = {"queue": items, "metrics": grouped, "by": by, "speed": speed, "shown_at": int(now().timestamp() * 1000),
            "groupings": gov.GROUPINGS,
            "overall": overall(by_kind), "codes": codes, "kind": kind or "", "error": error, "notice": notice,
            "kinds": sorted({m["group"] for m in by_kind}), "case_id": case_id}
@@ -72,13 +77,17 @@ def review_page(request: Request, who: Reviewer, kind: Annotated[str, Query(max_
 def review_post(request: Request, decision_id: int, who: Reviewer, verdict: Annotated[str, Form(max_length=20)] = "",
                 reason_code: Annotated[str, Form(max_length=60)] = "",
                 comment: Annotated[str, Form(max_length=2000)] = "",
-                back: Annotated[str, Form(max_length=200)] = "") -> Response:
+                back: Annotated[str, Form(max_length=200)] = "",
+                shown_at: Annotated[str, Form(max_length=20)] = "") -> Response:
+    from casemgr.governance import review_speed
     from casemgr.governance import service as gov
 
     try:
         with write_session() as s:
-            gov.review_decision(s, decision_id, actor=who.actor, roles=who.roles, verdict=verdict,
-                                reason_code=reason_code or None, comment=comment.strip() or None)
+            row = gov.review_decision(s, decision_id, actor=who.actor, roles=who.roles, verdict=verdict,
+                                      reason_code=reason_code or None, comment=comment.strip() or None)
+            review_speed.record_timing(s, actor=who.actor, decision_id=decision_id, case_id=row.case_id,
+                                       verdict=verdict, seconds=review_speed.seconds_since(shown_at))
     except DomainError as exc:
         return _page(request, None, roles=who.roles, error=f"Decision {decision_id}: {exc.message}",
                      status_code=exc.status_code)
