@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import defer
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr.audit import service as audit
 from casemgr.cases import cursor as cursor_codec
@@ -272,6 +272,14 @@ def check_transition(case: Case, to_stage: str) -> CaseTypeDef:
     return ct
 
 
+def open_handoffs(session: Session, case_id: int | None) -> list[str]:
+    """Names of the case's open handoff tasks (TaskTemplate kind `handoff`): they block closing."""
+    return list(session.execute(
+        select(col(Task.name)).where(col(Task.case_id) == case_id, col(Task.status) == TaskStatus.OPEN,
+                                     col(Task.kind) == "handoff").order_by(col(Task.id))
+    ).scalars())
+
+
 def move_stage(ch: Change, to_stage: str) -> None:
     """Inside a change: leave the current stage (history closed, its open stage tasks cancelled) and enter
     `to_stage` (owner, status, SLA target, stage tasks). The change re-routes afterwards."""
@@ -282,10 +290,19 @@ def move_stage(ch: Change, to_stage: str) -> None:
     ).scalars().all():
         h.left_at = at
         session.add(h)
-    # Open stage tasks of the stage we leave are cancelled: they belong to that stage's work.
+    target = ct.stage(to_stage)
+    if target is not None and target.final:
+        handoffs = open_handoffs(session, case.id)
+        if handoffs:
+            raise InvalidTransition(
+                f"case {case.id} cannot move to {to_stage!r} while a handoff task is open: {', '.join(handoffs)}",
+                allowed=allowed_transitions(case),
+            )
+    # Open stage tasks of the stage we leave are cancelled: they belong to that stage's work. A handoff is
+    # not: it is the next owner's work and stays open until someone completes it.
     for t in session.execute(
         select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.OPEN, Task.stage == case.stage,
-                           Task.source == "stage")
+                           Task.source == "stage", col(Task.kind) != "handoff")
     ).scalars():
         t.status = TaskStatus.CANCELLED
         session.add(t)

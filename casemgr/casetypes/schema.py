@@ -53,7 +53,9 @@ class TaskTemplate(Strict):
     role: str | None = None
     sop: str | None = None
     due_hours: float | None = Field(default=None, gt=0)
-    kind: Literal["task", "approval"] = "task"
+    # handoff: the work passed to the next owner role; it stays open across stages, and the case cannot move
+    # into a final stage while one is open (casemgr.cases.service.move_stage).
+    kind: Literal["task", "approval", "handoff"] = "task"
 
 
 class SlaDef(Strict):

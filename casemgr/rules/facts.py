@@ -45,6 +45,7 @@ BASE_FACTS: dict[str, FactSpec] = {
     for f in (
         FactSpec("type", "str", None, "case type (a name from case-types.yaml; checked when rules are parsed)"),
         FactSpec("stage", "str", None, "current workflow stage of the case"),
+        FactSpec("reason_code", "str", None, "exception reason code set on the case (its `exception_reason` field)"),
         FactSpec("category", "str", COMPLAINT_CATEGORIES, "complaint product category"),
         FactSpec("urgency", "str", Urgency.values()),
         FactSpec("sentiment", "str", Sentiment.values()),
@@ -175,6 +176,8 @@ def facts_from_case(case: Any) -> dict[str, Any]:
     }
     if facts["amount"] is None and isinstance(fields, dict):
         facts["amount"] = fields.get("amount")
+    if isinstance(fields, dict) and fields.get("exception_reason"):
+        facts["reason_code"] = fields["exception_reason"]
     text = " ".join(str(x) for x in (g(case, "subject", None), g(case, "description", None)) if x)
     keywords = set(find_keywords(text))
     if isinstance(fields, dict) and isinstance(fields.get("keywords"), list):

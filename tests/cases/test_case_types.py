@@ -13,9 +13,9 @@ from casemgr.policyfile import PolicyFileError
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 INVOICE = """
-  - name: invoice
-    label: Invoice approval
-    reference_prefix: INV
+  - name: expense
+    label: Expense claim
+    reference_prefix: EXP
     default_queue: default
     fields:
       - {name: vendor, type: string, required: true}
@@ -54,13 +54,13 @@ def test_third_case_type_needs_only_yaml(policies_copy: Path, api_key) -> None:
     from casemgr.web.app import create_app
 
     with TestClient(create_app(), headers={"X-API-Key": api_key("agent")}) as c:
-        r = c.post("/api/cases", json={"case_type": "invoice", "subject": "INV 42", "fields": {"vendor": "ACME"}})
+        r = c.post("/api/cases", json={"case_type": "expense", "subject": "INV 42", "fields": {"vendor": "ACME"}})
         assert r.status_code == 422 and "missing required field(s): amount" in r.json()["detail"]
-        r = c.post("/api/cases", json={"case_type": "invoice", "subject": "INV 42",
+        r = c.post("/api/cases", json={"case_type": "expense", "subject": "INV 42",
                                        "fields": {"vendor": "ACME", "amount": 120.5}})
         assert r.status_code == 201, r.text
         case = r.json()
-        assert case["reference"].startswith("INV-") and case["stage"] == "received"
+        assert case["reference"].startswith("EXP-") and case["stage"] == "received"
         r = c.post(f"/api/cases/{case['id']}/transitions", json={"to_stage": "approved", "version": case["version"]})
         assert r.status_code == 200 and r.json()["status"] == "closed"
 

@@ -58,7 +58,7 @@ def test_many_evaluations_keep_results_equal(crs) -> None:  # type: ignore[no-un
         first = eng.evaluate(facts).model_dump()
         for _ in range(300):
             assert eng.evaluate(facts).model_dump() == first
-            eng.evaluate({"type": "invoice"})
+            eng.evaluate({"type": "warranty"})
     finally:
         eng.close()
 
@@ -75,12 +75,12 @@ root = Path(sys.argv[1])
 crs = compile_ruleset(load_ruleset(RuleSource.from_path(root / "policies" / "rules"),
                                    policies_dir=root / "policies"))
 rnd = random.Random(int(sys.argv[2]))
-pool = routing_facts(20) + chaining_facts(20) + [{"type": "invoice", "urgency": "critical"}, {}]
+pool = routing_facts(20) + chaining_facts(20) + [{"type": "warranty", "urgency": "critical"}, {}]
 for k in range(25):
     e = DurableEngine(crs)
     for i in range(rnd.randint(0, 10)):
         e.evaluate(rnd.choice(pool))
-    e.evaluate({"type": "invoice", "urgency": "critical"})  # last assertion fires nothing
+    e.evaluate({"type": "warranty", "urgency": "critical"})  # last assertion fires nothing
     e.close()
 print("ok")
 """
@@ -148,7 +148,7 @@ def test_threads_share_one_engine_safely(crs) -> None:  # type: ignore[no-untype
 
 def test_default_queue_is_an_explicit_outcome(crs) -> None:  # type: ignore[no-untyped-def]
     eng = DurableEngine(crs)
-    d = eng.evaluate({"type": "invoice", "urgency": "critical"})
+    d = eng.evaluate({"type": "warranty", "urgency": "critical"})
     eng.close()
     assert (d.queue, d.default_used, d.fired, d.owner_role, d.priority) == ("default", True, [], "agent", None)
 

@@ -31,13 +31,13 @@ def test_bad_macro_files_name_file_and_line(tmp_path: Path) -> None:
         "title: Broken\ncase_types: [complaint]\nreply: |\n  Dear {{ customer_name }},\n  {{ case.subject \n"
         "transition: nowhere\n")
     (tmp_path / "typo.yaml").write_text(
-        "title: Typo\ncase_types: [complaint, invoice]\nreply: |\n  Hello {{ custmer_name }}\n")
+        "title: Typo\ncase_types: [complaint, warranty]\nreply: |\n  Hello {{ custmer_name }}\n")
     (tmp_path / "extra.yaml").write_text("title: X\ncase_types: [complaint]\nsend_now: true\n")
     with pytest.raises(PolicyFileError) as err:
         loader.load_all(tmp_path)
     text = str(err.value)
     assert f"{tmp_path / 'broken.yaml'}:5: template syntax error" in text
-    assert f"{tmp_path / 'typo.yaml'}:2: unknown case type(s) invoice" in text
+    assert f"{tmp_path / 'typo.yaml'}:2: unknown case type(s) warranty" in text
     assert f"{tmp_path / 'extra.yaml'}:3: send_now: Extra inputs are not permitted" in text
     (tmp_path / "typo.yaml").write_text("title: Typo\ncase_types: [complaint]\nreply: |\n  Hi\n  {{ custmer_name }}\n")
     (tmp_path / "broken.yaml").unlink()
