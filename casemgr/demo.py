@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from casemgr.cases import service as cases
 from casemgr.cases.enums import CaseStatus
 from casemgr.cases.models import Case
-from casemgr.cases.schemas import CaseCreate, PartyIn
+from casemgr.cases.schemas import CaseCreate, CasePatch, PartyIn
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.db import write_session
@@ -127,6 +127,65 @@ DUE_SPREAD = (
 )
 
 
+# The two processes shipped as data (issue 22): a few cases each, spread over their stages. Onboarding cases
+# that reach "completed" first complete their handoff tasks (a case cannot close while one is open).
+ONBOARDING_PATHS = [["hr_setup", "it_setup", "first_week", "payroll", "completed"], ["hr_setup", "cancelled"]]
+INVOICE_PATHS = [["received", "po_match", "approval", "posting", "payment", "paid"],
+                 ["received", "po_match", "received"], ["received", "rejected"]]
+JOBS = ["Analyst", "Engineer", "Account manager", "Designer", "Support agent"]
+VENDORS = ["Acme Supplies", "Northwind Traders", "Globex Facilities", "Initech Software", "Umbrella Logistics"]
+
+
+def _process_data(kind: str, rng: random.Random, i: int, name: str) -> CaseCreate:
+    if kind == "onboarding":
+        job = rng.choice(JOBS)
+        start = (now() + timedelta(days=rng.randint(3, 40))).date().isoformat()
+        return CaseCreate(case_type="onboarding", subject=f"New starter: {name}, {job}", channel="demo",
+                          description=f"{name} joins as {job} on {start}.",
+                          fields={"employee_name": name, "job_title": job, "start_date": start,
+                                  "employment_type": rng.choice(["permanent", "permanent", "fixed_term"]),
+                                  "equipment": rng.choice(["laptop_standard", "laptop_developer"])})
+    vendor = rng.choice(VENDORS)
+    amount = round(rng.choice([180, 950, 4200, 9800, 14500, 120000]) * rng.uniform(0.8, 1.2), 2)
+    fields: dict[str, Any] = {"vendor": vendor, "invoice_number": f"{vendor[:3].upper()}-{1000 + i}",
+                              "currency": "EUR"}
+    if rng.random() < 0.8:
+        fields["po_number"] = f"PO-{rng.randint(40000, 49999)}"
+    return CaseCreate(case_type="invoice", subject=f"Invoice {fields['invoice_number']} from {vendor}",
+                      channel="demo", amount=amount, fields=fields,
+                      party=PartyIn(name=vendor, organisation=vendor))
+
+
+def seed_process_cases(rng: random.Random, start: datetime, per_type: int = 12) -> int:
+    """Demo cases of the onboarding and invoice processes (only the types case-types.yaml defines)."""
+    registry = get_registry()
+    created = 0
+    for kind, paths in (("onboarding", ONBOARDING_PATHS), ("invoice", INVOICE_PATHS)):
+        if kind not in registry.case_types:
+            continue
+        for i in range(per_type):
+            name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+            data = _process_data(kind, rng, i, name)
+            path = paths[i % len(paths)]
+            depth = rng.randint(1, len(path))
+            t = start + timedelta(days=60, minutes=rng.randint(0, 25 * 24 * 60))
+            with write_session() as session:
+                case = cases.create_case(session, data, actor="system:demo", created_at=t)
+                for stage in path[1:depth]:
+                    t = t + timedelta(hours=rng.uniform(2, 30))
+                    if stage == "received" and kind == "invoice":  # PO match found an exception
+                        reason = "no_po" if "po_number" not in case.fields else "over_tolerance"
+                        case = cases.update_case(session, case.id, CasePatch(  # type: ignore[arg-type]
+                            version=case.version, fields={**case.fields, "exception_reason": reason}), "user:agent")
+                    if registry.get(kind).stage(stage).final:  # type: ignore[union-attr]
+                        for task in cases.open_handoff_tasks(session, case.id):
+                            cases.complete_task(session, case.id, task.id, "user:agent")  # type: ignore[arg-type]
+                    case = cases.transition(session, case.id, stage, case.version,  # type: ignore[arg-type]
+                                            actor="user:agent", at=min(t, now()))
+            created += 1
+    return created
+
+
 def _remaining_hours(rng: random.Random) -> float:
     r = rng.random()
     for share, (low, high) in DUE_SPREAD:
@@ -216,6 +275,7 @@ def run_demo(reset: bool = False) -> dict[str, Any]:
     queued = 0
     if existing == 0 or reset:
         created = seed_cases()
+        created += seed_process_cases(random.Random(7), now() - timedelta(days=90))
         queued = queue_ai_for_open_cases()
     key = demo_api_key() if passwords else None
     return {"users": passwords, "cases_created": created, "cases_existing": existing, "ai_jobs_queued": queued,

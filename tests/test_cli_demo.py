@@ -26,6 +26,9 @@ def test_demo_seeds_both_types_every_stage_over_90_days(client) -> None:
     for ct in ("complaint", "contract"):
         for st in reg.get(ct).stage_names:
             assert stages[(ct, st)] > 0, f"no demo case in {ct}/{st}"
+    for ct in ("onboarding", "invoice"):  # the processes shipped as data (issue 22)
+        assert sum(n for (t, _), n in stages.items() if t == ct) >= 10, ct
+        assert len({st for (t, st) in stages if t == ct}) >= 3, ct
     created = sorted(r[2] for r in rows)
     assert (created[-1] - created[0]).days >= 80
     assert client.get("/healthz").status_code == 200

@@ -280,6 +280,13 @@ def open_handoffs(session: Session, case_id: int | None) -> list[str]:
     ).scalars())
 
 
+def open_handoff_tasks(session: Session, case_id: int | None) -> list[Task]:
+    return list(session.execute(
+        select(Task).where(col(Task.case_id) == case_id, col(Task.status) == TaskStatus.OPEN,
+                           col(Task.kind) == "handoff").order_by(col(Task.id))
+    ).scalars())
+
+
 def move_stage(ch: Change, to_stage: str) -> None:
     """Inside a change: leave the current stage (history closed, its open stage tasks cancelled) and enter
     `to_stage` (owner, status, SLA target, stage tasks). The change re-routes afterwards."""
