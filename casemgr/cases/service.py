@@ -272,15 +272,8 @@ def check_transition(case: Case, to_stage: str) -> CaseTypeDef:
     return ct
 
 
-def open_handoffs(session: Session, case_id: int | None) -> list[str]:
-    """Names of the case's open handoff tasks (TaskTemplate kind `handoff`): they block closing."""
-    return list(session.execute(
-        select(col(Task.name)).where(col(Task.case_id) == case_id, col(Task.status) == TaskStatus.OPEN,
-                                     col(Task.kind) == "handoff").order_by(col(Task.id))
-    ).scalars())
-
-
 def open_handoff_tasks(session: Session, case_id: int | None) -> list[Task]:
+    """The case's open handoff tasks (TaskTemplate kind `handoff`): they block moving into a final stage."""
     return list(session.execute(
         select(Task).where(col(Task.case_id) == case_id, col(Task.status) == TaskStatus.OPEN,
                            col(Task.kind) == "handoff").order_by(col(Task.id))
@@ -299,7 +292,7 @@ def move_stage(ch: Change, to_stage: str) -> None:
         session.add(h)
     target = ct.stage(to_stage)
     if target is not None and target.final:
-        handoffs = open_handoffs(session, case.id)
+        handoffs = [t.name for t in open_handoff_tasks(session, case.id)]
         if handoffs:
             raise InvalidTransition(
                 f"case {case.id} cannot move to {to_stage!r} while a handoff task is open: {', '.join(handoffs)}",
