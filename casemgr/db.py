@@ -41,6 +41,10 @@ def create_private_file(url: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         pass  # another process created it first
+    except OSError:
+        # A missing or read-only volume: leave the error to the first connection, which the callers map to
+        # "database unavailable" (503 / SMTP 451) instead of an unexpected FileNotFoundError (500).
+        pass
 
 
 def _make_engine(url: str, *, immediate: bool) -> Engine:

@@ -43,6 +43,9 @@ def use_external_ai(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
     monkeypatch.setenv("CASEMGR_OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("CASEMGR_OPENAI_API_KEY", "sk-test-not-a-real-key")
     monkeypatch.setenv("CASEMGR_AI_TIMEOUT_S", "0.5")
+    # Without the offline fallback: this is the "no model answers at all" path (the fallback that answers from
+    # the local models instead is tested in tests/ai/test_provider_robustness.py).
+    monkeypatch.setenv("CASEMGR_AI_FALLBACK_LOCAL", "false")
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "false")
     reset_settings()
     openai_provider._BREAKERS.clear()
