@@ -60,6 +60,7 @@ def test_views_counts_and_live_breach(web_client, person, time_machine) -> None:
     assert page.count('class="badge breached"') == 2 and "overdue 3 d" in page
     # Time passes: the due-today case is now overdue on the next render, without any scan.
     time_machine.move_to(now + timedelta(hours=6), tick=False)
+    c, _ = web_client("agent")  # six idle hours ended the first session (idle timeout): sign in again
     page = c.get("/queue?view=breached", headers=HTML).text
     assert page.count('class="badge breached"') == 3 and "overdue 1 h" in page
 
