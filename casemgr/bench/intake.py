@@ -231,12 +231,9 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
             api = measure_api(n, clients=clients, workers=workers, warmup=min(200, n))
             api.update({k: v for k, v in measure_drain(min(n, 300)).items() if k != "worker_stats"})
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+        from casemgr.bench.serving import restore_env
+
+        restore_env(saved)
         if not keep_data:
             import shutil
 

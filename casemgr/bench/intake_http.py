@@ -49,12 +49,9 @@ def bench_database(database_url: str | None) -> Iterator[dict[str, str]]:
         migrate.upgrade()
         yield env
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+        from casemgr.bench.serving import restore_env
+
+        restore_env(saved)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

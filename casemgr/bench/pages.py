@@ -150,10 +150,7 @@ def run_pages_bench(cases: int, database_url: str | None = None) -> dict[str, An
         return {"bench": "pages", "cases": cases, **result, "load_s": round(load_s, 1), "database": db,
                 "cpus": os.cpu_count(), "python": platform.python_version()}
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+        from casemgr.bench.serving import restore_env
+
+        restore_env(saved)
         tmp.cleanup()

@@ -117,10 +117,7 @@ def run_review_bench(n_open: int = 10_000, requests: int = 140) -> dict[str, Any
         return {"bench": "review", **result, "database": "sqlite" if get_settings().is_sqlite else "postgresql",
                 "cpus": os.cpu_count(), "python": platform.python_version()}
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+        from casemgr.bench.serving import restore_env
+
+        restore_env(saved)
         tmp.cleanup()

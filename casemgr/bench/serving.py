@@ -86,3 +86,15 @@ def floor_args(port: int, workers: int) -> list[str]:
 
 def worker_args(*extra: str) -> list[str]:
     return [str(BIN / "casemgr"), "worker", "--no-schedule", "--poll-seconds", "0.05", *extra]
+
+
+def restore_env(saved: dict[str, str | None]) -> None:
+    """Put back environment variables a benchmark changed (None: it was unset), then re-read the settings."""
+    from casemgr.config import reset_settings
+
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    reset_settings()
