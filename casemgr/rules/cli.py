@@ -61,33 +61,46 @@ def check(
 @app.command("publish")
 def publish(
     path: Path = typer.Argument(None, help="Rules file or directory (default: <policies>/rules)."),
-    author: str = typer.Option(..., help="Who publishes (recorded)."),
+    author: str = typer.Option(..., help="A user with the governance role (recorded as the request's author)."),
     reason: str = typer.Option(..., help="Why (recorded)."),
 ) -> None:
-    """Validate and publish a rule set; all workers switch to it within about a second."""
+    """Validate a rule set and submit it as a change request (four eyes, issue 21): a different governance lead
+    approves it with `casemgr policy approve ID --author USER`, then all workers switch to it within about a
+    second. Published at once only with CASEMGR_SINGLE_PERSON_PUBLISH. Exit 1: invalid or refused."""
     from casemgr.db import write_session
+    from casemgr.documents import changes
+    from casemgr.errors import DomainError
+    from casemgr.governance.cli import _user
     from casemgr.rules import store
     from casemgr.rules.compiler import CompileError
     from casemgr.rules.schema import RuleSource
 
     path = path or _default_dir()
+    actor, user_id, roles = _user(author)
     try:
         source = RuleSource.from_path(path)
         with write_session() as s:
-            res = store.publish(s, source, author=author, reason=reason)
+            row = changes.request(s, store.KIND, source.files, actor=actor, user_id=user_id, roles=roles,
+                                  reason=reason)
+            status, request_id, version, diff = row.status, row.id, row.version, row.diff or ""
+            published_id = row.published_version_id
     except (PolicyFileError, CompileError) as exc:
         for p in _problems(exc):
             typer.echo(str(p), err=True)
         typer.echo("not published; the active rule set is unchanged", err=True)
         raise typer.Exit(1) from None
-    except store.RulesStoreError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    if not res.changed:
-        typer.echo(f"version {res.version} is already active; nothing published")
+    except changes.NothingToChange as exc:
+        typer.echo(f"version {exc.details['version']} is already active; nothing published")
         return
-    typer.echo(res.diff.rstrip() or "(no previous version)")
-    typer.echo(f"published rules version {res.version} (id {res.id})")
+    except (DomainError, store.RulesStoreError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(diff.rstrip() or "(no previous version)")
+    if status == "published":
+        typer.echo(f"published rules version {version} (id {published_id}; single-person publish)")
+    else:
+        typer.echo(f"change request {request_id} for rules version {version} is waiting for a second governance "
+                   f"lead: casemgr policy approve {request_id} --author USER")
 
 
 @app.command("rollback")

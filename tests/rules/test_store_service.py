@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,9 @@ from typer.testing import CliRunner
 
 from casemgr.audit.models import AuditEvent
 from casemgr.cli import app
+from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
+from casemgr.documents import changes
 from casemgr.policyfile import PolicyFileError
 from casemgr.rules import service as service_mod
 from casemgr.rules import store
@@ -77,7 +80,7 @@ def test_publish_history_diff_audit_and_rollback(tmp_path: Path) -> None:
     svc.close()
 
 
-def test_invalid_publish_is_refused_and_active_version_kept(tmp_path: Path) -> None:
+def test_invalid_publish_is_refused_and_active_version_kept(tmp_path: Path, make_user) -> None:  # type: ignore[no-untyped-def]
     bad = _variant(tmp_path, "bad", "queue: complaints-credit-card", "queue: no-such-queue")
     with write_session() as s:
         store.publish(s, RuleSource.from_path(RULES), author="gov", reason="initial")
@@ -87,8 +90,11 @@ def test_invalid_publish_is_refused_and_active_version_kept(tmp_path: Path) -> N
     with read_session() as s:
         assert store.active_version(s) == RuleSource.from_path(RULES).version
         assert len(store.history(s)) == 1
-    res = CliRunner().invoke(app, ["rules", "publish", str(bad), "--author", "gov", "--reason", "x"])
+    lead, _ = make_user("governance")
+    res = CliRunner().invoke(app, ["rules", "publish", str(bad), "--author", lead, "--reason", "x"])
     assert res.exit_code == 1 and "not published" in res.output
+    with read_session() as s:  # nothing stored, not even a change request
+        assert changes.listing(s, kind="rules") == []
 
 
 def test_service_polls_at_most_once_per_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +134,7 @@ print(json.dumps(seen), flush=True)
 """
 
 
-def test_worker_processes_switch_without_restart(tmp_path: Path) -> None:
+def test_worker_processes_switch_without_restart(tmp_path: Path, make_user) -> None:  # type: ignore[no-untyped-def]
     v2dir = _variant(tmp_path, "v2", "queue: complaints-credit-card", "queue: complaints-priority")
     v2 = RuleSource.from_path(v2dir)
     env = dict(os.environ)
@@ -139,9 +145,19 @@ def test_worker_processes_switch_without_restart(tmp_path: Path) -> None:
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     time.sleep(0.3)
-    res = CliRunner().invoke(app, ["rules", "publish", str(v2dir), "--author", "gov", "--reason", "switch"])
+    (lead1, _), (lead2, _) = make_user("governance"), make_user("governance")
+    runner = CliRunner()
+    # Four eyes (issue 21): publish drafts a change request; a second lead's approval publishes it.
+    res = runner.invoke(app, ["rules", "publish", str(v2dir), "--author", lead1, "--reason", "switch"])
     assert res.exit_code == 0, res.output
-    assert f"published rules version {v2.version}" in res.output
+    rid = int(re.search(r"change request (\d+) for rules version " + v2.version, res.output).group(1))  # type: ignore[union-attr]
+    with read_session() as s:
+        assert store.active_version(s) is None  # not published yet
+    res = runner.invoke(app, ["policy", "approve", str(rid), "--author", lead1])
+    assert res.exit_code == 1 and "different governance lead" in res.output
+    res = runner.invoke(app, ["policy", "approve", str(rid), "--author", lead2, "--comment", "ok"])
+    assert res.exit_code == 0, res.output
+    assert f"rules version {v2.version} is now active" in res.output
     for p in procs:
         out, _ = p.communicate(timeout=30)
         seen = json.loads(out.strip().splitlines()[-1])
@@ -149,19 +165,47 @@ def test_worker_processes_switch_without_restart(tmp_path: Path) -> None:
         assert seen[-1] == [v2.version, "complaints-priority"]
 
 
-def test_cli_history_and_rollback(tmp_path: Path) -> None:
+def test_cli_history_and_rollback(tmp_path: Path, make_user, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # Single-person publish (small installations): the lead's own request is approved and published at once.
+    monkeypatch.setenv("CASEMGR_SINGLE_PERSON_PUBLISH", "true")
+    reset_settings()
     v2dir = _variant(tmp_path, "v2", "sla_hours: 72", "sla_hours: 96")
+    lead, _ = make_user("governance")
     runner = CliRunner()
     assert runner.invoke(app, ["rules", "rollback"]).exit_code == 1  # nothing published yet
-    for path, why in ((RULES, "first"), (v2dir, "second")):
-        res = runner.invoke(app, ["rules", "publish", str(path), "--author", "gov", "--reason", why])
-        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["rules", "publish", str(RULES), "--author", lead, "--reason", "first"])
+    assert res.exit_code == 0 and "single-person publish" in res.output, res.output
+    res = runner.invoke(app, ["rules", "publish", str(RULES), "--author", lead, "--reason", "again"])
+    assert res.exit_code == 0 and "already active; nothing published" in res.output, res.output
+    res = runner.invoke(app, ["rules", "publish", str(v2dir), "--author", lead, "--reason", "second"])
+    assert res.exit_code == 0, res.output
+    assert "single-person publish" in res.output and "+" in res.output and "96" in res.output  # the diff is shown
     res = runner.invoke(app, ["rules", "rollback", "--author", "gov", "--reason", "oops"])
     assert res.exit_code == 0 and RuleSource.from_path(RULES).version in res.output
     res = runner.invoke(app, ["rules", "history", "--json"])
     items = json.loads(res.output)
     assert [i["reason"] for i in items] == ["oops", "second", "first"]
     assert [i["active"] for i in items] == [True, False, False]
+    assert [i["author"] for i in items] == ["gov", f"user:{lead}", f"user:{lead}"]
+
+
+def test_cli_publish_needs_a_governance_lead(tmp_path: Path, make_user) -> None:  # type: ignore[no-untyped-def]
+    v2dir = _variant(tmp_path, "v2", "sla_hours: 72", "sla_hours: 96")
+    agent, _ = make_user("agent")
+    runner = CliRunner()
+    res = runner.invoke(app, ["rules", "publish", str(v2dir), "--author", "nobody-here", "--reason", "x"])
+    assert res.exit_code == 1 and "no active user 'nobody-here'" in res.output
+    res = runner.invoke(app, ["rules", "publish", str(v2dir), "--author", agent, "--reason", "x"])
+    assert res.exit_code == 1 and "governance" in res.output
+    lead, _ = make_user("governance")
+    res = runner.invoke(app, ["rules", "publish", str(v2dir), "--author", lead, "--reason", "longer SLA"])
+    assert res.exit_code == 0 and "waiting for a second governance lead" in res.output
+    with read_session() as s:
+        pending = changes.listing(s, status="pending", kind="rules")
+        assert [(r.author, r.reason) for r in pending] == [(f"user:{lead}", "longer SLA")]
+        assert store.active_version(s) is None
+        acts = [e.action for e in s.execute(select(AuditEvent)).scalars()]
+    assert "rules.change_requested" in acts and "rules.publish" not in acts
 
 
 def _add_cases() -> None:
