@@ -311,15 +311,9 @@ _GOVERN_CUE = re.compile(r"govern|constru|interpret|governing law|applicable law
 
 
 def governing_law(text: str) -> str | None:
-    flat = _squash(text)
-    m = _LAW_RE.search(flat)
-    if not m:
-        # "Governing Law. ... the laws of Delaware" phrased differently: any "laws of X" near a cue word.
-        m = next((x for x in _LAWS_OF_RE.finditer(flat) if _GOVERN_CUE.search(flat[max(0, x.start() - 250) : x.start()])), None)
-    if not m:
-        return None
-    law = re.sub(r"\s+(?:and|without|excluding|applicable|as|in|which|that|to)\b.*$", "", m.group("law")).strip(" .,")
-    return law or None
+    from casemgr.ai.governing_law import governing_law as find
+
+    return find(clean_contract(text))
 
 
 # The title: an upper-case heading near the top ("EXCLUSIVE DISTRIBUTOR AGREEMENT"), else a short title-case line,
