@@ -320,6 +320,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("casemgr.intake.cli", "imap_poll", "imap-poll"),
     ("casemgr.ai.cli", "app", "ai"),
     ("casemgr.bench.cli", "bench_ai", "ai bench"),  # the same command as `casemgr bench ai`
+    ("casemgr.learning.cli", "dataset_app", "ai dataset"),  # issue 21: labelled examples from reviews
     ("casemgr.governance.cli", "app", "policy"),
     ("casemgr.bench.cli", "app", "bench"),
     ("casemgr.macros.cli", "app", "macros"),  # issue 20: check / list policies/macros

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     ai_fallback_local: bool = True  # answer from the offline models when the openai provider fails
     # Four eyes (issue 21): off = a second governance lead approves every policy/rules change request.
     single_person_publish: bool = False
+    # Governed learning (issue 21, casemgr.learning): candidate category models from reviewed decisions.
+    learning_holdout_share: float = Field(default=0.3, gt=0.0, lt=1.0)  # cases held back for the comparison
+    learning_min_holdout: int = Field(default=20, ge=1)  # fewer held-back examples: no candidate is offered
+    learning_min_gain: float = Field(default=0.0, ge=0.0)  # macro-F1 the candidate must add to be offered
+    learning_recipe: str = "ensemble"  # ensemble (the shipped model's recipe) | linear (one TF-IDF LR, faster)
+    learning_folds: int = Field(default=5, ge=0)  # CV folds for the candidate's calibration (0: none)
+    learning_train_every_s: float = Field(default=7 * 24 * 3600.0, gt=0)  # the worker's schedule: weekly
 
     # Intake / mail
     accepted_domains: list[str] = Field(default_factory=lambda: ["example.com", "casemgr.local", "localhost"])

@@ -38,6 +38,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "casemgr.metrics.jobs",  # metrics.refresh
     "casemgr.governance.jobs",  # ai.enrich
     "casemgr.intake.outbound",  # mail.send
+    "casemgr.learning.jobs",  # ai.train_candidate (weekly; trains and reports, never activates)
 )
 
 
@@ -50,6 +51,15 @@ def _calendar_every(field: str) -> Callable[[], float]:
     return every
 
 
+def _setting_every(field: str) -> Callable[[], float]:
+    def every() -> float:
+        from casemgr.config import get_settings
+
+        return float(getattr(get_settings(), field))
+
+    return every
+
+
 # Every periodic job the worker schedules itself, in ONE list: (kind, seconds between runs). The SLA and metrics
 # intervals come from policies/sla-calendar.yaml.
 SCHEDULES: tuple[tuple[str, Callable[[], float]], ...] = (
@@ -57,6 +67,7 @@ SCHEDULES: tuple[tuple[str, Callable[[], float]], ...] = (
     ("renewal.scan", _calendar_every("renewal_scan_every_s")),
     ("metrics.refresh", _calendar_every("metrics_refresh_every_s")),
     ("jobs.prune", lambda: 24 * 3600.0),
+    ("ai.train_candidate", _setting_every("learning_train_every_s")),  # weekly by default (issue 21)
 )
 
 

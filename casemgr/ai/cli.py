@@ -48,16 +48,31 @@ def _provider(name: str | None) -> Any:
 
 @app.command()
 def train(
-    data: Path = typer.Option(..., exists=True, dir_okay=False, help="Labelled CSV."),
-    text: str = typer.Option(..., help="Text column."),
-    label: str = typer.Option(..., help="Label column."),
+    data: Path | None = typer.Option(None, exists=True, dir_okay=False, help="Labelled CSV."),
+    text: str | None = typer.Option(None, help="Text column."),
+    label: str | None = typer.Option(None, help="Label column."),
     out: Path | None = typer.Option(None, help="Output .joblib path or folder (default: the package's artifacts)."),
-    folds: int = typer.Option(5, help="Stratified CV folds reported in the metadata (0 to skip)."),
+    folds: int | None = typer.Option(None, help="Stratified CV folds for calibration and the metadata (0 to skip; "
+                                                "default 5, or learning_folds with --candidate)."),
+    candidate: bool = typer.Option(False, "--candidate", help=(
+        "Train a candidate on the shipped data plus reviewed examples (casemgr.learning), compare it with the "
+        "active model on held-back reviewed cases and write the report; it is offered to governance leads only "
+        "if it beats the active model. Nothing is activated.")),
+    recipe: str | None = typer.Option(None, help="With --candidate: ensemble (default) or linear."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train the category classifier and write a versioned artefact (+ JSON metadata)."""
     from casemgr.ai import classifier
 
+    if candidate:
+        from casemgr.learning.cli import train_candidate
+
+        train_candidate(as_json, recipe, folds)
+        return
+    if data is None or not text or not label:
+        _fail("--data, --text and --label are required (or --candidate)", 2)
+    assert data is not None and text and label
+    folds = 5 if folds is None else folds
     try:
         cm = classifier.train(data, text, label, folds=folds)
     except ValueError as exc:

@@ -48,6 +48,10 @@ def document_type(kind: str) -> DocumentType[Any]:
         from casemgr.rules.store import RULES
 
         return RULES
+    if kind == DocumentKind.AI_MODEL:
+        from casemgr.learning.model_doc import AI_MODEL
+
+        return AI_MODEL
     raise ValidationFailed(f"{kind!r} changes do not go through change requests", field="kind")
 
 

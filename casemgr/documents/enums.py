@@ -13,6 +13,7 @@ class DocumentKind(StrEnum):
     CASE_TYPES = "case-types"
     SOP = "sop"
     MACROS = "macros"
+    AI_MODEL = "ai-model"  # which category classifier is in force (casemgr.learning.model_doc)
 
 
 class VersionAction(StrEnum):

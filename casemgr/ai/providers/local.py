@@ -37,7 +37,12 @@ class LocalProvider(AIProvider):
 
     @property
     def category_model(self) -> classifier.CategoryModel:
-        return classifier.default_model(self._category_path)
+        if self._category_path:
+            return classifier.default_model(self._category_path)
+        # The model a change request put in force (issue 21: governed learning), else the bundled one.
+        from casemgr.learning.model_doc import active_category_path
+
+        return classifier.default_model(active_category_path())
 
     @property
     def contract_model(self) -> contracts.ClauseModel:
