@@ -80,7 +80,7 @@ def pending_for(session: Any, who: Principal, kind: str | None = None) -> list[d
 
 
 def _back(kind: str) -> str:
-    return "/governance/rules" if kind == "rules" else "/governance/policy"
+    return {"rules": "/governance/rules", "ai-model": "/governance/models"}.get(kind, "/governance/policy")
 
 
 @router.get("/governance/changes", response_class=HTMLResponse, include_in_schema=False)

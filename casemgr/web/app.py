@@ -39,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.macros.routes",  # /api/macros, POST /api/cases/{id}/macros/{name} (issue 20)
     "casemgr.macros.routes:pages",  # the case page's macro preview (issue 20)
     "casemgr.security.routes",  # /admin/security: the security log (issue 18)
+    "casemgr.learning.routes",  # /governance/models, /api/ai/models: candidate models, four-eyes activation (issue 21)
 )
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).

@@ -25,7 +25,8 @@ PUBLIC = ("/login", "/logout", "/", "/healthz", "/docs", "/redoc", "/openapi.jso
 # The pages of issue 7: for allowed roles these must render (200), not merely pass the access check.
 PAGES = ("/queue", "/cases/{case_id}", "/governance/policy", "/governance/rules", "/review", "/dashboard",
          "/admin/quarantine", "/admin/users", "/profile", "/notifications", "/notifications/bell", "/admin/outbox",
-         "/governance/changes", "/governance/owners")  # issue 21: change requests, owner matrix
+         "/governance/changes", "/governance/owners",  # issue 21: change requests, owner matrix
+         "/governance/models")  # issue 21: candidate models, four-eyes activation
 PUBLIC_PREFIXES = ("/static", "/submit", "/public")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
