@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Worker: run one job-worker thread inside each app process (single-host SQLite setups; issue 8)
     embedded_worker: bool = False
 
+    # Process conformance (issue 22): seconds between recomputations of the dashboard's conformance figures.
+    conformance_refresh_every_s: float = 3600.0
+
     # Web
     session_ttl_minutes: int = 8 * 60
     # A verified API key is trusted this long without a database lookup in the process that checked it

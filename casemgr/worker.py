@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES: tuple[str, ...] = (
     "casemgr.sla.jobs",  # sla.scan, renewal.scan
     "casemgr.metrics.jobs",  # metrics.refresh
+    "casemgr.conformance.jobs",  # conformance.refresh
     "casemgr.governance.jobs",  # ai.enrich
     "casemgr.intake.outbound",  # mail.send
     "casemgr.learning.jobs",  # ai.train_candidate (weekly; trains and reports, never activates)
@@ -66,6 +67,7 @@ SCHEDULES: tuple[tuple[str, Callable[[], float]], ...] = (
     ("sla.scan", _calendar_every("sla_scan_every_s")),
     ("renewal.scan", _calendar_every("renewal_scan_every_s")),
     ("metrics.refresh", _calendar_every("metrics_refresh_every_s")),
+    ("conformance.refresh", _setting_every("conformance_refresh_every_s")),
     ("jobs.prune", lambda: 24 * 3600.0),
     ("ai.train_candidate", _setting_every("learning_train_every_s")),  # weekly by default (issue 21)
 )

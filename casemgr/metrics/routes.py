@@ -45,11 +45,13 @@ def dashboard_page(request: Request, session: ReadSession, who: Lead,
         "cycle": charts.cycle_chart(data["cycle_time"]) if data["cycle_time"] else None,
         "trend": charts.trend_chart(data["breach_trend"]) if data["breach_trend"] else None,
     }
+    from casemgr.conformance.service import snapshot as conformance  # issue 22: conformance per case type
     from casemgr.governance.policy_review import review_state  # issue 21: "overdue for review" on the dashboard
 
     return render(request, "dashboard.html", {"d": data, "charts": imgs, "periods": PERIODS, "days": days,
                                               "case_type": ct or "", "case_types": sorted(get_registry().case_types),
-                                              "policy_review": review_state(session)})
+                                              "policy_review": review_state(session),
+                                              "conformance": conformance(session, ct)})
 
 
 @router.get("/api/dashboard")

@@ -1,0 +1,58 @@
+"""Conformance figures per case type, and the snapshot the dashboard reads (refreshed by the worker job
+`conformance.refresh`; computed on first use when no worker has run yet)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from casemgr.audit.service import canonical
+from casemgr.casetypes.registry import get_registry
+from casemgr.clock import now
+from casemgr.conformance.analysis import analyse
+from casemgr.conformance.log import iter_traces
+from casemgr.conformance.model import Design, design_of
+from casemgr.metrics.models import MetricSnapshot
+
+SNAPSHOT = "conformance"
+
+
+def designs(case_type: str | None = None) -> dict[str, Design]:
+    reg = get_registry()
+    names = [reg.get(case_type).name] if case_type else list(reg.case_types)
+    return {name: design_of(reg.case_types[name]) for name in names}
+
+
+def report(session: Session, *, case_type: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """Every case in the event log, replayed against its type's designed transitions (unknown type: 422)."""
+    at = at or now()
+    per_type = analyse(designs(case_type), iter_traces(session, case_type=case_type), at.timestamp())
+    return {"computed_at": at.isoformat(), "case_types": per_type}
+
+
+def refresh(*, at: datetime | None = None) -> dict[str, Any]:
+    """Read in a read transaction, store in a short write transaction (a long one would block SQLite writers)."""
+    from casemgr.db import read_session, write_session
+
+    with read_session() as rs:
+        data = canonical(report(rs, at=at))
+    stamp = datetime.fromisoformat(data["computed_at"])
+    with write_session() as ws:
+        snap = ws.get(MetricSnapshot, SNAPSHOT)
+        if snap is None:
+            ws.add(MetricSnapshot(name=SNAPSHOT, computed_at=stamp, data=data))
+        else:
+            snap.data, snap.computed_at = data, stamp
+            ws.add(snap)
+    return data  # type: ignore[no-any-return]
+
+
+def snapshot(session: Session, case_type: str | None = None) -> dict[str, Any]:
+    """The last stored figures (computed now when there are none), for one type or all."""
+    snap = session.get(MetricSnapshot, SNAPSHOT)
+    data = dict(snap.data) if snap is not None else refresh()
+    if case_type:
+        data = {**data, "case_types": {k: v for k, v in data["case_types"].items() if k == case_type}}
+    return data
