@@ -120,6 +120,9 @@ def simulate(path: Path = typer.Argument(None, help="Candidate policy file."),
              "  moves: " + (", ".join(f"{k}: {v}" for k, v in r["moves"].items()) or "none"),
              "  per owner (suggested before -> after):"]
     lines += [f"    {o}: {v['before']['suggested']} -> {v['after']['suggested']}" for o, v in r["per_owner"].items()]
+    lines += ["  changes (kind / category / move: decisions; example case ids):"]
+    lines += [f"    {c['kind']} / {c['category']} / {c['move']}: {c['count']}; cases "
+              + ", ".join(map(str, c["examples"])) for c in r["changed"]] or ["    none"]
     _echo(r, as_json, "\n".join(lines))
 
 

@@ -117,14 +117,19 @@ def sample_hit(case_id: int, kind: str, field_name: str | None, rate: float) -> 
     return int.from_bytes(h[:8], "big") / 2**64 < rate
 
 
+def category_of(facts: CaseFacts, output: AIOutput) -> str | None:
+    """The category a decision is judged under: the one the output names (a classification), else the case's."""
+    kind = kinds.get(output.kind)
+    return (kind.category(output) if kind else None) or facts.category
+
+
 def sample_rate_for(policy: Policy, facts: CaseFacts, output: AIOutput) -> tuple[float, str | None]:
     """The review sampling rate of an applied decision and the stratum that set it (None: the base rate).
 
     The highest rate of the matching strata wins, so a stratum only ever oversamples. The rate is stored with
     the decision; metrics weight each reviewed one by 1/rate (Horvitz-Thompson), which keeps rates unbiased."""
     review = policy.model.review
-    kind = kinds.get(output.kind)
-    category = (kind.category(output) if kind else None) or facts.category
+    category = category_of(facts, output)
     rate, name = review.sample_rate, None
     for st in review.strata:
         low = st.confidence_below is not None and (output.confidence is None or output.confidence < st.confidence_below)
@@ -136,8 +141,7 @@ def sample_rate_for(policy: Policy, facts: CaseFacts, output: AIOutput) -> tuple
 
 def threshold_for(dp: DecisionPolicy, facts: CaseFacts, output: AIOutput) -> float | None:
     """Per-category beats per-case-type beats the kind's default threshold."""
-    kind = kinds.get(output.kind)
-    category = (kind.category(output) if kind else None) or facts.category
+    category = category_of(facts, output)
     if category and category in dp.thresholds_by_category:
         return float(dp.thresholds_by_category[category])
     if facts.case_type in dp.thresholds_by_case_type:

@@ -27,3 +27,15 @@ class ReviewStatus(Values):
     def to_review(cls) -> tuple[ReviewStatus, ...]:
         """Statuses a reviewer still has to look at."""
         return (cls.PENDING, cls.SAMPLED)
+
+
+class Widget(Values):
+    """How the policy form editor (governance/policy_form.py) shows one schema field."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    SELECT = "select"
+    CHECKBOX = "checkbox"  # one bool
+    CHECKS = "checks"  # a list of choices
+    DATE = "date"
+    LIST = "list"  # a list of free words, comma separated

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 from casemgr.documents import service as documents
 from casemgr.documents.document import unified_diff
 from casemgr.errors import PermissionDenied, ValidationFailed
-from casemgr.governance.decide import decide
+from casemgr.governance.decide import category_of, decide
 from casemgr.governance.enums import DecisionOutcome
 from casemgr.governance.models import AIDecision
 from casemgr.governance.policy import AI_POLICY, FILE_NAME, Policy, active_policy, parse_policy
@@ -98,36 +98,53 @@ def _empty() -> dict[str, int]:
     return dict.fromkeys(OUTCOMES, 0)
 
 
+EXAMPLES = 5  # example cases linked for each change (issue 21)
+NO_CATEGORY = "(none)"
+
+
 def simulate(session: Session, candidate: str | Policy, *, last_n: int = 500,
              baseline: Policy | None = None) -> dict[str, Any]:
     """Replay recorded AI outputs of the last N cases under the candidate and the active policy.
 
     Returns totals before/after, the moves between outcomes ("applied->suggested": n, ...), and the same
-    per decision kind and per owner role, plus how many applied decisions would be sampled for review.
-    Nothing is written.
+    per decision kind, per category and per owner role, plus how many applied decisions would be sampled for
+    review. `changed` lists each change as {kind, category, move, count, examples}: up to EXAMPLES case ids
+    (newest first) to open, so a lead can see what the change does to real cases. Nothing is written.
     """
     cand = candidate if isinstance(candidate, Policy) else parse_or_raise(candidate, "candidate")
     base = baseline or active_policy(session)
     rows = recorded_decisions(session, last_n)
     before, after = _empty(), _empty()
     moves: Counter[str] = Counter()
-    per_kind: dict[str, dict[str, dict[str, int]]] = {}
+    per_kind: dict[str, dict[str, Any]] = {}
+    per_category: dict[str, dict[str, Any]] = {}
     per_owner: dict[str, dict[str, dict[str, int]]] = {}
+    changed: dict[tuple[str, str, str], dict[str, Any]] = {}
     sampled = 0
     cases: set[int] = set()
-    for row in rows:
+    for row in reversed(rows):  # newest first, so the examples are recent cases
         facts, output = facts_of(row), output_of(row)
         old = decide(facts, output, base)
         new = decide(facts, output, cand)
+        category = category_of(facts, output) or NO_CATEGORY
         cases.add(row.case_id)
         before[old.status] += 1
         after[new.status] += 1
         sampled += int(new.sampled)
-        if old.status != new.status:
-            moves[f"{old.status}->{new.status}"] += 1
-        k = per_kind.setdefault(row.kind, {"before": _empty(), "after": _empty()})
-        k["before"][old.status] += 1
-        k["after"][new.status] += 1
+        moved = old.status != new.status
+        for table, key in ((per_kind, row.kind), (per_category, category)):
+            t = table.setdefault(key, {"before": _empty(), "after": _empty(), "changed": 0})
+            t["before"][old.status] += 1
+            t["after"][new.status] += 1
+            t["changed"] += int(moved)
+        if moved:
+            move = f"{old.status}->{new.status}"
+            moves[move] += 1
+            ch = changed.setdefault((row.kind, category, move), {"kind": row.kind, "category": category,
+                                                                 "move": move, "count": 0, "examples": []})
+            ch["count"] += 1
+            if len(ch["examples"]) < EXAMPLES and row.case_id not in ch["examples"]:
+                ch["examples"].append(row.case_id)
         for label, oc in (("before", old), ("after", new)):
             owner = oc.owner or "(none)"
             o = per_owner.setdefault(owner, {"before": _empty(), "after": _empty()})
@@ -135,7 +152,8 @@ def simulate(session: Session, candidate: str | Policy, *, last_n: int = 500,
     return {
         "cases": len(cases), "decisions": len(rows), "active_version": base.version,
         "candidate_version": cand.version, "before": before, "after": after, "moves": dict(sorted(moves.items())),
-        "per_kind": dict(sorted(per_kind.items())), "per_owner": dict(sorted(per_owner.items())),
+        "per_kind": dict(sorted(per_kind.items())), "per_category": dict(sorted(per_category.items())),
+        "per_owner": dict(sorted(per_owner.items())), "changed": [changed[k] for k in sorted(changed)],
         "sampled_for_review_after": sampled, "modes": MODE_OF,
     }
 

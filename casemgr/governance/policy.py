@@ -48,14 +48,22 @@ class _Strict(BaseModel):
 class DecisionPolicy(_Strict):
     """How one decision kind is governed."""
 
-    mode: Mode
-    owner: str = Field(min_length=1, description="role that owns the outcome (must exist in org.yaml)")
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    thresholds_by_category: dict[str, float] = Field(default_factory=dict)
-    thresholds_by_case_type: dict[str, float] = Field(default_factory=dict)
+    # The descriptions are the help text of the form editor (governance/policy_form.py): write them for people.
+    mode: Mode = Field(description=(
+        "auto: AI applies the outcome itself at or above the threshold; suggest: AI only proposes it and the owner "
+        "role accepts or rejects; never: AI output of this kind is discarded"))
+    owner: str = Field(min_length=1, description=(
+        "the role that owns the outcome: it accepts or rejects suggestions (must exist in org.yaml)"))
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "the lowest model confidence (0 to 1) at which AI may apply the outcome on its own; needed in auto mode"))
+    thresholds_by_category: dict[str, float] = Field(default_factory=dict, description=(
+        "a stricter or looser threshold for cases of one category; it wins over the case-type and default ones"))
+    thresholds_by_case_type: dict[str, float] = Field(default_factory=dict, description=(
+        "a threshold for cases of one case type; it wins over the default threshold"))
     # In auto mode, what happens below the threshold: a human gets it as a suggestion, or it is dropped.
-    below_threshold: Literal["suggest", "reject"] = "suggest"
-    description: str = ""
+    below_threshold: Literal["suggest", "reject"] = Field(default="suggest", description=(
+        "in auto mode, below the threshold: suggest it to the owner role, or reject (drop) it"))
+    description: str = Field(default="", description="a note for people reading the policy")
 
     @model_validator(mode="after")
     def _auto_needs_threshold(self) -> DecisionPolicy:
@@ -70,8 +78,12 @@ class DecisionPolicy(_Strict):
 
 
 class Limits(_Strict):
-    max_refund_amount: float = Field(default=0.0, ge=0.0)
-    max_contract_amount: float = Field(default=0.0, ge=0.0)
+    """Amounts above which AI never decides on its own (the decision becomes a suggestion)."""
+
+    max_refund_amount: float = Field(default=0.0, ge=0.0, description=(
+        "the largest refund AI may approve on its own; higher amounts go to the owner role as a suggestion"))
+    max_contract_amount: float = Field(default=0.0, ge=0.0, description=(
+        "the largest contract value AI may approve on its own (0: never on its own)"))
 
 
 class Stratum(_Strict):
@@ -92,15 +104,23 @@ class Stratum(_Strict):
 
 
 class Review(_Strict):
-    sample_rate: float = Field(ge=0.0, le=1.0, description="share of auto-applied decisions sent to review")
-    reason_codes: list[str] = Field(min_length=1)
+    """Human review of what AI applied on its own (EU AI Act Art. 14)."""
+
+    sample_rate: float = Field(ge=0.0, le=1.0, description=(
+        "share of auto-applied decisions sent to the reviewer queue (0 to 1; 0.1 = one in ten)"))
+    reason_codes: list[str] = Field(min_length=1, description=(
+        "the reasons a reviewer or owner can give when overriding or rejecting AI output"))
     strata: list[Stratum] = Field(default_factory=list, description=(
         "stratified sampling: a decision matching several strata gets the highest rate; others get sample_rate"))
 
 
 class Providers(_Strict):
-    external_allowed: bool = False
-    redact_pii: list[Literal["email", "iban", "card", "phone"]] = Field(default_factory=list)
+    """Which AI providers may see case text."""
+
+    external_allowed: bool = Field(default=False, description=(
+        "allow external AI providers; off: only the offline local provider sees case text"))
+    redact_pii: list[Literal["email", "iban", "card", "phone"]] = Field(default_factory=list, description=(
+        "personal data removed from text before an external provider sees it (required when external is allowed)"))
 
     @model_validator(mode="after")
     def _external_needs_redaction(self) -> Providers:
@@ -112,13 +132,16 @@ class Providers(_Strict):
 class AIPolicy(_Strict):
     """Schema of policies/ai-policy.yaml (see docs/ai-policy.md)."""
 
-    name: str = Field(default="ai-policy", max_length=200)
-    review_by: date
-    kill_switch: KillSwitch = "normal"
-    providers: Providers = Field(default_factory=Providers)
-    limits: Limits = Field(default_factory=Limits)
-    review: Review
-    decisions: dict[str, DecisionPolicy]
+    name: str = Field(default="ai-policy", max_length=200, description="a name for this policy, shown in its history")
+    review_by: date = Field(description=(
+        "the date by which the policy must be reviewed again; after it the policy shows as overdue"))
+    kill_switch: KillSwitch = Field(default="normal", description=(
+        "normal: the policy applies; suggest_only: every AI decision becomes a suggestion; off: no AI decisions"))
+    providers: Providers = Field(default_factory=Providers, description="which AI providers may see case text")
+    limits: Limits = Field(default_factory=Limits, description="amounts above which AI never decides on its own")
+    review: Review = Field(description="review of auto-applied decisions: sampling and reason codes")
+    decisions: dict[str, DecisionPolicy] = Field(description=(
+        "for each decision kind: auto, suggest or never, the owner role and the thresholds"))
 
     @field_validator("kill_switch", mode="before")
     @classmethod

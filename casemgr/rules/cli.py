@@ -146,7 +146,7 @@ def history(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     for i in items:
         mark = "*" if i["active"] else " "
-        typer.echo(f"{mark} {i['id']:>4} {i['version']} {i['created_at'][:19]} {i['author']}: {i['reason']}")
+        typer.echo(f"{mark} {i['id']:>4} {i['version']} {str(i['created_at'])[:19]} {i['author']}: {i['reason']}")
 
 
 @app.command("simulate")

@@ -28,6 +28,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.web.pages_bulk",  # queue bulk bar, saved-view form, profile (issue 20)
     "casemgr.web.pages_case",  # case page
     "casemgr.web.pages_governance",  # AI policy pages
+    "casemgr.web.pages_policy_form",  # the AI policy as a form, built from its schema (issue 21)
     "casemgr.web.pages_review",  # review queue
     "casemgr.web.pages_admin",  # admin pages
     "casemgr.metrics.routes",  # /dashboard, CSV export, /metrics (issue 8)

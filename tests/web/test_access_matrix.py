@@ -26,7 +26,8 @@ PUBLIC = ("/login", "/logout", "/", "/healthz", "/docs", "/redoc", "/openapi.jso
 PAGES = ("/queue", "/cases/{case_id}", "/governance/policy", "/governance/rules", "/review", "/dashboard",
          "/admin/quarantine", "/admin/users", "/profile", "/notifications", "/notifications/bell", "/admin/outbox",
          "/governance/changes", "/governance/owners",  # issue 21: change requests, owner matrix
-         "/governance/models")  # issue 21: candidate models, four-eyes activation
+         "/governance/models",  # issue 21: candidate models, four-eyes activation
+         "/governance/policy/form")  # issue 21: the AI policy form editor
 PUBLIC_PREFIXES = ("/static", "/submit", "/public")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
