@@ -326,6 +326,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("casemgr.bench.cli", "app", "bench"),
     ("casemgr.macros.cli", "app", "macros"),  # issue 20: check / list policies/macros
     ("casemgr.security.cli", "app", "security"),  # the security log (issue 18)
+    ("casemgr.casetypes.cli", "app", "casetypes"),  # issue 22: versioned case types and SOPs, migrate
 )
 
 

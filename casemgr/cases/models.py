@@ -46,11 +46,16 @@ class Case(SQLModel, table=True):
         Index("ix_cases_status_updated", "status", "updated_at", "id"),
         # A customer's cases (customer panel, search by email) without a scan of the table.
         Index("ix_cases_party", "party_id"),
+        # `casemgr casetypes migrate`: the cases pinned to one case-types version (issue 22).
+        Index("ix_cases_type_version", "case_type_version", "case_type", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str | None = Field(default=None, max_length=40, unique=True)
     case_type: str = Field(max_length=50)
+    # The case-types version the case runs on (policy_versions.version, kind 'case-types'): a publish changes
+    # new cases only (casemgr.casetypes.versions). None: opened before versions, follows the version in force.
+    case_type_version: str | None = Field(default=None, max_length=80)
     stage: str = Field(max_length=50)
     status: str = Field(default=CaseStatus.OPEN, max_length=20)  # CaseStatus
     subject: str = Field(default="", max_length=500)
@@ -110,6 +115,8 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now)
     completed_at: datetime | None = None
     completed_by: str | None = Field(default=None, max_length=100)
+    # The SOP version (policy_versions.version, kind 'sop') in force when the task was done (issue 22).
+    sop_version: str | None = Field(default=None, max_length=80)
 
 
 class Note(SQLModel, table=True):

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from casemgr.audit import service as audit
 from casemgr.cases.enums import CaseStatus, Priority, TaskStatus
 from casemgr.cases.models import Case, Task
-from casemgr.casetypes.registry import get_registry
+from casemgr.casetypes.versions import case_type_of
 from casemgr.clock import now
 from casemgr.db import draft
 from casemgr.sla.clock import due_at
@@ -50,7 +50,7 @@ def apply_decision(
 ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
     """Write the decision onto the case (a Case or a draft, in memory): returns drafts of the tasks to open and
     the audit event's before/after."""
-    ct = get_registry().get(case.case_type)
+    ct = case_type_of(case)
     before = {k: getattr(case, k) for k in ROUTED_FIELDS}
     case.queue = decision.get("queue") or (case.queue if not decision.get("default_used") else ct.default_queue)
     if decision.get("owner_role"):

@@ -22,7 +22,6 @@ from casemgr.cases.change import FACT_FIELDS, Change, change, snapshot
 from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
 from casemgr.cases.schemas import CaseCreate, CaseFilters, CasePatch, TaskIn
-from casemgr.casetypes import sop as sop_links
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import CaseTypeDef, FieldDef, StageDef
 from casemgr.clock import now
@@ -151,7 +150,10 @@ def stage_entry(case: Any, ct: CaseTypeDef, stage: str, actor: str, at: datetime
 
 
 def case_type_def(case: Case) -> CaseTypeDef:
-    return get_registry().get(case.case_type)
+    """The type as the case's pinned case-types version defines it (issue 22: publishing changes new cases)."""
+    from casemgr.casetypes.versions import case_type_of
+
+    return case_type_of(case)
 
 
 def allowed_transitions(case: Case) -> list[str]:
@@ -195,6 +197,7 @@ def plan_case(data: CaseCreate, actor: str, *, created_at: datetime | None = Non
     case = draft(
         Case,
         case_type=ct.name,
+        case_type_version=registry.version or None,
         stage=ct.first_stage,
         subject=data.subject,
         description=data.description,
@@ -404,7 +407,9 @@ def add_task(session: Session, case_id: int, data: TaskIn, actor: str) -> Task:
     with change(session, case_id, data.version, actor, "task.added") as ch:
         if data.role and data.role not in get_registry().org.role_names:
             raise ValidationFailed(f"unknown role {data.role!r}", field="role")
-        sop_problem = sop_links.problem(get_registry().policies_dir, data.sop) if data.sop else None
+        from casemgr.casetypes.sops import link_problem
+
+        sop_problem = link_problem(data.sop, get_registry().policies_dir) if data.sop else None
         if sop_problem:
             raise ValidationFailed(sop_problem, field="sop")
         task = Task(case_id=case_id, name=data.name, kind=data.kind, stage=ch.case.stage, role=data.role,
@@ -426,9 +431,14 @@ def complete_task(session: Session, case_id: int, task_id: int, actor: str, expe
         task.status = TaskStatus.DONE
         task.completed_at = now()
         task.completed_by = actor
+        if task.sop:  # the work instruction it was done under (issue 22)
+            from casemgr.casetypes.sops import current_version
+
+            task.sop_version = current_version(session)
         session.add(task)
         ch.audit(entity=f"task:{task.id}", before={"status": TaskStatus.OPEN},
-                 after={"status": TaskStatus.DONE, "version": ch.case.version})
+                 after={"status": TaskStatus.DONE, "version": ch.case.version,
+                        **({"sop_version": task.sop_version} if task.sop_version else {})})
     return task
 
 

@@ -1,16 +1,25 @@
-"""Loads and cross-checks case types and the organisation; refuses an invalid file with file:line."""
+"""Loads and cross-checks case types and the organisation; refuses an invalid file with file:line.
+
+Case types are a versioned document (casemgr.casetypes.documents.CASE_TYPES): `get_registry()` is the version
+in force (the active published one, else policies/case-types.yaml), rebuilt when another version is published
+(checked at most once a second). A running case keeps the version it started with: casemgr.casetypes.versions.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from casemgr.casetypes import sop as sop_links
 from casemgr.casetypes.schema import CaseTypeDef, CaseTypesFile, Org
 from casemgr.config import get_settings
+from casemgr.documents.live import LiveDocument
 from casemgr.errors import ValidationFailed
-from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_file, validate
+from casemgr.policyfile import LoadedYaml, PolicyFileError, Problem, load_yaml_file, load_yaml_text, validate
+
+CHECK_INTERVAL_S = 1.0  # how stale a process's view of the published case types may be
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,7 @@ class Registry:
     org: Org
     case_types: dict[str, CaseTypeDef]
     policies_dir: Path
+    version: str = ""  # content hash of the case-types document (policy_versions.version once published)
 
     def get(self, name: str) -> CaseTypeDef:
         try:
@@ -41,10 +51,10 @@ class Registry:
         return next(iter(self.case_types))
 
     def sop_text(self, sop: str | None) -> str | None:
-        if not sop:
-            return None
-        path = sop_links.resolve(self.policies_dir, sop)  # only inside policies/sop/ (issue 18)
-        return path.read_text(encoding="utf-8") if path is not None else None
+        """The work instruction in force (the published SOP version, else the file inside policies/sop/)."""
+        from casemgr.casetypes import sops
+
+        return sops.sop_text(sop, self.policies_dir)
 
 
 def address_matches(addr: str, patterns: list[str]) -> bool:
@@ -57,7 +67,13 @@ def load_org(path: Path) -> Org:
     return validate(load_yaml_file(path), Org)
 
 
-def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, policies_dir: Path) -> list[Problem]:
+def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, policies_dir: Path,
+                      sop_problem: Callable[[str], str | None] | None = None) -> list[Problem]:
+    if sop_problem is None:
+        from casemgr.casetypes import sops
+
+        def sop_problem(link: str) -> str | None:
+            return sops.link_problem(link, policies_dir)
     problems: list[Problem] = []
     seen_types: set[str] = set()
     slugs: set[str] = set()
@@ -98,7 +114,7 @@ def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, polic
                 tloc = sbase + ("tasks", k)
                 if task.role and task.role not in org.role_names:
                     problems.append(Problem(loaded.file, loaded.line_of(tloc + ("role",)), f"unknown role {task.role!r}"))
-                why = sop_links.problem(policies_dir, task.sop) if task.sop else None
+                why = sop_problem(task.sop) if task.sop else None
                 if why:
                     problems.append(Problem(loaded.file, loaded.line_of(tloc + ("sop",)), why))
             if not st.final and not st.transitions:
@@ -113,28 +129,66 @@ def _check_case_types(loaded: LoadedYaml, parsed: CaseTypesFile, org: Org, polic
     return problems
 
 
-def load_registry(policies_dir: Path | None = None, case_types_file: Path | None = None) -> Registry:
-    policies_dir = policies_dir or get_settings().policies_dir
+def _registry_of(loaded: LoadedYaml, policies_dir: Path, version: str, *, check: bool) -> Registry:
     org = load_org(policies_dir / "org.yaml")
-    loaded = load_yaml_file(case_types_file or policies_dir / "case-types.yaml")
     parsed = validate(loaded, CaseTypesFile)
-    problems = _check_case_types(loaded, parsed, org, policies_dir)
+    problems = _check_case_types(loaded, parsed, org, policies_dir) if check else []
     if problems:
         raise PolicyFileError(problems)
-    return Registry(org=org, case_types={ct.name: ct for ct in parsed.case_types}, policies_dir=policies_dir)
+    return Registry(org=org, case_types={ct.name: ct for ct in parsed.case_types}, policies_dir=policies_dir,
+                    version=version)
 
 
-_registry: Registry | None = None
+def load_registry(policies_dir: Path | None = None, case_types_file: Path | None = None) -> Registry:
+    """The case types of a file on disk (the shipped file by default), fully checked."""
+    from casemgr.casetypes.documents import CASE_TYPES
+
+    policies_dir = policies_dir or get_settings().policies_dir
+    loaded = load_yaml_file(case_types_file or policies_dir / "case-types.yaml")
+    text = Path(loaded.file).read_text(encoding="utf-8")
+    return _registry_of(loaded, policies_dir, CASE_TYPES.from_text(text).version, check=True)
+
+
+def build_registry(text: str, label: str, *, version: str, check: bool = True) -> Registry:
+    """The case types of one version's text. `check=False` skips the cross-checks against today's org.yaml and
+    SOPs: a running case's pinned version was checked when it was published and must stay readable."""
+    policies_dir = Path(get_settings().policies_dir)
+    return _registry_of(load_yaml_text(text, label), policies_dir, version, check=check)
+
+
+def _build(doc: Any, label: str) -> Registry:
+    return build_registry(doc.text, label, version=doc.version)
+
+
+def _new_live() -> LiveDocument[Registry]:
+    from casemgr.casetypes.documents import CASE_TYPES
+
+    return LiveDocument(CASE_TYPES, _build, interval_s=CHECK_INTERVAL_S)
+
+
+_live: LiveDocument[Registry] | None = None
 _registry_lock = threading.Lock()
 
 
-def get_registry() -> Registry:
-    global _registry
-    if _registry is None:
+def live_registry() -> LiveDocument[Registry]:
+    global _live
+    if _live is None:
         with _registry_lock:
-            if _registry is None:
-                _registry = load_registry()
-    return _registry
+            if _live is None:
+                _live = _new_live()
+    return _live
+
+
+def get_registry() -> Registry:
+    """The case types in force now (published version, else the shipped file), for new cases and pages."""
+    return live_registry().get()
+
+
+def refresh_registry(session: Any | None = None) -> Registry:
+    """Look for a newly published version now (after a publish in this process), not within the second."""
+    live = live_registry()
+    live.refresh(session, force=True)
+    return live.get(session)
 
 
 def extracts_contracts(case_type: str | None) -> bool:
@@ -144,5 +198,8 @@ def extracts_contracts(case_type: str | None) -> bool:
 
 
 def reset_registry() -> None:
-    global _registry
-    _registry = None
+    from casemgr.casetypes import sops, versions
+
+    live_registry().reset()
+    sops.reset()
+    versions.reset()

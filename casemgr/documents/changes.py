@@ -52,6 +52,10 @@ def document_type(kind: str) -> DocumentType[Any]:
         from casemgr.learning.model_doc import AI_MODEL
 
         return AI_MODEL
+    if kind in (DocumentKind.CASE_TYPES, DocumentKind.SOP):
+        from casemgr.casetypes.documents import CASE_TYPES, SOPS
+
+        return CASE_TYPES if kind == DocumentKind.CASE_TYPES else SOPS
     raise ValidationFailed(f"{kind!r} changes do not go through change requests", field="kind")
 
 

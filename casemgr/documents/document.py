@@ -54,11 +54,11 @@ def unified_diff(old: Mapping[str, str], new: Mapping[str, str], *, old_label: s
     return "".join(out)
 
 
-def path_stamp(path: Path) -> tuple[Any, ...]:
+def path_stamp(path: Path, globs: tuple[str, ...] = YAML_GLOBS) -> tuple[Any, ...]:
     """What changes when the file(s) at `path` change: name, mtime and size (a few stat() calls)."""
     try:
         if path.is_dir():
-            found = sorted({p for g in YAML_GLOBS for p in path.glob(g)})
+            found = sorted({p for g in globs for p in path.glob(g)})
             return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in found)
         st = path.stat()
         return ((path.name, st.st_mtime_ns, st.st_size),)
@@ -75,6 +75,7 @@ class DocumentType(ABC, Generic[T]):
 
     kind: ClassVar[DocumentKind]
     row_name: ClassVar[str]  # policy_versions.name
+    globs: ClassVar[tuple[str, ...]] = YAML_GLOBS  # the files of a directory kind (SOPs: Markdown)
 
     # -- identity
 
@@ -100,7 +101,7 @@ class DocumentType(ABC, Generic[T]):
 
     def read_path(self, path: Path) -> Document:
         if path.is_dir():
-            files = {f.name: f.read_text(encoding="utf-8") for g in YAML_GLOBS for f in sorted(path.glob(g))}
+            files = {f.name: f.read_text(encoding="utf-8") for g in self.globs for f in sorted(path.glob(g))}
             if not files:
                 raise PolicyFileError([Problem(str(path), 0, "no *.yaml files in directory")])
             return self.make(files)

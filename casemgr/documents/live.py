@@ -106,7 +106,7 @@ class LiveDocument(Generic[T]):
         if version is not None:
             return ("db", version), f"policy_versions:{version}", lambda: self._load_db(session, version)
         p = self.path()
-        return ("files", str(p), path_stamp(p)), str(p), lambda: self.dtype.read_path(p)
+        return ("files", str(p), path_stamp(p, self.dtype.globs)), str(p), lambda: self.dtype.read_path(p)
 
     def refresh(self, session: Session | None = None, *, force: bool = False) -> bool:
         """Look for a new document in force (rate limited unless forced). True if readers now see a new one."""

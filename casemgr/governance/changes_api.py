@@ -80,7 +80,8 @@ def pending_for(session: Any, who: Principal, kind: str | None = None) -> list[d
 
 
 def _back(kind: str) -> str:
-    return {"rules": "/governance/rules", "ai-model": "/governance/models"}.get(kind, "/governance/policy")
+    return {"rules": "/governance/rules", "ai-model": "/governance/models", "case-types": "/governance/processes",
+            "sop": "/governance/processes"}.get(kind, "/governance/policy")
 
 
 @router.get("/governance/changes", response_class=HTMLResponse, include_in_schema=False)

@@ -65,9 +65,9 @@ class CaseFacts:
     @classmethod
     def from_case(cls, case: Any) -> CaseFacts:
         from casemgr.casetypes.registry import get_registry
+        from casemgr.casetypes.versions import case_type_of
 
-        reg = get_registry()
-        ct = reg.get(case.case_type)
+        ct = case_type_of(case)  # the case's pinned case-types version (issue 22)
         sd = ct.stage(case.stage)
         cats: tuple[str, ...] = ()
         for f in ct.fields:
@@ -78,7 +78,7 @@ class CaseFacts:
             category=case.category, amount=case.amount,
             transitions=tuple(sd.transitions) if sd else (),
             final_stages=tuple(s.name for s in ct.stages if s.final),
-            categories=cats, queues=tuple(sorted(reg.org.queue_names)),
+            categories=cats, queues=tuple(sorted(get_registry().org.queue_names)),
         )
 
     @classmethod

@@ -22,6 +22,7 @@ from casemgr.cases.events import CaseEvent
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import StageDef
+from casemgr.casetypes.versions import case_type_of
 from casemgr.clock import now
 from casemgr.errors import StaleVersion
 from casemgr.limits import TASK_NAME_CHARS
@@ -38,7 +39,7 @@ ACTOR = "system:sla"
 
 def _stage(case: Case) -> StageDef | None:
     try:
-        return get_registry().get(case.case_type).stage(case.stage)
+        return case_type_of(case).stage(case.stage)
     except Exception:
         return None
 
@@ -74,7 +75,7 @@ def on_wait_change(session: Session, case: Case, *, was_waiting: bool, from_stag
         return
     if waiting:
         stage = from_stage or case.stage
-        sd = get_registry().get(case.case_type).stage(stage)
+        sd = case_type_of(case, session).stage(stage)
         business = sd.sla.business_hours if sd and sd.sla else True
         remaining = _remaining_s(at, previous_due, business) if previous_due is not None else None
         timer = _timer(session, case.id)  # type: ignore[arg-type]

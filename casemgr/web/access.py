@@ -37,6 +37,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.read": ALL_STAFF,
     "macros.read": ALL_STAFF,
     "macros.apply": frozenset({"agent", "lead", "admin", "legal", "finance", "compliance"}),
+    # Processes as data (issue 22): everyone who reads cases sees the model view; process owners (the
+    # governance leads, four eyes through change requests) edit case types and SOPs.
+    "process.read": ALL_STAFF,
+    "process.publish": frozenset({"governance"}),
 }
 
 

@@ -42,6 +42,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.macros.routes:pages",  # the case page's macro preview (issue 20)
     "casemgr.security.routes",  # /admin/security: the security log (issue 18)
     "casemgr.learning.routes",  # /governance/models, /api/ai/models: candidate models, four-eyes activation (issue 21)
+    "casemgr.casetypes.routes",  # model view, /governance/processes: versioned case types and SOPs (issue 22)
 )
 
 # Every middleware, in ONE list, innermost first (each one added wraps the ones before it).

@@ -20,6 +20,7 @@ from casemgr.bulk import ownership
 from casemgr.cases import service
 from casemgr.cases.models import Case, Party
 from casemgr.casetypes.registry import extracts_contracts, get_registry
+from casemgr.casetypes.versions import case_type_of
 from casemgr.customers import service as customers
 from casemgr.db import read_session, write_session
 from casemgr.errors import Conflict, DomainError, NotFound, StaleVersion, ValidationFailed
@@ -91,10 +92,27 @@ def _contract_view(case: Case) -> dict[str, Any] | None:
             "extracted": bool(c)}
 
 
+def _task_sop(session: Session, reg: Any, t: Any) -> str | None:
+    """The work instruction of a task: as it was when the task was done (its SOP version), else the one in force."""
+    if t.sop_version:
+        from casemgr.casetypes.sops import text_of_version
+
+        done_under = text_of_version(session, t.sop, t.sop_version)
+        if done_under is not None:
+            return done_under
+    return reg.sop_text(t.sop)  # type: ignore[no-any-return]
+
+
+def _process_version(session: Session, case: Case) -> str:
+    from casemgr.casetypes.versions import label
+
+    return label(session, case.case_type_version)
+
+
 def case_context(session: Session, principal: Principal, case_id: int) -> dict[str, Any]:
     case = service.get_case(session, case_id)
     reg = get_registry()
-    ct = reg.get(case.case_type)
+    ct = case_type_of(case, session)  # the version the case runs on (issue 22)
     stage = ct.stage(case.stage)
     tasks = service.list_tasks(session, case_id)
     messages = list(session.execute(
@@ -135,7 +153,8 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "transitions": [(t, (sd.label if (sd := ct.stage(t)) else None) or t) for t in service.allowed_transitions(case)]
         if can_write else [],
         "can_write": can_write,
-        "tasks": [{"t": t, "sop": reg.sop_text(t.sop)} for t in tasks],
+        "tasks": [{"t": t, "sop": _task_sop(session, reg, t)} for t in tasks],
+        "process_version": _process_version(session, case),
         "messages": [{"m": m, "attachments": atts.get(m.id or -1, [])} for m in messages],
         "notes": notes,
         "conversation": case_story.conversation(session, case, messages, atts, notes, decisions),

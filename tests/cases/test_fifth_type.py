@@ -111,6 +111,12 @@ def test_fifth_type_goes_through_every_channel_with_no_code(policies_copy: Path,
         assert api_case.sla_due_at is not None  # the stage's SLA from the YAML
         r = c.post("/api/intake", headers=key, json={"case_type": "nonsense", "subject": "x"})
         assert r.status_code == 422 and "warranty" in r.text  # names the known types
+        # The model view draws it from the YAML too: stages, transitions, SLA and tasks (issue 22).
+        svg = c.get("/api/casetypes/warranty/model.svg", headers=key)
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+        for part in ('data-stage="claim"', 'data-stage="rejected"', 'data-from="claim" data-to="repair"',
+                     'data-hours="6"', "Check proof of purchase"):
+            assert part in svg.text, part
 
         # Form intake at /submit/<slug>, fields built from the YAML.
         page = c.get("/submit/warranty-claim")
