@@ -34,7 +34,12 @@ _NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "s
               "thirty-six": 36, "thirty": 30, "forty-five": 45,
               "forty five": 45, "sixty": 60, "ninety": 90, "one hundred twenty": 120, "one hundred eighty": 180}
 _NUM = r"(?:\d+|" + "|".join(sorted(map(re.escape, _NUM_WORDS), key=len, reverse=True)) + r")"
-_QTY = rf"(?P<n>{_NUM})(?:\s*\(\d+\))?"
+_QTY = rf"(?P<n>{_NUM})(?:\s*\((?P<d>\d+)\))?"
+
+
+def _qty(m: re.Match[str]) -> int | None:
+    """A quantity's value: the figures in brackets win ("twenty four (24)" is 24, not four)."""
+    return int(m.group("d")) if m.group("d") else _to_int(m.group("n") or "")
 
 
 def _to_int(s: str) -> int | None:
@@ -128,20 +133,23 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
              "ninth": 9, "tenth": 10, "fifteenth": 15, "twentieth": 20}
 # A sentence about the term. Sentences are split first (a period not followed by a digit, so "2.5 years" stays
 # whole): one regex scanning "[^.]*keyword[^.]*" from every position was quadratic on long sentences (0.6 s/contract).
-_TERM_WORD = re.compile(r"\b(?:term|expire\w*|in effect|in force|remain (?:effective|in)|continue)\b", re.IGNORECASE)
+_TERM_WORD = re.compile(r"\b(?:term|expire\w*|in effect|in force|remain (?:effective|in)|continue|(?:contract|service|services|"
+                        r"license|engagement) period|termination date|expiration date|contract end)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?!\d)")
 _ANNIV_RE = re.compile(
     rf"(?:(?P<ord>{'|'.join(_ORDINALS)})|(?P<num>\d+)(?:st|nd|rd|th)|{_QTY}\s*\(?\d*\)?[\s-]*year)\s*(?:\(\d+(?:st|nd|rd|th)\)\s*)?anniversary",
     re.IGNORECASE,
 )
 _PERIOD_RE = re.compile(
-    rf"{_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?P<unit>year|month)s?\b(?:\s+(?:from|after|following|thereafter|commencing|beginning)|"
+    # "three (3) months prior written notice" or "within 30 days after" is a notice, not the term.
+    rf"(?<![\w-]){_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?:full\s+)?(?:calendar\s+)?(?P<unit>year|month)s?\b"
+    rf"(?!'?\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice|the\s+date\s+of\s+notice)))(?:\s+(?:from|after|following|thereafter|commencing|beginning)|"
     rf"\s*\(|\s+period|\s+term|\s+duration|\.|,|\s+unless|\s+and)",
     re.IGNORECASE,
 )
 _UNTIL_RE = re.compile(
-    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through|extended\s+to|to|up\s+to\s+and\s+including)\s+"
-    r"(?:on\s+|upon\s+|at\s+|as\s+of\s+)?(?:the\s+)?"
+    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through(?:\s+to)?|extended\s+to|to|up\s+to\s+and\s+including)"
+    r"(?:\s+date)?\s*:?\s+(?:on\s+|upon\s+|at\s+|as\s+of\s+)?(?:the\s+)?"
     r"(?:date\s+of\s+)?",
     re.IGNORECASE,
 )
@@ -152,14 +160,18 @@ _END_OF_YEAR_RE = re.compile(r"(?:until|through|to)\s+the\s+end\s+of\s+(?:(?P<ye
 _STRONG_TERM = re.compile(
     r"term of this agreement|initial term|\(the \W?term\W?\)|\bterm\W? (?:shall )?means?|this agreement (?:shall|will) "
     r"(?:commence|continue|remain|expire|terminate|be (?:effective|in effect|for))|term of the agreement|"
-    r"termination date|expiration date",
+    r"termination date|expiration date|contract end|(?:contract|service|services|license|engagement)\s+(?:period|term)\W?\s+"
+    r"(?:shall\s+)?means?",
     re.IGNORECASE,
 )
 
 
+_DOTTED_DAY = re.compile(r"\b((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2})\.\s+(\d{4})\b")
+
+
 def expiration_date(text: str, effective: date | None) -> str | None:
     """Strong "term of this agreement" sentences first, then any term-like sentence."""
-    flat = _squash(text)[:300000]
+    flat = _DOTTED_DAY.sub(r"\1, \2", _squash(text)[:300000])  # "until March 18. 2021": a typo, not a sentence end
     sentences = [f"{x}." for x in _SENTENCE_END.split(flat) if _TERM_WORD.search(x)]
     strong = [x for x in sentences if _STRONG_TERM.search(x)]
     return (_explicit_end(strong) or _expiration_from(strong, effective) or _explicit_end(sentences)
@@ -175,9 +187,38 @@ def _explicit_end(sentences: list[str]) -> str | None:
     return None
 
 
+# How the period in a term sentence is tied to the agreement's own duration. "for a period of three (3) months
+# following the expiration" (a tail obligation), a warranty period or a notice is not the term.
+_TIED_BEFORE = re.compile(r"(?:initial\s+term|term\s+of\s+this\s+agreement|this\s+agreement|the\s+term|in\s+(?:full\s+)?"
+                          r"(?:force|effect)(?:\s+and\s+effect)?|continue|remain\s+\w+|expire|duration|be\s+for|"
+                          r"have\s+an?\s+(?:initial\s+)?term)[^.;]{0,60}?(?:for|of)\s+(?:an?\s+(?:initial\s+)?(?:period|term)\s+of\s+|"
+                          r"(?:a|the)\s+(?:further\s+)?)?$", re.IGNORECASE)
+_TAIL_AFTER = re.compile(r"^[^.;]{0,40}?(?:following|after|from)\s+(?:the\s+)?(?:expir|terminat|end\s+of)|^[^.;]{0,20}?"
+                         r"(?:prior|before|notice|written)", re.IGNORECASE)
+_NOT_TERM_SENTENCE = re.compile(r"warrant|confidential|non-?compet|solicit|indemnif|insurance|records|audit|"
+                                r"renew|extend|extension", re.IGNORECASE)
+
+
+def _term_period(sent: str) -> tuple[int, relativedelta] | None:
+    """The best-tied period in a sentence, with a score (higher is surer), or None."""
+    best: tuple[int, relativedelta] | None = None
+    for p in _PERIOD_RE.finditer(sent):
+        n = _qty(p)
+        if not n or n > 100 or _TAIL_AFTER.search(sent[p.end("unit") : p.end("unit") + 70]):
+            continue
+        score = 2 if _TIED_BEFORE.search(sent[max(0, p.start() - 140) : p.start()]) else 1
+        if _NOT_TERM_SENTENCE.search(sent[: p.start()]):
+            score -= 1
+        delta = relativedelta(years=n) if p.group("unit").lower() == "year" else relativedelta(months=n)
+        if best is None or score > best[0]:
+            best = (score, delta)
+    return best
+
+
 def _expiration_from(sentences: list[str], effective: date | None) -> str | None:
     perpetual = None
-    for sent in sentences:
+    candidates: list[tuple[int, int, date]] = []
+    for i, sent in enumerate(sentences):
         e = _END_OF_YEAR_RE.search(sent)
         if e and (e.group("year") or effective):
             return date(int(e.group("year")) if e.group("year") else effective.year, 12, 31).isoformat()  # type: ignore[union-attr]
@@ -187,17 +228,15 @@ def _expiration_from(sentences: list[str], effective: date | None) -> str | None
         if a:
             n = _ORDINALS.get((a.group("ord") or "").lower()) or _to_int(a.group("num") or a.group("n") or "")
             if n:
-                return (effective + relativedelta(years=n)).isoformat()
+                candidates.append((2, -i, effective + relativedelta(years=n)))
         if re.search(r"\b(?:term|effect|force|expire|continue|duration)\b", sent, re.IGNORECASE):
-            p = _PERIOD_RE.search(sent)
-            if p:
-                n = _to_int(p.group("n") or "")
-                if n and n <= 100:
-                    unit = p.group("unit").lower()
-                    delta = relativedelta(years=n) if unit == "year" else relativedelta(months=n)
-                    return (effective + delta).isoformat()
+            got = _term_period(sent)
+            if got and got[0] > 0:
+                candidates.append((got[0], -i, effective + got[1]))
         if perpetual is None and re.search(r"\bperpetu\w+|\bin perpetuity|indefinite", sent, re.IGNORECASE):
             perpetual = "perpetual"
+    if candidates:  # the surest tie wins; among equals, the first sentence
+        return max(candidates)[2].isoformat()
     return perpetual
 
 
@@ -218,16 +257,22 @@ _AUTO_RENEW = re.compile(
     r"part|unless\s+(?:sooner\s+)?terminated|unless\s+(?:written\s+)?notice|(?:evergreen)",
     re.IGNORECASE,
 )
+# CUAD writes "successive" only for a renewal that repeats: the word itself, or renewals "each year"; an automatic
+# renewal "for an additional two year period" is "2 years".
+_REPEATS = re.compile(r"successive|consecutive|\beach\b|one\s+or\s+more|\bbasis\b|year[- ]to[- ]year|evergreen|"
+                      r"from\s+time\s+to\s+time|again|(?:year|month)\)?\s+(?:periods|terms)\b", re.IGNORECASE)
 _YEARLY = re.compile(r"year[- ]to[- ]year|from\s+year\s+to\s+year|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?"
-                     r"(?:annually|every\s+year|each\s+year)", re.IGNORECASE)
-_MONTHLY = re.compile(r"month[- ]to[- ]month", re.IGNORECASE)
+                     r"(?:annually|every\s+year|each\s+year|for\s+annual\s+(?:periods|terms))", re.IGNORECASE)
+_MONTHLY = re.compile(r"month[- ]to[- ]month|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?(?:for\s+)?monthly\s+"
+                      r"(?:periods|terms|basis)", re.IGNORECASE)
 _RENEW_PERIOD = re.compile(
-    rf"(?<![\w-]){_QTY}[\s-]*(?:\(\d+\)\s*)?(?:calendar\s+|consecutive\s+|additional\s+|contract\s+)?"
+    rf"(?:(?<![\w-]){_QTY}[\s~-]*(?:\(\d+\)\s*)?|(?P<one>(?<!half\s)an?\s+(?=(?:additional\s+|further\s+)?(?:year|month)\b)))"
+    rf"(?:calendar\s+|consecutive\s+|additional\s+|further\s+|contract\s+)?"
     rf"(?P<unit>year|month|week)s?\b(?!\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice)))",
     re.IGNORECASE,
 )
 _RENEW_WITH_PERIOD = re.compile(
-    r"(?:renew\w*|extend\w*|extension\s+(?:period|term)s?|prolong\w*)\b[^.;,()]{0,40}?(?:for|by)\s+(?:an?\s+|the\s+|up\s+to\s+)?(?:"
+    r"(?:renew\w*|extend\w*|extension\s+(?:period|term)s?|prolong\w*)\b[^.;,()]{0,40}?(?:for|by|on)\s+(?:the\s+|up\s+to\s+)?(?:"
     r"(?:additional|successive|further|subsequent|renewal|consecutive|like|similar|another|each)\s+)*"
     r"(?:(?:terms?|periods?)\s+of\s+)?", re.IGNORECASE,
 )
@@ -254,10 +299,10 @@ def renewal_term(text: str) -> str | None:
             if p is None:  # "renew for the same duration of two (2) years": a few words on, unless a notice comes first
                 nxt = _RENEW_PERIOD.search(sent, lead.end(), lead.end() + 40)
                 p = nxt if nxt and not _NOTICE_CUE.search(sent, lead.end(), nxt.start()) else None
-            n = _to_int(p.group("n")) if p else None
+            n = (1 if p.group("one") else _qty(p)) if p else None
             if p and n:
                 unit = p.group("unit").lower()
-                prefix = "successive " if _AUTO_RENEW.search(sent) else ""
+                prefix = "successive " if _REPEATS.search(sent) else ""
                 return f"{prefix}{n} {unit}{'s' if n != 1 else ''}"
         if _OPEN_ENDED.search(sent) and re.search(r"automatic|thereafter|renew", sent, re.IGNORECASE):
             return "perpetual"
@@ -296,7 +341,7 @@ def notice_period(text: str) -> str | None:
                 if not about_renewal and not _EXPIRY_CONTEXT.match(sent, q.end()):
                     continue
                 if (_NOTICE_AFTER.match(sent, q.end()) or _NOTICE_BEFORE.search(sent, max(0, q.start() - 40), q.start())):
-                    n = _to_int(q.group("n"))
+                    n = _qty(q)
                     if n:
                         unit = q.group("unit").lower()
                         return f"{n} {unit}{'s' if n != 1 else ''}"
