@@ -27,18 +27,38 @@ def _nb_member(model: Any) -> tuple[Any, Any] | None:
     return None
 
 
+_lifts: dict[tuple[int, str], tuple[Any, Any, Any] | None] = {}
+
+
+def _lift(model: Any, label: str) -> tuple[Any, Any] | None:
+    """(vocabulary, per-word lift of `label`) of the model's word member, computed once per model and label:
+    a batch of classifications asks for it three times per text (issue 23 profile)."""
+    key = (id(model), label)
+    hit = _lifts.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1], hit[2]
+    found = _nb_member(model)
+    out = None
+    if found is not None:
+        vec, nb = found
+        classes = list(nb.classes_)
+        if label in classes:
+            weights = nb.feature_log_prob_
+            out = (vec.vocabulary_, weights[classes.index(label)] - weights.mean(axis=0))
+    if len(_lifts) > 256:
+        _lifts.clear()
+    _lifts[key] = (model, *out) if out is not None else None
+    return out
+
+
 def cue_words(cm: Any, text: str, label: str, k: int = 5) -> list[str]:
     """Up to k words of `text` that speak most for `label` (empty when the model has no word view)."""
-    found = _nb_member(cm.model)
-    if found is None or label not in cm.labels:
+    if label not in cm.labels:
         return []
-    vec, nb = found
-    classes = list(nb.classes_)
-    if label not in classes:
+    found = _lift(cm.model, label)
+    if found is None:
         return []
-    weights = nb.feature_log_prob_
-    lift = weights[classes.index(label)] - weights.mean(axis=0)
-    vocab = vec.vocabulary_
+    vocab, lift = found
     seen: dict[str, float] = {}
     for w in normalise(text, cm.vocabulary).split():
         j = vocab.get(w)

@@ -226,10 +226,18 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
         if in_process_api:
             api = _bench_api(n, concurrency)
         else:
-            from casemgr.bench.intake_http import measure_api, measure_drain
+            from casemgr.bench.intake_http import measure_api, measure_drain, measure_drain_workers, top_up_backlog
 
             api = measure_api(n, clients=clients, workers=workers, warmup=min(200, n))
-            api.update({k: v for k, v in measure_drain(min(n, 300)).items() if k != "worker_stats"})
+            # The AI drain on its own, after the intake load stopped (the backlog is what SMTP and the API left):
+            # one worker slot in this process with its models loaded, then 1 and 2 `casemgr worker` processes.
+            drain_n = min(max(n, 300), 2000)
+            api.update({k: v for k, v in measure_drain(drain_n, limit=drain_n).items() if k != "worker_stats"})
+            per_workers = {}
+            for procs in (1, 2):
+                top_up_backlog(drain_n)
+                per_workers[str(procs)] = measure_drain_workers(procs, drain_n)["ai_drain_per_s"]
+            api["ai_drain_per_s_by_workers"] = per_workers
     finally:
         from casemgr.bench.serving import restore_env
 
@@ -240,6 +248,10 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
             shutil.rmtree(tmp, ignore_errors=True)
     summary = {"bench": "intake", "cases_per_s": api["cases_per_s"], "floor_per_s": api["floor_per_s"],
                "ratio": api["ratio"], "p99_ms": api["p99_ms"],
+               # AI enrichment drain: jobs/s of one worker on the queued backlog, measured on its own after the
+               # intake load (casemgr.bench.intake_http.measure_drain); and with 1 and 2 worker processes.
+               "ai_drain_per_s": api.get("ai_drain_per_s"),
+               "ai_drain_per_s_by_workers": api.get("ai_drain_per_s_by_workers"),
                # SMTP intake (group commit, 250 after a durable commit) against the SMTP store-only floor; also
                # against the API floor, the target issue 19 names.
                "smtp": {"messages_per_s": smtp["cases_per_s"], "ratio": smtp["ratio"], "p99_ms": smtp["p99_ms"],

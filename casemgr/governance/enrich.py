@@ -275,26 +275,21 @@ def enrich_case(session: Session, case_id: int, *, provider: Any | None = None, 
     return apply_results(session, prep, calls, provider, attempt)
 
 
-def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: list[CallOutcome], provider: Any,
-                  attempt: int = 0) -> EnrichResult:
-    """Store the calls and pass every output through the policy, in the caller's (short) write transaction."""
-    if isinstance(prep, EnrichResult):
-        if prep.status == "off":
-            case = cases.get_case(session, prep.case_id)
-            actor = "system:ai-policy"
-            _set_status(session, case, "off", "kill switch off" if "kill" in prep.reason else
-                        "external provider not allowed by policy", actor)
-        return prep
-    inp = prep
-    case_id = inp.case_id
-    policy = inp.policy
-    case = cases.get_case(session, case_id)
-    if case.status == CaseStatus.CLOSED:
-        return EnrichResult(case_id, "skipped", "case is closed")
-    stored = {c.capability: (c, _store_call(session, c)) for c in calls}
-    failed = next((c for c in calls if c.error), None)
-    if failed is not None:
-        return _unavailable(session, case, failed.error or "provider failed", attempt, calls=len(calls))
+@dataclass
+class BuiltOutputs:
+    """What one run proposes: the governed outputs, and the model answers the case view is made from."""
+
+    outputs: list[AIOutput]
+    cls: Classification
+    urgency: Any
+    suggestion: Suggestion
+    model: str
+
+
+def build_outputs(inp: EnrichInput, case: Any, stored: dict[str, tuple[CallOutcome, Any]], provider: Any
+                  ) -> BuiltOutputs:
+    """Turn the calls' answers into AIOutputs (pure). `stored` maps capability -> (outcome, call row); a call
+    row is an AICall or a plain draft with the same attributes (the batch writer, enrich_plan)."""
     c_out, c_call = stored["classify"]
     s_out, s_call = stored["summarize"]
     g_out, g_call = stored["suggest"]
@@ -310,11 +305,9 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
 
         summary = contract_summary(contract, amount=case.amount)
     has_categories = inp.has_categories
-
     model = str(getattr(provider, "model", None) or getattr(provider, "name", "ai"))
-    run_id = uuid.uuid4().hex[:16]
 
-    def base(call: AICall) -> dict[str, Any]:
+    def base(call: Any) -> dict[str, Any]:
         # Model and prompt version together: an LLM answer depends on both.
         version = call.model_version or model
         if call.prompt_version:
@@ -348,6 +341,33 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
         confs = [c.confidence for c in contract.clauses.values() if c.confidence is not None]
         outputs.append(AIOutput(kind="extract_contract", value=contract.model_dump(mode="json"),
                                 confidence=round(sum(confs) / len(confs), 4) if confs else None, **base(x_call)))
+    return BuiltOutputs(outputs=outputs, cls=cls, urgency=urgency, suggestion=suggestion, model=model)
+
+
+def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: list[CallOutcome], provider: Any,
+                  attempt: int = 0) -> EnrichResult:
+    """Store the calls and pass every output through the policy, in the caller's (short) write transaction."""
+    if isinstance(prep, EnrichResult):
+        if prep.status == "off":
+            case = cases.get_case(session, prep.case_id)
+            actor = "system:ai-policy"
+            _set_status(session, case, "off", "kill switch off" if "kill" in prep.reason else
+                        "external provider not allowed by policy", actor)
+        return prep
+    inp = prep
+    case_id = inp.case_id
+    policy = inp.policy
+    case = cases.get_case(session, case_id)
+    if case.status == CaseStatus.CLOSED:
+        return EnrichResult(case_id, "skipped", "case is closed")
+    stored = {c.capability: (c, _store_call(session, c)) for c in calls}
+    failed = next((c for c in calls if c.error), None)
+    if failed is not None:
+        return _unavailable(session, case, failed.error or "provider failed", attempt, calls=len(calls))
+    built = build_outputs(inp, case, stored, provider)
+    outputs, cls, urgency, suggestion, model = built.outputs, built.cls, built.urgency, built.suggestion, built.model
+    has_categories = inp.has_categories
+    run_id = uuid.uuid4().hex[:16]
 
     # Every decision of a run sees the same facts: the case as it was, with the AI's category as context for
     # per-category thresholds when the case has none yet.
@@ -519,14 +539,17 @@ def _classify_batch(preps: list[EnrichInput], provider: Any) -> dict[int, CallOu
 @batch_handler(JOB_KIND, ENRICH_BATCH_SIZE)
 def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
     """Enrich up to ENRICH_BATCH_SIZE cases: read them, classify them as one batch and call the other
-    capabilities with no transaction open, then record every decision, audit event and re-route in ONE write
-    transaction (a savepoint per case, so one stale case does not undo the others). The policy choke point
-    and the per-call AI records stay per case (issue 23)."""
+    capabilities with no transaction open, plan each run's effect on a copy of its case (enrich_plan), then
+    store every decision, audit event and re-route in ONE write transaction with a few statements per batch.
+    A case that cannot be planned, or changed since it was read, is applied by apply_results in a savepoint of
+    that transaction, so one stale case does not undo the others. The policy choke point and the per-call AI
+    records stay per case (issue 23)."""
     from sqlalchemy import select
     from sqlmodel import col
 
-    from casemgr.db import read_session, write_session
-    from casemgr.jobs.service import mark_done, record_failure
+    from casemgr.db import read_session
+    from casemgr.governance import enrich_plan
+    from casemgr.jobs.service import record_failure
 
     outcomes: dict[str, int] = {}
 
@@ -534,6 +557,7 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     work: list[tuple[Job, EnrichInput | EnrichResult]] = []
+    snaps: dict[int, Any] = {}
     skip: list[int] = []
     with read_session() as rs:
         claimed = list(rs.execute(select(Job).where(col(Job.id).in_(job_ids), col(Job.locked_by) == worker_id)).scalars())
@@ -544,33 +568,97 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
                 count(record_failure(job.id or 0, worker_id, f"no provider: {exc}"))
             return outcomes
         policy = active_policy(rs)
+        # One query for the batch's cases: rs.get below finds them in the identity map.
+        wanted = [int(job.payload.get("case_id", 0)) for job in claimed]
+        rs.execute(select(Case).where(col(Case.id).in_(wanted))).scalars().all()
         for job in claimed:
             case = rs.get(Case, int(job.payload.get("case_id", 0)))
             if case is None or (case.ai_status == "ok" and not job.payload.get("force")):
                 skip.append(job.id or 0)
                 continue
-            work.append((job, prepare(rs, case.id or 0, provider, policy)))
+            prep = prepare(rs, case.id or 0, provider, policy)
+            if isinstance(prep, EnrichInput):
+                snaps[job.id or 0] = enrich_plan.snapshot(case)
+            work.append((job, prep))
             rs.expunge(job)
+        open_tasks = enrich_plan.open_task_names(rs, [s.id for s in snaps.values()])
     preps = [p for _, p in work if isinstance(p, EnrichInput)]
     classified = _classify_batch(preps, provider) if is_local(provider) else {}
-    calls = {job.id: (call_models(p, provider, classified.get(p.case_id)) if isinstance(p, EnrichInput) else [])
+    calls = {job.id or 0: (call_models(p, provider, classified.get(p.case_id)) if isinstance(p, EnrichInput) else [])
              for job, p in work}
-    failed: list[tuple[int, str]] = []
-    with write_session() as ws:
-        for jid in skip:
-            count("done" if mark_done(ws, jid, worker_id) else "lost")
-        for job, prep in work:
+    planned: dict[int, Any] = {}
+    for job, prep in work:
+        jid = job.id or 0
+        if jid in snaps and isinstance(prep, EnrichInput):
             try:
-                with ws.begin_nested():
-                    if not mark_done(ws, job.id or 0, worker_id):
-                        count("lost")  # another worker holds it now: leave the case to it
-                        continue
-                    current = ws.get(Case, int(job.payload.get("case_id", 0)))
-                    if current is not None and not (current.ai_status == "ok" and not job.payload.get("force")):
-                        apply_results(ws, prep, calls[job.id], provider, int(job.payload.get("attempt", 0)))
-                count("done")
-            except Exception as exc:  # noqa: BLE001 - this case is retried; the batch's other cases commit
-                failed.append((job.id or 0, f"{type(exc).__name__}: {exc}"))
+                p = enrich_plan.plan(prep, snaps[jid], open_tasks[prep.case_id], calls[jid], provider)
+            except Exception:  # noqa: BLE001 - the ordinary writer stores this case
+                log.exception("planning the AI results of case %s failed; applying them one by one", prep.case_id)
+                p = None
+            if p is not None:
+                planned[jid] = p
+    try:
+        done, failed = _store_batch(work, skip, calls, planned, provider, worker_id)
+    except Exception:  # noqa: BLE001 - e.g. an integrity error in the bulk insert: store case by case instead
+        if not planned:
+            raise
+        log.exception("storing a batch of %d AI runs failed; storing them case by case", len(work))
+        done, failed = _store_batch(work, skip, calls, {}, provider, worker_id)
+    for outcome in done:
+        count(outcome)
     for jid, error in failed:
         count(record_failure(jid, worker_id, error))
     return outcomes
+
+
+def _store_batch(work: list[tuple[Job, EnrichInput | EnrichResult]], skip: list[int],
+                 calls: dict[int, list[CallOutcome]], planned: dict[int, Any], provider: Any, worker_id: str
+                 ) -> tuple[list[str], list[tuple[int, str]]]:
+    """One write transaction for the batch: (outcome per job, jobs that failed with their error)."""
+    from sqlalchemy import select, update
+    from sqlmodel import col
+
+    from casemgr.db import write_session
+    from casemgr.governance import enrich_plan
+    from casemgr.jobs.service import mark_done
+
+    done: list[str] = []
+    failed: list[tuple[int, str]] = []
+    with write_session() as ws:
+        for jid in skip:
+            done.append("done" if mark_done(ws, jid, worker_id) else "lost")
+        bulk: list[Any] = []
+        bulk_jobs: list[int] = []
+        if planned:
+            q = select(col(Job.id)).where(col(Job.id).in_(list(planned)), col(Job.locked_by) == worker_id,
+                                          col(Job.status) == "running")
+            if ws.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update()
+            held = set(ws.execute(q).scalars())
+            versions = enrich_plan.current_versions(ws, [p.case_id for p in planned.values()])
+            for jid, p in planned.items():
+                if jid in held and versions.get(p.case_id) == p.from_version:
+                    bulk.append(p)
+                    bulk_jobs.append(jid)
+        for job, prep in work:
+            jid = job.id or 0
+            if jid in bulk_jobs:
+                continue
+            try:
+                with ws.begin_nested():
+                    if not mark_done(ws, jid, worker_id):
+                        done.append("lost")  # another worker holds it now: leave the case to it
+                        continue
+                    current = ws.get(Case, int(job.payload.get("case_id", 0)))
+                    if current is not None and not (current.ai_status == "ok" and not job.payload.get("force")):
+                        apply_results(ws, prep, calls[jid], provider, int(job.payload.get("attempt", 0)))
+                done.append("done")
+            except Exception as exc:  # noqa: BLE001 - this case is retried; the batch's other cases commit
+                failed.append((jid, f"{type(exc).__name__}: {exc}"))
+        if bulk:
+            enrich_plan.store(ws, bulk)
+            ws.execute(update(Job).where(col(Job.id).in_(bulk_jobs))
+                       .values(status="done", finished_at=now(), locked_until=None, last_error=None)
+                       .execution_options(synchronize_session=False))
+            done.extend("done" for _ in bulk_jobs)
+    return done, failed

@@ -120,9 +120,15 @@ def record_decision(
 
 
 def _row(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFacts, run_id: str | None) -> AIDecision:
+    return AIDecision(**row_values(case_id, output, outcome, facts, run_id))
+
+
+def row_values(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFacts, run_id: str | None
+               ) -> dict[str, Any]:
+    """The columns of the decision row for one outcome (the ORM writer and the batch writer, enrich_plan)."""
     review = {DecisionOutcome.APPLIED: ReviewStatus.SAMPLED if outcome.sampled else ReviewStatus.NONE,
               DecisionOutcome.SUGGESTED: ReviewStatus.PENDING, DecisionOutcome.REJECTED: ReviewStatus.NONE}
-    return AIDecision(
+    return dict(
         case_id=case_id, kind=output.kind, field=output.target_field(), proposed=dict(output.value),
         rationale=output.rationale, confidence=output.confidence, outcome=outcome.status, reason=outcome.reason,
         owner_role=outcome.owner, policy_version=outcome.policy_version, model_version=output.model_version,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from casemgr.ai.models import AICall
 from casemgr.cases.models import Case
 from casemgr.db import read_session, write_session
-from casemgr.governance import enrich
+from casemgr.governance import enrich, enrich_plan
 from casemgr.governance.models import AIDecision
 from casemgr.jobs.models import Job
 
@@ -79,6 +79,12 @@ def test_a_case_that_fails_is_retried_and_the_others_commit(monkeypatch: pytest.
         return real(session, prep, calls, provider, attempt)
 
     monkeypatch.setattr(enrich, "apply_results", flaky)
+    real_plan = enrich_plan.plan
+
+    def unplannable(prep: Any, *args: Any) -> Any:  # the bad case goes to the ordinary writer, which fails
+        return None if prep.case_id == bad else real_plan(prep, *args)
+
+    monkeypatch.setattr(enrich_plan, "plan", unplannable)
     Worker(schedule=False).run_one()
     with read_session() as s:
         status = {c.id: c.ai_status for c in s.execute(select(Case).where(Case.id.in_(ids))).scalars()}

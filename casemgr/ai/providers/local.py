@@ -83,7 +83,8 @@ class LocalProvider(AIProvider):
         return Scored(label=label, confidence=round(conf, 4), evidence=evidence[:8])
 
     def classify_batch(self, texts: list[str]) -> list[Classification]:
-        preds = self.category_model.predict(texts)
+        category_model = self.category_model  # once: each lookup finds the newest artefact on disk
+        preds = category_model.predict(texts)
         urgency_cm = self._target_model(TargetName.urgency)
         intent_cm = self._target_model(TargetName.intent)
         u_preds = urgency_cm.predict(texts) if urgency_cm else None
@@ -97,7 +98,7 @@ class LocalProvider(AIProvider):
                 urgency = Scored(label=u_label, confidence=u_conf, evidence=u_cues[:8])
             intent = self._scored(intent_cm, text, i_preds[n][0], i_preds[n][1]) if intent_cm and i_preds else None
             s_label, s_conf, s_cues = signals.sentiment(text)
-            category = self._scored(self.category_model, text, label, conf)
+            category = self._scored(category_model, text, label, conf)
             scope = assess(text)
             scope_out = Scope(language=scope.language, spam=scope.spam, phishing=scope.phishing,
                               out_of_scope=scope.out_of_scope, needs_human=not scope.in_scope, reason=scope.reason,

@@ -37,6 +37,9 @@ class DecisionKind:
     uses_field: ClassVar[bool] = False  # the output names the case field it sets (classify)
     revertible: ClassVar[bool] = False  # its applied value can be put back on override
     reroutes: ClassVar[bool] = False  # it changes facts the rules read: routing runs again after it
+    # `current`/`set` read and write only the case object (no session, no other rows): the batch writer
+    # (governance.enrich_plan) may apply it to a plain copy of the case
+    plain: ClassVar[bool] = False
 
     # ------------------------------------------------------------ pure (decide() may call these)
 

@@ -27,6 +27,7 @@ class Classify(DecisionKind):
     value_schema = ClassifyValue
     uses_field = True
     revertible = True
+    plain = True
     reroutes = True
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:

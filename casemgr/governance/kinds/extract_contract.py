@@ -20,6 +20,7 @@ class ExtractContract(DecisionKind):
     value_schema = Value  # casemgr.ai.schemas.ContractFacts, dumped (or {"contract": ...} when reverting)
     case_field = "contract"
     revertible = True
+    plain = True
     reroutes = True
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:

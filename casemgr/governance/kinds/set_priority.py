@@ -23,6 +23,7 @@ class SetPriority(DecisionKind):
     value_schema = PriorityValue
     case_field = "priority"
     revertible = True
+    plain = True
     reroutes = True
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:

@@ -24,6 +24,7 @@ class Summarize(DecisionKind):
     value_schema = SummaryValue
     case_field = "ai.summary"
     revertible = True
+    plain = True
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:
         if not isinstance(value.get("summary"), str):
