@@ -1,8 +1,9 @@
 """The default queue views (New, My open, Waiting, Due today, Breached, one per queue) and their counts.
 
-Every count is one COUNT over an indexed predicate on open cases (ix_cases_status_* indexes), so a queue page
-costs a handful of index-range counts, whatever the table size. Due today and Breached read the due time
-against the clock at request time: never the sla_state a worker scan last wrote.
+Every count is a COUNT over an indexed predicate on open cases (ix_cases_status_* indexes), stopped at
+TAB_COUNT_CAP (shown as "1,000+"): all tabs are one statement whose cost is bounded, whatever the table
+size. Due today and Breached read the due time against the clock at request time: never the sla_state a worker
+scan last wrote.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from casemgr.cases.enums import CaseStatus
-from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseFilters
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
@@ -27,11 +26,22 @@ LABELS = {DefaultView.NEW: "New / unassigned", DefaultView.MINE: "My open", Defa
           DefaultView.DUE_TODAY: "Due today", DefaultView.BREACHED: "Breached", DefaultView.ALL: "All open"}
 
 
+TAB_COUNT_CAP = 1_000
+
+
 @dataclass(frozen=True)
 class ViewTab:
     key: str  # a DefaultView value, or "queue:<name>"
     label: str
-    count: int
+    count: int  # TAB_COUNT_CAP + 1 means "more than the cap"
+
+    @property
+    def capped(self) -> bool:
+        return self.count > TAB_COUNT_CAP
+
+    @property
+    def count_text(self) -> str:
+        return listing.count_text(self.count, TAB_COUNT_CAP)
 
 
 def end_of_today(at: datetime, tz: ZoneInfo) -> datetime:
@@ -67,20 +77,15 @@ def queue_names(who: Principal) -> list[str]:
     return [q.name for q in org.queues if q.owner_role in who.roles]
 
 
-def open_by_queue(session: Session) -> dict[str, int]:
-    """Open cases per queue in one pass over the (status, queue, ...) index."""
-    rows = session.execute(select(col(Case.queue), func.count()).where(col(Case.status) == "open")
-                           .group_by(col(Case.queue)))
-    return {str(q): int(n) for q, n in rows}
-
-
 def tabs(session: Session, who: Principal, tz: ZoneInfo) -> list[ViewTab]:
-    """Every tab with its count: five index-range counts and one GROUP BY for the queues (and "All open")."""
+    """Every tab with its capped count, all counted in one statement."""
     at = now()
-    per_queue = open_by_queue(session)
-    out = [ViewTab(v.value, LABELS[v], listing.count(session, query_for(v, who, tz, at)))
-           for v in (DefaultView.NEW, DefaultView.MINE, DefaultView.WAITING, DefaultView.DUE_TODAY,
-                     DefaultView.BREACHED)]
-    out.append(ViewTab(DefaultView.ALL.value, LABELS[DefaultView.ALL], sum(per_queue.values())))
-    out += [ViewTab(f"queue:{name}", name, per_queue.get(name, 0)) for name in queue_names(who)]
+    views = [DefaultView.NEW, DefaultView.MINE, DefaultView.WAITING, DefaultView.DUE_TODAY, DefaultView.BREACHED,
+             DefaultView.ALL]
+    queries = {v.value: query_for(v, who, tz, at) for v in views}
+    names = queue_names(who)
+    queries.update({f"queue:{name}": query_for(f"queue:{name}", who, tz, at) for name in names})
+    n = listing.counts(session, queries, TAB_COUNT_CAP)
+    out = [ViewTab(v.value, LABELS[v], n[v.value]) for v in views]
+    out += [ViewTab(f"queue:{name}", name, n[f"queue:{name}"]) for name in names]
     return out

@@ -14,18 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, literal, literal_column, or_, select, true, union_all
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
 
 from casemgr.cases import cursor as cursor_codec
 from casemgr.cases.enums import Priority
-from casemgr.cases.models import Case, Party
+from casemgr.cases.models import Case
 from casemgr.cases.schemas import CaseFilters
 from casemgr.users.models import User
 from casemgr.views.enums import SortKey
 
 PRIORITY_ORDER = tuple(reversed(Priority.values()))  # most urgent first
+# Counts stop at a cap (shown as "10,000+"): what a count costs is then bounded, whatever the table size.
+COUNT_CAP = 10_000
+# At most this many matches: read them through the filter's index and sort them, instead of walking a sort
+# index past every open case that does not match (a selective filter with a recency sort, e.g. "waiting" by
+# updated). Above it matches are dense enough in the sort order: a page costs at most ~limit x open/matches rows.
+SORT_MATCHES = 2_000
 LIST_VIEW_DEFERRED = ("description", "fields", "tags", "ai", "contract", "rules_result")
 
 
@@ -49,25 +55,41 @@ def conditions(session: Session, q: CaseQuery) -> list[ColumnElement[bool]]:
                           (Case.sla_state, f.sla_state)):
         if value:
             out.append(col(column) == value)
+    sqlite = session.get_bind().dialect.name == "sqlite"
     if q.unassigned or f.assignee == "none":
         out.append(col(Case.assignee_id).is_(None))
     elif f.assignee:
         uid = session.execute(select(col(User.id)).where(col(User.username) == f.assignee)).scalar_one_or_none()
-        out.append(col(Case.assignee_id) == (uid if uid is not None else -1))
+        out.append(_rare(col(Case.assignee_id) == (uid if uid is not None else -1), sqlite))
     if q.waiting is not None:
-        out.append(col(Case.waiting_on_customer).is_(q.waiting))
+        cond = col(Case.waiting_on_customer).is_(q.waiting)
+        out.append(_rare(cond, sqlite) if q.waiting else cond)
     if q.due_after is not None:
         out.append(col(Case.sla_due_at) > q.due_after)
     if q.due_before is not None:
         out.append(col(Case.sla_due_at) <= q.due_before)
     if q.customer_email:
-        parties = select(col(Party.id)).where(func.lower(col(Party.email)) == q.customer_email.strip().lower())
-        out.append(col(Case.party_id).in_(parties))
+        # The customer's case ids first (a covering-index read, see customers.service.case_ids), then the list
+        # by id: `party_id IN (subquery)` let SQLite walk a status index over every open case instead.
+        from casemgr.customers.service import MAX_CANDIDATES, case_ids, party_ids
+
+        ids = case_ids(session, party_ids(session, q.customer_email), MAX_CANDIDATES)
+        out.append(col(Case.id).in_(ids) if ids else false())
     if f.text and f.text.strip():
         from casemgr.cases.search import text_condition
 
         out.append(text_condition(f.text, session.get_bind().dialect.name))
     return out
+
+
+def _rare(cond: ColumnElement[bool], sqlite: bool) -> ColumnElement[bool]:
+    """Tell SQLite's planner that `cond` matches few open cases (one person's, those waiting on a customer).
+    Its statistics are averages per index prefix (or absent): they rate `assignee_id = ?` or
+    `waiting_on_customer IS 1` like the common values, and then a page walks the priority or recency index past
+    every open case instead of reading the few matches. PostgreSQL keeps per-value statistics and needs no hint."""
+    if not sqlite:
+        return cond
+    return func.likelihood(cond, literal_column("0.01"))  # untyped: a Boolean type would append "= 1"
 
 
 @dataclass(frozen=True)
@@ -126,10 +148,22 @@ def _after(order: tuple[tuple[str, bool], ...], values: list[Any]) -> ColumnElem
     return or_(*parts)
 
 
+def _sort_column(name: str, desc: bool, sort_in_memory: bool) -> Any:
+    column: Any = getattr(Case, name)
+    if sort_in_memory and name != "id":  # a hinted rowid makes SQLite scan the table
+        # SQLite: unary + keeps the value and tells the planner not to read this ORDER BY from an index, so it
+        # picks the index of the WHERE and sorts the few matches. PostgreSQL plans from real row estimates.
+        column = literal_column(f"+{Case.__tablename__}.{name}")
+    return column.desc() if desc else column
+
+
 def list_page(session: Session, q: CaseQuery, sort: SortKey = SortKey.SLA, limit: int = 50,
-              cursor: str | None = None) -> tuple[list[Case], str | None]:
-    """One page in `sort` order and the cursor of the next page (None at the end)."""
+              cursor: str | None = None, matches: int | None = None) -> tuple[list[Case], str | None]:
+    """One page in `sort` order and the cursor of the next page (None at the end). `matches`: the (capped)
+    count of the query if the caller has it; few matches are sorted rather than read in index order."""
     segs = _segments(sort)
+    sort_in_memory = (matches is not None and matches <= SORT_MATCHES
+                      and session.get_bind().dialect.name == "sqlite")
     start, values = decode_cursor(cursor, sort, segs) if cursor else (0, None)
     base = select(Case).options(*(defer(getattr(Case, n), raiseload=True) for n in LIST_VIEW_DEFERRED))
     conds = conditions(session, q)
@@ -139,7 +173,7 @@ def list_page(session: Session, q: CaseQuery, sort: SortKey = SortKey.SLA, limit
         stmt = base.where(*conds, seg.where)
         if i == start and values is not None:
             stmt = stmt.where(_after(seg.order, values))
-        cols = [getattr(Case, n).desc() if desc else getattr(Case, n) for n, desc in seg.order]
+        cols = [_sort_column(n, desc, sort_in_memory) for n, desc in seg.order]
         rows = session.execute(stmt.order_by(*cols).limit(limit + 1 - len(found))).scalars().all()
         found.extend((i, r) for r in rows)
         if len(found) > limit:
@@ -152,5 +186,25 @@ def list_page(session: Session, q: CaseQuery, sort: SortKey = SortKey.SLA, limit
     return [r for _, r in found], next_cursor
 
 
-def count(session: Session, q: CaseQuery) -> int:
-    return int(session.execute(select(func.count()).select_from(Case).where(*conditions(session, q))).scalar_one())
+def _capped(where: list[ColumnElement[bool]], cap: int, key: str = "") -> Any:
+    inner = select(literal(1).label("one")).select_from(Case).where(*where).limit(cap + 1).subquery()
+    return select(literal(key).label("key"), func.count().label("n")).select_from(inner)
+
+
+def count(session: Session, q: CaseQuery, cap: int | None = None) -> int:
+    """Matching cases, counted up to cap + 1 (more than `cap`, COUNT_CAP by default, reads as "cap+")."""
+    return int(session.execute(_capped(conditions(session, q), COUNT_CAP if cap is None else cap)).one()[1])
+
+
+def counts(session: Session, queries: dict[str, CaseQuery], cap: int | None = None) -> dict[str, int]:
+    """Several capped counts in one statement (UNION ALL): a tab bar costs one round trip."""
+    if not queries:
+        return {}
+    limit = COUNT_CAP if cap is None else cap
+    parts = [_capped(conditions(session, q), limit, key) for key, q in queries.items()]
+    return {str(k): int(n) for k, n in session.execute(union_all(*parts)).all()}
+
+
+def count_text(n: int, cap: int | None = None) -> str:
+    limit = COUNT_CAP if cap is None else cap
+    return f"{limit:,}+" if n > limit else f"{n:,}"

@@ -110,13 +110,14 @@ def queue_page(
         sla_state=sla_state or None, text=None if email else (text or None),
     )
     cq.customer_email = email
-    rows, next_cursor = listing.list_page(session, cq, sort_key, limit=PAGE_SIZE, cursor=cursor or None)
     tabs = defaults.tabs(session, who, tz)
     plain_view = not any((queue, case_type, stage, priority, sla_state, assignee, category, status, text))
-    # The tab of a plain view already counted its cases: no second count of the same rows.
-    total = next((t.count for t in tabs if t.key == view), None) if plain_view else None
-    if total is None:
-        total = listing.count(session, cq)
+    # The tab of a plain view already counted its cases (up to its cap): no second count of the same rows.
+    tab = next((t for t in tabs if t.key == view), None) if plain_view else None
+    total = tab.count if tab is not None and not tab.capped else listing.count(session, cq)
+    # The count goes first: it tells the listing whether to sort a few matches or read a sort index.
+    rows, next_cursor = listing.list_page(session, cq, sort_key, limit=PAGE_SIZE, cursor=cursor or None,
+                                          matches=total)
     names = usernames(session, {c.assignee_id for c in rows if c.assignee_id})
     reg = get_registry()
     params = {"view": view, "queue": queue, "type": case_type, "stage": stage, "priority": priority,
@@ -145,7 +146,8 @@ def queue_page(
         "can_share": who.has_any(_roles("views.share")),
         "sort": sort_key.value, "sorts": {k.value: v for k, v in SORTS.items()},
         "sort_urls": {k.value: "/queue?" + urlencode({**sort_base, "sort": k.value}) for k in SortKey},
-        "total": total, "first_row": start + 1 if rows else 0, "last_row": start + len(rows), "page_no": page_no,
+        "total": total, "total_text": listing.count_text(total),
+        "first_row": start + 1 if rows else 0, "last_row": start + len(rows), "page_no": page_no,
         "tz": tz, "tz_name": tz_name or "UTC", "notice": notice, "customer_email": email,
         "back_url": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         "stage_names": sorted({t for ct in reg.case_types.values() for s in ct.stages for t in s.transitions}),

@@ -80,11 +80,13 @@ def test_user_time_zone_in_the_tooltip(web_client, time_machine) -> None:  # typ
     assert r.status_code == 422 and "unknown time zone" in r.text
 
 
-def _walk(session, sort: SortKey, limit: int) -> list[int]:  # type: ignore[no-untyped-def]
+def _walk(session, sort: SortKey, limit: int, matches: int | None = None,  # type: ignore[no-untyped-def]
+          query: listing.CaseQuery | None = None) -> list[int]:
     out: list[int] = []
     cursor = None
     while True:
-        rows, cursor = listing.list_page(session, listing.CaseQuery(), sort, limit=limit, cursor=cursor)
+        rows, cursor = listing.list_page(session, query or listing.CaseQuery(), sort, limit=limit, cursor=cursor,
+                                         matches=matches)
         out += [c.id for c in rows]  # type: ignore[misc]
         if cursor is None:
             return out
@@ -116,6 +118,11 @@ def test_every_sort_pages_through_every_case_once_in_order(time_machine) -> None
         for sort, want in expected.items():
             for limit in (1, 3, 4, 50):
                 assert _walk(s, sort, limit) == want, (sort, limit)
+                # Few matches: sorted after the filter's index read (SQLite), the same order and pages.
+                assert _walk(s, sort, limit, matches=len(ids)) == want, (sort, limit, "few matches")
+                # The hint for "rare" filters (waiting, one assignee) changes the plan, never the rows.
+                waiting = listing.CaseQuery(waiting=False)
+                assert _walk(s, sort, limit, matches=len(ids), query=waiting) == want, (sort, limit, "waiting")
     from casemgr.errors import BadRequest
 
     with read_session() as s:
@@ -145,3 +152,19 @@ def test_bulk_bar_form_reports_changed_and_skipped(web_client, person) -> None: 
     assert r.status_code == 422 and "select at least one case" in r.text
     r = c.post("/queue/bulk", data={"csrf_token": csrf, "action": "claim", "case": "1:x"}, headers=HTML)
     assert r.status_code == 422
+
+
+def test_counts_stop_at_their_cap(web_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.views import defaults
+
+    monkeypatch.setattr(defaults, "TAB_COUNT_CAP", 2)
+    monkeypatch.setattr(listing, "COUNT_CAP", 4)
+    make_cases(6)
+    c, _ = web_client("agent")
+    page = c.get("/queue?view=new", headers=HTML).text
+    counts = dict(re.findall(r'data-view="([^"]+)"[^>]*>[^<]*<span class="count">([^<]+)</span>', page))
+    assert counts["new"] == "2+" and counts["all"] == "2+" and counts["mine"] == "0"
+    assert "1–6 of 4+" in page  # the page total has its own (higher) cap; all six rows are listed
+    with read_session() as s:
+        assert listing.count(s, listing.CaseQuery(), cap=10) == 6 and listing.count(s, listing.CaseQuery()) == 5
+        assert listing.count_text(5) == "4+" and listing.count_text(4) == "4"
