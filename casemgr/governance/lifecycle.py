@@ -152,10 +152,21 @@ def simulate(session: Session, candidate: str | Policy, *, last_n: int = 500,
     return {
         "cases": len(cases), "decisions": len(rows), "active_version": base.version,
         "candidate_version": cand.version, "before": before, "after": after, "moves": dict(sorted(moves.items())),
+        "references": _references(session, {cid for ch in changed.values() for cid in ch["examples"]}),
         "per_kind": dict(sorted(per_kind.items())), "per_category": dict(sorted(per_category.items())),
         "per_owner": dict(sorted(per_owner.items())), "changed": [changed[k] for k in sorted(changed)],
         "sampled_for_review_after": sampled, "modes": MODE_OF,
     }
+
+
+def _references(session: Session, case_ids: set[int]) -> dict[int, str]:
+    """Case references of the example cases (what people recognise), one query."""
+    from casemgr.cases.models import Case
+
+    if not case_ids:
+        return {}
+    return {int(i): str(r) for i, r in session.execute(
+        select(col(Case.id), col(Case.reference)).where(col(Case.id).in_(case_ids))).all()}
 
 
 def replay(session: Session, *, last_n: int = 500) -> dict[str, Any]:

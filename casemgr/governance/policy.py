@@ -15,7 +15,7 @@ import hashlib
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -38,6 +38,8 @@ DECISION_KINDS: tuple[str, ...] = REQUIRED_KINDS + OPTIONAL_KINDS
 PII_KINDS: tuple[str, ...] = ("email", "iban", "card", "phone")
 
 Mode = Literal["auto", "suggest", "never"]
+# A threshold in a table (by category, by case type): bounded per entry, so a problem names its exact key and line.
+Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
 KillSwitch = Literal["normal", "suggest_only", "off"]
 
 
@@ -56,9 +58,9 @@ class DecisionPolicy(_Strict):
         "the role that owns the outcome: it accepts or rejects suggestions (must exist in org.yaml)"))
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description=(
         "the lowest model confidence (0 to 1) at which AI may apply the outcome on its own; needed in auto mode"))
-    thresholds_by_category: dict[str, float] = Field(default_factory=dict, description=(
+    thresholds_by_category: dict[str, Threshold] = Field(default_factory=dict, description=(
         "a stricter or looser threshold for cases of one category; it wins over the case-type and default ones"))
-    thresholds_by_case_type: dict[str, float] = Field(default_factory=dict, description=(
+    thresholds_by_case_type: dict[str, Threshold] = Field(default_factory=dict, description=(
         "a threshold for cases of one case type; it wins over the default threshold"))
     # In auto mode, what happens below the threshold: a human gets it as a suggestion, or it is dropped.
     below_threshold: Literal["suggest", "reject"] = Field(default="suggest", description=(
@@ -69,11 +71,6 @@ class DecisionPolicy(_Strict):
     def _auto_needs_threshold(self) -> DecisionPolicy:
         if self.mode == "auto" and self.threshold is None:
             raise ValueError("mode 'auto' needs a threshold (0..1): AI applies only at or above it")
-        for name, table in (("thresholds_by_category", self.thresholds_by_category),
-                            ("thresholds_by_case_type", self.thresholds_by_case_type)):
-            for key, value in table.items():
-                if not 0.0 <= float(value) <= 1.0:
-                    raise ValueError(f"{name}.{key} must be between 0 and 1, got {value}")
         return self
 
 

@@ -91,6 +91,7 @@ class Input:
     minimum: float | None = None
     maximum: float | None = None
     optional: bool = False  # empty means "not set"
+    default: str = ""  # what an empty input means (the schema default), shown to the reader
     value: Any = ""
     errors: list[str] = field(default_factory=list)
 
@@ -174,6 +175,13 @@ def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
 
 def _leaf(name: str, key: str, info: FieldInfo) -> Input:
     """The input for a leaf field, or TypeError when the schema grew a shape the form does not know."""
+    inp = _leaf_input(name, key, info)
+    if info.default not in (PydanticUndefined, None, ""):
+        inp.default = _show(info.default)
+    return inp
+
+
+def _leaf_input(name: str, key: str, info: FieldInfo) -> Input:
     ann, optional = _unwrap(info.annotation)
     help_text = info.description or ""
     lo, hi = _bounds(info)
@@ -222,10 +230,18 @@ def _keys(key: str, name: str) -> tuple[str, ...]:
 
 
 def _scalar_cell(info: FieldInfo, name: str, label: str) -> Input:
+    """One value of a dict[str, scalar] (a threshold for one category): empty means the key is not set."""
     _, value_ann = typing.get_args(_unwrap(info.annotation)[0])
-    fake = FieldInfo(annotation=value_ann | None, description=info.description)  # empty: key not set
-    cell = _leaf(name, label, fake)
-    cell.minimum, cell.maximum = 0.0, 1.0  # thresholds (validated 0..1 by the schema's model validator)
+    metadata: list[Any] = []
+    if typing.get_origin(value_ann) is typing.Annotated:
+        value_ann, *extra = typing.get_args(value_ann)
+        for m in extra:
+            metadata.extend(m.metadata if isinstance(m, FieldInfo) else [m])
+    cell = _leaf(name, label, FieldInfo(annotation=value_ann | None, description=info.description))
+    cell.label = label  # the key as written (a category, a case type)
+    for m in metadata:
+        cell.minimum = getattr(m, "ge", cell.minimum)
+        cell.maximum = getattr(m, "le", cell.maximum)
     return cell
 
 
@@ -297,7 +313,8 @@ def _matrix(model: type[BaseModel], name: str, key: str, info: FieldInfo, sectio
                 inp.optional = True  # empty mode: this kind is not in the policy (required kinds are refused)
             cells.append(inp)
         rows.append(Row(rk, f"{name}.{rk}", cells, list(errors.get(f"{name}.{rk}", []))))
-    section.items.append(Table(name, _label(key), info.description or "", "Decision kind",
+    section.items.append(Table(name, f"{_label(key)}: " + " × ".join(_label(k).lower() for k, _ in leaves),
+                               info.description or "", "Decision kind",
                                [(_label(k), fi.description or "") for k, fi in leaves], rows))
     for k, fi in tables:
         if _shape(fi)[0] != "dict_scalar":

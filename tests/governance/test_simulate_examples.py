@@ -40,6 +40,7 @@ def test_simulation_counts_changes_per_kind_and_category_with_five_examples() ->
     # Five examples, the newest cases first, all among the ones that moved.
     assert change["examples"] == list(reversed(moved))[:5]
     assert not set(change["examples"]) & set(kept + card)
+    assert set(sim["references"]) == set(change["examples"]) and all(sim["references"].values())
 
 
 def test_simulation_of_an_unchanged_policy_lists_no_changes() -> None:

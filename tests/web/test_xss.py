@@ -93,6 +93,22 @@ def test_policy_editor_echoes_hostile_text_inert(web_client) -> None:  # type: i
     assert r.text.count("</textarea>") == 1
 
 
+def test_policy_form_echoes_hostile_values_inert(web_client) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.governance import policy_form as pf
+    from casemgr.governance.policy import policy_path
+
+    c, csrf = web_client("governance")
+    values = pf.values_from_data(pf.base_data(policy_path().read_text(encoding="utf-8")))
+    values.update({"name": EVIL, "decisions.classify.description": EVIL, "review.reason_codes": EVIL,
+                   "decisions.classify.threshold": EVIL, "review.strata.0.name": EVIL})
+    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "check"}, headers=HTML)
+    assert r.status_code == 422  # the threshold is no number: the problem echoes it, inert
+    assert_inert(r.text, "/governance/policy/form")
+    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "yaml"}, headers=HTML)
+    assert_inert(r.text, "/governance/policy (draft from the form)")
+    assert r.text.count("</textarea>") == 1
+
+
 def test_error_pages_escape_their_message(web_client) -> None:  # type: ignore[no-untyped-def]
     c, _ = web_client("agent")
     r = c.get("/cases/999999", headers=HTML)
