@@ -214,7 +214,10 @@ def decide(case: Any, output: AIOutput, policy: Policy | None = None) -> Outcome
         return out(DecisionOutcome.SUGGESTED, reason, dp.owner, threshold)
     rate, stratum = sample_rate_for(policy, facts, output)
     sampled = sample_hit(facts.id, output.kind, output.field, rate)
+    # Of the sampled ones, a second (independent) hash picks the double-reviewed slice.
+    double = sampled and sample_hit(facts.id, f"{output.kind}:second", output.field,
+                                    policy.model.review.double_review_rate)
     return Outcome(status=DecisionOutcome.APPLIED,
                    reason=f"confidence {output.confidence or 0.0:.3f} >= threshold {threshold:.3f}", owner=dp.owner,
                    threshold=threshold, sampled=sampled, policy_version=pv,
-                   extra={"sample_rate": rate, "stratum": stratum})
+                   extra={"sample_rate": rate, "stratum": stratum, "double_review": double})

@@ -52,4 +52,11 @@ class AIDecision(SQLModel, table=True):
     sampled: bool = False  # picked for review by the policy's sample rate (applied decisions only)
     # The probability it was sampled with (base rate or its stratum's, issue 21): override rates weight 1/rate.
     sample_rate: float | None = None
+    # Double review (issue 21): a policy share of sampled decisions also gets a second, blind verdict from a
+    # different reviewer; it changes nothing on the case and measures inter-reviewer agreement (agreement.py).
+    double_review: bool = False
+    second_verdict: str | None = Field(default=None, max_length=20)  # accept | override
+    second_reason_code: str | None = Field(default=None, max_length=60)
+    second_reviewed_by: str | None = Field(default=None, max_length=100)
+    second_reviewed_at: datetime | None = None
     created_at: datetime = Field(default_factory=now, index=True)

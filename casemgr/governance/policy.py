@@ -109,6 +109,9 @@ class Review(_Strict):
         "the reasons a reviewer or owner can give when overriding or rejecting AI output"))
     strata: list[Stratum] = Field(default_factory=list, description=(
         "stratified sampling: a decision matching several strata gets the highest rate; others get sample_rate"))
+    double_review_rate: float = Field(default=0.0, ge=0.0, le=1.0, description=(
+        "share of sampled decisions that a second reviewer also judges, blind, to measure inter-reviewer "
+        "agreement (Cohen's kappa on the review dashboard)"))
 
 
 class Providers(_Strict):

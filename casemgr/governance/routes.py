@@ -121,14 +121,16 @@ def review_queue(session: ReadSession, principal: Reviewer, kind: Annotated[str 
                  model_version: Annotated[str | None, Query(max_length=120)] = None,
                  policy_version: Annotated[str | None, Query(max_length=80)] = None,
                  min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-                 max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None) -> list[dict[str, Any]]:
-    """Sampled applied decisions and the suggestions the caller's roles own, oldest first; keyset paging:
-    pass the last id as after_id. Filters: kind, model and policy version, confidence band [min, max)."""
+                 max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+                 category: Annotated[str | None, Query(max_length=80)] = None) -> list[dict[str, Any]]:
+    """Sampled applied decisions, the suggestions the caller's roles own and second opinions asked of the caller
+    (double review, blind: the first verdict is not shown), oldest first; keyset paging: pass the last id as
+    after_id. Filters: kind, category, model and policy version, confidence band [min, max)."""
     rows = service.review_queue(session, limit=limit, kind=kind, roles=principal.roles, after_id=after_id,
                                 model_version=model_version, policy_version=policy_version,
-                                min_confidence=min_confidence, max_confidence=max_confidence)
-    return [{**service.decision_dict(r), "can_verdict": service.can_verdict(r, principal.roles) is None}
-            for r in rows]
+                                min_confidence=min_confidence, max_confidence=max_confidence, category=category,
+                                actor=principal.actor)
+    return [service.queue_item(r, principal.roles, principal.actor) for r in rows]
 
 
 @router.post("/review/decisions/{decision_id}/comment")
@@ -151,6 +153,15 @@ def review_metrics(session: ReadSession, _: AuditReader,
                    by: Literal["kind", "category", "model_version", "policy_version"] = "kind"
                    ) -> list[dict[str, Any]]:
     return service.metrics(session, by=by)
+
+
+@router.get("/review/agreement")
+def review_agreement(session: ReadSession, _: AuditReader) -> dict[str, Any]:
+    """Inter-reviewer agreement on the double-reviewed slice: percent agreement and Cohen's kappa, per kind."""
+    from casemgr.governance.agreement import agreement
+    from casemgr.governance.policy import active_policy
+
+    return {**agreement(session), "double_review_rate": active_policy(session).model.review.double_review_rate}
 
 
 @router.get("/review/overrides.csv")

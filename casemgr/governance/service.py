@@ -134,6 +134,7 @@ def row_values(case_id: int, output: AIOutput, outcome: Outcome, facts: CaseFact
         owner_role=outcome.owner, policy_version=outcome.policy_version, model_version=output.model_version,
         provider=output.provider, review_status=review[outcome.status], sampled=outcome.sampled,
         sample_rate=outcome.extra.get("sample_rate"),
+        double_review=bool(outcome.extra.get("double_review")),
         context=facts.to_context(), run_id=run_id, ai_call_id=output.ai_call_id, created_at=now(),
     )
 
@@ -229,11 +230,23 @@ def reject_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
 # ---------------------------------------------------------------- reviewer audit
 
 
-def can_verdict(row: AIDecision, roles: Iterable[str]) -> str | None:
+def wants_second_opinion(row: AIDecision) -> bool:
+    """A double-reviewed decision whose first verdict is in and whose second (blind) verdict is not."""
+    return (bool(row.double_review) and row.second_verdict is None
+            and row.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN))
+
+
+def can_verdict(row: AIDecision, roles: Iterable[str], actor: str | None = None) -> str | None:
     """Why this person may not accept or override `row` (None: they may). Reviewers audit applied (sampled)
     decisions; a pending suggestion belongs to its owner role, as the policy says, whoever reviews. The pages
     ask this first, so they never offer a button that would answer 403; anyone may comment."""
     roles = set(roles)
+    if wants_second_opinion(row):
+        if "reviewer" not in roles:
+            return "reviewing AI decisions needs the reviewer role"
+        if actor is not None and actor[:ACTOR_CHARS] == row.reviewed_by:
+            return "you gave the first verdict: a second opinion must come from a different reviewer"
+        return None
     if row.review_status == ReviewStatus.PENDING:
         if row.owner_role not in roles:
             return f"this suggestion belongs to the {row.owner_role or 'owner'} role; you may comment on it"
@@ -243,24 +256,51 @@ def can_verdict(row: AIDecision, roles: Iterable[str]) -> str | None:
     return None
 
 
-def _open_for(roles: Iterable[str] | None) -> Any:
-    """Open review items a person can act on: sampled applied decisions, and suggestions of their own roles."""
+def _second_opinions(actor: str | None) -> Any:
+    """Double-reviewed decisions waiting for a second verdict, from anyone but the first reviewer."""
+    cond = (AIDecision.double_review.is_(True)  # type: ignore[attr-defined]
+            & AIDecision.second_verdict.is_(None)  # type: ignore[union-attr]
+            & AIDecision.review_status.in_([ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN]))  # type: ignore[attr-defined]
+    if actor is not None:
+        cond = cond & (AIDecision.reviewed_by != actor[:ACTOR_CHARS])
+    return cond
+
+
+def _open_for(roles: Iterable[str] | None, actor: str | None = None) -> Any:
+    """Open review items a person can act on: sampled applied decisions, and suggestions of their own roles;
+    for reviewers also the double-reviewed decisions someone else gave the first verdict on."""
     sampled = AIDecision.review_status == ReviewStatus.SAMPLED
     if roles is None:
         return AIDecision.review_status.in_(REVIEW_OPEN)  # type: ignore[attr-defined]
     mine = (AIDecision.review_status == ReviewStatus.PENDING) & AIDecision.owner_role.in_(sorted(set(roles)))  # type: ignore[union-attr]
+    if "reviewer" in set(roles):
+        return sampled | mine | _second_opinions(actor)  # type: ignore[operator]
     return sampled | mine  # type: ignore[operator]
+
+
+def category_of_decision() -> Any:
+    """SQL for the category a decision concerns: the case's category when decided (context), else the category
+    a classify decision proposed (the same rule as metrics' grouping)."""
+    from sqlalchemy import case as sql_case
+
+    proposed = sql_case(((AIDecision.kind == "classify") & (AIDecision.field == "category"),
+                         AIDecision.proposed["category"].as_string()), else_=None)  # type: ignore[index]
+    return func.coalesce(AIDecision.context["category"].as_string(), proposed)  # type: ignore[index]
 
 
 def review_queue(session: Session, *, limit: int = 100, kind: str | None = None,
                  roles: Iterable[str] | None = None, after_id: int | None = None,
                  model_version: str | None = None, policy_version: str | None = None,
-                 min_confidence: float | None = None, max_confidence: float | None = None) -> list[AIDecision]:
+                 min_confidence: float | None = None, max_confidence: float | None = None,
+                 category: str | None = None, actor: str | None = None) -> list[AIDecision]:
     """Decisions to review, oldest first (keyset: `after_id`): the sampled share of applied decisions and, for
-    `roles`, the pending suggestions those roles own (all open items when roles is None)."""
-    q = select(AIDecision).where(_open_for(roles))
+    `roles`, the pending suggestions those roles own (all open items when roles is None), plus second opinions
+    asked of reviewers other than `actor`."""
+    q = select(AIDecision).where(_open_for(roles, actor))
     if kind:
         q = q.where(AIDecision.kind == kind)
+    if category:
+        q = q.where(category_of_decision() == category)
     if model_version:
         q = q.where(AIDecision.model_version == model_version)
     if policy_version:
@@ -309,6 +349,9 @@ def review_decision(
     if verdict not in ("accept", "override"):
         raise ValidationFailed("verdict must be 'accept' or 'override' (nothing is pre-selected)", field="verdict")
     row = get_decision(session, decision_id)
+    if wants_second_opinion(row):
+        return _second_opinion(session, row, actor=actor, roles=roles, verdict=verdict, reason_code=reason_code,
+                               comment=comment, policy=policy)
     if row.review_status not in REVIEW_OPEN:
         raise Conflict(f"decision {decision_id} is not open for review (it is {row.review_status})")
     why = can_verdict(row, roles)
@@ -361,6 +404,35 @@ def review_decision(
     _mark_reviewed(row, ReviewStatus.OVERRIDDEN, actor)
     session.add(row)
     session.flush()
+    return row
+
+
+def _second_opinion(session: Session, row: AIDecision, *, actor: str, roles: set[str], verdict: str,
+                    reason_code: str | None, comment: str | None, policy: Policy | None) -> AIDecision:
+    """The blind second verdict on a double-reviewed decision: recorded for inter-reviewer agreement only (the
+    first verdict already acted on the case). Claimed once: two second opinions at the same moment get a 409."""
+    from sqlalchemy import update
+
+    why = can_verdict(row, roles, actor)
+    if why:
+        raise PermissionDenied(why)
+    if verdict == "override":
+        codes = (policy or active_policy(session)).model.review.reason_codes
+        if reason_code not in codes:
+            raise ValidationFailed(f"reason_code must be one of: {', '.join(codes)}", field="reason_code")
+    at = now()
+    res = session.execute(
+        update(AIDecision).where(AIDecision.id == row.id, AIDecision.second_verdict.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(second_verdict=verdict, second_reason_code=reason_code if verdict == "override" else None,
+                second_reviewed_by=actor[:ACTOR_CHARS], second_reviewed_at=at)
+        .execution_options(synchronize_session=False))
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"decision {row.id} already has its second opinion")
+    session.refresh(row)
+    first = "accept" if row.review_status == ReviewStatus.ACCEPTED else "override"
+    audit.record(session, actor=actor, action="ai.second_review", case_id=row.case_id, entity=f"ai_decision:{row.id}",
+                 after={"kind": row.kind, "verdict": verdict, "reason_code": row.second_reason_code,
+                        "agrees": verdict == first, "comment": (comment or "")[:2000] or None})
     return row
 
 
@@ -459,6 +531,18 @@ def export_training_csv(session: Session, *, field: str = "category") -> str:
     return buf.getvalue()
 
 
+def queue_item(row: AIDecision, roles: Iterable[str], actor: str | None) -> dict[str, Any]:
+    """A review-queue entry: a second-opinion item hides the first verdict (the second reviewer judges blind)."""
+    d = decision_dict(row)
+    second = wants_second_opinion(row)
+    if second:
+        d.update(review_status="second_opinion", reviewed_by=None, reviewed_at=None, override_reason_code=None,
+                 override_comment=None, override_value=None)
+    d["second_opinion"] = second
+    d["can_verdict"] = can_verdict(row, roles, actor) is None
+    return d
+
+
 def decision_dict(row: AIDecision) -> dict[str, Any]:
     """JSON shape of one decision for the API and the UI."""
     return {
@@ -469,6 +553,9 @@ def decision_dict(row: AIDecision) -> dict[str, Any]:
         "review_status": row.review_status, "sampled": row.sampled, "reviewed_by": row.reviewed_by,
         "reviewed_at": row.reviewed_at.isoformat() if row.reviewed_at else None,
         "override_reason_code": row.override_reason_code, "override_comment": row.override_comment,
-        "override_value": row.override_value, "run_id": row.run_id,
+        "override_value": row.override_value, "run_id": row.run_id, "double_review": row.double_review,
+        "second_verdict": row.second_verdict, "second_reason_code": row.second_reason_code,
+        "second_reviewed_by": row.second_reviewed_by,
+        "second_reviewed_at": row.second_reviewed_at.isoformat() if row.second_reviewed_at else None,
         "created_at": row.created_at.isoformat() if row.created_at else None,
     }

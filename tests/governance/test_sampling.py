@@ -34,7 +34,8 @@ def test_rates_per_stratum_highest_wins() -> None:
     assert sample_rate_for(p, FACTS, _output(0.7, "credit_card")) == (0.5, "low confidence")
     assert sample_rate_for(p, FACTS, _output(0.7, "retail_banking")) == (0.8, "rare categories")
     out = decide(FACTS, _output(0.7, "credit_card"), p)
-    assert out.status == "applied" and out.extra == {"sample_rate": 0.5, "stratum": "low confidence"}
+    assert out.status == "applied" and out.extra == {"sample_rate": 0.5, "stratum": "low confidence",
+                                                     "double_review": False}  # double_review_rate 0
 
 
 def test_a_stratum_needs_a_condition() -> None:
