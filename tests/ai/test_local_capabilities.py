@@ -43,6 +43,9 @@ def test_summary_has_at_most_three_sentences_and_key_facts() -> None:
     s = summarize(text)
     assert 1 <= len(s.sentences) <= 3 and s.summary == " ".join(s.sentences)
     assert all(sent in text for sent in s.sentences)  # extractive: no invented text
+    # what went wrong and what the person wants, in about half the length, never the greeting
+    assert "I want the $70 refunded." in s.sentences and "Dear team" not in s.summary
+    assert len(s.summary) <= len(text) / 2 + 10
     f = s.key_facts
     assert "$35.00" in f.amounts and "$70" in f.amounts
     assert "January 5, 2024" in f.dates and "2024-02-01" in f.dates
