@@ -17,9 +17,10 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, true
 from sqlmodel import Session, col
 
+from casemgr.cases.models import Case
 from casemgr.casetypes.documents import CASE_TYPES
 from casemgr.casetypes.registry import Registry, build_registry, get_registry
 from casemgr.casetypes.schema import CaseTypeDef
@@ -109,6 +110,30 @@ def case_type_of(case: Any, session: Session | None = None) -> CaseTypeDef:
     reg = registry_for(version, session or _session_of(case))
     ct = reg.case_types.get(case.case_type)
     return ct if ct is not None else get_registry().get(case.case_type)
+
+
+def stages_in_use(session: Session, limit: int = 20) -> list[tuple[Any, CaseTypeDef, Any]]:
+    """(pinned-to condition, case type, stage) for every stage of every case-types version running cases may be
+    on: the version in force, then the stored ones (newest first, at most `limit`). The condition selects the
+    cases on that version; the one in force also takes cases with no version or one that was never stored, so
+    with a single version it selects every case (as before versions existed). For the SLA scans."""
+    current = get_registry()
+    regs = [current]
+    for row in documents.history(session, CASE_TYPES.kind, limit):
+        if all(r.version != row.version for r in regs):
+            reg = registry_for(row.version, session)
+            if reg.version == row.version:
+                regs.append(reg)
+    others = [r.version for r in regs[1:]]
+    pinned = col(Case.case_type_version)
+    out: list[tuple[Any, CaseTypeDef, Any]] = []
+    for reg in regs:
+        if reg is current:
+            cond = or_(pinned.is_(None), pinned.notin_(others)) if others else true()
+        else:
+            cond = pinned == reg.version
+        out.extend((cond, ct, sd) for ct in reg.case_types.values() for sd in ct.stages)
+    return out
 
 
 # ---------------------------------------------------------------- naming versions

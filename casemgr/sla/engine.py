@@ -22,7 +22,7 @@ from casemgr.cases.events import CaseEvent
 from casemgr.cases.models import Case, Task
 from casemgr.casetypes.registry import get_registry
 from casemgr.casetypes.schema import StageDef
-from casemgr.casetypes.versions import case_type_of
+from casemgr.casetypes.versions import case_type_of, stages_in_use
 from casemgr.clock import now
 from casemgr.errors import StaleVersion
 from casemgr.limits import TASK_NAME_CHARS
@@ -274,25 +274,25 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
     out["more"] |= len(timers) == limit
     # Warnings: remaining business time <= (1 - warn_at) x target. For each stage the candidates are exactly the
     # cases due before `due_at(now, (1 - warn_at) x stage hours)`; a rule-shortened target is re-checked per case.
-    for ct in get_registry().case_types.values():
-        for sd in ct.stages:
-            if sd.sla is None or sd.waits_on_customer or sd.final:
+    # Per case-types version: a running case keeps the SLA of the version it is pinned to (issue 22).
+    for pinned, ct, sd in stages_in_use(session):
+        if sd.sla is None or sd.waits_on_customer or sd.final:
+            continue
+        share = 1.0 - sd.sla.warn_at
+        horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
+        cands = session.execute(
+            select(Case).where(and_(Case.case_type == ct.name, Case.stage == sd.name, Case.status == CaseStatus.OPEN,
+                                    Case.sla_state == SlaState.ON_TRACK, Case.sla_due_at > at,
+                                    Case.sla_due_at <= horizon, pinned))
+            .order_by(Case.sla_due_at, Case.id).limit(limit)
+        ).scalars().all()
+        for case in cands:
+            hours = case.sla_hours or sd.sla.hours
+            if case.sla_due_at is None:
                 continue
-            share = 1.0 - sd.sla.warn_at
-            horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
-            cands = session.execute(
-                select(Case).where(and_(Case.case_type == ct.name, Case.stage == sd.name, Case.status == CaseStatus.OPEN,
-                                        Case.sla_state == SlaState.ON_TRACK, Case.sla_due_at > at,
-                                        Case.sla_due_at <= horizon))
-                .order_by(Case.sla_due_at, Case.id).limit(limit)
-            ).scalars().all()
-            for case in cands:
-                hours = case.sla_hours or sd.sla.hours
-                if case.sla_due_at is None:
-                    continue
-                if _remaining_s(at, case.sla_due_at, sd.sla.business_hours) <= share * hours * 3600.0 + 1e-6:
-                    out["at_risk"] += _warn(session, case, at)
-            out["more"] |= len(cands) == limit
+            if _remaining_s(at, case.sla_due_at, sd.sla.business_hours) <= share * hours * 3600.0 + 1e-6:
+                out["at_risk"] += _warn(session, case, at)
+        out["more"] |= len(cands) == limit
     return out
 
 
@@ -328,24 +328,27 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
                lambda s, case: _breach(s, case, at), "breached")
     each_chunk(col(SlaTimer.case_id), [col(SlaTimer.next_escalation_at) <= at], SlaTimer,
                lambda s, timer: _repeat(s, timer, at), "escalated")
-    for ct in get_registry().case_types.values():
-        for sd in ct.stages:
-            if sd.sla is None or sd.waits_on_customer or sd.final:
-                continue
-            share = 1.0 - sd.sla.warn_at
-            horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
-            stage_sla = sd.sla
+    from casemgr.db import read_session
 
-            def warn(session: Session, case: Case, share: float = share, stage_sla: Any = stage_sla) -> bool:
-                hours = case.sla_hours or stage_sla.hours
-                if case.sla_due_at is None:
-                    return False
-                if _remaining_s(at, case.sla_due_at, stage_sla.business_hours) <= share * hours * 3600.0 + 1e-6:
-                    return _warn(session, case, at)
+    with read_session() as s:
+        stages = stages_in_use(s)
+    for pinned, ct, sd in stages:
+        if sd.sla is None or sd.waits_on_customer or sd.final:
+            continue
+        share = 1.0 - sd.sla.warn_at
+        horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
+        stage_sla = sd.sla
+
+        def warn(session: Session, case: Case, share: float = share, stage_sla: Any = stage_sla) -> bool:
+            hours = case.sla_hours or stage_sla.hours
+            if case.sla_due_at is None:
                 return False
+            if _remaining_s(at, case.sla_due_at, stage_sla.business_hours) <= share * hours * 3600.0 + 1e-6:
+                return _warn(session, case, at)
+            return False
 
-            each_chunk(col(Case.id), [col(Case.case_type) == ct.name, col(Case.stage) == sd.name,
-                                      col(Case.status) == CaseStatus.OPEN, col(Case.sla_state) == SlaState.ON_TRACK,
-                                      col(Case.sla_due_at) > at, col(Case.sla_due_at) <= horizon], Case, warn,
-                       "at_risk")
+        each_chunk(col(Case.id), [pinned, col(Case.case_type) == ct.name, col(Case.stage) == sd.name,
+                                  col(Case.status) == CaseStatus.OPEN, col(Case.sla_state) == SlaState.ON_TRACK,
+                                  col(Case.sla_due_at) > at, col(Case.sla_due_at) <= horizon], Case, warn,
+                   "at_risk")
     return out

@@ -104,3 +104,24 @@ def test_publishing_needs_the_governance_role() -> None:
         lifecycle.request_publish(s, "case-types", {CASE_TYPES_FILE: text}, actor="user:agent", user_id=None,
                                   roles={"agent"}, reason="not mine")
     assert getattr(err.value, "status_code", None) == 403
+
+
+def test_sla_scans_warn_a_case_whose_stage_exists_only_in_its_pinned_version(make_case) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from casemgr.sla import engine
+    from casemgr.sla.enums import SlaState
+
+    ids = [make_case(subject=f"feedback {i}") for i in range(2)]
+    for case_id in ids:
+        for stage in ("triage", "resolution", "feedback"):
+            _move(case_id, stage)
+    publish_v2()  # v2 has no feedback stage
+    first, second = (_case(i) for i in ids)
+    assert first.sla_due_at is not None and first.sla_state == SlaState.ON_TRACK
+    with write_session() as s:
+        out = engine.scan(s, at=first.sla_due_at - timedelta(minutes=1))
+    assert out["at_risk"] >= 1 and _case(ids[0]).sla_state == SlaState.AT_RISK
+    assert second.sla_due_at is not None
+    out = engine.scan_chunked(at=second.sla_due_at - timedelta(minutes=1))
+    assert _case(ids[1]).sla_state == SlaState.AT_RISK
