@@ -1,8 +1,8 @@
 """ai_decisions double review (issue 21): a policy share of sampled decisions gets a second, blind verdict from a
 different reviewer, so inter-reviewer agreement (percent agreement, Cohen's kappa) can be measured
 
-Revision ID: 0016_decision_double_review
-Revises: 0015_case_type_version
+Revision ID: 0017_decision_double_review
+Revises: 0016_case_party_created
 Create Date: 2026-12-03 17:10:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # the full path, for mypy
 from alembic import op
 
-revision: str = '0016_decision_double_review'
-down_revision: str | Sequence[str] | None = '0015_case_type_version'
+revision: str = '0017_decision_double_review'
+down_revision: str | Sequence[str] | None = '0016_case_party_created'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
