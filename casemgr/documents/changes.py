@@ -11,6 +11,16 @@ until somebody else grants it (the audit trail of user.roles_changed says who gr
 
 The setting `single_person_publish` (off by default and in the demo) lets the author's own request be approved
 at once, for installations with one governance lead; it is recorded as such in the audit event.
+
+Stable API (shared by the AI policy, rules, case types/SOPs and AI model rooms; change it only compatibly):
+`request(session, kind, files, actor=, user_id=, roles=, reason=)` -> ChangeRequest (raises the kind's
+PolicyFileError for an invalid candidate, NothingToChange when it is already in force), `approve(...)` ->
+(ChangeRequest, service.Published), `reject(..., comment=)`, `may_decide(...)` (None or why not: pages ask it so
+they never offer a button that answers 403), `get`, `listing`, `as_dict`, `single_person_publish()`.
+A new kind joins by a branch in `document_type()`; nothing else here changes. Callers: governance.lifecycle
+(request_publish: API, CLI `casemgr policy publish`, /governance/policy and its form editor), rules.api and the
+rules CLI (`casemgr rules publish` drafts a request too), casetypes, learning.activation; deciding happens in
+governance.changes_api (API and pages) and `casemgr policy approve|reject` for every kind.
 """
 
 from __future__ import annotations
