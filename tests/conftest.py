@@ -4,6 +4,7 @@ CASEMGR_TEST_DATABASE_URL is set), settings pointed at a temp data dir, users an
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import threading
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from casemgr import migrate
 from casemgr.bench.serving import free_port  # the one free_port (tests import it from casemgr.bench.serving)
@@ -76,16 +78,55 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     return None if PG_URL else d / "casemgr.sqlite3"
 
 
-def truncate_all_pg(url: str) -> None:
+_PG_ENGINES: dict[str, Engine] = {}
+
+
+def _pg_engine(url: str) -> Engine:
+    """One small pooled engine per URL for the per-test reset: a new connection per test cost ~40 ms."""
+    eng = _PG_ENGINES.get(url)
+    if eng is None:
+        eng = _PG_ENGINES[url] = create_engine(_sa_url(url), pool_size=1, max_overflow=0, pool_pre_ping=True)
+    return eng
+
+
+@functools.cache
+def _pg_reset_sql() -> str:
+    """One server-side block: DELETE the rows of the tables that have any (dependents first), restart the sequences
+    that were used, put back the audit chain's genesis head row (as migration 0006 leaves a fresh database).
+    Same end state as TRUNCATE ... RESTART IDENTITY of every table, at a quarter of the cost: TRUNCATE replaces
+    the files of all 27 tables and their indexes, where a test dirties a handful."""
     from casemgr.models_registry import metadata
 
-    eng = create_engine(_sa_url(url))
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        # As migration 0006 leaves a fresh database: the audit chain's genesis head row exists.
-        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
-    eng.dispose()
+    names = ", ".join(f"'{t.name}'" for t in reversed(metadata.sorted_tables))
+    return f"""DO $$
+DECLARE t text; has_rows boolean; s record;
+BEGIN
+  FOREACH t IN ARRAY ARRAY[{names}] LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I)', t) INTO has_rows;
+    IF has_rows THEN EXECUTE format('DELETE FROM %I', t); END IF;
+  END LOOP;
+  FOR s IN SELECT schemaname, sequencename FROM pg_sequences
+           WHERE schemaname = current_schema() AND last_value IS NOT NULL LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', s.schemaname, s.sequencename);
+  END LOOP;
+  INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, repeat('0', 64));
+END $$"""
+
+
+def truncate_all_pg(url: str) -> None:
+    """Empty every table of the models and restart their sequences: each test starts from a fresh database."""
+    from casemgr.models_registry import metadata
+
+    eng = _pg_engine(url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text(_pg_reset_sql()))
+    except DBAPIError:
+        # A table outside the models referencing one of them blocks the DELETE: the full TRUNCATE cascades.
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with eng.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
 
 
 @pytest.fixture(autouse=True)

@@ -138,7 +138,8 @@ class FakeLLM:
         """Listen (again) on self.port: a provider that was down comes back at the same address."""
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for it (0.5 s by default, paid at every stop).
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:
