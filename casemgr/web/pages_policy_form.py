@@ -18,6 +18,7 @@ from casemgr.db import read_session, write_session
 from casemgr.errors import DomainError
 from casemgr.governance import policy_form as pf
 from casemgr.governance.enums import Widget
+from casemgr.governance.policy import content_version
 from casemgr.policyfile import PolicyFileError
 from casemgr.users.service import Principal
 from casemgr.web.deps import page
@@ -37,7 +38,8 @@ MAX_VALUE = 2000  # characters of one submitted input (the whole body is bounded
 
 
 def _render(request: Request, values: dict[str, Any], *, check: Check | None = None, text: str = "",
-            reason: str = "", error: str | None = None, status_code: int = 200) -> HTMLResponse:
+            reason: str = "", error: str | None = None, status_code: int = 200,
+            base_version: str | None = None) -> HTMLResponse:
     from casemgr.documents.changes import single_person_publish
 
     errors: dict[str, list[str]] = {}
@@ -45,11 +47,12 @@ def _render(request: Request, values: dict[str, Any], *, check: Check | None = N
     if check is not None and check.problems:
         errors, problems = pf.field_problems(check.problems, text, pf.anchors(pf.sections()))
     with read_session() as s:
-        _, version = _policy_active(s)
+        active_text, version = _policy_active(s)
     return render(request, "policy_form.html", {
+        "base_version": base_version or content_version(active_text),
         "sections": pf.sections(values, errors), "problems": problems, "check": check, "kind": "policy",
         "reason": reason, "error": error, "active_version": version or "file (never published)",
-        "single_person": single_person_publish()}, status_code=status_code)
+        "single_person": single_person_publish(), "status_conflict": status_code == 409}, status_code=status_code)
 
 
 @router.get("/governance/policy/form", response_class=HTMLResponse)
@@ -59,8 +62,8 @@ def form_page(request: Request, who: PolicyEditor) -> Response:
     return _render(request, pf.values_from_data(pf.base_data(text)))
 
 
-def _submitted(form: Any) -> tuple[dict[str, Any], str, str]:
-    """(input values as the form module reads them, action, reason); unknown names are ignored."""
+def _submitted(form: Any) -> tuple[dict[str, Any], str, str, str]:
+    """(input values as the form module reads them, action, reason, base version); unknown names are ignored."""
     raw = {str(k): str(form.get(k)) for k in form.keys()}  # so rows added in the browser are read back too
     inputs = [i for sec in pf.sections(raw) for i in _inputs(sec)]
     checks = {i.name for i in inputs if i.widget == Widget.CHECKS}
@@ -71,7 +74,8 @@ def _submitted(form: Any) -> tuple[dict[str, Any], str, str]:
             values[name] = [str(v)[:MAX_VALUE] for v in form.getlist(name)]
         elif name in form:
             values[name] = str(form.get(name))[:MAX_VALUE]
-    return values, str(form.get("action") or "check"), str(form.get("reason") or "")[:2000]
+    return (values, str(form.get("action") or "check"), str(form.get("reason") or "")[:2000],
+            str(form.get("base_version") or "")[:80])
 
 
 def _inputs(sec: pf.Section) -> list[pf.Input]:
@@ -81,11 +85,17 @@ def _inputs(sec: pf.Section) -> list[pf.Input]:
     return out
 
 
-def _handle(request: Request, who: Principal, values: dict[str, Any], action: str, reason: str) -> Response:
+def _handle(request: Request, who: Principal, values: dict[str, Any], action: str, reason: str,
+            base_version: str) -> Response:
     if action not in ACTIONS:
         return _render(request, values, error=f"unknown action {action!r}", status_code=422)
     with read_session() as s:
         active_text, _ = _policy_active(s)
+    if base_version != content_version(active_text):
+        # The form's values are a whole policy: written over a newer version they would silently undo its changes.
+        return _render(request, values, reason=reason, base_version=base_version or "?", status_code=409,
+                       error="The policy in force changed since this form was opened (another change was published "
+                             "or rolled back). Reload the form and make your change again.")
     text = pf.to_text(pf.data_from_values(values, pf.base_data(active_text)), active_text)
     if action == "yaml":  # the advanced view, with the form's draft in it (checked, so problems show at their line)
         return _policy_page(request, text=text, check=_policy_check(text, active_text, simulate=False),
@@ -111,5 +121,5 @@ def _handle(request: Request, who: Principal, values: dict[str, Any], action: st
 @router.post("/governance/policy/form", response_class=HTMLResponse)
 async def form_post(request: Request, who: PolicyEditor) -> Response:
     form = await request.form()
-    values, action, reason = _submitted(form)
-    return await run_in_threadpool(_handle, request, who, values, action, reason)
+    values, action, reason, base_version = _submitted(form)
+    return await run_in_threadpool(_handle, request, who, values, action, reason, base_version)

@@ -27,15 +27,19 @@ def test_policy_cli_check_simulate_publish_rollback(tmp_path, make_user) -> None
     bad.write_text(POLICY_FILE.read_text().replace("sample_rate: 0.1", "sample_rate: 7"))
     r = runner.invoke(app, ["policy", "check", str(bad)])
     assert r.exit_code == 2 and f"{bad}:17: review.sample_rate" in r.output
+    ids = []
     with write_session() as s:
         for i in range(5):
             case = new_case(s, subject=f"c{i}", route=False)
+            ids.append(case.id)
             service.record_decision(s, case, AIOutput(kind="set_priority", value={"priority": "high"},
                                                       confidence=0.9), route=False)
     strict = tmp_path / "strict.yaml"
     strict.write_text(policy_text(lambda d: d["decisions"].update(set_priority={"mode": "suggest", "owner": "lead"})))
     r = runner.invoke(app, ["policy", "simulate", str(strict), "--last", "50"])
     assert r.exit_code == 0 and "applied->suggested: 5" in r.output and "lead: 0 -> 5" in r.output
+    # Each change with its example cases, newest first (the cases have no category).
+    assert f"set_priority / (none) / applied->suggested: 5; cases {', '.join(map(str, reversed(ids)))}" in r.output
     r = runner.invoke(app, ["policy", "diff", str(strict)])
     assert r.exit_code == 0 and "decisions.set_priority.mode: 'auto' -> 'suggest'" in r.output
     r = runner.invoke(app, ["policy", "publish", str(strict), "--reason", "x", "--author", agent])

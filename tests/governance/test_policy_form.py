@@ -13,12 +13,13 @@ from fastapi.testclient import TestClient
 
 from casemgr.casetypes.registry import get_registry
 from casemgr.governance import policy_form as pf
-from casemgr.governance.policy import DECISION_KINDS, AIPolicy, parse_policy
+from casemgr.governance.policy import DECISION_KINDS, AIPolicy, content_version, parse_policy
 from tests.web._helpers import HTML, login
 
 from .util import POLICY_FILE, policy_text
 
 BASE = POLICY_FILE.read_text(encoding="utf-8")
+BASE_VERSION = {"base_version": content_version(BASE)}  # the version the form was opened on (hidden input)
 
 
 def _vocabulary(prop: str) -> list[str]:
@@ -169,7 +170,7 @@ def test_the_page_shows_errors_at_the_field_and_the_yaml_view_at_the_line(lead) 
     c, csrf = lead
     values = pf.values_from_data(pf.base_data(BASE))
     values["decisions.classify.threshold"] = "1.5"
-    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "check"}, headers=HTML)
+    r = c.post("/governance/policy/form", data={**values, **BASE_VERSION, "csrf_token": csrf, "action": "check"}, headers=HTML)
     assert r.status_code == 422
     assert re.search(r'<input id="f-decisions--classify--threshold" name="decisions.classify.threshold" value="1.5"'
                      r'[^>]*aria-invalid="true"', r.text)
@@ -177,7 +178,7 @@ def test_the_page_shows_errors_at_the_field_and_the_yaml_view_at_the_line(lead) 
     line = next(i for i, ln in enumerate(_edit(values).splitlines(), 1) if "threshold: 1.5" in ln)
     assert f"(ai-policy.yaml line {line})" in r.text
     # The same draft in the advanced YAML view: the problem at its line.
-    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "yaml"}, headers=HTML)
+    r = c.post("/governance/policy/form", data={**values, **BASE_VERSION, "csrf_token": csrf, "action": "yaml"}, headers=HTML)
     assert r.status_code == 200 and "The form&#39;s draft, as YAML" in r.text
     assert f'<li id="line-{line}" class="bad">' in r.text and "threshold: 1.5" in html.unescape(r.text)
 
@@ -189,14 +190,14 @@ def test_a_valid_form_shows_the_change_in_words_and_the_simulation_then_submits(
     c, csrf = lead
     values = pf.values_from_data(pf.base_data(BASE))
     values["decisions.classify.thresholds_by_category.credit_reporting"] = "0.8"
-    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "simulate"}, headers=HTML)
+    r = c.post("/governance/policy/form", data={**values, **BASE_VERSION, "csrf_token": csrf, "action": "simulate"}, headers=HTML)
     assert r.status_code == 200 and 'id="valid"' in r.text and 'id="simulation"' in r.text
     assert "classify: threshold 0.7 → 0.8 for credit_reporting" in r.text
     assert "redact" not in r.text.split('id="diff-words"')[1].split("</section>")[0]  # nothing else in words
-    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "publish", "reason": ""},
+    r = c.post("/governance/policy/form", data={**values, **BASE_VERSION, "csrf_token": csrf, "action": "publish", "reason": ""},
                headers=HTML)
     assert r.status_code == 422 and "Give a reason" in r.text
-    r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "publish",
+    r = c.post("/governance/policy/form", data={**values, **BASE_VERSION, "csrf_token": csrf, "action": "publish",
                                                 "reason": "credit reporting needs more certainty"}, headers=HTML,
                follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/governance/policy?done=request"
@@ -204,3 +205,34 @@ def test_a_valid_form_shows_the_change_in_words_and_the_simulation_then_submits(
         [req] = changes.listing(s, status="pending")
         assert req.reason == "credit reporting needs more certainty"
         assert "credit_reporting: 0.8  # most confused" in req.files["ai-policy.yaml"]
+
+
+def test_a_form_opened_before_another_change_was_published_is_refused(lead, api_key) -> None:  # type: ignore[no-untyped-def]
+    """The form holds a whole policy: submitted over a newer version it would undo that change (409, not silently)."""
+    from casemgr.db import read_session
+    from casemgr.documents import changes
+
+    c, csrf = lead
+    opened = re.search(r'name="base_version" value="([^"]+)"', c.get("/governance/policy/form", headers=HTML).text)
+    assert opened and opened.group(1) == content_version(BASE)
+    with TestClient(c.app, headers={"X-API-Key": api_key("governance")}) as other, \
+            TestClient(c.app, headers={"X-API-Key": api_key("governance")}) as second:
+        rid = other.post("/api/policy/ai/publish", json={"text": BASE.replace("sample_rate: 0.1", "sample_rate: 0.3"),
+                                                         "reason": "more review"}).json()["request"]["id"]
+        assert second.post(f"/api/changes/{rid}/approve", json={}).status_code == 200
+    values = pf.values_from_data(pf.base_data(BASE))
+    values["decisions.classify.threshold"] = "0.65"
+    r = c.post("/governance/policy/form", data={**values, "base_version": opened.group(1), "csrf_token": csrf,
+                                                "action": "publish", "reason": "mine"}, headers=HTML)
+    assert r.status_code == 409 and "changed since this form was opened" in r.text
+    with read_session() as s:
+        assert changes.listing(s, status="pending") == []
+    # Reloaded, the form shows the new version and a change goes through on top of it.
+    page = c.get("/governance/policy/form", headers=HTML).text
+    assert 'value="0.3"' in page
+    fresh = re.search(r'name="base_version" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    values["review.sample_rate"] = "0.3"
+    r = c.post("/governance/policy/form", data={**values, "base_version": fresh, "csrf_token": csrf,
+                                                "action": "publish", "reason": "mine"}, headers=HTML,
+               follow_redirects=False)
+    assert r.status_code == 303

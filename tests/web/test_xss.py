@@ -95,10 +95,11 @@ def test_policy_editor_echoes_hostile_text_inert(web_client) -> None:  # type: i
 
 def test_policy_form_echoes_hostile_values_inert(web_client) -> None:  # type: ignore[no-untyped-def]
     from casemgr.governance import policy_form as pf
-    from casemgr.governance.policy import policy_path
+    from casemgr.governance.policy import content_version, policy_path
 
     c, csrf = web_client("governance")
-    values = pf.values_from_data(pf.base_data(policy_path().read_text(encoding="utf-8")))
+    text = policy_path().read_text(encoding="utf-8")
+    values = {**pf.values_from_data(pf.base_data(text)), "base_version": content_version(text)}
     values.update({"name": EVIL, "decisions.classify.description": EVIL, "review.reason_codes": EVIL,
                    "decisions.classify.threshold": EVIL, "review.strata.0.name": EVIL})
     r = c.post("/governance/policy/form", data={**values, "csrf_token": csrf, "action": "check"}, headers=HTML)
