@@ -155,3 +155,23 @@ def migrate(from_ref: str = typer.Option(..., "--from", help="Version the cases 
     lines += [f"  {verb}: {c['reference']} ({c['case_type']}, {c['stage']})" for c in out["cases"]]
     lines += [f"  cannot move: {c['reference']}: {c['reason']}" for c in out["cannot_move"]]
     typer.echo("\n".join(lines))
+
+
+@app.command("model")
+def model(case_type: str = typer.Argument(..., help="Case type name."),
+          version: str = typer.Option(None, "--version", help="Version to draw (default: in force)."),
+          compare: str = typer.Option(None, "--compare", help="Version to mark the differences against."),
+          out: Path = typer.Option(None, "--out", help="SVG file (default: stdout).")) -> None:
+    """Draw a case type as SVG (the model view), optionally with the diff against another version."""
+    from casemgr.casetypes.model import model_view
+    from casemgr.db import read_session
+
+    with read_session() as s:
+        view = _run(lambda: model_view(s, case_type, version=version, compare=compare))
+    if out is None:
+        typer.echo(view.svg)
+        return
+    out.write_text(view.svg, encoding="utf-8")
+    words = view.diff.words() if view.compare else []
+    typer.echo(f"wrote {out} ({view.version_label}{', compared with ' + str(view.compare_label) if view.compare else ''})"
+               + "".join(f"\n  {w}" for w in words))

@@ -162,9 +162,10 @@ def label(session: Session, version: str | None) -> str:
     """'v2 (1a2b3c4d)' for people; the hash alone when the version was never stored."""
     if not version:
         return "in force"
-    n = number_of(session, version)
-    if n is None and version == CASE_TYPES.shipped().version and not numbered(session):
-        n = 1  # nothing published yet: the shipped file is v1
+    rows = numbered(session)
+    n = next((num for num, row in rows if row.version == version), None)
+    if n is None and not rows and version == get_registry().version:
+        n = 1  # nothing published yet: the shipped file in force is v1
     return f"v{n} ({version[:8]})" if n else version[:8]
 
 

@@ -35,6 +35,12 @@ def test_cli_check_diff_publish_approve_versions_rollback(tmp_path: Path, make_u
     assert code == 1 and "different governance lead" in out  # four eyes
     code, out = _run("policy", "approve", request_id, "--author", bob)
     assert code == 0 and "case-types version" in out, out
+    svg = tmp_path / "complaint.svg"
+    code, out = _run("casetypes", "model", "complaint", "--version", "v2", "--compare", "v1", "--out", str(svg))
+    assert code == 0 and "stage feedback removed" in out and "intake: SLA 4 h → 2 h" in out, out
+    assert 'data-stage="feedback"' in svg.read_text() and "removed" in svg.read_text()
+    code, out = _run("casetypes", "model", "nonesuch")
+    assert code == 1 and "nonesuch" in out
     code, out = _run("casetypes", "versions")
     assert code == 0 and out.splitlines()[0].startswith("* v2") and "v1" in out.splitlines()[1]
     code, out = _run("casetypes", "rollback", "--to", "v1", "--reason", "back", "--author", bob)
