@@ -72,6 +72,7 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
     registry = get_registry()
     start = now() - timedelta(days=90)
     created = 0
+    causes = random.Random(seed * 31 + 7)  # its own stream: the cases themselves stay as they were
     jobs: list[tuple[str, dict[str, Any]]] = [("complaint", r) for r in complaints] + [("contract", r) for r in contracts]
     rng.shuffle(jobs)
     for i, (kind, rec) in enumerate(jobs):
@@ -110,11 +111,32 @@ def seed_cases(n_complaints: int = 250, n_contracts: int = 80, seed: int = 42) -
                 if kind == "complaint" and stage == "triage" and rec.get("product"):
                     case.category = rec["product"]
                     case.fields = {**case.fields, "category": rec["product"]}
+                code = resolution_code(causes, rec.get("product"), t) if kind == "complaint" and stage == "closed" else None
                 case = cases.transition(session, case.id, stage, case.version, actor=rng.choice(
-                    ["user:agent", "user:agent", "user:lead"]), at=t)
+                    ["user:agent", "user:agent", "user:lead"]), at=t, resolution_code=code)
         created += 1
     assert registry  # registry validated before seeding
     return created
+
+
+# Root causes agents confirm when a demo complaint closes (issue 22), weighted per product, so the dashboard's
+# root-cause section has recurring causes to show. In the last two weeks system errors rise: a top mover.
+CAUSES_BY_PRODUCT = {
+    "credit_reporting": {"credit_report_error": 6, "third_party": 2, "process_delay": 2, "policy_explained": 1},
+    "credit_card": {"billing_error": 4, "unauthorised_transaction": 3, "communication_gap": 2, "policy_explained": 2},
+    "debt_collection": {"third_party": 4, "communication_gap": 3, "staff_conduct": 2, "policy_explained": 1},
+    "mortgages_and_loans": {"process_delay": 4, "billing_error": 2, "communication_gap": 2, "system_error": 1},
+    "retail_banking": {"billing_error": 3, "unauthorised_transaction": 2, "system_error": 2, "process_delay": 2},
+}
+OTHER_CAUSES = {"communication_gap": 2, "policy_explained": 2, "process_delay": 1, "withdrawn": 1}
+
+
+def resolution_code(rng: random.Random, product: str | None, closed_at: datetime) -> str:
+    weights = dict(CAUSES_BY_PRODUCT.get(product or "", OTHER_CAUSES))
+    if closed_at >= now() - timedelta(days=14):
+        weights["system_error"] = weights.get("system_error", 0) + 4
+    codes = sorted(weights)
+    return rng.choices(codes, weights=[weights[c] for c in codes])[0]
 
 
 # Where an open demo case's SLA due time lands relative to now (share, remaining time in hours: low, high).

@@ -73,14 +73,32 @@ def step_for(action: BulkAction, params: dict[str, Any], who: Principal) -> Step
         if priority not in PRIORITIES:
             raise ValidationFailed(f"params.priority must be one of {', '.join(PRIORITIES)}", field="params.priority")
         return lambda s, cid, v: service.update_case(s, cid, CasePatch(version=v, priority=priority), actor)  # type: ignore[arg-type]
+    # A closing move of a type with resolution codes needs params.resolution_code (issue 22): without one (or with
+    # one that type lacks) such a case is `invalid` with the reason; types without codes close as before.
+    code = _text(params, "resolution_code", required=False, max_len=50)
+
+    def code_for(case: Case, to_stage: str) -> str | None:
+        ct = service.case_type_def(case)
+        target = ct.stage(to_stage)
+        return code if ct.resolution_codes and target is not None and target.final else None
+
     if action == BulkAction.TRANSITION:
         to_stage = _text(params, "to_stage", max_len=50)
         reason = _text(params, "reason")
-        return lambda s, cid, v: service.transition(s, cid, str(to_stage), v, actor=actor, reason=reason)
+
+        def move(s: Session, cid: int, v: int) -> Case:
+            case = service.get_case(s, cid)
+            return service.transition(s, cid, str(to_stage), v, actor=actor, reason=reason,
+                                      resolution_code=code_for(case, str(to_stage)))
+        return move
     if action == BulkAction.CLOSE:
         reason = _text(params, "reason")
-        return lambda s, cid, v: service.transition(s, cid, _final_stage(service.get_case(s, cid)), v, actor=actor,
-                                                    reason=reason)
+
+        def close(s: Session, cid: int, v: int) -> Case:
+            case = service.get_case(s, cid)
+            final = _final_stage(case)
+            return service.transition(s, cid, final, v, actor=actor, reason=reason, resolution_code=code_for(case, final))
+        return close
     raise ValidationFailed(f"unknown action {action!r}", field="action")
 
 

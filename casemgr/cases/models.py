@@ -49,6 +49,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_party_created", "party_id", "created_at", "id"),
         # `casemgr casetypes migrate`: the cases pinned to one case-types version (issue 22).
         Index("ix_cases_type_version", "case_type_version", "case_type", "id"),
+        # Root causes (issue 22): cases of a type closed in a period, read without a scan of the table.
+        Index("ix_cases_type_closed", "case_type", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -99,6 +101,8 @@ class Case(SQLModel, table=True):
     closed_at: datetime | None = None
     # A duplicate merged into another case points at the survivor (bulk merge, issue 20).
     merged_into_id: int | None = None  # no FK: adding one would rebuild the cases table (and its FTS triggers)
+    # The agent-confirmed root cause, one of the type's resolution_codes; required to close such a type (issue 22).
+    resolution_code: str | None = Field(default=None, max_length=50)
 
 
 class Task(SQLModel, table=True):

@@ -85,7 +85,8 @@ def allowed_transitions(case_id: int, session: ReadSession, _: Reader) -> dict[s
 
 @router.post("/cases/{case_id}/transitions", response_model=CaseOut)
 def transition(case_id: int, data: TransitionIn, session: WriteSession, who: Writer) -> CaseOut:
-    case = service.transition(session, case_id, data.to_stage, data.version, actor=who.actor, reason=data.reason)
+    case = service.transition(session, case_id, data.to_stage, data.version, actor=who.actor, reason=data.reason,
+                              resolution_code=data.resolution_code)
     return CaseOut.model_validate(case)
 
 

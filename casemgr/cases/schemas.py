@@ -60,6 +60,8 @@ class TransitionIn(BaseModel):
     to_stage: str = Field(min_length=1, max_length=50)
     version: int = Field(ge=1)
     reason: str | None = Field(default=None, max_length=2000)
+    resolution_code: str | None = Field(default=None, max_length=50, description=(
+        "The confirmed root cause, one of the case type's resolution_codes; required to close a type that has them"))
 
 
 class AssignIn(BaseModel):
@@ -150,6 +152,7 @@ class CaseOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    resolution_code: str | None = None
 
 
 class CasePage(BaseModel):

@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from casemgr.audit import service as audit
 from casemgr.cases import cursor as cursor_codec
+from casemgr.cases import resolution
 from casemgr.cases.change import FACT_FIELDS, Change, change, snapshot
 from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.cases.models import Case, Note, Party, StageHistory, Task
@@ -288,6 +289,7 @@ def move_stage(ch: Change, to_stage: str) -> None:
     `to_stage` (owner, status, SLA target, stage tasks). The change re-routes afterwards."""
     session, case, at = ch.session, ch.case, ch.at
     ct = check_transition(case, to_stage)
+    resolution.require(ct, case, to_stage)  # a complaint closes only with an agent-confirmed root cause (422)
     for h in session.execute(
         select(StageHistory).where(StageHistory.case_id == case.id, StageHistory.left_at.is_(None))
     ).scalars().all():
@@ -317,12 +319,23 @@ def move_stage(ch: Change, to_stage: str) -> None:
     ch.reroute(f"entered {to_stage}")
 
 
+def set_resolution_code(ch: Change, code: str) -> None:
+    """Inside a change: store the (checked) resolution code; the change's audit event records it."""
+    ch.extra["resolution_code"] = code
+    ch.case.resolution_code = code
+
+
 def transition(
     session: Session, case_id: int, to_stage: str, expected_version: int, actor: str, reason: str | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, resolution_code: str | None = None,
 ) -> Case:
-    check_transition(get_case(session, case_id), to_stage)  # 422/409 before anything is claimed
+    current = get_case(session, case_id)
+    ct = check_transition(current, to_stage)  # 422/409 before anything is claimed
+    code = resolution.check_code(ct, resolution_code, to_stage)
+    resolution.require(ct, current, to_stage, code)
     with change(session, case_id, expected_version, actor, "case.transitioned", at=at) as ch:
+        if code:
+            set_resolution_code(ch, code)
         move_stage(ch, to_stage)
         if reason:
             ch.extra["reason"] = reason

@@ -91,6 +91,13 @@ class AICapabilities(Strict):
     critical_within_days: int = Field(default=7, ge=0, le=365)  # ... within this many days is critical
 
 
+class ResolutionCode(Strict):
+    """An agent-confirmed root cause, chosen when a case of the type closes (issue 22: root causes)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)
+    label: str = Field(min_length=1, max_length=120)
+
+
 class CaseTypeDef(Strict):
     name: str = Field(pattern=NAME_RE)
     label: str
@@ -107,6 +114,9 @@ class CaseTypeDef(Strict):
     intake_addresses: list[str] = Field(default_factory=list)  # "invoices@" (prefix) or a full address
     party_kind: str = Field(default="customer", pattern=NAME_RE)  # what the sender is: customer, counterparty…
     renewals: bool = False  # renewal reminders from contract dates (casemgr.sla.renewals)
+    # Root causes (issue 22): when the list is not empty, a case of the type cannot enter a final stage without
+    # one of these codes (casemgr.cases.resolution).
+    resolution_codes: list[ResolutionCode] = Field(default_factory=list)
 
     @field_validator("stages")
     @classmethod
@@ -117,6 +127,18 @@ class CaseTypeDef(Strict):
                 raise ValueError(f"duplicate stage {s.name!r}")
             seen.add(s.name)
         return stages
+
+    @field_validator("resolution_codes")
+    @classmethod
+    def _unique_codes(cls, codes: list[ResolutionCode]) -> list[ResolutionCode]:
+        names = [c.name for c in codes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate resolution code(s) {', '.join(dup)}")
+        return codes
+
+    def resolution_label(self, code: str | None) -> str | None:
+        return next((c.label for c in self.resolution_codes if c.name == code), code)
 
     @property
     def form_slug(self) -> str:

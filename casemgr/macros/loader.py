@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from casemgr.config import get_settings
 from casemgr.macros import render
@@ -37,6 +38,23 @@ def load_file(path: Path) -> Macro:
     return macro
 
 
+def _resolution_problems(loaded: LoadedYaml, macro: Macro, ct: Any) -> list[Problem]:
+    """A macro that closes a type with resolution codes must name one of them; other macros name none."""
+    target = ct.stage(macro.transition) if macro.transition else None
+    closes = target is not None and target.final and bool(ct.resolution_codes)
+    codes = [c.name for c in ct.resolution_codes]
+    if closes and not macro.resolution_code:
+        return [Problem(loaded.file, loaded.line_of(("transition",)), f"closing a {ct.name} needs a resolution code: "
+                        f"add resolution_code, one of {', '.join(codes)}")]
+    if macro.resolution_code and not closes:
+        return [Problem(loaded.file, loaded.line_of(("resolution_code",)),
+                        f"resolution_code is only for a macro that closes a {ct.name} with resolution codes")]
+    if macro.resolution_code and macro.resolution_code not in codes:
+        return [Problem(loaded.file, loaded.line_of(("resolution_code",)),
+                        f"unknown resolution code {macro.resolution_code!r} for {ct.name}; choices: {', '.join(codes)}")]
+    return []
+
+
 def _check_against_case_types(loaded: LoadedYaml, macro: Macro) -> list[Problem]:
     from casemgr.casetypes.registry import get_registry
 
@@ -49,6 +67,7 @@ def _check_against_case_types(loaded: LoadedYaml, macro: Macro) -> list[Problem]
             if s not in names:
                 key = ("transition",) if s == macro.transition else ("stages",)
                 out.append(Problem(loaded.file, loaded.line_of(key), f"{t} has no stage {s!r}"))
+        out.extend(_resolution_problems(loaded, macro, ct))
         declared = {f.name for f in ct.fields}
         for f in macro.set.fields:
             if f not in declared:

@@ -38,6 +38,8 @@ class Macro(BaseModel):
     set: MacroSet = Field(default_factory=MacroSet)
     tasks: list[MacroTask] = Field(default_factory=list, max_length=20)
     transition: str | None = Field(default=None, max_length=50)
+    # A macro that closes a type with resolution codes names the root cause it confirms (issue 22).
+    resolution_code: str | None = Field(default=None, max_length=50)
 
     @field_validator("case_types")
     @classmethod

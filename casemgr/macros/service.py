@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from casemgr.cases import resolution
 from casemgr.cases import service as cases
 from casemgr.cases.change import FACT_FIELDS, change
 from casemgr.cases.models import Case, Party, Task
@@ -80,7 +81,8 @@ def _check_fits(case: Case, m: Macro) -> None:
     if m.stages and case.stage not in m.stages:
         raise ValidationFailed(f"macro {m.name!r} applies in stages {', '.join(m.stages)}, not {case.stage!r}")
     if m.transition:
-        cases.check_transition(case, m.transition)
+        ct = cases.check_transition(case, m.transition)
+        resolution.require(ct, case, m.transition, resolution.check_code(ct, m.resolution_code, m.transition))
 
 
 def apply(session: Session, case_id: int, name: str, version: int, who: Principal,
@@ -107,6 +109,8 @@ def apply(session: Session, case_id: int, name: str, version: int, who: Principa
             session.add(Task(case_id=case.id or 0, name=t.name, role=t.role, stage=case.stage, source="user",
                              due_at=now() + timedelta(hours=t.due_hours) if t.due_hours else None))
         if m.transition:
+            if m.resolution_code:  # checked by _check_fits; recorded in this change's audit event
+                cases.set_resolution_code(ch, m.resolution_code)
             cases.move_stage(ch, m.transition)  # re-routes for the new stage
         elif s.queue is None:  # a macro that names a queue means it: no re-route over it
             ch.reroute("macro changed facts", when_changed=FACT_FIELDS)

@@ -47,12 +47,13 @@ def bulk_form(request: Request, who: Annotated[Principal, Depends(page("cases.bu
               assignee: Annotated[str, Form(max_length=100)] = "", queue: Annotated[str, Form(max_length=80)] = "",
               priority: Annotated[str, Form(max_length=20)] = "", to_stage: Annotated[str, Form(max_length=50)] = "",
               reason: Annotated[str, Form(max_length=2000)] = "", back: Annotated[str, Form(max_length=2000)] = "",
+              resolution_code: Annotated[str, Form(max_length=50)] = "",
               ) -> Response:
     try:
         if not case:
             raise ValidationFailed("select at least one case first")
         params = {"assignee": assignee or None, "queue": queue, "priority": priority, "to_stage": to_stage,
-                  "reason": reason}
+                  "reason": reason, "resolution_code": resolution_code or None}
         try:
             data = BulkIn(action=action, params=params, cases=parse_refs(case))  # type: ignore[arg-type]
         except ValidationError as exc:

@@ -152,6 +152,9 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "users": assignable_users(session) if principal.has_any(ownership.REASSIGN_ROLES) else [],
         "transitions": [(t, (sd.label if (sd := ct.stage(t)) else None) or t) for t in service.allowed_transitions(case)]
         if can_write else [],
+        # Closing a type with resolution codes needs one (issue 22): the form offers them next to the close button.
+        "resolution_codes": ct.resolution_codes if can_write and any(
+            (sd := ct.stage(t)) is not None and sd.final for t in service.allowed_transitions(case)) else [],
         "can_write": can_write,
         "tasks": [{"t": t, "sop": _task_sop(session, reg, t)} for t in tasks],
         "process_version": _process_version(session, case),
@@ -220,9 +223,11 @@ def _act(request: Request, who: Principal, case_id: int, done: str, fn: Callable
 
 @router.post("/cases/{case_id}/transition")
 def transition(request: Request, case_id: int, who: Writer, to_stage: Annotated[str, Form(max_length=50)],
-               version: Annotated[int, Form(ge=1)], reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+               version: Annotated[int, Form(ge=1)], reason: Annotated[str, Form(max_length=2000)] = "",
+               resolution_code: Annotated[str, Form(max_length=50)] = "") -> Response:
     return _act(request, who, case_id, "transition",
-                lambda s: service.transition(s, case_id, to_stage, version, actor=who.actor, reason=reason or None))
+                lambda s: service.transition(s, case_id, to_stage, version, actor=who.actor, reason=reason or None,
+                                             resolution_code=resolution_code or None))
 
 
 @router.post("/cases/{case_id}/notes")

@@ -151,6 +151,9 @@ def queue_page(
         "tz": tz, "tz_name": tz_name or "UTC", "notice": notice, "customer_email": email,
         "back_url": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         "stage_names": sorted({t for ct in reg.case_types.values() for s in ct.stages for t in s.transitions}),
+        # Bulk close of complaints (issue 22): every type's resolution codes, one list (a case of a type that
+        # lacks the chosen code is skipped with the reason).
+        "resolution_codes": [(ct.name, rc) for ct in reg.case_types.values() for rc in ct.resolution_codes],
     }
     return render(request, "queue.html", ctx)
 

@@ -49,7 +49,10 @@ def test_transition_only_along_allowed_edges(agent_client):
     # closing and reopening
     v = moved["version"]
     r = agent_client.post(f"/api/cases/{case['id']}/transitions", json={"to_stage": "closed", "version": v})
-    assert r.json()["status"] == "closed" and r.json()["closed_at"]
+    assert r.status_code == 422 and "needs a resolution code" in r.json()["detail"]  # issue 22: root cause first
+    r = agent_client.post(f"/api/cases/{case['id']}/transitions",
+                          json={"to_stage": "closed", "version": v, "resolution_code": "billing_error"})
+    assert r.json()["status"] == "closed" and r.json()["closed_at"] and r.json()["resolution_code"] == "billing_error"
     r = agent_client.post(f"/api/cases/{case['id']}/transitions", json={"to_stage": "triage", "version": r.json()["version"]})
     assert r.json()["status"] == "open" and r.json()["closed_at"] is None
 

@@ -75,6 +75,11 @@ def test_priority_queue_transition_close_and_invalid(person) -> None:  # type: i
     assert r.status_code == 422 and "reason" in r.json()["detail"]
     r = agent.client.post("/api/cases/bulk", json={"action": "close", "params": {"reason": "duplicate of a call"},
                                                    "cases": versions(ids[1:3])})
+    assert [x["result"] for x in r.json()["results"]] == ["invalid", "invalid"]  # complaints need a resolution code
+    assert "needs a resolution code" in r.json()["results"][0]["message"]
+    r = agent.client.post("/api/cases/bulk", json={"action": "close", "params": {"reason": "duplicate of a call",
+                                                                                 "resolution_code": "withdrawn"},
+                                                   "cases": versions(ids[1:3])})
     assert [x["result"] for x in r.json()["results"]] == ["ok", "ok"]
     with read_session() as s:
         assert s.get(Case, ids[1]).status == "closed"  # type: ignore[union-attr]

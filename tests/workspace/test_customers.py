@@ -12,7 +12,8 @@ def test_customer_cases_open_and_closed(person, web_client) -> None:  # type: ig
     mine = make_cases(3, email="Kim.Lee@Example.com", subject="Kim problem")
     make_cases(2, email="other@example.com", subject="Other problem")
     add_inbound_message(mine[0], "from my work address", sender="Kim Lee <kim@work.example>")
-    r = agent.client.post("/api/cases/bulk", json={"action": "close", "params": {"reason": "solved"},
+    params = {"reason": "solved", "resolution_code": "billing_error"}
+    r = agent.client.post("/api/cases/bulk", json={"action": "close", "params": params,
                                                    "cases": versions(mine[:1])})
     assert r.json()["results"][0]["result"] == "ok"
     r = agent.client.get("/api/customers/kim.lee@example.com/cases")
