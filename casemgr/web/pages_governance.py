@@ -119,6 +119,10 @@ def _policy_review() -> dict[str, Any]:
         return review_state(s)
 
 
+# A draft is a whole document: submitted over a newer version it would silently undo that version's changes. The
+# pages send the version they were opened on (hidden base_version); scripted posts without it are not checked.
+STALE = ("The version in force changed since you opened this page (another change was published or rolled back). "
+         "Your text is kept below: compare it with the version now in force and submit again.")
 NOTICES = {"reviewed": "Review recorded.","publish": "Published: the new version is active.", "rollback": "Rolled back.",
            "request": "Submitted for approval: a different governance lead must approve it before it is published.",
            "approve": "Approved and published.", "reject": "Change request rejected.",
@@ -134,13 +138,14 @@ def _policy_rollback(session: Session, who: Principal, version: str, reason: str
 def _policy_page(request: Request, *, text: str | None = None, check: Check | None = None, error: str | None = None,
                  reason: str = "", notice: str | None = None, status_code: int = 200) -> HTMLResponse:
     from casemgr.governance import store
-    from casemgr.governance.policy import FILE_NAME
+    from casemgr.governance.policy import FILE_NAME, content_version
 
     with read_session() as s:
         active_text, active_version = _policy_active(s)
         history = store.history(s, 50)
     cand = active_text if text is None else text
     ctx = {"kind": "policy", "title": "AI policy", "action": "/governance/policy", "files": [FILE_NAME],
+           "base_version": content_version(active_text),
            "file": FILE_NAME, "text": cand, "active_version": active_version or "file (never published)",
            "history": history, "check": check, "error": error, "reason": reason, "notice": notice,
            "lines": numbered(cand, check.problems if check else [], None), "flagged": _flagged(),
@@ -156,10 +161,15 @@ def policy_page(request: Request, who: PolicyEditor, done: str | None = None) ->
 @router.post("/governance/policy", response_class=HTMLResponse)
 def policy_post(request: Request, who: PolicyEditor, text: Annotated[str, Form(max_length=200_000)],
                 action: Annotated[str, Form(max_length=20)] = "check",
-                reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+                reason: Annotated[str, Form(max_length=2000)] = "",
+                base_version: Annotated[str, Form(max_length=80)] = "") -> Response:
+    from casemgr.governance.policy import content_version
+
     text = text.replace("\r\n", "\n")
     with read_session() as s:
         active_text, _ = _policy_active(s)
+    if action == "publish" and base_version and base_version != content_version(active_text):
+        return _policy_page(request, text=text, reason=reason, error=STALE, status_code=409)
     check = _policy_check(text, active_text, simulate=action in ("simulate", "publish"))
     if action != "publish" or check.problems:
         return _policy_page(request, text=text, check=check, reason=reason, status_code=422 if check.problems else 200)
@@ -245,6 +255,7 @@ def _rules_page(request: Request, *, file: str | None, text: str | None = None, 
     with read_session() as s:
         history = store.history(s, 50)
     ctx = {"kind": "rules", "title": "Routing rules", "action": "/governance/rules", "files": files, "file": file,
+           "base_version": source.version,
            "text": cand, "active_version": version or f"files on disk ({source.version})", "history": history,
            "check": check, "error": error, "reason": reason, "notice": notice,
            "lines": numbered(cand, check.problems if check else [], file), "flagged": _flagged(),
@@ -290,13 +301,16 @@ def rules_page(request: Request, who: RulesEditor, file: Annotated[str | None, Q
 @router.post("/governance/rules", response_class=HTMLResponse)
 def rules_post(request: Request, who: RulesEditor, text: Annotated[str, Form(max_length=500_000)],
                file: Annotated[str, Form(max_length=200)], action: Annotated[str, Form(max_length=20)] = "check",
-               reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+               reason: Annotated[str, Form(max_length=2000)] = "",
+               base_version: Annotated[str, Form(max_length=80)] = "") -> Response:
     from casemgr.rules import store
 
     text = text.replace("\r\n", "\n")
     active, _ = _rules_active()
     if file not in active.files:
         return _rules_page(request, file=None, error=f"unknown rules file {file!r}", status_code=422)
+    if action == "publish" and base_version and base_version != active.version:
+        return _rules_page(request, file=file, text=text, reason=reason, error=STALE, status_code=409)
     check, candidate = _rules_check(file, text, simulate=action in ("simulate", "publish"))
     if action != "publish" or check.problems:
         return _rules_page(request, file=file, text=text, check=check, reason=reason,

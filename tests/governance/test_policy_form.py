@@ -236,3 +236,34 @@ def test_a_form_opened_before_another_change_was_published_is_refused(lead, api_
                                                 "action": "publish", "reason": "mine"}, headers=HTML,
                follow_redirects=False)
     assert r.status_code == 303
+
+
+def test_the_yaml_and_rules_pages_refuse_a_stale_draft_too(lead, api_key) -> None:  # type: ignore[no-untyped-def]
+    from casemgr.db import read_session
+    from casemgr.documents import changes
+
+    c, csrf = lead
+    policy_opened = re.search(r'name="base_version" value="([^"]+)"', c.get("/governance/policy", headers=HTML).text)
+    rules_page = c.get("/governance/rules?file=complaints.yaml", headers=HTML).text
+    rules_opened = re.search(r'name="base_version" value="([^"]+)"', rules_page)
+    assert policy_opened and rules_opened
+    with TestClient(c.app, headers={"X-API-Key": api_key("governance")}) as other, \
+            TestClient(c.app, headers={"X-API-Key": api_key("governance")}) as second:
+        rid = other.post("/api/policy/ai/publish", json={"text": BASE.replace("sample_rate: 0.1", "sample_rate: 0.3"),
+                                                         "reason": "more review"}).json()["request"]["id"]
+        assert second.post(f"/api/changes/{rid}/approve", json={}).status_code == 200
+        files = other.get("/api/rules").json()["files"]
+        rid = other.post("/api/rules/publish", json={"files": {**files, "complaints.yaml": files["complaints.yaml"]
+                                                               + "\n# reviewed\n"}, "reason": "note"}).json()["request"]["id"]
+        assert second.post(f"/api/changes/{rid}/approve", json={}).status_code == 200
+    r = c.post("/governance/policy", data={"text": BASE.replace("threshold: 0.6", "threshold: 0.65"), "action": "publish",
+                                           "reason": "mine", "base_version": policy_opened.group(1),
+                                           "csrf_token": csrf}, headers=HTML)
+    assert r.status_code == 409 and "changed since you opened this page" in r.text
+    text = html.unescape(re.search(r'<textarea id="editor"[^>]*>(.*?)</textarea>', rules_page, re.S).group(1))  # type: ignore[union-attr]
+    r = c.post("/governance/rules", data={"text": text + "\n# mine\n", "file": "complaints.yaml", "action": "publish",
+                                          "reason": "mine", "base_version": rules_opened.group(1),
+                                          "csrf_token": csrf}, headers=HTML)
+    assert r.status_code == 409 and "changed since you opened this page" in r.text
+    with read_session() as s:
+        assert changes.listing(s, status="pending") == []
