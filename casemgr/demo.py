@@ -24,8 +24,9 @@ from casemgr.sla.clock import due_at
 from casemgr.users import service as users
 
 DEMO_ROLES = ["agent", "lead", "governance", "reviewer", "admin"]
-# Four eyes (issue 21): a policy change drafted by one governance lead is approved by another.
-DEMO_EXTRA_USERS = {"governance2": "governance"}
+# Four eyes (issue 21): a policy change drafted by one governance lead is approved by another; a second reviewer
+# gives the blind second opinions of the double-reviewed slice (inter-reviewer agreement).
+DEMO_EXTRA_USERS = {"governance2": "governance", "reviewer2": "reviewer"}
 FIRST = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Drew", "Robin"]
 LAST = ["Smith", "Garcia", "Chen", "Okafor", "Novak", "Patel", "Murphy", "Silva", "Kowalski", "Nguyen", "Brown"]
 
