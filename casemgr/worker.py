@@ -39,6 +39,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "casemgr.conformance.jobs",  # conformance.refresh
     "casemgr.governance.jobs",  # ai.enrich
     "casemgr.intake.outbound",  # mail.send
+    "casemgr.intake.spooljobs",  # intake.spool (messages `casemgr intake pipe` acknowledged)
     "casemgr.learning.jobs",  # ai.train_candidate (weekly; trains and reports, never activates)
 )
 

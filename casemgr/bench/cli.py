@@ -248,6 +248,22 @@ def _brief(res: dict[str, Any]) -> str:
     return ", ".join(f"{k}={res[k]}" for k in keys[:6])
 
 
+def bench_pipe(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
+    runs: int = typer.Option(20, "--runs", min=1, help="Deliveries to time (one process each)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line only."),
+) -> None:
+    """`casemgr intake pipe` start-up per message (wall and CPU) vs a bare Python start, same run (target < 300 ms)."""
+    from casemgr.bench import pipe
+
+    res = pipe.run(n=runs, database_url=database_url)
+    if as_json:
+        typer.echo(json.dumps(res))
+        return
+    for k, v in res.items():
+        typer.echo(f"  {k:<28} {v}")
+
+
 # Every `casemgr bench NAME` command, in one place.
 def bench_review(
     decisions: int = typer.Option(10_000, "--decisions", min=1, help="Open AI decisions to generate."),
@@ -276,6 +292,7 @@ COMMANDS: dict[str, Any] = {
     "load": bench_load,
     "memory": bench_memory,
     "review": bench_review,
+    "pipe": bench_pipe,
 }
 
 app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)

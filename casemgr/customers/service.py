@@ -42,9 +42,8 @@ def case_ids(session: Session, parties: list[int], limit: int) -> list[int]:
     """
     if not parties:
         return []
-    rows = session.execute(select(col(Case.id), col(Case.created_at)).where(col(Case.party_id).in_(parties))
-                           .limit(MAX_CANDIDATES)).all()
-    rows.sort(key=lambda r: (r[1], r[0]), reverse=True)
+    rows = sorted(session.execute(select(col(Case.id), col(Case.created_at)).where(col(Case.party_id).in_(parties))
+                                  .limit(MAX_CANDIDATES)).tuples(), key=lambda r: (r[1], r[0]), reverse=True)
     return [int(r[0]) for r in rows[:limit]]
 
 

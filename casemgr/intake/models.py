@@ -63,3 +63,15 @@ class QuarantinedMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now, index=True)
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=100)
+
+
+class SpooledMessage(SQLModel, table=True):
+    """A message `casemgr intake pipe` stored durably and acknowledged; the worker's intake.spool job turns it
+    into a case (casemgr/intake/spool.py says why the pipe does not build the case itself)."""
+
+    __tablename__ = "intake_spool"
+    id: int | None = Field(default=None, primary_key=True)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    source: str | None = Field(default=None, max_length=500)
+    envelope_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    received_at: datetime = Field(default_factory=now)

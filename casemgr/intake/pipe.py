@@ -1,11 +1,13 @@
 """`casemgr intake pipe`: one message on stdin, for an MTA's pipe transport (Postfix `pipe`, Exim).
 
-An MTA starts one process per message, so start-up is the cost: `casemgr.cli.main` dispatches here before
-importing typer, the other CLI commands, the policy-file loader or anything that checks migrations, and this
-module imports the intake service only (no AI model is loaded: enrichment is queued for the worker, as on
-every intake path). The answer is a sysexits code the MTA understands:
+An MTA starts one process per message, so start-up is the cost: `casemgr.cli` dispatches here before
+importing typer or any other command, and the common case imports only the standard library, the message
+parser and the database driver: the message is parsed as every intake path parses it, then written with its
+worker job to the mail spool in one durable transaction (casemgr/intake/spool.py), no ORM, no models, no
+migration check. The worker makes the case. Unusual messages (over the size limit, unparseable) take the full
+`intake eml` path, which quarantines them before answering 65. The answer is a sysexits code the MTA understands:
 
-- 0  (EX_OK)       stored: a new case, an append, or a duplicate of a message already stored (re-delivery);
+- 0  (EX_OK)       stored durably (the spool; the worker makes the case, appends it, or finds a re-delivery);
 - 65 (EX_DATAERR)  the message cannot be used; it is stored in the quarantine first, so nothing is lost;
 - 75 (EX_TEMPFAIL) nothing was stored (database locked or unreachable); the MTA keeps it and retries.
 """
@@ -63,9 +65,11 @@ def run(argv: list[str], stdin: BinaryIO | None = None, stderr: TextIO | None = 
         print("intake pipe: empty message on stdin", file=err)
         return EX_DATAERR
     try:
+        if _spooled(raw, source, recipients):
+            return EX_OK
         from casemgr.intake.service import ingest_raw
 
-        # The same path as `casemgr intake eml`: one durable commit (synchronous=FULL on SQLite) before we answer.
+        # Over the size limit or unparseable: the `casemgr intake eml` path quarantines it durably first.
         result = ingest_raw(raw, channel="email", source=source, envelope_to=recipients or None)
     except Exception as exc:  # noqa: BLE001 - locked, unreachable, full disk: nothing stored, the MTA retries
         print(f"intake pipe: NOT STORED, retry later ({type(exc).__name__}: {str(exc)[:300]})", file=err)
@@ -74,6 +78,24 @@ def run(argv: list[str], stdin: BinaryIO | None = None, stderr: TextIO | None = 
         print(f"intake pipe: quarantined #{result.quarantine_id}: {result.reason}", file=err)
         return EX_DATAERR
     return EX_OK
+
+
+def _spooled(raw: bytes, source: str, recipients: list[str]) -> bool:
+    """Store a usable message in the spool (True); False leaves it to the full path (it will be quarantined)."""
+    from casemgr.intake import spool
+    from casemgr.intake.parse import ParseError, parse_message
+
+    where = spool.target()
+    if len(raw) > where.max_message_bytes:
+        return False
+    try:
+        parse_message(raw)
+    except ParseError:
+        return False
+    except Exception:  # noqa: BLE001 - a parser bug: the full path records it in the quarantine
+        return False
+    spool.store(raw, source, recipients, where)
+    return True
 
 
 def main(argv: list[str]) -> None:
