@@ -74,6 +74,54 @@ class Suggestion(_Strict):
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class MacroText(_Strict):
+    """A macro of the case's type as a drafting source: its name, title, stages and reply template."""
+
+    name: str = Field(max_length=80)
+    title: str = Field(default="", max_length=120)
+    stages: list[str] = Field(default_factory=list)
+    reply: str = Field(default="", max_length=20_000)
+
+
+class DraftContext(_Strict):
+    """What a reply draft may use: the case facts read before any model runs, and the AI's own findings.
+
+    Built by governance.enrich.prepare (case, customer, macros, SOPs) and completed in call_models (intent,
+    amounts and dates, next steps); providers never read the database."""
+
+    case_type: str
+    stage: str
+    reference: str = ""
+    subject: str = ""
+    customer_name: str | None = None
+    agent_name: str | None = None
+    category: str | None = None
+    amount: float | None = None
+    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    received: str | None = None  # the day the case was opened, as words ("3 December 2026")
+    due: str | None = None
+    today: str | None = None
+    intent: str | None = None
+    intent_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    urgency: str | None = None
+    amounts: list[str] = Field(default_factory=list)
+    dates: list[str] = Field(default_factory=list)
+    next_steps: list[dict[str, str | bool | None]] = Field(default_factory=list)
+    contract: dict[str, str] = Field(default_factory=dict)  # extracted contract terms worth naming
+    macros: list[MacroText] = Field(default_factory=list)
+    sops: dict[str, str] = Field(default_factory=dict)  # SOP path -> text, for the case's current stage
+
+
+class Draft(_Strict):
+    """A reply for the agent to check, edit and send; AI never sends it (policy kind draft_reply)."""
+
+    text: str = Field(min_length=1, max_length=20_000)
+    confidence: float = Field(ge=0.0, le=1.0)
+    # The facts and sources it used, shown next to the draft: "intent dispute_charge (0.82)", "amount $35.00".
+    evidence: list[str] = Field(default_factory=list, max_length=12)
+    sources: list[str] = Field(default_factory=list, max_length=8)  # macro names and SOP paths
+
+
 class Clause(_Strict):
     present: bool
     span: str | None = None

@@ -37,6 +37,8 @@ def output_confidence(capability: str, output: dict[str, Any] | None) -> float |
         return float(output["category"]["confidence"])
     if capability == "suggest":
         return float(output.get("confidence") or 0.0)
+    if capability == "draft_reply":
+        return float(output.get("confidence") or 0.0)
     if capability == "extract_contract":
         confs = [c.get("confidence") for c in output.get("clauses", {}).values() if c.get("confidence") is not None]
         return round(sum(confs) / len(confs), 4) if confs else None
@@ -93,7 +95,8 @@ def run_capability(
 ) -> AIOutcome:
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}")
-    extra = {"allowed": list(allowed) if allowed is not None else None, "context": context} if capability == "suggest" else None
+    extra = {"allowed": list(allowed) if allowed is not None else None, "context": context} if capability == "suggest" \
+        else {"context": context} if capability == "draft_reply" else None
     ihash = input_hash(capability, text, extra)
     t0 = time.perf_counter()
     error: str | None = None
@@ -101,6 +104,10 @@ def run_capability(
     try:
         if capability == "suggest":
             result: BaseModel = provider.suggest(text, allowed or [], context)
+        elif capability == "draft_reply":
+            from casemgr.ai.schemas import DraftContext
+
+            result = provider.draft_reply(text, DraftContext.model_validate(context or {}))
         else:
             result = getattr(provider, capability)(text)
         output = result.model_dump(mode="json")

@@ -2,8 +2,8 @@
 
 `enrich_case(session, case_id)`:
  1. checks the policy (kill switch off, or an external provider the policy does not allow: ai_status=off);
- 2. calls the provider for classify, summarize, suggest and (contracts) extract_contract, recording one
-    AICall row per call (redacting PII first when the provider is external);
+ 2. calls the provider for classify, summarize, suggest, (contracts) extract_contract and (types with macros)
+    draft_reply, recording one AICall row per call (redacting PII first when the provider is external);
  3. on any provider failure marks the case `ai_status=unavailable`, keeps the rules' routing, and enqueues an
     `ai.enrich` retry with exponential backoff;
  4. otherwise turns the answers into AIOutputs and records each through governance.service.record_decision
@@ -26,7 +26,7 @@ from typing import Any
 from sqlmodel import Session
 
 from casemgr.ai.models import AICall
-from casemgr.ai.schemas import Classification, ContractFacts, Suggestion, Summary
+from casemgr.ai.schemas import Classification, ContractFacts, Draft, DraftContext, Suggestion, Summary
 from casemgr.cases import service as cases
 from casemgr.cases.change import change
 from casemgr.cases.enums import CaseStatus, Urgency
@@ -186,6 +186,41 @@ class EnrichInput:
     fields: dict[str, Any]
     policy: Policy
     local: bool
+    draft: DraftContext | None = None  # the case facts a reply draft may use; None: no draft for this case
+
+
+def _draft_base(session: Session, case: Case, ct: Any) -> DraftContext | None:
+    """The reply draft's facts from the database (customer, agent, macros, the stage's SOPs), or None when the
+    case type has no macros to draft from (the processes of issue 22 answer no customer)."""
+    from casemgr.ai.schemas import MacroText
+    from casemgr.cases.models import Party
+    from casemgr.casetypes.registry import get_registry
+    from casemgr.macros.loader import get_macros
+    from casemgr.policyfile import PolicyFileError
+    from casemgr.users.models import User
+
+    try:
+        macros = [m for m in get_macros().values() if case.case_type in m.case_types]
+    except PolicyFileError:
+        return None  # a broken macro file: no draft (`casemgr macros check` names the file and line)
+    if not macros:
+        return None
+    party = session.get(Party, case.party_id) if case.party_id else None
+    agent = session.get(User, case.assignee_id) if case.assignee_id else None
+    sd = ct.stage(case.stage)
+    registry = get_registry()
+    sops = {t.sop: text for t in (sd.tasks if sd else []) if t.sop and (text := registry.sop_text(t.sop))}
+    # Every declared field is there (None when unset), so a macro's `{% if not fields.x %}` renders.
+    fields: dict[str, str | int | float | bool | None] = {f.name: None for f in ct.fields}
+    fields.update({k: v for k, v in (case.fields or {}).items() if v is None or isinstance(v, str | int | float | bool)})
+    return DraftContext(
+        case_type=case.case_type, stage=case.stage, reference=case.reference or "", subject=case.subject or "",
+        customer_name=(party.name if party and party.name else None),
+        agent_name=(agent.display_name or agent.username) if agent else None, category=case.category,
+        amount=case.amount, fields=fields, received=f"{case.created_at:%d %B %Y}" if case.created_at else None,
+        due=f"{case.sla_due_at:%d %B %Y}" if case.sla_due_at else None, today=f"{now():%d %B %Y}",
+        macros=[MacroText(name=m.name, title=m.title, stages=m.stages, reply=m.reply) for m in macros],
+        sops=dict(list(sops.items())[:4]))
 
 
 def prepare(session: Session, case_id: int, provider: Any, policy: Policy) -> EnrichInput | EnrichResult:
@@ -208,7 +243,7 @@ def prepare(session: Session, case_id: int, provider: Any, policy: Policy) -> En
     return EnrichInput(case_id=case_id, version=case.version, text=text, case_type=case.case_type, stage=case.stage,
                        allowed=list(sd.transitions) if sd else [],
                        has_categories=any(f.name == "category" and f.choices for f in ct.fields), caps=ct.ai,
-                       fields=dict(case.fields or {}), policy=policy, local=local)
+                       fields=dict(case.fields or {}), policy=policy, local=local, draft=_draft_base(session, case, ct))
 
 
 def call_models(inp: EnrichInput, provider: Any, classified: CallOutcome | None = None) -> list[CallOutcome]:
@@ -231,9 +266,45 @@ def call_models(inp: EnrichInput, provider: Any, classified: CallOutcome | None 
     out.append(g)
     if g.error:
         return out
+    contract: ContractFacts | None = None
     if inp.caps.extract_contract:
-        out.append(_call_provider(inp.case_id, provider, "extract_contract", inp.text, ContractFacts))
+        x = _call_provider(inp.case_id, provider, "extract_contract", inp.text, ContractFacts)
+        out.append(x)
+        contract = x.output
+    ctx = _draft_context(inp, cls, s.output, contract)
+    if ctx is not None and getattr(provider, "drafts_replies", False):
+        out.append(_call_provider(inp.case_id, provider, "draft_reply", inp.text, Draft,
+                                  context=ctx.model_dump(mode="json")))
     return out
+
+
+def _draft_context(inp: EnrichInput, cls: Classification, summary: Summary | None,
+                   contract: ContractFacts | None) -> DraftContext | None:
+    """The draft's facts completed with what the models found: intent, amounts and dates, next steps. None when
+    no reply should be drafted: no macros for the type, or spam / phishing (a reply would confirm the address)."""
+    if inp.draft is None:
+        return None
+    scope = cls.scope
+    if scope is not None and (scope.spam or scope.phishing):
+        return None
+    from casemgr.ai.nextsteps import next_steps
+
+    intent = cls.intent if inp.caps.intent else None
+    steps = next_steps(intent.label, inp.text, now().date(), amount=inp.fields.get("amount")) if intent else []
+    facts = summary.key_facts if summary is not None else None
+    terms: dict[str, str] = {}
+    if contract is not None:
+        if contract.parties:
+            terms["parties"] = " and ".join(contract.parties[:3])
+        for key in ("expiration_date", "renewal_term", "notice_period_to_terminate_renewal", "governing_law"):
+            if getattr(contract, key):
+                terms[key] = str(getattr(contract, key))
+    category = inp.draft.category or (cls.category.label if inp.has_categories and inp.caps.classify else None)
+    return inp.draft.model_copy(update={
+        "intent": intent.label if intent else None, "intent_confidence": intent.confidence if intent else None,
+        "urgency": cls.urgency.label if inp.caps.urgency == "text" else None, "category": category,
+        "amounts": list(facts.amounts[:3]) if facts else [], "dates": list(facts.dates[:3]) if facts else [],
+        "next_steps": [{"text": st.text, "escalate": st.escalate} for st in steps], "contract": terms})
 
 
 def _urgency_for_type(inp: EnrichInput, cls: Classification, contract: ContractFacts | None) -> Any:
@@ -337,6 +408,15 @@ def build_outputs(inp: EnrichInput, case: Any, stored: dict[str, tuple[CallOutco
                                                      "key_facts": summary.key_facts.model_dump(mode="json")},
                             confidence=None, **base(s_call)))
     outputs.extend(_stage_outputs(case, suggestion, base(g_call)))
+    d = stored.get("draft_reply")
+    if d is not None and d[0].output is not None:
+        draft: Draft = d[0].output
+        # A suggestion for the agent (the shipped policy cannot make it more): the case page puts it in the
+        # reply box; sending records how much the agent changed it (governance.draft_outcome).
+        outputs.append(AIOutput(kind="draft_reply", value={"text": draft.text, "evidence": draft.evidence,
+                                                           "sources": draft.sources},
+                                confidence=float(draft.confidence),
+                                rationale="; ".join(draft.evidence)[:AI_RATIONALE_CHARS], **base(d[1])))
     if contract is not None and x_call is not None:
         confs = [c.confidence for c in contract.clauses.values() if c.confidence is not None]
         outputs.append(AIOutput(kind="extract_contract", value=contract.model_dump(mode="json"),
@@ -361,7 +441,8 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
     if case.status == CaseStatus.CLOSED:
         return EnrichResult(case_id, "skipped", "case is closed")
     stored = {c.capability: (c, _store_call(session, c)) for c in calls}
-    failed = next((c for c in calls if c.error), None)
+    # A draft that failed is only a missing draft (the call is recorded); every other failure makes AI unavailable.
+    failed = next((c for c in calls if c.error and c.capability != "draft_reply"), None)
     if failed is not None:
         return _unavailable(session, case, failed.error or "provider failed", attempt, calls=len(calls))
     built = build_outputs(inp, case, stored, provider)

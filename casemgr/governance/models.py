@@ -59,4 +59,7 @@ class AIDecision(SQLModel, table=True):
     second_reason_code: str | None = Field(default=None, max_length=60)
     second_reviewed_by: str | None = Field(default=None, max_length=100)
     second_reviewed_at: datetime | None = None
+    # draft_reply: how much the agent changed the draft before sending it (casemgr.ai.drafting.distance; 0 = as
+    # drafted, 1 = nothing kept); None until a reply is sent with the draft.
+    edit_distance: float | None = None
     created_at: datetime = Field(default_factory=now, index=True)

@@ -40,6 +40,7 @@ PII_KINDS: tuple[str, ...] = ("email", "iban", "card", "phone")
 Mode = Literal["auto", "suggest", "never"]
 # A threshold in a table (by category, by case type): bounded per entry, so a problem names its exact key and line.
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+_MODE_RANK = {"never": 0, "suggest": 1, "auto": 2}
 KillSwitch = Literal["normal", "suggest_only", "off"]
 
 
@@ -226,6 +227,11 @@ def _cross_check(loaded: LoadedYaml, model: AIPolicy) -> list[Problem]:
                 add(("decisions", kind, "thresholds_by_case_type", type_name),
                     f"decisions.{kind}.thresholds_by_case_type: unknown case type {type_name!r}; "
                     f"known: {', '.join(sorted(case_types))}")
+        kind_def = kinds.get(kind)
+        if kind_def is not None and _MODE_RANK[dp.mode] > _MODE_RANK[kind_def.max_mode]:
+            add(("decisions", kind, "mode"),
+                f"decisions.{kind}.mode: {dp.mode!r} is not allowed for {kind}; at most {kind_def.max_mode!r} "
+                "(a person acts on it)")
         if dp.mode == "never" and (dp.threshold is not None or dp.thresholds_by_category):
             add(("decisions", kind, "threshold"),
                 f"decisions.{kind}: mode 'never' with a threshold is contradictory; remove the threshold")

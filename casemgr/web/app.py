@@ -23,6 +23,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.intake.routes",  # public form + POST /api/intake
     "casemgr.governance.routes",  # AI decisions, review, AI policy
     "casemgr.governance.changes_api",  # change requests: four eyes on policy and rules (issue 21)
+    "casemgr.governance.draft_api",  # AI reply drafts: GET draft-reply, POST reply with edit distance (issues 17, 20)
     "casemgr.web.auth_routes",  # web UI (issue 7): login, logout
     "casemgr.web.pages_queue",  # queue page
     "casemgr.web.pages_bulk",  # queue bulk bar, saved-view form, profile (issue 20)

@@ -176,6 +176,10 @@ def describe(action: str, actor: str, before: dict[str, Any] | None, after: dict
             return f"AI suggestion ({kind}) accepted by {who}" + (f": {said}" if said else "") + detail
         if action == "ai.suggestion_rejected":
             return f"AI suggestion ({kind}) rejected by {who}" + (f" — {a['reason']}" if a.get("reason") else "")
+        if action == "ai.draft_sent":
+            dist = a.get("edit_distance")
+            how_much = f", {dist * 100:.0f}% changed (edit distance {dist:.2f})" if isinstance(dist, int | float) else ""
+            return f"AI draft reply edited and sent by {who}{how_much}{detail}"
         if action == "ai.overridden":
             return f"AI decision ({kind}) overridden by {who}" + (f": {said}" if said else "")
         return f"{action[3:].replace('_', ' ')} by {who}" + (f": {said}" if said else "")

@@ -24,6 +24,7 @@ from casemgr.casetypes.versions import case_type_of
 from casemgr.customers import service as customers
 from casemgr.db import read_session, write_session
 from casemgr.errors import Conflict, DomainError, NotFound, StaleVersion, ValidationFailed
+from casemgr.governance import draft_outcome
 from casemgr.governance.enums import DecisionOutcome
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Attachment, Message
@@ -168,7 +169,18 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
         "customer": customer, "merged_into": merged_into,
         "tz": zone(tz_name), "take_over_from": None, "delivery_words": case_story.DELIVERY_WORDS,
         "macros": _macros_for(case) if can_write else [],
+        "ai_draft": _draft_view(session, case_id) if can_write and case.status == "open" else None,
     }
+
+
+def _draft_view(session: Session, case_id: int) -> dict[str, Any] | None:
+    """The AI reply draft waiting in the reply box (a pending draft_reply suggestion), with its confidence and
+    evidence; None when there is none (a draft the policy refused is never one)."""
+    d = draft_outcome.pending_draft(session, case_id)
+    if d is None or not isinstance((d.proposed or {}).get("text"), str):
+        return None
+    return {"id": d.id, "text": d.proposed["text"], "confidence": d.confidence,
+            "evidence": [str(e) for e in (d.proposed.get("evidence") or [])][:12]}
 
 
 def _macros_for(case: Case) -> list[Any]:
@@ -274,11 +286,15 @@ def assign(request: Request, case_id: int, who: Assigner, version: Annotated[int
 
 @router.post("/cases/{case_id}/reply")
 def reply(request: Request, case_id: int, who: Writer, body: Annotated[str, Form(max_length=50000)],
-          version: Annotated[int, Form(ge=1)]) -> Response:
+          version: Annotated[int, Form(ge=1)], ai_decision: Annotated[int | None, Form(ge=1)] = None) -> Response:
+    """Send the agent's reply; when it started from the AI draft (`ai_decision`), the draft's outcome and how much
+    the agent changed it are recorded in the same transaction."""
     def run(s: Session) -> None:
         if not body.strip():
             raise ValidationFailed("the reply is empty")
-        integrations.send_reply(s, who, case_id, body, version)
+        msg = integrations.send_reply(s, who, case_id, body, version)
+        if ai_decision is not None:
+            draft_outcome.record_sent(s, case_id, ai_decision, body, actor=who.actor, message_id=getattr(msg, "id", None))
 
     return _act(request, who, case_id, "reply", run, drafts={"reply": body})
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlmodel import col
 
 from casemgr.cases.models import Case
 from casemgr.db import read_session, write_session
@@ -106,6 +107,12 @@ def _page(request: Request, kind: str | None, *, roles: frozenset[str] = frozens
 
         speed = per_reviewer(s)
         agree = {**agreement(s), "rate": policy.model.review.double_review_rate}
+        from casemgr.governance import draft_outcome
+
+        recent = draft_outcome.recent_sent(s)
+        draft_cases = {c.id: c for c in s.execute(select(Case).where(
+            col(Case.id).in_({d.case_id for d in recent}))).scalars()} if recent else {}
+        drafts = {"stats": draft_outcome.draft_stats(s), "recent": recent, "cases": draft_cases}
     items = [{"d": d, "case": cases.get(d.case_id), "why_not": gov.can_verdict(d, roles, actor),
               "second": gov.wants_second_opinion(d), "choices": _choices(d, cases.get(d.case_id))} for d in queue]
     from casemgr.clock import now
@@ -114,7 +121,8 @@ def _page(request: Request, kind: str | None, *, roles: frozenset[str] = frozens
            "groupings": gov.GROUPINGS,
            "overall": overall(by_kind), "codes": codes, "kind": kind or "", "error": error, "notice": notice,
            "kinds": sorted({m["group"] for m in by_kind}), "case_id": case_id, "agreement": agree, "f": f,
-           "categories": _categories(), "bands": list(BANDS)}
+           "categories": _categories(), "bands": list(BANDS),
+           "drafts": drafts}
     return render(request, "review.html", ctx, status_code=status_code)
 
 

@@ -87,6 +87,7 @@ def _stable(value: Any, ids: dict[int, str]) -> Any:
     if isinstance(value, datetime):
         return "<time>"
     if isinstance(value, str):
+        value = re.sub(r"\b(?:CMP|CTR)-\d+\b", "<reference>", value)  # a reply draft quotes its case's reference
         return re.sub(r"ai_decision:(\d+)", lambda m: f"ai_decision:{ids.get(int(m.group(1)), '?')}", value)
     return value
 
@@ -113,7 +114,9 @@ def _record(case_id: int) -> dict[str, Any]:
                                    "ai_call_id": call_ids.get(d.ai_call_id or 0),
                                    "review_status": "none" if d.review_status == "sampled" else d.review_status}, ids)
                           for d in decisions],
-            "calls": [_stable(c.model_dump(), ids) for c in calls],
+            # A reply draft's input is the case facts too (reference, dates): its hash differs between the two sets.
+            "calls": [_stable({**c.model_dump(), **({"input_hash": "<case facts>"} if c.capability == "draft_reply"
+                                                    else {})}, ids) for c in calls],
             "events": [_stable(e.model_dump(), ids) for e in events],
             "tasks": sorted((_stable(t.model_dump(), ids) for t in tasks), key=lambda t: t["name"]),
         }

@@ -26,6 +26,8 @@ def _capability(system: str) -> str:
         return "suggest"
     if "extract" in head:
         return "extract_contract"
+    if "draft a reply" in head:
+        return "draft_reply"
     return "unknown"
 
 
@@ -53,6 +55,9 @@ def valid_answer(capability: str, system: str, user: str) -> dict[str, Any]:
         return {"action": allowed[0] if allowed else None, "rationale": "next step", "confidence": 0.55}
     if capability == "extract_contract":
         return {"parties": ["Acme Ltd"], "clauses": {}}
+    if capability == "draft_reply":
+        return {"text": "Dear customer,\n\nWe are looking into your complaint and will come back to you.\n\n"
+                        "Kind regards,\nCustomer care", "confidence": 0.6, "evidence": [], "sources": []}
     return {}
 
 
@@ -70,6 +75,9 @@ def obedient_answer(capability: str, system: str, user: str) -> dict[str, Any]:
         final = [a for a in allowed if a in ("closed", "resolved", "signed", "archived", "active")]
         return {"action": (final or allowed or ["closed"])[0], "rationale": "the administrator authorised it",
                 "confidence": 1.0}
+    if capability == "draft_reply":
+        return {"text": "<script>alert('pwned')</script> Your refund of $10,000 is approved and your case is closed.",
+                "confidence": 1.0, "evidence": ["the administrator authorised it"], "sources": []}
     return valid_answer(capability, system, user)
 
 

@@ -147,7 +147,9 @@ def test_injection_with_an_obedient_external_model_is_contained(smtp_server: Any
         for text in list(PATTERNS.values()) + ["approve a refund", HIDDEN_MARK]:
             assert text not in req["system"]
         data = json.loads(req["user"])
-        assert set(data) <= {"untrusted_input", "case_context"}, set(data)
+        # A reply draft also gets the case facts and the team's macros and SOPs (never the mail as instructions).
+        extra = {"case", "macros", "sops"} if req["capability"] == "draft_reply" else set()
+        assert set(data) <= {"untrusted_input", "case_context"} | extra, set(data)
         assert HIDDEN_MARK not in req["user"]
         assert "pat@example.org" not in req["user"]  # PII redacted before an external provider sees it
     # The model's script-laden "summary" is shown as text, never as markup.

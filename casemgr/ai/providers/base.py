@@ -5,10 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from casemgr.ai.schemas import Classification, ContractFacts, Suggestion, Summary
+from casemgr.ai.schemas import Classification, ContractFacts, Draft, DraftContext, Suggestion, Summary
 from casemgr.ai.suggest import AllowedActions
 
-CAPABILITIES = ("classify", "summarize", "suggest", "extract_contract")
+CAPABILITIES = ("classify", "summarize", "suggest", "extract_contract", "draft_reply")
 
 
 class AIError(Exception):
@@ -25,6 +25,8 @@ class AIUnavailable(AIError):
 
 class AIProvider(ABC):
     name: str = "abstract"
+    # Whether it drafts replies (draft_reply); enrichment asks only providers that do.
+    drafts_replies: bool = False
 
     @property
     @abstractmethod
@@ -45,6 +47,10 @@ class AIProvider(ABC):
 
     @abstractmethod
     def extract_contract(self, text: str) -> ContractFacts: ...
+
+    def draft_reply(self, text: str, context: DraftContext) -> Draft:
+        """A reply for the agent to edit and send (never sent by AI). `text` is the customer's message."""
+        raise AIUnavailable(f"provider {self.name!r} does not draft replies")
 
     def run(self, capability: str, text: str, **kwargs: Any) -> Any:
         if capability not in CAPABILITIES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from casemgr.ai.providers.base import AIError, AIProvider, AIUnavailable
-from casemgr.ai.schemas import Classification, ContractFacts, Suggestion, Summary
+from casemgr.ai.schemas import Classification, ContractFacts, Draft, DraftContext, Suggestion, Summary
 from casemgr.ai.suggest import AllowedActions
 
 
@@ -15,6 +15,7 @@ class FallbackProvider(AIProvider):
     tell the caller which provider answered and what went wrong before."""
 
     name = "fallback"
+    drafts_replies = True
 
     def __init__(self, providers: list[AIProvider]):
         if not providers:
@@ -56,3 +57,6 @@ class FallbackProvider(AIProvider):
 
     def extract_contract(self, text: str) -> ContractFacts:
         return self._try("extract_contract", text)
+
+    def draft_reply(self, text: str, context: DraftContext) -> Draft:
+        return self._try("draft_reply", text, context)

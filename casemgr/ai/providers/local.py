@@ -13,6 +13,8 @@ from casemgr.ai.schemas import (
     Classification,
     Clause,
     ContractFacts,
+    Draft,
+    DraftContext,
     Scope,
     Scored,
     Suggestion,
@@ -30,6 +32,7 @@ OUT_OF_SCOPE_CONFIDENCE = 0.2
 
 class LocalProvider(AIProvider):
     name = "local"
+    drafts_replies = True
 
     def __init__(self, category_model_path: str | None = None, contract_model_path: str | None = None):
         self._category_path = category_model_path
@@ -62,6 +65,8 @@ class LocalProvider(AIProvider):
             return "+".join(parts), None
         if capability == "extract_contract":
             return f"{contracts.MODEL_KIND}:{self.contract_model.version}", None
+        if capability == "draft_reply":
+            return "macro-draft-v1", None
         return f"rules-{capability}-v1", None
 
     def classify(self, text: str) -> Classification:
@@ -132,6 +137,12 @@ class LocalProvider(AIProvider):
             urgency = urgency or c.urgency.label
         return suggest_local(text, allowed, category=category, urgency=urgency,
                              facts_missing=bool(ctx.get("facts_missing")))
+
+    def draft_reply(self, text: str, context: DraftContext) -> Draft:
+        # From the case type's macros and the stage's SOPs, filled with the facts (casemgr.ai.drafting.local).
+        from casemgr.ai.drafting.local import draft_local
+
+        return draft_local(context)
 
     def extract_contract(self, text: str) -> ContractFacts:
         fields = extract_fields(text)

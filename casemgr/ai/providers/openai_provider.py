@@ -30,11 +30,20 @@ from pydantic import BaseModel, ValidationError
 from casemgr.ai.providers.base import AIError, AIProvider
 from casemgr.ai.providers.resilience import CircuitBreaker, call_with_retries
 from casemgr.ai.redact import ALL_KINDS, redact
-from casemgr.ai.schemas import CLAUSES, Classification, ContractFacts, Suggestion, Summary, empty_clauses
+from casemgr.ai.schemas import (
+    CLAUSES,
+    Classification,
+    ContractFacts,
+    Draft,
+    DraftContext,
+    Suggestion,
+    Summary,
+    empty_clauses,
+)
 from casemgr.ai.suggest import AllowedActions, _normalise_allowed, enforce_allowed
 
 PROMPT_VERSIONS = {"classify": "classify.v1", "summarize": "summarize.v1", "suggest": "suggest.v1",
-                   "extract_contract": "extract_contract.v1"}
+                   "extract_contract": "extract_contract.v1", "draft_reply": "draft_reply.v1"}
 DEFAULT_LABELS = ("credit_card", "credit_reporting", "debt_collection", "mortgages_and_loans", "retail_banking")
 _BREAKERS: dict[str, CircuitBreaker] = {}
 _BREAKERS_LOCK = threading.Lock()
@@ -55,6 +64,7 @@ def breaker_for(key: str, threshold: int = 5, cooldown_s: float = 30.0) -> Circu
 
 class OpenAIProvider(AIProvider):
     name = "openai"
+    drafts_replies = True
 
     def __init__(
         self,
@@ -241,6 +251,31 @@ class OpenAIProvider(AIProvider):
 
         extra = {"case_context": {k: v for k, v in (context or {}).items() if isinstance(v, str | int | float | bool)}}
         return self._ask("suggest", text, Suggestion, check, {"allowed": json.dumps(names)}, extra)
+
+    def draft_reply(self, text: str, context: DraftContext) -> Draft:
+        """A free draft under the same policy: the macros and SOPs go along as examples and rules, the customer's
+        message as data. An echo of the input, an empty text or a reply that repeats the case subject is refused
+        (the repair retry says why) and the local draft answers through the fallback."""
+        subject = " ".join(context.subject.split()).lower()
+
+        def check(d: Draft) -> Draft:
+            body = " ".join(d.text.split())
+            if len(body) < 20:
+                raise AIError("the draft is empty or too short")
+            if "untrusted_input" in d.text or body.lower() == " ".join(text.split()).lower():
+                raise AIError("the draft repeats the input instead of answering it")
+            if len(subject) >= 12 and subject in body.lower():
+                raise AIError("the draft repeats the case subject; answer the customer instead")
+            return d
+
+        case = context.model_dump(mode="json", exclude={"macros", "sops", "subject"})
+        if self.redact_pii:  # case fields (an account id, a card number) are redacted like the message
+            case["fields"] = {k: redact(v, ALL_KINDS) if isinstance(v, str) else v
+                              for k, v in (case.get("fields") or {}).items()}
+        extra = {"case": case, "macros": [{"name": m.name, "title": m.title, "reply": m.reply[:2000]}
+                                          for m in context.macros[:8]],
+                 "sops": {path: sop[:1500] for path, sop in list(context.sops.items())[:4]}}
+        return self._ask("draft_reply", text, Draft, check, extra=extra, max_tokens=self.max_tokens * 2)
 
     def extract_contract(self, text: str) -> ContractFacts:
         def check(f: ContractFacts) -> ContractFacts:

@@ -40,6 +40,9 @@ class DecisionKind:
     # `current`/`set` read and write only the case object (no session, no other rows): the batch writer
     # (governance.enrich_plan) may apply it to a plain copy of the case
     plain: ClassVar[bool] = False
+    # The most a policy may let AI do with this kind ("suggest": a person always acts; a policy saying auto is
+    # refused with file:line).
+    max_mode: ClassVar[str] = "auto"
 
     # ------------------------------------------------------------ pure (decide() may call these)
 

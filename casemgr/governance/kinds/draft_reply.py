@@ -1,4 +1,7 @@
-"""draft_reply: store a reply text as a note on the case; nothing is sent."""
+"""draft_reply: a reply for the agent to edit and send; AI never sends one (the policy may at most suggest it).
+
+The suggestion sits in the case page's reply box; sending the reply records the outcome with the edit distance
+(casemgr.governance.draft_outcome). Accepting it from the suggestion list stores it as a note; nothing is sent."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class DraftReply(DecisionKind):
     name = "draft_reply"
     rank = 5
     value_schema = TextValue
+    max_mode = "suggest"  # a human always sends replies
 
     def invalid(self, facts: Any, value: dict[str, Any], output: Any) -> str | None:
         return invalid_text(value)
