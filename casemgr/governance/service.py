@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from casemgr import csvsafe
 from casemgr.audit import service as audit
@@ -149,20 +149,20 @@ def get_decision(session: Session, decision_id: int) -> AIDecision:
 def decisions_for_case(session: Session, case_id: int, *, include_rejected: bool = False, limit: int | None = None,
                        offset: int = 0) -> list[AIDecision]:
     """Decisions on a case, newest first. Rejected ones (including `never`) are hidden unless asked for."""
-    q = select(AIDecision).where(AIDecision.case_id == case_id)
+    q = select(AIDecision).where(col(AIDecision.case_id) == case_id)
     if not include_rejected:
-        q = q.where(AIDecision.outcome != DecisionOutcome.REJECTED)
-    q = q.order_by(AIDecision.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+        q = q.where(col(AIDecision.outcome) != DecisionOutcome.REJECTED)
+    q = q.order_by(col(AIDecision.id).desc()).offset(offset).limit(limit)
     return list(session.execute(q).scalars())
 
 
 def pending_suggestions(session: Session, case_id: int | None = None, roles: Iterable[str] | None = None, *,
                         limit: int | None = None, offset: int = 0) -> list[AIDecision]:
     """Suggestions awaiting a person; optionally only on one case and only for the given owner roles."""
-    q = select(AIDecision).where(AIDecision.review_status == ReviewStatus.PENDING,
-                                 AIDecision.outcome == DecisionOutcome.SUGGESTED)
+    q = select(AIDecision).where(col(AIDecision.review_status) == ReviewStatus.PENDING,
+                                 col(AIDecision.outcome) == DecisionOutcome.SUGGESTED)
     if case_id is not None:
-        q = q.where(AIDecision.case_id == case_id)
+        q = q.where(col(AIDecision.case_id) == case_id)
     if roles is not None:
         q = q.where(AIDecision.owner_role.in_(list(roles)))  # type: ignore[union-attr]
     return list(session.execute(q.order_by(AIDecision.id).offset(offset).limit(limit)).scalars())  # type: ignore[arg-type]
@@ -258,34 +258,39 @@ def can_verdict(row: AIDecision, roles: Iterable[str], actor: str | None = None)
 
 def _second_opinions(actor: str | None) -> Any:
     """Double-reviewed decisions waiting for a second verdict, from anyone but the first reviewer."""
-    cond = (AIDecision.double_review.is_(True)  # type: ignore[attr-defined]
-            & AIDecision.second_verdict.is_(None)  # type: ignore[union-attr]
-            & AIDecision.review_status.in_([ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN]))  # type: ignore[attr-defined]
+    from sqlalchemy import and_
+
+    conds: list[Any] = [col(AIDecision.double_review).is_(True), col(AIDecision.second_verdict).is_(None),
+             col(AIDecision.review_status).in_([ReviewStatus.ACCEPTED, ReviewStatus.OVERRIDDEN])]
     if actor is not None:
-        cond = cond & (AIDecision.reviewed_by != actor[:ACTOR_CHARS])
-    return cond
+        conds.append(col(AIDecision.reviewed_by) != actor[:ACTOR_CHARS])
+    return and_(*conds)
 
 
 def _open_for(roles: Iterable[str] | None, actor: str | None = None) -> Any:
     """Open review items a person can act on: sampled applied decisions, and suggestions of their own roles;
     for reviewers also the double-reviewed decisions someone else gave the first verdict on."""
-    sampled = AIDecision.review_status == ReviewStatus.SAMPLED
+    from sqlalchemy import and_, or_
+
+    sampled = col(AIDecision.review_status) == ReviewStatus.SAMPLED
     if roles is None:
-        return AIDecision.review_status.in_(REVIEW_OPEN)  # type: ignore[attr-defined]
-    mine = (AIDecision.review_status == ReviewStatus.PENDING) & AIDecision.owner_role.in_(sorted(set(roles)))  # type: ignore[union-attr]
+        return col(AIDecision.review_status).in_(REVIEW_OPEN)
+    mine = and_(col(AIDecision.review_status) == ReviewStatus.PENDING,
+                col(AIDecision.owner_role).in_(sorted(set(roles))))
     if "reviewer" in set(roles):
-        return sampled | mine | _second_opinions(actor)  # type: ignore[operator]
-    return sampled | mine  # type: ignore[operator]
+        return or_(sampled, mine, _second_opinions(actor))
+    return or_(sampled, mine)
 
 
 def category_of_decision() -> Any:
     """SQL for the category a decision concerns: the case's category when decided (context), else the category
     a classify decision proposed (the same rule as metrics' grouping)."""
+    from sqlalchemy import and_
     from sqlalchemy import case as sql_case
 
-    proposed = sql_case(((AIDecision.kind == "classify") & (AIDecision.field == "category"),
-                         AIDecision.proposed["category"].as_string()), else_=None)  # type: ignore[index]
-    return func.coalesce(AIDecision.context["category"].as_string(), proposed)  # type: ignore[index]
+    proposed = sql_case((and_(col(AIDecision.kind) == "classify", col(AIDecision.field) == "category"),
+                         col(AIDecision.proposed)["category"].as_string()), else_=None)
+    return func.coalesce(col(AIDecision.context)["category"].as_string(), proposed)
 
 
 def review_queue(session: Session, *, limit: int = 100, kind: str | None = None,
@@ -298,20 +303,20 @@ def review_queue(session: Session, *, limit: int = 100, kind: str | None = None,
     asked of reviewers other than `actor`."""
     q = select(AIDecision).where(_open_for(roles, actor))
     if kind:
-        q = q.where(AIDecision.kind == kind)
+        q = q.where(col(AIDecision.kind) == kind)
     if category:
         q = q.where(category_of_decision() == category)
     if model_version:
-        q = q.where(AIDecision.model_version == model_version)
+        q = q.where(col(AIDecision.model_version) == model_version)
     if policy_version:
-        q = q.where(AIDecision.policy_version == policy_version)
+        q = q.where(col(AIDecision.policy_version) == policy_version)
     if min_confidence is not None:
-        q = q.where(AIDecision.confidence >= min_confidence)  # type: ignore[operator]
+        q = q.where(col(AIDecision.confidence) >= min_confidence)
     if max_confidence is not None:
-        q = q.where(AIDecision.confidence < max_confidence)  # type: ignore[operator]
+        q = q.where(col(AIDecision.confidence) < max_confidence)
     if after_id is not None:
-        q = q.where(AIDecision.id > after_id)  # type: ignore[operator]
-    return list(session.execute(q.order_by(AIDecision.id).limit(limit)).scalars())  # type: ignore[arg-type]
+        q = q.where(col(AIDecision.id) > after_id)
+    return list(session.execute(q.order_by(col(AIDecision.id)).limit(limit)).scalars())
 
 
 def comment_decision(session: Session, decision_id: int, *, actor: str, comment: str) -> AIDecision:
@@ -422,7 +427,7 @@ def _second_opinion(session: Session, row: AIDecision, *, actor: str, roles: set
             raise ValidationFailed(f"reason_code must be one of: {', '.join(codes)}", field="reason_code")
     at = now()
     res = session.execute(
-        update(AIDecision).where(AIDecision.id == row.id, AIDecision.second_verdict.is_(None))  # type: ignore[arg-type,union-attr]
+        update(AIDecision).where(col(AIDecision.id) == row.id, col(AIDecision.second_verdict).is_(None))
         .values(second_verdict=verdict, second_reason_code=reason_code if verdict == "override" else None,
                 second_reviewed_by=actor[:ACTOR_CHARS], second_reviewed_at=at)
         .execution_options(synchronize_session=False))

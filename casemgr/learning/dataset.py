@@ -13,11 +13,10 @@ sha256("holdout:<case id>") < learning_holdout_share.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -120,7 +119,7 @@ def examples(session: Session, *, field: str = FIELD, share: float | None = None
             text=text)
 
 
-def write(rows: Iterator[Example], fmt: ExportFormat, out: io.TextIOBase | Any) -> int:
+def write(rows: Iterator[Example], fmt: ExportFormat, out: IO[str]) -> int:
     """Write examples as JSON lines or CSV (spreadsheet formulas neutralised); returns how many."""
     n = 0
     if fmt == ExportFormat.CSV:

@@ -87,10 +87,10 @@ def _page(request: Request, kind: str | None, *, roles: frozenset[str] = frozens
     lo, hi = BANDS.get(f.band, (None, None))
     with read_session() as s:
         if case_id is not None:  # one case's open decisions (linked from the case page)
-            q = select(AIDecision).where(AIDecision.case_id == case_id, gov._open_for(roles, actor))
+            q = select(AIDecision).where(col(AIDecision.case_id) == case_id, gov._open_for(roles, actor))
             if kind:
-                q = q.where(AIDecision.kind == kind)
-            queue = list(s.execute(q.order_by(AIDecision.id)).scalars())  # type: ignore[arg-type]
+                q = q.where(col(AIDecision.kind) == kind)
+            queue = list(s.execute(q.order_by(col(AIDecision.id))).scalars())
         else:
             queue = gov.review_queue(s, limit=100, kind=f.kind or None, roles=roles, category=f.category or None,
                                      min_confidence=lo, max_confidence=hi, model_version=f.model or None,
