@@ -316,6 +316,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("casemgr.metrics.cli", "export_app", "export"),
     ("casemgr.metrics.cli", "metrics_app", "metrics"),
     ("casemgr.conformance.cli", "conformance", "export conformance"),  # issue 22: conformance per case type
+    ("casemgr.rootcause.cli", "root_causes", "export root-causes"),  # issue 22: complaint root causes (CSV/JSON)
     ("casemgr.intake.cli", "app", "intake"),
     ("casemgr.intake.cli", "smtp", "smtp"),
     ("casemgr.intake.cli", "imap_poll", "imap-poll"),

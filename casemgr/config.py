@@ -79,6 +79,8 @@ class Settings(BaseSettings):
 
     # Process conformance (issue 22): seconds between recomputations of the dashboard's conformance figures.
     conformance_refresh_every_s: float = 3600.0
+    # Root causes (issue 22): the product owner's address for the weekly root-cause digest; unset sends none.
+    root_cause_digest_to: str | None = None
 
     # Web
     session_ttl_minutes: int = 8 * 60

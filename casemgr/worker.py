@@ -37,6 +37,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "casemgr.sla.jobs",  # sla.scan, renewal.scan
     "casemgr.metrics.jobs",  # metrics.refresh
     "casemgr.conformance.jobs",  # conformance.refresh
+    "casemgr.rootcause.digest",  # rootcause.digest
     "casemgr.governance.jobs",  # ai.enrich
     "casemgr.intake.outbound",  # mail.send
     "casemgr.intake.spooljobs",  # intake.spool (messages `casemgr intake pipe` acknowledged)
@@ -69,6 +70,7 @@ SCHEDULES: tuple[tuple[str, Callable[[], float]], ...] = (
     ("renewal.scan", _calendar_every("renewal_scan_every_s")),
     ("metrics.refresh", _calendar_every("metrics_refresh_every_s")),
     ("conformance.refresh", _setting_every("conformance_refresh_every_s")),
+    ("rootcause.digest", lambda: 7 * 24 * 3600.0),  # weekly; sends only when CASEMGR_ROOT_CAUSE_DIGEST_TO is set
     ("jobs.prune", lambda: 24 * 3600.0),
     ("ai.train_candidate", _setting_every("learning_train_every_s")),  # weekly by default (issue 21)
 )

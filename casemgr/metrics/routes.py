@@ -47,11 +47,13 @@ def dashboard_page(request: Request, session: ReadSession, who: Lead,
     }
     from casemgr.conformance.service import snapshot as conformance  # issue 22: conformance per case type
     from casemgr.governance.policy_review import review_state  # issue 21: "overdue for review" on the dashboard
+    from casemgr.rootcause.report import report as root_causes  # issue 22: complaint root causes
 
     return render(request, "dashboard.html", {"d": data, "charts": imgs, "periods": PERIODS, "days": days,
                                               "case_type": ct or "", "case_types": sorted(get_registry().case_types),
                                               "policy_review": review_state(session),
-                                              "conformance": conformance(session, ct)})
+                                              "conformance": conformance(session, ct),
+                                              "rc": root_causes(session, days=days, case_type=ct)})
 
 
 @router.get("/api/dashboard")

@@ -34,6 +34,7 @@ ROUTERS: tuple[str, ...] = (
     "casemgr.web.pages_admin",  # admin pages
     "casemgr.metrics.routes",  # /dashboard, CSV export, /metrics (issue 8)
     "casemgr.conformance.routes",  # /api/conformance (issue 22)
+    "casemgr.rootcause.routes",  # /api/root-causes, /dashboard/root-causes.csv (issue 22)
     "casemgr.rules.api",  # /api/rules: validate, simulate, publish, rollback
     "casemgr.views.routes",  # /api/views: saved queue views (issue 20)
     "casemgr.customers.routes",  # /api/customers/{email}/cases (issue 20)

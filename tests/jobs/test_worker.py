@@ -134,7 +134,8 @@ def test_worker_loads_every_rooms_handlers() -> None:
     load_handlers()
     assert {"sla.scan", "renewal.scan", "metrics.refresh", "jobs.prune", "ai.enrich", "mail.send"} <= set(HANDLERS)
     assert {k for k, _ in periodic_jobs()} == {"sla.scan", "renewal.scan", "metrics.refresh", "jobs.prune",
-                                               "conformance.refresh", "ai.train_candidate"}
+                                               "conformance.refresh", "ai.train_candidate",
+                                               "rootcause.digest"}
 
 
 def test_periodic_jobs_are_enqueued_once_per_window() -> None:
