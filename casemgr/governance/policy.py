@@ -113,6 +113,9 @@ class Review(_Strict):
     double_review_rate: float = Field(default=0.0, ge=0.0, le=1.0, description=(
         "share of sampled decisions that a second reviewer also judges, blind, to measure inter-reviewer "
         "agreement (Cohen's kappa on the review dashboard)"))
+    quick_accept_seconds: float = Field(default=5.0, gt=0.0, le=600.0, description=(
+        "an accept given faster than this counts as quick: the review dashboard shows each reviewer's share of "
+        "quick accepts (a rubber-stamp signal)"))
 
 
 class Providers(_Strict):

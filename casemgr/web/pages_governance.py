@@ -139,17 +139,19 @@ def _policy_page(request: Request, *, text: str | None = None, check: Check | No
                  reason: str = "", notice: str | None = None, status_code: int = 200) -> HTMLResponse:
     from casemgr.governance import store
     from casemgr.governance.policy import FILE_NAME, content_version
+    from casemgr.learning.activation import history as model_history
 
     with read_session() as s:
         active_text, active_version = _policy_active(s)
         history = store.history(s, 50)
+        models = model_history(s, 20)  # the model versions in force, beside the policy's (issue 21)
     cand = active_text if text is None else text
     ctx = {"kind": "policy", "title": "AI policy", "action": "/governance/policy", "files": [FILE_NAME],
            "base_version": content_version(active_text),
            "file": FILE_NAME, "text": cand, "active_version": active_version or "file (never published)",
            "history": history, "check": check, "error": error, "reason": reason, "notice": notice,
            "lines": numbered(cand, check.problems if check else [], None), "flagged": _flagged(),
-           "policy_review": _policy_review(), **_four_eyes(request.state.principal, "ai-policy")}
+           "policy_review": _policy_review(), "models": models, **_four_eyes(request.state.principal, "ai-policy")}
     return render(request, "governance.html", ctx, status_code=status_code)
 
 

@@ -105,7 +105,7 @@ def _page(request: Request, kind: str | None, *, roles: frozenset[str] = frozens
         codes = list(policy.model.review.reason_codes)
         from casemgr.governance.review_speed import per_reviewer
 
-        speed = per_reviewer(s)
+        speed = per_reviewer(s, quick_s=policy.model.review.quick_accept_seconds)
         agree = {**agreement(s), "rate": policy.model.review.double_review_rate}
         from casemgr.governance import draft_outcome
 

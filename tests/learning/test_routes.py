@@ -52,6 +52,9 @@ def test_models_page_and_api_refuse_offer_request_approve_rollback(app, make_use
         assert r.status_code == 200 and "the new model is in force" in r.text
         assert f'<code id="active-version">{o_v}</code>' in r.text
         assert f'data-model="{o_v}"' in r.text
+        # The policy page lists the model versions in force beside the policy's own history.
+        policy_page = c2.get("/governance/policy", headers=HTML).text
+        assert 'id="policy-model-history"' in policy_page and f"<code>{o_v}</code>" in policy_page
         # Rollback to the bundled model from the history.
         bundled_row = re.search(r'name="version" value="([0-9a-f]+)"', r.text).group(1)  # type: ignore[union-attr]
         r = c2.post("/governance/models/rollback", data={"csrf_token": csrf2, "version": bundled_row,
