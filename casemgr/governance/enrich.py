@@ -649,9 +649,10 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
                 count(record_failure(job.id or 0, worker_id, f"no provider: {exc}"))
             return outcomes
         policy = active_policy(rs)
-        # One query for the batch's cases: rs.get below finds them in the identity map.
+        # One query for the batch's cases: rs.get below finds them in the identity map (which holds them only
+        # weakly, hence the list).
         wanted = [int(job.payload.get("case_id", 0)) for job in claimed]
-        rs.execute(select(Case).where(col(Case.id).in_(wanted))).scalars().all()
+        loaded = rs.execute(select(Case).where(col(Case.id).in_(wanted))).scalars().all()
         for job in claimed:
             case = rs.get(Case, int(job.payload.get("case_id", 0)))
             if case is None or (case.ai_status == "ok" and not job.payload.get("force")):
@@ -663,6 +664,7 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
             work.append((job, prep))
             rs.expunge(job)
         open_tasks = enrich_plan.open_task_names(rs, [s.id for s in snaps.values()])
+        del loaded
     preps = [p for _, p in work if isinstance(p, EnrichInput)]
     classified = _classify_batch(preps, provider) if is_local(provider) else {}
     calls = {job.id or 0: (call_models(p, provider, classified.get(p.case_id)) if isinstance(p, EnrichInput) else [])

@@ -25,9 +25,11 @@ from casemgr.cases.models import Case, Party, StageHistory, Task
 from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.cases.schemas import CaseCreate
 from casemgr.cases.service import NewCase, assign_case_id, created_event_after, plan_case
+from casemgr.config import get_settings
 from casemgr.db import allocate_ids, draft, row_of, write_session
 from casemgr.groupcommit import GroupCommit
 from casemgr.intake.models import Message
+from casemgr.intake.outbound import PlannedAck, acks_allowed
 from casemgr.intake.parse import ParsedMessage
 from casemgr.intake.service import IntakeResult, message_draft
 from casemgr.jobs.models import Job
@@ -46,16 +48,20 @@ class PlannedIntake:
     routed_before: dict[str, Any]
     routed_after: dict[str, Any]
     store_alone: Callable[[], IntakeResult] = field(repr=False)  # the ordinary path, if the batch fails
+    audit_extra: dict[str, Any] = field(default_factory=dict)  # flags shown on message.received (mail)
+    ack: PlannedAck | None = None  # the acknowledgement mail, built with a stand-in reference (mail)
 
 
 def plan(pm: ParsedMessage, raw: bytes, data: CaseCreate, *, channel: str, actor: str, meta: dict[str, Any],
-         store_alone: Callable[[], IntakeResult]) -> PlannedIntake:
+         store_alone: Callable[[], IntakeResult], audit_extra: dict[str, Any] | None = None,
+         ack: PlannedAck | None = None) -> PlannedIntake:
     """Everything about the new case that needs no database (raises ValidationFailed like create_case)."""
     new = plan_case(data, actor)
     decision = evaluate_rules(new.case)
     tasks, before, after = apply_decision(new.case, decision, {t.name for t in new.tasks}, reason="created")
     return PlannedIntake(pm=pm, raw=raw, channel=channel, actor=actor, meta=meta, new=new, rule_tasks=tasks,
-                         routed_before=before, routed_after=after, store_alone=store_alone)
+                         routed_before=before, routed_after=after, store_alone=store_alone,
+                         audit_extra=audit_extra or {}, ack=ack)
 
 
 def _insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -65,68 +71,95 @@ def _insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 
 def store_many(items: Sequence[PlannedIntake]) -> list[IntakeResult]:
     """One transaction for the whole batch; results in the order of `items`."""
-    results: list[IntakeResult | None] = [None] * len(items)
     with write_session() as session:
-        wanted = [it.pm.message_id for it in items]
-        earlier = {
-            r.message_id: r for r in session.execute(
-                select(Message.message_id, Message.id, Message.case_id, Case.reference)
-                .outerjoin(Case, Case.id == Message.case_id).where(Message.message_id.in_(wanted))
-            ).all()
-        }
-        fresh: list[int] = []
-        first_of: dict[str, int] = {}
-        for i, it in enumerate(items):
-            mid = it.pm.message_id
-            if mid in earlier:
-                r = earlier[mid]
-                results[i] = IntakeResult("duplicate", case_id=r.case_id, reference=r.reference,
-                                          reason=f"message {mid} was already stored", message_pk=r.id)
-            elif mid in first_of:  # the same submission twice in one batch: the second is a duplicate
-                continue
-            else:
-                first_of[mid] = i
-                fresh.append(i)
-        case_ids = allocate_ids(session, Case.__table__, len(fresh))
-        message_ids = allocate_ids(session, Message.__table__, len(fresh))
-        party_ids = iter(allocate_ids(session, Party.__table__, sum(1 for i in fresh if items[i].new.party)))
-        parties, cases, histories, tasks, messages, jobs = [], [], [], [], [], []
-        events: list[PendingEvent] = []
-        for i, case_id, msg_pk in zip(fresh, case_ids, message_ids, strict=True):
-            it = items[i]
-            new, case = it.new, it.new.case
-            assign_case_id(new, case_id)
-            if new.party is not None:
-                new.party.id = next(party_ids)
-                case.party_id = new.party.id
-                parties.append(row_of(new.party))
-            for task in it.rule_tasks:
-                task.case_id = case_id
-            cases.append(row_of(case))
-            histories.append(row_of(new.history))
-            tasks.extend(row_of(t) for t in (*new.tasks, *it.rule_tasks))
-            msg = message_draft(it.pm, it.raw, it.channel, case_id, it.meta)
-            msg.id = msg_pk
-            messages.append(row_of(msg))
-            jobs.append(row_of(draft(Job, kind="ai.enrich", payload={"case_id": case_id, "attempt": 0},
-                                     idempotency_key=f"ai.enrich:{case_id}:0")))
-            events += [
-                PendingEvent(it.actor, "case.created", case_id, "case", after=created_event_after(case), ts=new.at),
-                PendingEvent(it.actor, "case.routed", case_id, "case", before=it.routed_before,
-                             after=it.routed_after),
-                PendingEvent(it.actor, "message.received", case_id, f"message:{msg_pk}", after={
-                    "message_id": it.pm.message_id, "channel": it.channel, "sender": it.pm.sender,
-                    "subject": it.pm.subject[:AUDIT_SUBJECT_CHARS], "attachments": []}),
-            ]
-            results[i] = IntakeResult("case", case_id=case_id, reference=case.reference, message_pk=msg_pk)
-        # Parents before children: foreign keys are checked per statement.
-        _insert(session, Party.__table__, parties)
-        _insert(session, Case.__table__, cases)
-        _insert(session, StageHistory.__table__, histories)
-        _insert(session, Task.__table__, tasks)
-        _insert(session, Message.__table__, messages)
-        _insert(session, Job.__table__, jobs)
-        append_events(session, events)
+        return store_in(session, items)
+
+
+def store_in(session: Any, items: Sequence[PlannedIntake]) -> list[IntakeResult]:
+    """Store the batch in the caller's write transaction; results in the order of `items`."""
+    results: list[IntakeResult | None] = [None] * len(items)
+    wanted = [it.pm.message_id for it in items]
+    earlier = {
+        r.message_id: r for r in session.execute(
+            select(Message.message_id, Message.id, Message.case_id, Case.reference)
+            .outerjoin(Case, Case.id == Message.case_id).where(Message.message_id.in_(wanted))
+        ).all()
+    }
+    fresh: list[int] = []
+    first_of: dict[str, int] = {}
+    for i, it in enumerate(items):
+        mid = it.pm.message_id
+        if mid in earlier:
+            r = earlier[mid]
+            results[i] = IntakeResult("duplicate", case_id=r.case_id, reference=r.reference,
+                                      reason=f"message {mid} was already stored", message_pk=r.id)
+        elif mid in first_of:  # the same submission twice in one batch: the second is a duplicate
+            continue
+        else:
+            first_of[mid] = i
+            fresh.append(i)
+    case_ids = allocate_ids(session, Case.__table__, len(fresh))
+    acks = [i for i in fresh if items[i].ack is not None]
+    all_message_ids = allocate_ids(session, Message.__table__, len(fresh) + len(acks))
+    message_ids, ack_ids = all_message_ids[:len(fresh)], dict(zip(acks, all_message_ids[len(fresh):],
+                                                                   strict=True))
+    party_ids = iter(allocate_ids(session, Party.__table__, sum(1 for i in fresh if items[i].new.party)))
+    parties, cases, histories, tasks, messages, jobs, acked = [], [], [], [], [], [], []
+    ack_rows: list[tuple[int, PlannedIntake, Any, Any, int]] = []
+    events: list[PendingEvent] = []
+    for i, case_id, msg_pk in zip(fresh, case_ids, message_ids, strict=True):
+        it = items[i]
+        new, case = it.new, it.new.case
+        assign_case_id(new, case_id)
+        if new.party is not None:
+            new.party.id = next(party_ids)
+            case.party_id = new.party.id
+            parties.append(row_of(new.party))
+        for task in it.rule_tasks:
+            task.case_id = case_id
+        cases.append(row_of(case))
+        histories.append(row_of(new.history))
+        tasks.extend(row_of(t) for t in (*new.tasks, *it.rule_tasks))
+        msg = message_draft(it.pm, it.raw, it.channel, case_id, it.meta)
+        msg.id = msg_pk
+        messages.append(row_of(msg))
+        jobs.append(row_of(draft(Job, kind="ai.enrich", payload={"case_id": case_id, "attempt": 0},
+                                 idempotency_key=f"ai.enrich:{case_id}:0")))
+        events += [
+            PendingEvent(it.actor, "case.created", case_id, "case", after=created_event_after(case), ts=new.at),
+            PendingEvent(it.actor, "case.routed", case_id, "case", before=it.routed_before,
+                         after=it.routed_after),
+            PendingEvent(it.actor, "message.received", case_id, f"message:{msg_pk}", after={
+                "message_id": it.pm.message_id, "channel": it.channel, "sender": it.pm.sender,
+                "subject": it.pm.subject[:AUDIT_SUBJECT_CHARS], "attachments": [], **it.audit_extra}),
+        ]
+        results[i] = IntakeResult("case", case_id=case_id, reference=case.reference, message_pk=msg_pk)
+        if it.ack is not None:
+            ack_rows.append((i, it, case, msg, ack_ids[i]))
+    # After the loop, one rate-limit upsert for the batch; each case's events stay in the ordinary path's order.
+    allowed = acks_allowed(session, [msg for _, _, _, msg, _ in ack_rows])
+    for (i, it, case, _msg, ack_pk), ok in zip(ack_rows, allowed, strict=True):
+        assert it.ack is not None
+        if not ok:
+            continue
+        row = it.ack.row(case, ack_pk)
+        acked.append(row)
+        jobs.append(row_of(draft(Job, kind="mail.send", payload={"message_pk": ack_pk},
+                                 idempotency_key=f"mail.send:{ack_pk}")))
+        events.append(PendingEvent("system:intake", "message.ack_queued", case.id, f"message:{ack_pk}",
+                                   after={"to": row["recipients"][0], "subject": row["subject"],
+                                          "message_id": row["message_id"]}))
+        done = results[i]
+        assert done is not None
+        done.acknowledgement = "queued" if get_settings().smtp_relay_host else "outbox"
+    # Parents before children: foreign keys are checked per statement.
+    _insert(session, Party.__table__, parties)
+    _insert(session, Case.__table__, cases)
+    _insert(session, StageHistory.__table__, histories)
+    _insert(session, Task.__table__, tasks)
+    _insert(session, Message.__table__, messages + acked)
+    _insert(session, Job.__table__, jobs)
+    append_events(session, events)
     for i, it in enumerate(items):
         if results[i] is None:  # repeated within the batch: points at the case its first copy opened
             first = results[first_of[it.pm.message_id]]

@@ -1,12 +1,16 @@
 """Raw mail (SMTP, IMAP) stored by group commit: one transaction, so one fsync, per batch of messages (issue 19).
 
 The delivering thread does everything that needs no lock: the size check and parsing (charsets, senders, HTML),
-and the quarantine of what cannot be parsed. The writer thread (casemgr.groupcommit) then stores whatever has
-queued meanwhile in one write transaction, each message in its own savepoint through the ordinary
-intake.service._store (threading, dedupe, case, acknowledgement job, audit), so a batched message is stored
-exactly as one stored alone. A message whose savepoint fails is stored again alone after the batch, with its own
-outcome; a batch that cannot commit is retried message by message. Nobody is answered (SMTP 250) before the
-commit that holds their message returned, and with synchronous=FULL that commit is on disk.
+the quarantine of what cannot be parsed, and, for a message that opens a new case (no thread headers, no case
+reference in the subject, no attachments), the whole new case: threading decided from the headers, the case,
+its rules routing and the acknowledgement mail built as drafts (casemgr.intake.batch.plan, the API's planner).
+The writer thread (casemgr.groupcommit) then stores whatever has queued meanwhile in one write transaction:
+planned new cases with one INSERT per table (casemgr.intake.batch.store_in), every other message (replies,
+attachments, a Message-ID seen before) in its own savepoint through the ordinary intake.service._store
+(threading, dedupe, case, acknowledgement job, audit), so a batched message is stored exactly as one stored
+alone. A message whose savepoint fails is stored again alone after the batch, with its own outcome; a batch that
+cannot commit is retried message by message. Nobody is answered (SMTP 250) before the commit that holds their
+message returned, and with synchronous=FULL that commit is on disk.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
+from casemgr.config import get_settings
 from casemgr.db import write_session
+from casemgr.errors import DomainError
 from casemgr.groupcommit import GroupCommit
 from casemgr.intake import service
+from casemgr.intake.models import Message
 from casemgr.intake.parse import ParsedMessage
 from casemgr.intake.service import IntakeResult
 
@@ -30,19 +39,75 @@ class MailItem:
     pm: ParsedMessage
     raw: bytes
     kwargs: dict[str, Any] = field(default_factory=dict)
+    planned: Any = None  # casemgr.intake.batch.PlannedIntake when the message opens a plain new case
 
 
 def _store_one(item: MailItem) -> IntakeResult:
     return service._run_store(item.pm, item.raw, **item.kwargs)
 
 
+def plan_new_case(pm: ParsedMessage, raw: bytes, kwargs: dict[str, Any]) -> Any:
+    """The new case this message opens, planned with no database (None: the ordinary path decides).
+
+    Only a message that cannot be a reply (no In-Reply-To, References or [REF-1] subject), has a sender and no
+    attachments, and arrives by plain delivery (no quarantine reprocessing, no forced type) is planned here.
+    """
+    from casemgr.intake import batch, outbound
+
+    settings = get_settings()
+    if (settings.ai_inline or kwargs.get("force") or kwargs.get("quarantine_id") is not None
+            or kwargs.get("case_type") or kwargs.get("fields") or kwargs.get("party")
+            or not pm.sender or pm.is_bounce or pm.attachments or pm.in_reply_to or pm.references
+            or service._SUBJECT_REF.search(pm.subject)):
+        return None
+    channel = kwargs.get("channel", "email")
+    meta: dict[str, Any] = {"source": kwargs.get("source"), "notes": pm.notes,
+                            "envelope_to": kwargs.get("envelope_to"), "attachments": 0}
+    if pm.content_sha256:
+        meta["content_sha256"] = pm.content_sha256
+    if pm.hidden_text:
+        meta["hidden_text"] = pm.hidden_text
+        meta["flags"] = ["hidden-html-text"]
+    ack = None
+    if service._needs_ack(settings, channel, pm):
+        ack = outbound.plan_acknowledgement(service.message_draft(pm, raw, channel, None, meta))
+        if ack is None:
+            return None
+    try:
+        data = service._case_create(pm, service.case_type_for(kwargs.get("envelope_to") or pm.recipients),
+                                    kwargs.get("case_channel", "email"), None, None)
+        return batch.plan(pm, raw, data, channel=channel, actor=kwargs.get("actor", service.ACTOR), meta=meta,
+                          store_alone=lambda: service._run_store(pm, raw, **kwargs),
+                          audit_extra=service._flag_fields(meta), ack=ack)
+    except (DomainError, ValueError):
+        return None  # the ordinary path quarantines it with the reason
+
+
 def store_many(items: Sequence[MailItem]) -> list[IntakeResult | BaseException]:
+    from casemgr.intake import batch
+
     results: list[IntakeResult | BaseException | None] = [None] * len(items)
     alone: list[int] = []
     token = service.inline_ai_allowed.set(len(items) == 1)  # a batch: the worker enriches, off the write lock
     try:
         with write_session() as session:
+            planned = [i for i, it in enumerate(items) if it.planned is not None]
+            if planned:
+                # A Message-ID stored before (a redelivery, or a different message reusing it) or twice in this
+                # batch: the ordinary path tells duplicate from reuse by content.
+                stored = set(session.execute(select(Message.message_id).where(
+                    Message.message_id.in_([items[i].pm.message_id for i in planned]))).scalars())
+                bulk: list[int] = []
+                for i in planned:
+                    mid = items[i].pm.message_id
+                    if mid not in stored:
+                        stored.add(mid)
+                        bulk.append(i)
+                for i, res in zip(bulk, batch.store_in(session, [items[i].planned for i in bulk]), strict=True):
+                    results[i] = res
             for i, item in enumerate(items):
+                if results[i] is not None:
+                    continue
                 try:
                     with session.begin_nested():
                         results[i] = service._store(session, item.pm, item.raw, **item.kwargs)
@@ -66,4 +131,4 @@ mail: GroupCommit[MailItem, IntakeResult] = GroupCommit("mail", store_many, _sto
 
 def submit(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:
     """Store one parsed message with the next batch; returns once that batch committed."""
-    return mail.submit(MailItem(pm, raw, kwargs))
+    return mail.submit(MailItem(pm, raw, kwargs, plan_new_case(pm, raw, kwargs)))

@@ -21,7 +21,9 @@ def test_bench_intake_cli_small(fresh_db: object, monkeypatch: object) -> None:
     for x in lines[:2]:
         assert x["n"] == 8 and x["cases_per_s"] > 0 and x["floor_per_s"] > 0 and x["p99_ms"] > 0
     last = lines[-1]
-    assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms", "smtp"} and last["bench"] == "intake"
+    assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms", "smtp", "ai_drain_per_s",
+                         "ai_drain_per_s_by_workers"} and last["bench"] == "intake"
+    assert last["ai_drain_per_s"] > 0
     assert set(last["smtp"]) == {"messages_per_s", "ratio", "p99_ms", "ratio_to_api_floor"}
     assert last["smtp"]["messages_per_s"] == lines[0]["cases_per_s"] > 0 and last["smtp"]["ratio"] == lines[0]["ratio"]
     assert last["ratio"] == lines[1]["ratio"]

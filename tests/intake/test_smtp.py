@@ -123,18 +123,21 @@ def test_store_failure_gets_451_then_retry_succeeds(monkeypatch: pytest.MonkeyPa
                                                    intake_smtp: tuple[str, int]) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from casemgr.intake import service
+    from casemgr.intake import batch, service
 
-    real = service._store
     calls = {"n": 0}
 
-    def flaky(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] <= 2:  # SMTP stores by group commit: a message failing in its batch is tried once alone
-            raise OperationalError("INSERT INTO messages", {}, Exception("database is unavailable"))
-        return real(*args, **kwargs)
+    def flaky(real: Any) -> Any:
+        def store(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] <= 2:  # SMTP stores by group commit: a message failing in its batch is tried once alone
+                raise OperationalError("INSERT INTO messages", {}, Exception("database is unavailable"))
+            return real(*args, **kwargs)
+        return store
 
-    monkeypatch.setattr(service, "_store", flaky)
+    # A new case is stored in bulk (batch.store_in), a retry alone by the ordinary path (service._store).
+    monkeypatch.setattr(service, "_store", flaky(service._store))
+    monkeypatch.setattr(batch, "store_in", flaky(batch.store_in))
     with pytest.raises(smtplib.SMTPDataError) as err:
         send(intake_smtp, raw_mail("<flaky@example.org>"))
     assert err.value.smtp_code == 451
