@@ -45,9 +45,13 @@ NOTICES = {"request": "Submitted: a second governance lead must approve it befor
 # ---------------------------------------------------------------- model view
 
 
+RequestId = Annotated[int | None, Query(ge=1, le=2**62)]
+
+
 @router.get("/api/casetypes/{case_type}/model.svg", response_class=Response)
-def model_svg(case_type: str, session: ReadSession, _: Reader, version: Ref = None, compare: Ref = None) -> Response:
-    view = model_view(session, case_type, version=version, compare=compare)
+def model_svg(case_type: str, session: ReadSession, _: Reader, version: Ref = None, compare: Ref = None,
+              request: RequestId = None) -> Response:
+    view = model_view(session, case_type, version=version, compare=compare, request=request)
     return Response(view.svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
@@ -71,11 +75,14 @@ def models_page(request: Request, who: PageReader) -> Response:
 
 @router.get("/process/model/{case_type}", response_class=HTMLResponse, include_in_schema=False)
 def model_page(request: Request, case_type: str, who: PageReader, version: Ref = None, compare: Ref = None,
-               case: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> Response:
+               case: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+               change: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> Response:
+    """`change`: a pending case-types change request, drawn against the version in force (for the approver)."""
     with read_session() as s:
-        view = model_view(s, case_type, version=version or None, compare=compare or None)
+        view = model_view(s, case_type, version=version or None, compare=compare or None, request=change)
         versions = lifecycle.versions(s, DocumentKind.CASE_TYPES)
     return render(request, "process_model.html", {"view": view, "versions": versions, "case_id": case,
+                                                  "change_id": change,
                                                   "can_edit": who.has_any({changes.LEAD_ROLE})})
 
 
@@ -110,6 +117,19 @@ def _problems(exc: Exception) -> list[Problem]:
     return list(exc.problems) if isinstance(exc, PolicyFileError) else [Problem("candidate", 0, str(exc))]
 
 
+def _with_model_links(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+    """A pending case-types request links the model view of each type it changes, drawn before approval."""
+    if row["kind"] != DocumentKind.CASE_TYPES:
+        return row
+    from casemgr.casetypes.model import changed_types
+
+    try:
+        names = changed_types(session, int(row["id"]))
+    except (DomainError, PolicyFileError):
+        names = []
+    return {**row, "model_links": [(n, f"/process/model/{n}?change={row['id']}") for n in names]}
+
+
 def _page(request: Request, who: Principal, *, notice: str | None = None, error: str | None = None,
           yaml_text: str | None = None, sop_file: str | None = None, sop_text: str | None = None,
           check: dict[str, Any] | None = None, reason: str = "", status_code: int = 200) -> Response:
@@ -129,7 +149,8 @@ def _page(request: Request, who: Principal, *, notice: str | None = None, error:
             "sop_files": sorted(sops), "sop_file": chosen,
             "versions": lifecycle.versions(s, DocumentKind.CASE_TYPES, 20),
             "sop_versions": lifecycle.versions(s, DocumentKind.SOP, 20),
-            "pending": [r for k in (DocumentKind.CASE_TYPES, DocumentKind.SOP) for r in pending_for(s, who, k)],
+            "pending": [_with_model_links(s, r) for k in (DocumentKind.CASE_TYPES, DocumentKind.SOP)
+                        for r in pending_for(s, who, k)],
             "single_person": changes.single_person_publish(),
         }
         ctx["sop_text"] = sop_text if sop_text is not None else sops.get(chosen, "")

@@ -87,6 +87,14 @@ def test_owner_submits_an_sla_change_and_a_second_lead_approves(app, make_user, 
         page = owner.get("/governance/processes", headers=HTML).text
         rid = re.search(r'id="change-(\d+)" data-kind="case-types"', page)
         assert rid and "different governance lead" in page
+        # Before anyone approves, the request links the model view of what it would publish.
+        n = rid.group(1)
+        link = re.search(rf'href="(/process/model/complaint\?change={n})" id="change-{n}-model-complaint"', page)
+        assert link and f'id="change-{rid.group(1)}-model-contract"' not in page  # contract is unchanged
+        preview = owner.get(link.group(1), headers=HTML).text
+        assert 'id="change-preview"' in preview and "was 4 h" in preview and "intake: SLA 4 h → 3 h" in preview
+        svg = owner.get(f"/api/casetypes/complaint/model.svg?request={rid.group(1)}").text
+        assert 'data-hours="3"' in svg
     second, csrf2 = _browser(app, make_user, "governance")
     with second:
         r = second.post(f"/governance/changes/{rid.group(1)}/approve", headers=HTML, follow_redirects=False,

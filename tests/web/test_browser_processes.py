@@ -83,6 +83,12 @@ def test_journey_process_owner_changes_an_sla_and_running_cases_keep_theirs(page
     page.context.clear_cookies()
     login(page, server, "governance2")
     page.goto("/governance/processes")
+    # Before approving, the second lead opens the model view of what the request would publish.
+    page.locator(f"#change-{rid}-model-complaint").click()
+    expect(page.locator("#change-preview")).to_be_visible()
+    expect(page.locator("#stage-intake tspan.sla")).to_contain_text(f"was {old_hours} h")
+    shot(page, "process-change-preview")
+    page.goto("/governance/processes")
     page.locator(f"#approve-comment-{rid}").fill("Agreed")
     page.locator(f"#approve-{rid}").click()
     expect(page.locator("#notice")).to_contain_text("Approved and published")
