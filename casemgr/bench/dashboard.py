@@ -186,6 +186,11 @@ def measure(*, queue_requests: int = 200, dashboard_requests: int = 5) -> dict[s
     t0 = time.perf_counter()
     service.refresh_in_steps()  # what the worker does every few minutes: the last two days' visits + live figures
     refresh_incr_s = time.perf_counter() - t0
+    from casemgr.conformance import service as conformance
+
+    t0 = time.perf_counter()
+    conformance.refresh()  # the worker's hourly conformance snapshot, which the dashboard page reads (issue 22)
+    conformance_s = time.perf_counter() - t0
     reg = get_registry()
     queues = [q.name for q in reg.org.queues]
     stages = sorted({(ct.name, s.name) for ct in reg.case_types.values() for s in ct.stages if not s.final})
@@ -254,6 +259,7 @@ def measure(*, queue_requests: int = 200, dashboard_requests: int = 5) -> dict[s
             "dashboard_ms": round(statistics.median(dash_ms), 1), "dashboard_max_ms": round(max(dash_ms), 1),
             "dashboard_cpu_ms": round(statistics.median(dash_cpu), 1), "metrics_ms": round(metrics_ms, 1),
             "refresh_full_s": round(refresh_s, 2), "refresh_s": round(refresh_incr_s, 2),
+            "conformance_refresh_s": round(conformance_s, 2),
             "load_avg_1m": round(os.getloadavg()[0], 1)}
 
 

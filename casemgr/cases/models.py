@@ -49,8 +49,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_party_created", "party_id", "created_at", "id"),
         # `casemgr casetypes migrate`: the cases pinned to one case-types version (issue 22).
         Index("ix_cases_type_version", "case_type_version", "case_type", "id"),
-        # Root causes (issue 22): cases of a type closed in a period, read without a scan of the table.
-        Index("ix_cases_type_closed", "case_type", "closed_at"),
+        # Root causes (issue 22): the coded closed cases of a type in a period; uncoded cases are never read.
+        Index("ix_cases_type_code_closed", "case_type", "resolution_code", "closed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
