@@ -264,6 +264,24 @@ def bench_pipe(
         typer.echo(f"  {k:<28} {v}")
 
 
+def bench_soak(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Reuse this SQLite data dir and its cases (changed)."),
+    cases: int = typer.Option(1_000_000, help="Cases generated into an empty database first."),
+    minutes: float = typer.Option(10.0, help="Duration of the traffic."),
+    users: int = typer.Option(16, help="Concurrent locust users (agents and intake)."),
+    workers: int = typer.Option(1, help="`casemgr serve --workers`."),
+    job_workers: int = typer.Option(1, "--job-workers", help="`casemgr worker` processes."),
+    as_json: bool = typer.Option(False, "--json", help="Full JSON line (per-minute and per-endpoint figures)."),
+) -> None:
+    """Mixed agent traffic + intake at N cases while scans and refreshes run: intake p99, queue p95 per minute."""
+    from casemgr.bench import soak
+
+    res = soak.run(cases, minutes, users=users, workers=workers, job_workers=job_workers,
+                   database_url=database_url, data_dir=data_dir)
+    _emit(res, "casemgr bench soak (mixed traffic while the worker scans and refreshes)", soak.table_rows(res), as_json)
+
+
 # Every `casemgr bench NAME` command, in one place.
 def bench_review(
     decisions: int = typer.Option(10_000, "--decisions", min=1, help="Open AI decisions to generate."),
@@ -293,6 +311,7 @@ COMMANDS: dict[str, Any] = {
     "memory": bench_memory,
     "review": bench_review,
     "pipe": bench_pipe,
+    "soak": bench_soak,
 }
 
 app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)

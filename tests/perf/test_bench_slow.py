@@ -49,3 +49,19 @@ def test_intake_bench_has_no_errors_and_reports_the_contract() -> None:
     assert full["ai_inline"] is False and full["ai_backlog"] >= 300 and full["ai_drained"] >= 40
     assert full["ai_drain_per_s"] > 0
     assert "intake cases/s" in r.stderr and "CPUs" in r.stderr  # the human table with the environment
+
+
+def test_soak_small_runs_the_background_work_under_traffic() -> None:
+    """`casemgr bench soak` in small: traffic without failures, both target endpoints measured per minute, and
+    the scans and the full metrics refresh it queues at the start really ran meanwhile."""
+    from casemgr.bench import soak
+
+    res = soak.run(2000, 0.5, users=4)
+    assert res["failures"] == 0, res["by_name"]
+    assert res["intake_n"] and res["queue_n"], res["by_name"]
+    names = {m["name"] for m in res["per_minute"]}
+    assert {soak.INTAKE, soak.QUEUE} <= names
+    for kind in ("metrics.refresh", "sla.scan", "renewal.scan"):
+        assert res["jobs"][kind].get("done", 0) >= 1, res["jobs"]
+        assert not res["jobs"][kind].get("dead"), res["jobs"]
+    assert res["worst_minute_intake_p99_ms"] is not None and res["worst_minute_queue_p95_ms"] is not None
