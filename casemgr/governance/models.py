@@ -21,6 +21,7 @@ class AIDecision(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ai_decisions_case", "case_id"),
         Index("ix_ai_decisions_review", "review_status", "created_at"),
+        Index("ix_ai_decisions_second", "double_review", "second_verdict"),  # the double-reviewed slice
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id")
