@@ -607,6 +607,18 @@ def base_data(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- problems back onto inputs
 
 
+def _field_names(model: type[BaseModel]) -> set[str]:
+    out = set(model.model_fields)
+    for info in model.model_fields.values():
+        kind, inner = _shape(info)
+        if kind in ("model", "dict_model", "list_model"):
+            out |= _field_names(inner)
+    return out
+
+
+FIELD_NAMES = _field_names(AIPolicy)  # schema words a problem's path is spelled with (vs. kinds, categories)
+
+
 def _key_at_line(text: str) -> dict[int, tuple[Any, ...]]:
     from casemgr.governance.policy import _key_lines
 
@@ -636,5 +648,7 @@ def field_problems(problems: list[Problem], text: str, form_anchors: set[str]) -
                 anchor = cand
                 break
         errors.setdefault(anchor if anchor is not None else "", []).append(message)
-        listed.append({"anchor": anchor, "id": field_id(anchor or "general"), "message": p.message, "line": p.line})
+        where_words = " › ".join(_label(x) if x in FIELD_NAMES else x for x in parts) or "Policy"
+        listed.append({"anchor": anchor, "id": field_id(anchor or "general"), "message": p.message, "line": p.line,
+                       "text": f"{where_words}: {message}"})
     return errors, listed
