@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class Trace:
     case_type: str
     visits: list[Visit]
     work: list[float] = field(default_factory=list)  # epoch seconds of work events, ascending
+    version: str | None = None  # the case-types version the case is pinned to (None: the version in force)
 
 
 @dataclass
@@ -126,8 +127,9 @@ class Aggregate:
         self.handoffs: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
         self.handoffs_waiting: Counter[tuple[str, str]] = Counter()
 
-    def add(self, trace: Trace) -> TraceResult:
-        r = replay(self.design, trace, self.at)
+    def add(self, trace: Trace, design: Design | None = None) -> TraceResult:
+        """Replay against `design` (the case's pinned version of the type) or the type's design in force."""
+        r = replay(design or self.design, trace, self.at)
         self.cases += 1
         self.conforming += r.conforming
         self.completed += r.completed
@@ -204,11 +206,13 @@ class Aggregate:
         }
 
 
-def analyse(designs: dict[str, Design], traces: Iterable[Trace], at: float) -> dict[str, dict[str, Any]]:
-    """Per case type (every designed type, also those with no case yet)."""
+def analyse(designs: dict[str, Design], traces: Iterable[Trace], at: float,
+            pinned: Callable[[Trace], Design | None] | None = None) -> dict[str, dict[str, Any]]:
+    """Per case type (every designed type, also those with no case yet). `pinned` gives the design a case runs on
+    (its pinned case-types version); the figures about the type itself (never-used stages) use `designs`."""
     aggs = {name: Aggregate(design, at) for name, design in designs.items()}
     for t in traces:
         agg = aggs.get(t.case_type)
         if agg is not None and t.visits:  # a type no longer in case-types.yaml: nothing to compare it with
-            agg.add(t)
+            agg.add(t, pinned(t) if pinned else None)
     return {name: agg.result() for name, agg in aggs.items()}

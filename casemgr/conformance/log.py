@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from casemgr.audit.models import AuditEvent
-from casemgr.cases.models import StageHistory
+from casemgr.cases.models import Case, StageHistory
 from casemgr.conformance.analysis import Trace, Visit
 
 # Work by a person on the case: what ends the wait after a handoff. Routing and the worker do not count.
@@ -36,18 +36,19 @@ def _work(session: Session, case_type: str | None) -> Iterator[tuple[int, float]
 
 def iter_traces(session: Session, *, case_type: str | None = None) -> Iterator[Trace]:
     q = (select(col(StageHistory.case_id), col(StageHistory.case_type), col(StageHistory.stage),
-                col(StageHistory.entered_at), col(StageHistory.left_at))
+                col(StageHistory.entered_at), col(StageHistory.left_at), col(Case.case_type_version))
+         .join(Case, col(Case.id) == col(StageHistory.case_id))
          .order_by(col(StageHistory.case_id), col(StageHistory.entered_at), col(StageHistory.id)))
     if case_type:
         q = q.where(col(StageHistory.case_type) == case_type)
     work = _work(session, case_type)
     pending = next(work, None)
     current: Trace | None = None
-    for cid, ct, stage, entered, left in session.execute(q).yield_per(20_000):
+    for cid, ct, stage, entered, left, version in session.execute(q).yield_per(20_000):
         if current is None or current.case_id != cid:
             if current is not None:
                 yield current
-            current = Trace(case_id=cid, case_type=ct, visits=[])
+            current = Trace(case_id=cid, case_type=ct, visits=[], version=version)
             # Both streams are ordered by case id: skip work of cases with no history, take this case's.
             while pending is not None and pending[0] < cid:
                 pending = next(work, None)

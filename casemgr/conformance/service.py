@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlmodel import Session
 from casemgr.audit.service import canonical
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
-from casemgr.conformance.analysis import analyse
+from casemgr.conformance.analysis import Trace, analyse
 from casemgr.conformance.log import iter_traces
 from casemgr.conformance.model import Design, design_of
 from casemgr.metrics.models import MetricSnapshot
@@ -25,10 +26,29 @@ def designs(case_type: str | None = None) -> dict[str, Design]:
     return {name: design_of(reg.case_types[name]) for name in names}
 
 
+def pinned_designs(session: Session) -> Callable[[Trace], Design | None]:
+    """A case is replayed against its type as the case-types version it is pinned to designs it (issue 22: a
+    running case stays on the version it started with); one Design per (version, type), built once."""
+    from casemgr.casetypes.versions import registry_for
+
+    built: dict[tuple[str | None, str], Design | None] = {}
+
+    def of(trace: Trace) -> Design | None:
+        key = (trace.version, trace.case_type)
+        if key not in built:
+            ct = registry_for(trace.version, session).case_types.get(trace.case_type)
+            built[key] = design_of(ct) if ct is not None else None
+        return built[key]
+
+    return of
+
+
 def report(session: Session, *, case_type: str | None = None, at: datetime | None = None) -> dict[str, Any]:
-    """Every case in the event log, replayed against its type's designed transitions (unknown type: 422)."""
+    """Every case in the event log, replayed against its type's designed transitions in the case-types version
+    the case is pinned to (unknown type: 422)."""
     at = at or now()
-    per_type = analyse(designs(case_type), iter_traces(session, case_type=case_type), at.timestamp())
+    per_type = analyse(designs(case_type), iter_traces(session, case_type=case_type), at.timestamp(),
+                       pinned=pinned_designs(session))
     return {"computed_at": at.isoformat(), "case_types": per_type}
 
 
