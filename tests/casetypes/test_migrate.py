@@ -29,7 +29,8 @@ def _case(case_id: int) -> Case:
 def _walk(case_id: int, *stages: str) -> None:
     for to in stages:
         with write_session() as s:
-            service.transition(s, case_id, to, _case(case_id).version, "user:test")
+            service.transition(s, case_id, to, _case(case_id).version, "user:test",
+                               resolution_code="withdrawn" if to == "closed" else None)
 
 
 def _migrations() -> list[AuditEvent]:
