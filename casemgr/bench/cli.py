@@ -282,6 +282,44 @@ def bench_soak(
     _emit(res, "casemgr bench soak (mixed traffic while the worker scans and refreshes)", soak.table_rows(res), as_json)
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise typer.BadParameter(f"expected numbers >= 1, got {text!r}")
+    return values
+
+
+def bench_scaleout(
+    apps: str = typer.Option("1,2,4", "--apps", help="App process counts to run, comma-separated."),
+    workers: str = typer.Option("1,2", "--workers", help="Worker process counts to run, comma-separated."),
+    n: int = typer.Option(2000, "--n", min=1, help="Measured intake requests per combination."),
+    clients: int = typer.Option(32, "--clients", min=1, help="Concurrent keep-alive connections."),
+    database_url: str | None = typer.Option(None, "--database-url",
+                                            help="The PostgreSQL database (default: CASEMGR_DATABASE_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line only."),
+) -> None:
+    """N `casemgr serve` behind a round-robin loopback balancer + M workers on one PostgreSQL: intake rate,
+    AI drain rate, p99, and every accepted request stored once, per combination."""
+    from casemgr.bench import scaleout
+
+    url = database_url or os.environ.get("CASEMGR_DATABASE_URL")
+    if not url or not url.startswith("postgresql"):
+        typer.echo("bench scaleout needs PostgreSQL: pass --database-url postgresql://... (a scratch database)",
+                   err=True)
+        raise typer.Exit(2)
+    res = scaleout.run(_int_list(apps), _int_list(workers), n=n, clients=clients, database_url=url)
+    if as_json:
+        typer.echo(json.dumps(res))
+        return
+    print_table("casemgr bench scaleout", [(f"apps={x['apps']} workers={x['workers']}",
+                                            f"{x['intake_per_s']}/s p99 {x['p99_ms']} ms, AI {x['ai_drain_per_s']}/s, "
+                                            f"stored once: {x['stored_once']}") for x in res["lines"]], res["env"])
+    typer.echo(json.dumps({k: v for k, v in res.items() if k != "env"}))
+
+
 # Every `casemgr bench NAME` command, in one place.
 def bench_review(
     decisions: int = typer.Option(10_000, "--decisions", min=1, help="Open AI decisions to generate."),
@@ -312,6 +350,7 @@ COMMANDS: dict[str, Any] = {
     "review": bench_review,
     "pipe": bench_pipe,
     "soak": bench_soak,
+    "scaleout": bench_scaleout,
 }
 
 app = typer.Typer(help="Benchmarks and soak tests.", no_args_is_help=True)
