@@ -144,3 +144,15 @@ def test_cli_imap_poll_with_password_file(dovecot: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0 and res.stdout.strip() == ""
     bad = CliRunner().invoke(app, [*args[:7], "--password", "wrong", "--ssl", "--ca-file", dovecot.ca_file])
     assert bad.exit_code == 1 and "imap-poll stopped" in bad.output
+
+
+def test_a_chunk_of_messages_is_stored_through_the_mail_group_commit(dovecot: Any) -> None:
+    from casemgr.intake import mailbatch
+
+    deliver(dovecot, "user1", *[mail(f"<chunk{i}@example.org>", f"Chunk {i}") for i in range(12)])
+    before = mailbatch.mail.items
+    results = poll(dovecot, "user1")
+    assert sorted(r.result.status for r in results) == ["case"] * 12
+    assert mailbatch.mail.items - before == 12  # every message went through the mail group commit
+    assert all(b"\\Seen" in f for f in flags(dovecot, "user1"))
+    assert inbound() == 12
