@@ -74,3 +74,14 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path, monkeypatch) -> None:
         heads = conn.execute(text("select count(*) from alembic_version")).scalar_one()
     eng.dispose()
     assert heads >= 1
+
+
+def test_one_head_and_revision_ids_fit_alembic_version() -> None:
+    """alembic_version.version_num is varchar(32): a longer revision id passes on SQLite and fails every PostgreSQL
+    upgrade (it happened once); and parallel branches must be rebased onto one head."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(script.get_heads()) == 1, script.get_heads()
+    too_long = [r.revision for r in script.walk_revisions() if len(r.revision) > 32]
+    assert too_long == []
