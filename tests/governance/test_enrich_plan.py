@@ -102,6 +102,7 @@ def _record(case_id: int) -> dict[str, Any]:
         for d in decisions:  # review sampling hashes the case id, which differs between the two sets
             assert d.sampled == (d.outcome == "applied" and sample_hit(case_id, d.kind, output_of(d).field,
                                                                          d.sample_rate or 0))
+            assert not d.double_review or d.sampled  # the double-reviewed slice is drawn from the sampled ones
         call_ids = {int(c.id or 0): f"call:{c.capability}" for c in calls}
         events = list(s.execute(select(AuditEvent).where(AuditEvent.case_id == case_id)
                                 .order_by(AuditEvent.seq)).scalars())
@@ -110,7 +111,7 @@ def _record(case_id: int) -> dict[str, Any]:
         assert case is not None
         return {
             "case": _stable(case.model_dump(), ids),
-            "decisions": [_stable({**d.model_dump(exclude={"sampled", "review_status"}),
+            "decisions": [_stable({**d.model_dump(exclude={"sampled", "double_review", "review_status"}),
                                    "ai_call_id": call_ids.get(d.ai_call_id or 0),
                                    "review_status": "none" if d.review_status == "sampled" else d.review_status}, ids)
                           for d in decisions],
