@@ -29,6 +29,8 @@ PG_URL = os.environ.get("CASEMGR_TEST_DATABASE_URL")
 # scripts/test.sh (so `make test` and .ci/run) sets this: there a missing ../shared/data fails the model-quality
 # tests instead of skipping them, so CI cannot go green without having measured them.
 REQUIRE_SHARED_DATA = os.environ.get("CASEMGR_REQUIRE_SHARED_DATA") == "1"
+# Session-wide browser fixtures (one demo data set, one Chromium) shared by the browser journey modules.
+pytest_plugins = ["tests.web.browser_fixtures"]
 
 
 def require_shared_data(relpath: str) -> Path:

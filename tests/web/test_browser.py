@@ -19,14 +19,12 @@ import httpx
 import pytest
 
 from casemgr.bench.serving import free_port
+from tests.web.browser_fixtures import CHROMIUM, served_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 XSS_SUBJECT = "<script>alert('xss-subject')</script><img src=x onerror=alert('xss-img')>"
 XSS_BODY = ("<a href=\"javascript:alert('xss-link')\">click me</a> <svg onload=alert('xss-svg')></svg> "
             "\"><script>alert('xss-attr')</script>")
@@ -81,18 +79,13 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    template, passwords = request.getfixturevalue("demo_data_template")  # seeded once per session
     data = tmp_path_factory.mktemp("browser-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEMGR_")}
-    env.update({"CASEMGR_DATA_DIR": str(data), "CASEMGR_SECRET_KEY": "browser-test-secret",
-                "CASEMGR_AI_INLINE": "false", "PYTHONUNBUFFERED": "1"})
-    casemgr = [sys.executable, "-m", "casemgr.cli"]
-    subprocess.run([*casemgr, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
-    demo = subprocess.run([*casemgr, "demo"], env=env, check=True, capture_output=True, text=True, timeout=180)
-    passwords = dict(re.findall(r"user (\S+)\s+password (\S+)", demo.stdout))
-    assert {"agent", "governance", "governance2", "reviewer"} <= set(passwords), demo.stdout
+    shutil.copytree(template, data, dirs_exist_ok=True)  # this module's own copy of the session's demo data
+    env = served_env(data)
     seeded = subprocess.run([sys.executable, "-c", SEED, XSS_SUBJECT, XSS_BODY], env=env, check=True,
                             capture_output=True, text=True, timeout=60)
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
@@ -124,13 +117,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def browser(server: dict[str, Any]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(server: dict[str, Any], chromium_browser: Any) -> Any:
+    """The session's Chromium (tests/web/browser_fixtures.py), once this module's server is up."""
+    return chromium_browser
 
 
 @pytest.fixture
