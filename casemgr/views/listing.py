@@ -47,15 +47,21 @@ class CaseQuery:
     customer_email: str | None = None
 
 
-def conditions(session: Session, q: CaseQuery) -> list[ColumnElement[bool]]:
+def conditions(session: Session, q: CaseQuery, *, read_in_sort_order: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE terms of `q`. `read_in_sort_order` (SQLite, many matches, a recency sort): the equality filters
+    other than status are written `+cases.col = ?`, so the planner reads the recency index and filters, instead
+    of reading every match of a filter index and sorting them (a 14,000-case queue at 1M cases: 100-250 ms)."""
     f = q.filters
     out: list[ColumnElement[bool]] = []
-    for column, value in ((Case.case_type, f.case_type), (Case.stage, f.stage), (Case.queue, f.queue),
-                          (Case.priority, f.priority), (Case.status, f.status), (Case.category, f.category),
-                          (Case.sla_state, f.sla_state)):
-        if value:
-            out.append(col(column) == value)
     sqlite = session.get_bind().dialect.name == "sqlite"
+    for name, value in (("case_type", f.case_type), ("stage", f.stage), ("queue", f.queue),
+                        ("priority", f.priority), ("status", f.status), ("category", f.category),
+                        ("sla_state", f.sla_state)):
+        if value:
+            if read_in_sort_order and sqlite and name != "status":
+                out.append(literal_column(f"+{Case.__tablename__}.{name}") == value)
+            else:
+                out.append(col(getattr(Case, name)) == value)
     if q.unassigned or f.assignee == "none":
         out.append(col(Case.assignee_id).is_(None))
     elif f.assignee:
@@ -166,7 +172,8 @@ def list_page(session: Session, q: CaseQuery, sort: SortKey = SortKey.SLA, limit
                       and session.get_bind().dialect.name == "sqlite")
     start, values = decode_cursor(cursor, sort, segs) if cursor else (0, None)
     base = select(Case).options(*(defer(getattr(Case, n), raiseload=True) for n in LIST_VIEW_DEFERRED))
-    conds = conditions(session, q)
+    recency = sort in (SortKey.UPDATED, SortKey.CREATED)
+    conds = conditions(session, q, read_in_sort_order=recency and matches is not None and matches > SORT_MATCHES)
     found: list[tuple[int, Case]] = []
     for i in range(start, len(segs)):
         seg = segs[i]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from casemgr.cases.models import Case
+from casemgr.cases.schemas import CaseFilters
 from casemgr.db import read_session, write_session
 from casemgr.views import listing
 from casemgr.views.enums import SortKey
@@ -120,6 +121,10 @@ def test_every_sort_pages_through_every_case_once_in_order(time_machine) -> None
                 assert _walk(s, sort, limit) == want, (sort, limit)
                 # Few matches: sorted after the filter's index read (SQLite), the same order and pages.
                 assert _walk(s, sort, limit, matches=len(ids)) == want, (sort, limit, "few matches")
+                # Many matches of a filter, recency sort: read in the sort index's order, the same rows.
+                assert _walk(s, sort, limit, matches=listing.SORT_MATCHES + 1,
+                             query=listing.CaseQuery(filters=CaseFilters(queue=cases[ids[0]].queue))) \
+                    == [i for i in want if cases[i].queue == cases[ids[0]].queue], (sort, limit, "many matches")
                 # The hint for "rare" filters (waiting, one assignee) changes the plan, never the rows.
                 waiting = listing.CaseQuery(waiting=False)
                 assert _walk(s, sort, limit, matches=len(ids), query=waiting) == want, (sort, limit, "waiting")
