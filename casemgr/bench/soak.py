@@ -107,7 +107,11 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
     with _database(database_url, data_dir) as env:
         environ = environment()
         # Generated ids start at 1: load only into an empty database (a reused data dir keeps its cases).
-        load_s = round(load(cases), 1) if _case_count() == 0 else 0.0
+        have = _case_count()
+        if 0 < have < cases:
+            raise RuntimeError(f"the database holds {have} cases, fewer than --cases {cases}: use an empty database "
+                               "(it is filled) or one that already holds them")
+        load_s = round(load(cases), 1) if have == 0 else 0.0
         agent_key, intake_key, ids = seed()
         total_cases = _case_count()
         _kick_background_work()
