@@ -228,6 +228,11 @@ def get_read_session() -> Iterator[Session]:
 _pg_sequences: dict[str, str] = {}
 
 
+def table_of(model: Any) -> Table:
+    """The Core table of a SQLModel table class (mypy does not see SQLModel's `__table__`)."""
+    return model.__table__
+
+
 def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
     """Reserve `n` primary keys of `table` in the caller's write transaction, for multi-row INSERTs that must
     know their ids up front (rows pointing at each other, audit content naming them).

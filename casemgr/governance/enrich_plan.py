@@ -35,7 +35,7 @@ from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.cases.models import Case, Task
 from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.clock import now
-from casemgr.db import allocate_ids, draft, row_of
+from casemgr.db import allocate_ids, draft, row_of, table_of
 from casemgr.governance import kinds
 from casemgr.governance.decide import CaseFacts, decide
 from casemgr.governance.enrich import (
@@ -51,7 +51,7 @@ from casemgr.governance.models import AIDecision
 from casemgr.governance.service import ai_actor, row_values
 from casemgr.limits import AI_ACTOR_CHARS, AI_RATIONALE_CHARS
 
-CASE_COLUMNS = tuple(c.key for c in Case.__table__.columns)
+CASE_COLUMNS = tuple(c.key for c in table_of(Case).columns)
 
 
 def snapshot(case: Case) -> SimpleNamespace:
@@ -172,8 +172,8 @@ def store(session: Session, planned: list[PlannedEnrich]) -> None:
     if not planned:
         return
     session.flush()  # rows the ordinary writer added in this transaction come first (ids, audit chain)
-    call_ids = iter(allocate_ids(session, AICall.__table__, sum(len(p.calls) for p in planned)))
-    decision_ids = iter(allocate_ids(session, AIDecision.__table__, sum(len(p.decisions) for p in planned)))
+    call_ids = iter(allocate_ids(session, table_of(AICall), sum(len(p.calls) for p in planned)))
+    decision_ids = iter(allocate_ids(session, table_of(AIDecision), sum(len(p.decisions) for p in planned)))
     calls: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
@@ -198,11 +198,11 @@ def store(session: Session, planned: list[PlannedEnrich]) -> None:
         tasks.extend(row_of(t) for t in p.tasks)
         by_shape.setdefault(p.changed, []).append(
             {"_id": p.case_id, "_version": p.from_version, **{k: getattr(p.case, k) for k in p.changed}})
-    session.execute(insert(AICall.__table__), calls)
-    session.execute(insert(AIDecision.__table__), decisions)
+    session.execute(insert(table_of(AICall)), calls)
+    session.execute(insert(table_of(AIDecision)), decisions)
     if tasks:
-        session.execute(insert(Task.__table__), tasks)
-    table = Case.__table__
+        session.execute(insert(table_of(Task)), tasks)
+    table = table_of(Case)
     for shape, rows in by_shape.items():
         stmt = (update(table).where(table.c.id == bindparam("_id"), table.c.version == bindparam("_version"))
                 .values({k: bindparam(k) for k in shape}))

@@ -104,7 +104,13 @@ def store_in(session: Any, items: Sequence[PlannedIntake]) -> list[IntakeResult]
     message_ids, ack_ids = all_message_ids[:len(fresh)], dict(zip(acks, all_message_ids[len(fresh):],
                                                                    strict=True))
     party_ids = iter(allocate_ids(session, Party.__table__, sum(1 for i in fresh if items[i].new.party)))
-    parties, cases, histories, tasks, messages, jobs, acked = [], [], [], [], [], [], []
+    parties: list[dict[str, Any]] = []
+    cases: list[dict[str, Any]] = []
+    histories: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    acked: list[dict[str, Any]] = []
     ack_rows: list[tuple[int, PlannedIntake, Any, Any, int]] = []
     events: list[PendingEvent] = []
     for i, case_id, msg_pk in zip(fresh, case_ids, message_ids, strict=True):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from casemgr.config import get_settings
 from casemgr.db import write_session
@@ -95,8 +96,8 @@ def store_many(items: Sequence[MailItem]) -> list[IntakeResult | BaseException]:
             if planned:
                 # A Message-ID stored before (a redelivery, or a different message reusing it) or twice in this
                 # batch: the ordinary path tells duplicate from reuse by content.
-                stored = set(session.execute(select(Message.message_id).where(
-                    Message.message_id.in_([items[i].pm.message_id for i in planned]))).scalars())
+                stored = set(session.execute(select(col(Message.message_id)).where(
+                    col(Message.message_id).in_([items[i].pm.message_id for i in planned]))).scalars())
                 bulk: list[int] = []
                 for i in planned:
                     mid = items[i].pm.message_id

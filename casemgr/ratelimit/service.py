@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from casemgr.clock import now
-from casemgr.db import write_session
+from casemgr.db import table_of, write_session
 from casemgr.ratelimit.models import Backoff, RateCounter
 
 KEEP_S = 86_400  # counters older than this are deleted now and then
@@ -81,14 +81,14 @@ def allow_many(keys: list[str], limit: int, window_s: int, *, session: Session) 
     adds: dict[str, int] = {}
     for key in keys:
         adds[key] = adds.get(key, 0) + 1
-    table = RateCounter.__table__
+    table = table_of(RateCounter)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(table).values([{"key": k, "window_start": start, "count": n} for k, n in adds.items()])
     stmt = stmt.on_conflict_do_update(index_elements=["key", "window_start"],
                                       set_={"count": table.c.count + stmt.excluded.count})
     final = {r[0]: r[1] for r in session.execute(stmt.returning(table.c.key, table.c.count)).all()}
-    previous = {r[0]: r[1] for r in session.execute(select(RateCounter.key, RateCounter.count).where(
-        col(RateCounter.key).in_(list(adds)), RateCounter.window_start == start - window_s)).all()}
+    previous = {r[0]: r[1] for r in session.execute(select(col(RateCounter.key), col(RateCounter.count)).where(
+        col(RateCounter.key).in_(list(adds)), col(RateCounter.window_start) == start - window_s)).all()}
     _maybe_prune(session)
     seen: dict[str, int] = {}
     out = []
