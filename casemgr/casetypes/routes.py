@@ -79,10 +79,13 @@ def model_page(request: Request, case_type: str, who: PageReader, version: Ref =
                change: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> Response:
     """`change`: a pending case-types change request, drawn against the version in force (for the approver)."""
     with read_session() as s:
+        from casemgr.casetypes.versions import in_force_version
+
         view = model_view(s, case_type, version=version or None, compare=compare or None, request=change)
         versions = lifecycle.versions(s, DocumentKind.CASE_TYPES)
+        in_force = in_force_version(s)
     return render(request, "process_model.html", {"view": view, "versions": versions, "case_id": case,
-                                                  "change_id": change,
+                                                  "change_id": change, "in_force": in_force,
                                                   "can_edit": who.has_any({changes.LEAD_ROLE})})
 
 

@@ -96,6 +96,11 @@ def test_model_page_embeds_the_svg_and_says_what_changed(app, make_user, make_ca
         svg = page.text.split("<svg", 1)[1].split("</svg>", 1)[0]
         assert 'data-case-type="complaint"' in svg and "<script" not in svg
         assert "stage feedback added" in page.text  # v1 compared with v2: feedback exists only in v1
+        plain = browser.get(link.group(1).replace("&amp;", "&"), headers=HTML).text
+        newer = re.search(r'href="([^"]+)" id="compare-in-force"', plain)
+        assert newer, "a case on v1 links what changed in the version in force"
+        changed = browser.get(newer.group(1).replace("&amp;", "&"), headers=HTML).text
+        assert "stage feedback removed" in changed and "intake: SLA 4 h → 2 h" in changed
         assert browser.get("/process/models", headers=HTML).status_code == 200
 
 
