@@ -27,6 +27,7 @@ from casemgr.policyfile import PolicyFileError, Problem
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, WriteSession, page, require
 from casemgr.web.pages_common import redirect, render
+from casemgr.web.paging import MAX_LIMIT
 
 router = APIRouter(tags=["processes"])
 Reader = Annotated[Principal, Depends(require("process.read"))]
@@ -56,9 +57,10 @@ def model_svg(case_type: str, session: ReadSession, _: Reader, version: Ref = No
 
 
 @router.get("/api/casetypes/versions")
-def list_versions(session: ReadSession, _: Reader, kind: Annotated[str, Query(max_length=30)] = "case-types"
-                  ) -> list[dict[str, Any]]:
-    return [{k: v for k, v in x.items() if k != "diff"} for x in lifecycle.versions(session, kind)]
+def list_versions(session: ReadSession, _: Reader, kind: Annotated[str, Query(max_length=30)] = "case-types",
+                  limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100) -> list[dict[str, Any]]:
+    """Versions newest first (numbers count from the oldest of the `limit` returned)."""
+    return [{k: v for k, v in x.items() if k != "diff"} for x in lifecycle.versions(session, kind, limit)]
 
 
 @router.get("/process/models", response_class=HTMLResponse, include_in_schema=False)
