@@ -224,6 +224,16 @@ def file_sha256(path: str | Path) -> str:
 def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, seed: int = 0,
           kind: str = MODEL_KIND, builder: Any = None, raw_decision: bool = False) -> CategoryModel:
     texts, labels = read_labelled_csv(data, text_col, label_col)
+    return train_texts(texts, labels, folds=folds, seed=seed, kind=kind, builder=builder, raw_decision=raw_decision,
+                       source={"text_col": text_col, "label_col": label_col, "training_data": Path(data).name,
+                               "training_data_sha256": file_sha256(data)})
+
+
+def train_texts(texts: list[str], labels: list[str], *, folds: int = 5, seed: int = 0, kind: str = MODEL_KIND,
+                builder: Any = None, raw_decision: bool = False, source: dict[str, Any] | None = None
+                ) -> CategoryModel:
+    """Train on texts in memory (a candidate from reviewed examples needs no temporary file); `source` describes
+    the data in the metadata."""
     if len(set(labels)) < 2:
         raise ValueError("need at least two labels to train")
     classes = sorted(set(labels))
@@ -253,11 +263,8 @@ def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, se
     meta = {
         "kind": kind,
         "labels": classes,
-        "text_col": text_col,
-        "label_col": label_col,
+        **(source or {}),
         "n_train": len(texts),
-        "training_data": Path(data).name,
-        "training_data_sha256": file_sha256(data),
         "cv": cv_scores,
         "temperature": temperature,
         "bias": bias,

@@ -12,9 +12,7 @@ Nothing here activates anything: a lead requests activation (activation.py) and 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,16 +111,6 @@ def _settings() -> Any:
     return get_settings()
 
 
-def _write_training_csv(fh: Any, base: tuple[list[str], list[str]], extra: Sequence[dataset.Example]) -> None:
-    w = csv.writer(fh)  # training input for classifier.train (never opened in a spreadsheet)
-    w.writerow(["text", "label"])
-    for t, lab in zip(*base, strict=True):
-        w.writerow([t, lab])
-    for ex in extra:
-        w.writerow([normalise(ex.text), ex.label])
-    fh.flush()
-
-
 def _digest(examples: Sequence[dataset.Example], active_version: str) -> str:
     ids = ",".join(str(e.decision_id) for e in sorted(examples, key=lambda e: e.decision_id))
     return hashlib.sha256(f"{active_version}|{ids}".encode()).hexdigest()[:16]
@@ -173,10 +161,11 @@ def train_candidate(*, actor: str, recipe: str | None = None, folds: int | None 
         return _finish(report, None, CandidateVerdict.REFUSED,
                        f"only {len(holdout)} held-back reviewed examples; at least {min_holdout} are needed to show "
                        "that a candidate is better", actor)
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", encoding="utf-8") as fh:
-        _write_training_csv(fh, base, train)
-        cm = classifier.train(fh.name, "text", "label", folds=folds, builder=RECIPES[recipe],
-                              raw_decision=bool(active.model.raw_decision))
+    texts = list(base[0]) + [normalise(e.text) for e in train]
+    labels = list(base[1]) + [e.label for e in train]
+    cm = classifier.train_texts(texts, labels, folds=folds, builder=RECIPES[recipe],
+                                raw_decision=bool(active.model.raw_decision),
+                                source={"text_col": BASE_TEXT, "label_col": BASE_LABEL})
     cm.meta.update({
         "training_data": f"{targets.annotated_data().name} + {len(train)} reviewed examples",
         "trained_on_decisions": [e.decision_id for e in train], "recipe": recipe, "candidate_of": active.version,
