@@ -55,6 +55,7 @@ def test_fifty_parallel_updates_one_success_per_version(agent_client) -> None:
     with read_session() as s:
         updates = s.execute(
             select(AuditEvent).where(AuditEvent.case_id == cid, AuditEvent.action == "case.updated")
+            .order_by(AuditEvent.seq)
         ).scalars().all()
     assert len(updates) == 21
     assert final["subject"] == updates[-1].after["subject"]
