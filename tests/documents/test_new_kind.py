@@ -66,7 +66,8 @@ def test_publish_records_the_baseline_then_rollback_returns_to_it(macros: Macros
     with read_session() as s:
         rows = service.history(s, DocumentKind.MACROS)
         assert [(r.author, r.is_active) for r in rows] == [("user:lead", True), (BASELINE_AUTHOR, False)]
-        events = [(e.action, (e.after or {}).get("approved_by")) for e in s.execute(select(AuditEvent)).scalars()]
+        events = [(e.action, (e.after or {}).get("approved_by")) for e in s.execute(select(AuditEvent)
+                                                                                    .order_by(AuditEvent.seq)).scalars()]
         assert events == [("macros.baseline", None), ("macros.publish", "user:lead2")]
     with write_session() as s:
         back = service.rollback(s, macros, author="user:lead", reason="as shipped")

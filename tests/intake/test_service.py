@@ -104,7 +104,8 @@ def test_reply_threads_by_in_reply_to_references_and_subject() -> None:
         case = s.get(Case, first.case_id)
         assert case is not None and case.version == v1 + 4
         appended = s.execute(select(AuditEvent).where(AuditEvent.case_id == case.id,
-                                                      AuditEvent.action == "message.appended")).scalars().all()
+                                                      AuditEvent.action == "message.appended")
+                             .order_by(AuditEvent.seq)).scalars().all()
         assert [e.after["thread_by"] for e in appended] == ["in-reply-to", "references", "subject-reference",
                                                              "subject-reference"]
 
