@@ -32,9 +32,10 @@ from casemgr.ai import artifact
 from casemgr.ai.calibration import apply_vector_scaling, ece, fit_vector_scaling
 from casemgr.ai.cues import CueTokens
 from casemgr.ai.nblr import NBLogisticRegression
+from casemgr.ai.targets import TARGETS, TargetName
 from casemgr.ai.text import normalise
 
-ARTIFACT_PREFIX = "complaints-"
+ARTIFACT_PREFIX = TARGETS[TargetName.category].prefix  # "complaints-": the registry owns the names
 MODEL_KIND = "tfidf-cue-ensemble-v2"
 
 
