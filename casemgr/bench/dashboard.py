@@ -11,7 +11,6 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from typing import Any
 
 from casemgr.cases.enums import CaseStatus
 from casemgr.casetypes.registry import get_registry
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 
 CASE_COLS = ("id", "reference", "case_type", "stage", "status", "subject", "description", "priority", "queue",
              "owner_role", "channel", "category", "fields", "tags", "ai_status", "rules_result", "sla_due_at",
@@ -265,32 +264,12 @@ def measure(*, queue_requests: int = 200, dashboard_requests: int = 5) -> dict[s
 
 def run_dashboard_bench(cases: int, database_url: str | None = None) -> dict[str, Any]:
     """Load `cases` cases into a scratch database (temp SQLite, or the empty PostgreSQL database given) and measure."""
-    from casemgr import migrate
-    from casemgr.db import read_session
+    from casemgr.bench.serving import bench_database, require_empty
 
-    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    tmp = tempfile.TemporaryDirectory(prefix="casemgr-bench-")
-    try:
-        os.environ["CASEMGR_DATA_DIR"] = tmp.name
-        if database_url:
-            os.environ["CASEMGR_DATABASE_URL"] = database_url
-        else:
-            os.environ.pop("CASEMGR_DATABASE_URL", None)
-        reset_settings()
-        migrate.upgrade()
-        from sqlalchemy import text
-
-        with read_session() as s:
-            if s.execute(text("SELECT count(*) FROM cases")).scalar_one():
-                raise RuntimeError("the bench database must be empty (it is filled with generated cases)")
+    with bench_database(database_url):
+        require_empty("cases")
         load_s = load(cases)
         result = measure()
         db = "sqlite" if get_settings().is_sqlite else "postgresql"
         return {"bench": "dashboard", "cases": cases, **result, "load_s": round(load_s, 1), "database": db,
                 "cpus": os.cpu_count(), "python": platform.python_version()}
-    finally:
-        from casemgr.bench.serving import restore_env
-
-        restore_env(saved)
-        tmp.cleanup()
-

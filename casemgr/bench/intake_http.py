@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from casemgr.bench import loadgen, serving
+from casemgr.bench.serving import bench_database
 
 BODIES = [
     "My credit card was charged twice for the same purchase and the refund never arrived.",
@@ -27,32 +24,6 @@ BODIES = [
     "There is an error on my credit report that the bureau refuses to correct after three disputes.",
     "The bank closed my checking account without notice and kept my balance of $1,250.",
 ]
-
-
-@contextmanager
-def bench_database(database_url: str | None) -> Iterator[dict[str, str]]:
-    """A throw-away SQLite data dir (or the given database), migrated; yields the env for subprocesses."""
-    from casemgr import migrate
-    from casemgr.config import reset_settings
-
-    keys = ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    tmp = tempfile.mkdtemp(prefix="casemgr-bench-")
-    env = {"CASEMGR_DATA_DIR": tmp}
-    if database_url:
-        env["CASEMGR_DATABASE_URL"] = database_url
-    os.environ.update(env)
-    if not database_url:
-        os.environ.pop("CASEMGR_DATABASE_URL", None)
-    reset_settings()
-    try:
-        migrate.upgrade()
-        yield env
-    finally:
-        from casemgr.bench.serving import restore_env
-
-        restore_env(saved)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_api_key(scopes: list[str]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from casemgr.bench import serving
-from casemgr.bench.intake_http import bench_database
+from casemgr.bench.serving import bench_database
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
 

@@ -9,7 +9,8 @@ from functools import partial
 from typing import Any
 
 from casemgr.bench import loadgen, serving
-from casemgr.bench.intake_http import BODIES, bench_database
+from casemgr.bench.intake_http import BODIES
+from casemgr.bench.serving import bench_database
 
 LIMIT_MB = 300.0
 

@@ -12,11 +12,10 @@ import os
 import platform
 import random
 import re
-import tempfile
 import time
 from typing import Any
 
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 
 TARGET_MS = 150.0
 
@@ -122,23 +121,12 @@ def run_pages_bench(cases: int, database_url: str | None = None) -> dict[str, An
     """Load `cases` generated cases into a scratch database and measure the two pages."""
     from sqlalchemy import text
 
-    from casemgr import migrate
     from casemgr.bench.dashboard import load
+    from casemgr.bench.serving import bench_database, require_empty
     from casemgr.db import read_session
 
-    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    tmp = tempfile.TemporaryDirectory(prefix="casemgr-bench-pages-")
-    try:
-        os.environ["CASEMGR_DATA_DIR"] = tmp.name
-        if database_url:
-            os.environ["CASEMGR_DATABASE_URL"] = database_url
-        else:
-            os.environ.pop("CASEMGR_DATABASE_URL", None)
-        reset_settings()
-        migrate.upgrade()
-        with read_session() as s:
-            if s.execute(text("SELECT count(*) FROM cases")).scalar_one():
-                raise RuntimeError("the bench database must be empty (it is filled with generated cases)")
+    with bench_database(database_url, prefix="casemgr-bench-pages-"):
+        require_empty("cases")
         load_s = load(cases)
         if get_settings().is_sqlite:
             # The bulk load leaves a WAL as large as the data: checkpoint it as a running server would have, or
@@ -149,8 +137,3 @@ def run_pages_bench(cases: int, database_url: str | None = None) -> dict[str, An
         db = "sqlite" if get_settings().is_sqlite else "postgresql"
         return {"bench": "pages", "cases": cases, **result, "load_s": round(load_s, 1), "database": db,
                 "cpus": os.cpu_count(), "python": platform.python_version()}
-    finally:
-        from casemgr.bench.serving import restore_env
-
-        restore_env(saved)
-        tmp.cleanup()

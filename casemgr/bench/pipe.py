@@ -13,7 +13,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,30 +76,17 @@ def run(n: int = 20, database_url: str | None = None) -> dict[str, Any]:
     """Time n pipe deliveries into a scratch database, then drain the spool and count what was stored."""
     from sqlalchemy import func, select
 
-    from casemgr import migrate
-    from casemgr.bench.serving import restore_env
-    from casemgr.config import get_settings, reset_settings
+    from casemgr.bench.serving import bench_database, require_empty
+    from casemgr.config import get_settings
     from casemgr.db import read_session
     from casemgr.intake.models import Message, SpooledMessage
+    from casemgr.worker import Worker
 
-    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    tmp = tempfile.TemporaryDirectory(prefix="casemgr-bench-pipe-")
-    try:
-        os.environ["CASEMGR_DATA_DIR"] = tmp.name
-        if database_url:
-            os.environ["CASEMGR_DATABASE_URL"] = database_url
-        else:
-            os.environ.pop("CASEMGR_DATABASE_URL", None)
-        reset_settings()
-        migrate.upgrade()
-        with read_session() as s:
-            if s.execute(select(func.count()).select_from(Message)).scalar_one():
-                raise RuntimeError("the bench database must be empty")
+    with bench_database(database_url, prefix="casemgr-bench-pipe-"):
+        require_empty("messages")
         env = dict(os.environ)
         env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
         result = measure(n, env)
-        from casemgr.worker import Worker
-
         Worker(schedule=False, poll_s=0.0).run(once=True)
         with read_session() as s:
             stored = s.execute(select(func.count()).select_from(Message)
@@ -110,6 +96,3 @@ def run(n: int = 20, database_url: str | None = None) -> dict[str, Any]:
         return {"bench": "pipe", **result, "stored_after_worker": int(stored), "acknowledged": n + 1,
                 "spool_left": int(left), "stored_once": int(stored) == n + 1 and int(left) == 0, "database": db,
                 "cpus": os.cpu_count(), "python": platform.python_version()}
-    finally:
-        restore_env(saved)
-        tmp.cleanup()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import platform
 import random
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 
 KINDS = (("classify", "category", "agent"), ("set_priority", "priority", "lead"), ("draft_reply", None, "agent"),
          ("approve_refund", None, "finance"))
@@ -102,22 +101,11 @@ def measure(n_open: int, requests: int) -> dict[str, Any]:
 
 def run_review_bench(n_open: int = 10_000, requests: int = 140) -> dict[str, Any]:
     """A scratch SQLite database with n_open cases and n_open open (plus n_open closed) decisions, measured."""
-    from casemgr import migrate
     from casemgr.bench.dashboard import load
+    from casemgr.bench.serving import bench_database
 
-    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    tmp = tempfile.TemporaryDirectory(prefix="casemgr-bench-review-")
-    try:
-        os.environ["CASEMGR_DATA_DIR"] = tmp.name
-        os.environ.pop("CASEMGR_DATABASE_URL", None)
-        reset_settings()
-        migrate.upgrade()
+    with bench_database(None, prefix="casemgr-bench-review-"):
         load(n_open)
         result = measure(n_open, requests)
         return {"bench": "review", **result, "database": "sqlite" if get_settings().is_sqlite else "postgresql",
                 "cpus": os.cpu_count(), "python": platform.python_version()}
-    finally:
-        from casemgr.bench.serving import restore_env
-
-        restore_env(saved)
-        tmp.cleanup()

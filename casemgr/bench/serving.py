@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,3 +100,38 @@ def restore_env(saved: dict[str, str | None]) -> None:
         else:
             os.environ[k] = v
     reset_settings()
+
+
+@contextmanager
+def bench_database(database_url: str | None, prefix: str = "casemgr-bench-") -> Iterator[dict[str, str]]:
+    """A throw-away SQLite data dir (or the given database), migrated; yields the env for subprocesses. The
+    environment and settings are put back afterwards. One copy for every benchmark that needs a scratch database."""
+    from casemgr import migrate
+    from casemgr.config import reset_settings
+
+    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    env = {"CASEMGR_DATA_DIR": tmp}
+    if database_url:
+        env["CASEMGR_DATABASE_URL"] = database_url
+    os.environ.update(env)
+    if not database_url:
+        os.environ.pop("CASEMGR_DATABASE_URL", None)
+    reset_settings()
+    try:
+        migrate.upgrade()
+        yield env
+    finally:
+        restore_env(saved)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def require_empty(table: str = "cases") -> None:
+    """A benchmark fills a given PostgreSQL database: refuse one that already holds rows (they would be measured)."""
+    from sqlalchemy import text
+
+    from casemgr.db import read_session
+
+    with read_session() as s:
+        if s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one():
+            raise RuntimeError(f"the bench database must be empty (it holds {table})")

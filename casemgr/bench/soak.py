@@ -35,7 +35,7 @@ TARGETS = {"intake_p99_ms": 200.0, "queue_p95_ms": 50.0}
 @contextmanager
 def _database(database_url: str | None, data_dir: str | None) -> Iterator[dict[str, str]]:
     if data_dir is None:
-        from casemgr.bench.intake_http import bench_database
+        from casemgr.bench.serving import bench_database
 
         with bench_database(database_url) as env:
             yield env
