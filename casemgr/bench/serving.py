@@ -103,19 +103,21 @@ def restore_env(saved: dict[str, str | None]) -> None:
 
 
 @contextmanager
-def bench_database(database_url: str | None, prefix: str = "casemgr-bench-") -> Iterator[dict[str, str]]:
+def bench_database(database_url: str | None, prefix: str = "casemgr-bench-",
+                   data_dir: str | None = None) -> Iterator[dict[str, str]]:
     """A throw-away SQLite data dir (or the given database), migrated; yields the env for subprocesses. The
-    environment and settings are put back afterwards. One copy for every benchmark that needs a scratch database."""
+    environment and settings are put back afterwards. One copy for every benchmark that needs a scratch database.
+    `data_dir` reuses an existing SQLite data dir instead (kept afterwards; a loaded million-case soak database)."""
     from casemgr import migrate
     from casemgr.config import reset_settings
 
     saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    tmp = tempfile.mkdtemp(prefix=prefix)
+    tmp = str(Path(data_dir).resolve()) if data_dir else tempfile.mkdtemp(prefix=prefix)
     env = {"CASEMGR_DATA_DIR": tmp}
-    if database_url:
+    if database_url and not data_dir:
         env["CASEMGR_DATABASE_URL"] = database_url
     os.environ.update(env)
-    if not database_url:
+    if "CASEMGR_DATABASE_URL" not in env:
         os.environ.pop("CASEMGR_DATABASE_URL", None)
     reset_settings()
     try:
@@ -123,7 +125,8 @@ def bench_database(database_url: str | None, prefix: str = "casemgr-bench-") -> 
         yield env
     finally:
         restore_env(saved)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not data_dir:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def require_empty(table: str = "cases") -> None:

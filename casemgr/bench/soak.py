@@ -19,41 +19,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from casemgr.bench import serving
 from casemgr.bench.load import LOCUSTFILE, parse_stats
+from casemgr.bench.serving import bench_database
 
 INTAKE = "POST /api/intake"
 QUEUE = "GET /queue"
 TARGETS = {"intake_p99_ms": 200.0, "queue_p95_ms": 50.0}
-
-
-@contextmanager
-def _database(database_url: str | None, data_dir: str | None) -> Iterator[dict[str, str]]:
-    if data_dir is None:
-        from casemgr.bench.serving import bench_database
-
-        with bench_database(database_url) as env:
-            yield env
-        return
-    from casemgr import migrate
-    from casemgr.bench.serving import restore_env
-    from casemgr.config import reset_settings
-
-    saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
-    env = {"CASEMGR_DATA_DIR": str(Path(data_dir).resolve())}
-    os.environ.update(env)
-    os.environ.pop("CASEMGR_DATABASE_URL", None)
-    reset_settings()
-    try:
-        migrate.upgrade()
-        yield env
-    finally:
-        restore_env(saved)
 
 
 def _case_count() -> int:
@@ -104,7 +80,7 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
     from casemgr.bench.load import seed
 
     seconds = int(minutes * 60)
-    with _database(database_url, data_dir) as env:
+    with bench_database(database_url, data_dir=data_dir) as env:
         environ = environment()
         # Generated ids start at 1: load only into an empty database (a reused data dir keeps its cases).
         have = _case_count()
