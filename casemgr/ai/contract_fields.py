@@ -13,6 +13,8 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from casemgr.ai.governing_law import governing_law as find_governing_law
+
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
      "november", "december"], start=1)}
@@ -240,23 +242,10 @@ def _expiration_from(sentences: list[str], effective: date | None) -> str | None
     return perpetual
 
 
-_LAW_RE = re.compile(
-    # Only the prefix is case-insensitive: the jurisdiction itself must be capitalised.
-    r"(?i:governed\s+by|construed\s+(?:and\s+enforced\s+)?in\s+accordance\s+with|subject\s+to)[^.]{0,80}?(?i:laws?\s+of\s+"
-    r"(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?)"
-    r"(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})",
-)
-
-
 # Renewal, as CUAD answers it: "successive 1 year" (renews by itself, again and again), "2 years" (one renewal, by
 # option or agreement), "perpetual" (continues until terminated). Read from sentences that speak of renewing.
 _RENEW_WORD = re.compile(r"\b(?:renew\w*|extend\w*|extension|prolong\w*|year[- ]to[- ]year|month[- ]to[- ]month)\b",
                          re.IGNORECASE)
-_AUTO_RENEW = re.compile(
-    r"automatic\w*|successive|tacit\w*|each\s+(?:such\s+)?(?:year|renewal|subsequent)|unless\s+(?:either|one|a|the)\s+"
-    r"part|unless\s+(?:sooner\s+)?terminated|unless\s+(?:written\s+)?notice|(?:evergreen)",
-    re.IGNORECASE,
-)
 # CUAD writes "successive" only for a renewal that repeats: the word itself, or renewals "each year"; an automatic
 # renewal "for an additional two year period" is "2 years".
 _REPEATS = re.compile(r"successive|consecutive|\beach\b|one\s+or\s+more|\bbasis\b|year[- ]to[- ]year|evergreen|"
@@ -348,17 +337,8 @@ def notice_period(text: str) -> str | None:
     return None
 
 
-_LAWS_OF_RE = re.compile(
-    r"(?i:laws?\s+(?:in\s+force\s+in\s+|of\s+)(?:the\s+)?(?:state\s+of\s+|commonwealth\s+of\s+|province\s+of\s+)?)"
-    r"(?P<law>[A-Z][A-Za-z.]+(?:\s+[A-Z][A-Za-z.]+){0,3})"
-)
-_GOVERN_CUE = re.compile(r"govern|constru|interpret|governing law|applicable law", re.IGNORECASE)
-
-
 def governing_law(text: str) -> str | None:
-    from casemgr.ai.governing_law import governing_law as find
-
-    return find(clean_contract(text))
+    return find_governing_law(clean_contract(text))
 
 
 # The title: an upper-case heading near the top ("EXCLUSIVE DISTRIBUTOR AGREEMENT"), else a short title-case line,
