@@ -33,6 +33,8 @@ class _In(BaseModel):
 
 class AcceptIn(_In):
     comment: str | None = Field(default=None, max_length=2000)
+    # Required when the suggestion closes a case type with resolution codes (the root cause is the person's call).
+    resolution_code: str | None = Field(default=None, max_length=50)
 
 
 class RejectIn(_In):
@@ -96,7 +98,7 @@ def suggestions(session: ReadSession, principal: CaseReader, page: Page, case_id
 @router.post("/ai/decisions/{decision_id}/accept")
 def accept(decision_id: int, body: AcceptIn, session: WriteSession, principal: Decider) -> dict[str, Any]:
     row = service.accept_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles,
-                                    comment=body.comment)
+                                    comment=body.comment, resolution_code=body.resolution_code)
     return service.decision_dict(row)
 
 

@@ -183,10 +183,13 @@ def _mark_reviewed(row: AIDecision, status: str, actor: str) -> None:
 
 
 def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: Iterable[str],
-                      comment: str | None = None) -> AIDecision:
+                      comment: str | None = None, resolution_code: str | None = None) -> AIDecision:
     """A person holding the owner role accepts a pending suggestion: it is applied through the same path
     as an auto decision (version claim, audit as the person, re-routing). The case may have moved on since
-    the suggestion was made; then the suggestion is refused with 422 and stays pending."""
+    the suggestion was made; then the suggestion is refused with 422 and stays pending.
+
+    `resolution_code` is the person's own choice when the suggestion closes a case type with resolution codes:
+    the AI proposes closing, but the root cause is confirmed by whoever accepts (422 without one)."""
     row = get_decision(session, decision_id)
     if row.review_status != ReviewStatus.PENDING:
         raise Conflict(f"decision {decision_id} is not a pending suggestion (it is {row.review_status})")
@@ -196,7 +199,10 @@ def accept_suggestion(session: Session, decision_id: int, *, actor: str, roles: 
     bad = invalid_reason(CaseFacts.from_case(case), output)
     if bad:
         raise ValidationFailed(f"the suggestion no longer fits the case: {bad}")
-    _, previous = _apply(session, case, row.kind, _output_field(row), output.value,
+    value = dict(output.value)
+    if resolution_code:
+        value["resolution_code"] = resolution_code
+    _, previous = _apply(session, case, row.kind, _output_field(row), value,
                          actor=actor, action="ai.suggestion_accepted", decision_id=row.id, route=True)
     row.previous = previous
     row.override_comment = comment

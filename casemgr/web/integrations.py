@@ -61,10 +61,12 @@ def can_decide(session: Session, principal: Principal, decision: Any) -> bool:
     return bool(decision.owner_role) and decision.owner_role in principal.roles
 
 
-def accept_decision(session: Session, principal: Principal, decision_id: int) -> Any:
+def accept_decision(session: Session, principal: Principal, decision_id: int,
+                    resolution_code: str | None = None) -> Any:
     from casemgr.governance import service as gov
 
-    return gov.accept_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles)
+    return gov.accept_suggestion(session, decision_id, actor=principal.actor, roles=principal.roles,
+                                 resolution_code=resolution_code)
 
 
 def reject_decision(session: Session, principal: Principal, decision_id: int, reason: str) -> Any:

@@ -129,7 +129,9 @@ def case_context(session: Session, principal: Principal, case_id: int) -> dict[s
     ).scalars())
     can_write = principal.has_any(roles_for("cases.write"))
     suggestions = [
-        {"d": d, "can_decide": principal.has_any(roles_for("ai.decide")) and integrations.can_decide(session, principal, d)}
+        {"d": d, "can_decide": principal.has_any(roles_for("ai.decide")) and integrations.can_decide(session, principal, d),
+         # Accepting a suggestion that closes the case asks the person for the root cause (the AI never picks it).
+         "resolution_codes": _closing_codes(ct, d)}
         for d in decisions if d.outcome == DecisionOutcome.SUGGESTED
     ]
     others = [d for d in decisions if d.outcome != DecisionOutcome.SUGGESTED]
@@ -317,11 +319,19 @@ def _decision_on_case(s: Session, case_id: int, decision_id: int, who: Principal
     return d
 
 
+def _closing_codes(ct: Any, d: AIDecision) -> list[Any]:
+    """The resolution codes to offer beside Accept when suggestion `d` moves the case to a final stage."""
+    to = (d.proposed or {}).get("to_stage") if isinstance(d.proposed, dict) else None
+    target = ct.stage(to) if to else None
+    return list(ct.resolution_codes) if target is not None and target.final else []
+
+
 @router.post("/cases/{case_id}/ai/{decision_id}/accept")
-def accept(request: Request, case_id: int, decision_id: int, who: Decider) -> Response:
+def accept(request: Request, case_id: int, decision_id: int, who: Decider,
+           resolution_code: Annotated[str, Form(max_length=50)] = "") -> Response:
     def run(s: Session) -> None:
         _decision_on_case(s, case_id, decision_id, who)
-        integrations.accept_decision(s, who, decision_id)
+        integrations.accept_decision(s, who, decision_id, resolution_code or None)
 
     return _act(request, who, case_id, "accept", run)
 

@@ -122,8 +122,9 @@ class StageMove(DecisionKind):
 
         # The case service's transition is the change: claim, stage entry, audit and re-routing.
         before = {"stage": case.stage}
+        # A resolution code is never the AI's: accept_suggestion adds the accepting person's choice.
         case = cases.transition(session, case.id or 0, value["to_stage"], case.version, actor,
-                                reason=f"{action} ({entity})")
+                                reason=f"{action} ({entity})", resolution_code=value.get("resolution_code") or None)
         return case, before
 
 
