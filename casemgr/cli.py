@@ -29,6 +29,16 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 
 
+@app.callback()
+def _build_context() -> None:
+    # Every command runs in one application context (casemgr.runtime), built here once from the environment;
+    # a caller that installed one first (a test) keeps it.
+    from casemgr import runtime
+
+    if runtime.installed() is None:
+        runtime.install(runtime.build())
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -143,14 +142,15 @@ class Settings(BaseSettings):
         return value
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process's context (casemgr.runtime): built once by its entry point."""
+    from casemgr import runtime
+
+    return runtime.current().settings
 
 
 def reset_settings() -> None:
-    """Forget cached settings and engines (tests change the environment between cases)."""
-    get_settings.cache_clear()
-    from casemgr import db
+    """Build a new context from the environment (tests change the environment between cases)."""
+    from casemgr import runtime
 
-    db.dispose_engines()
+    runtime.rebuild()

@@ -23,10 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
-from casemgr.config import get_settings
-
-_lock = threading.Lock()
-_engines: dict[str, Engine] = {}
+from casemgr import runtime
+from casemgr.config import Settings, get_settings
 
 
 def create_private_file(url: str) -> None:
@@ -47,8 +45,8 @@ def create_private_file(url: str) -> None:
         pass
 
 
-def _make_engine(url: str, *, immediate: bool) -> Engine:
-    settings = get_settings()
+def make_engine(url: str, settings: Settings, *, immediate: bool) -> Engine:
+    """A new engine for `url` (the context, casemgr.runtime, keeps one for reads and one for writes)."""
     if url.startswith("sqlite"):
         settings.resolved_data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         create_private_file(url)
@@ -109,25 +107,13 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
 
 
 def get_engine(*, write: bool = False) -> Engine:
-    settings = get_settings()
-    url = settings.effective_database_url
-    immediate = write and url.startswith("sqlite")
-    key = f"{url}|{'w' if immediate else 'r'}"
-    engine = _engines.get(key)
-    if engine is None:
-        with _lock:
-            engine = _engines.get(key)
-            if engine is None:
-                engine = _make_engine(url, immediate=immediate)
-                _engines[key] = engine
-    return engine
+    """The context's engine (casemgr.runtime): on SQLite, `write=True` is the one that begins IMMEDIATE."""
+    return runtime.current().engine(write=write)
 
 
 def dispose_engines() -> None:
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+    """Close the context's pooled connections (a restore replaces the database file)."""
+    runtime.current().dispose_engines()
 
 
 _writers = 0  # write sessions open or waiting for the write lock in this process (see writers_in_flight)
@@ -146,6 +132,7 @@ def writers_in_flight() -> int:
 
 PG_GATE_WAIT_S = 30.0  # like the pool timeout; past it the writer goes on (and may wait in the pool instead)
 _pg_gates: dict[int, threading.BoundedSemaphore] = {}
+_pg_gates_lock = threading.Lock()
 _tls = threading.local()
 
 
@@ -154,7 +141,7 @@ def _pg_write_gate() -> threading.BoundedSemaphore:
     size = max(1, get_settings().db_pool_size)
     gate = _pg_gates.get(size)
     if gate is None:
-        with _lock:
+        with _pg_gates_lock:
             gate = _pg_gates.setdefault(size, threading.BoundedSemaphore(size))
     return gate
 

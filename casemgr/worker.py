@@ -21,12 +21,16 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from casemgr import runtime as runtime_module
 from casemgr.jobs import service as jobs
 from casemgr.jobs.service import HANDLERS, job_handler
+
+if TYPE_CHECKING:
+    from casemgr.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +208,13 @@ class Worker:
 
 def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120.0, poll_s: float = 0.5,
                schedule: bool = True, extra_modules: list[str] | tuple[str, ...] = (),
-               parent_pid: int | None = None) -> dict[str, int]:
+               parent_pid: int | None = None, runtime: Runtime | None = None) -> dict[str, int]:
+    """Run the worker in `runtime` (default: the process's context, casemgr.runtime.current()); its jobs reach
+    the same context through casemgr.runtime.current()."""
+    if runtime is not None:
+        runtime_module.install(runtime)
+    else:
+        runtime_module.current()
     load_handlers(extra_modules)
     worker = Worker(concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, schedule=schedule)
     if parent_pid:

@@ -7,7 +7,6 @@ in force (the active published one, else policies/case-types.yaml), rebuilt when
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,23 +159,17 @@ def _build(doc: Any, label: str) -> Registry:
     return build_registry(doc.text, label, version=doc.version)
 
 
-def _new_live() -> LiveDocument[Registry]:
+def new_live_registry() -> LiveDocument[Registry]:
+    """The context's live case types (casemgr.runtime.Runtime.case_types)."""
     from casemgr.casetypes.documents import CASE_TYPES
 
     return LiveDocument(CASE_TYPES, _build, interval_s=CHECK_INTERVAL_S)
 
 
-_live: LiveDocument[Registry] | None = None
-_registry_lock = threading.Lock()
-
-
 def live_registry() -> LiveDocument[Registry]:
-    global _live
-    if _live is None:
-        with _registry_lock:
-            if _live is None:
-                _live = _new_live()
-    return _live
+    from casemgr.runtime import current
+
+    return current().case_types
 
 
 def get_registry() -> Registry:
@@ -198,8 +191,11 @@ def extracts_contracts(case_type: str | None) -> bool:
 
 
 def reset_registry() -> None:
-    from casemgr.casetypes import sops, versions
+    """Forget the case types, SOPs and pinned versions built in this context (kept until the tests that call it
+    move to a fresh context)."""
+    from casemgr.runtime import current
 
-    live_registry().reset()
-    sops.reset()
-    versions.reset()
+    rt = current()
+    with rt._lock:
+        for name in ("case-types", "sops", "case-type-versions"):
+            rt._parts.pop(name, None)

@@ -26,17 +26,26 @@ def _build(doc: Document, label: str) -> Document:
     return doc
 
 
-_live: LiveDocument[Document] = LiveDocument(SOPS, _build, interval_s=CHECK_INTERVAL_S)
+def new_live_sops() -> LiveDocument[Document]:
+    """The context's live SOP set (casemgr.runtime.Runtime.sops)."""
+    return LiveDocument(SOPS, _build, interval_s=CHECK_INTERVAL_S)
+
+
+def _live() -> LiveDocument[Document]:
+    from casemgr.runtime import current
+
+    return current().sops
 
 
 def reset() -> None:
-    _live.reset()
+    """Load the SOPs in force again on next use (after a publish in this process)."""
+    _live().reset()
 
 
 def in_force(session: Any | None = None) -> Document | None:
     """The SOP document in force, or None when there is none (no SOP folder and nothing published)."""
     try:
-        return _live.get(session)
+        return _live().get(session)
     except Exception as exc:  # noqa: BLE001 - no SOP files at all: tasks simply show no instruction
         log.debug("no SOPs in force: %s", exc)
         return None
@@ -45,7 +54,8 @@ def in_force(session: Any | None = None) -> Document | None:
 def _published(session: Any | None = None) -> Document | None:
     """The SOP version in force when one was published (None: the files on disk are in force)."""
     doc = in_force(session)
-    return doc if doc is not None and _live.key and _live.key[0] == "db" else None
+    key = _live().key
+    return doc if doc is not None and key and key[0] == "db" else None
 
 
 def current_version(session: Any | None = None) -> str | None:

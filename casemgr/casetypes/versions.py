@@ -32,21 +32,24 @@ log = logging.getLogger(__name__)
 CACHE_SIZE = 32  # versions kept built per process (immutable content: never stale)
 NUMBER_RE = re.compile(r"^v?(\d{1,5})$")
 
-_cache: OrderedDict[str, Registry] = OrderedDict()
 _lock = threading.Lock()
 
 
-def reset() -> None:
-    with _lock:
-        _cache.clear()
+def _cache() -> OrderedDict[str, Registry]:
+    """Built pinned versions, kept in the context (casemgr.runtime.Runtime.case_type_versions): a version string
+    names different content in another database."""
+    from casemgr.runtime import current
+
+    return current().case_type_versions
 
 
 def _remember(reg: Registry) -> Registry:
+    cache = _cache()
     with _lock:
-        _cache[reg.version] = reg
-        _cache.move_to_end(reg.version)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        cache[reg.version] = reg
+        cache.move_to_end(reg.version)
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
     return reg
 
 
@@ -81,7 +84,7 @@ def registry_for(version: str | None, session: Session | None = None) -> Registr
     current = get_registry()
     if not version or version == current.version:
         return current
-    hit = _cache.get(version)
+    hit = _cache().get(version)
     if hit is not None:
         return hit
     try:

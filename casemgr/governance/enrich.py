@@ -50,19 +50,23 @@ MAX_DELAY_S = 6 * 3600.0
 STAGE_KINDS = ("advance_stage", "close_case", "approve_contract")  # what _stage_outputs maps a suggestion to
 
 ProviderFactory = Callable[[], Any]
-_provider_factory: ProviderFactory | None = None
 
 
 def set_provider_factory(factory: ProviderFactory | None) -> None:
-    """Use another provider factory (tests, `casemgr bench`); None restores the configured provider."""
-    global _provider_factory
-    _provider_factory = factory
+    """Use another provider factory in this context (tests, `casemgr bench`); None restores the configured
+    provider. A new context (casemgr.runtime) starts with the configured one."""
+    from casemgr.runtime import current
+
+    current().provider_factory = factory
 
 
 def get_provider() -> Any:
-    """The configured AI provider (settings.ai_provider), built by the AI room's factory when it has one."""
-    if _provider_factory is not None:
-        return _provider_factory()
+    """The context's AI provider (settings.ai_provider), built by the AI room's factory when it has one."""
+    from casemgr.runtime import current
+
+    factory = current().provider_factory
+    if factory is not None:
+        return factory()
     try:  # the AI room owns provider construction; use its factory when present
         from casemgr.ai.providers import get_provider as ai_get_provider  # type: ignore[attr-defined]
 

@@ -336,12 +336,21 @@ def _build(doc: Document, label: str) -> Policy:
     return policy
 
 
-# Checked on every call (one indexed query): a publish is in force for the next decision, in every process.
-_live: LiveDocument[Policy] = LiveDocument(AI_POLICY, _build, fallback=_off_policy)
+def new_live_policy() -> LiveDocument[Policy]:
+    """The context's live AI policy (casemgr.runtime.Runtime.policy). Checked on every call (one indexed
+    query): a publish is in force for the next decision, in every process."""
+    return LiveDocument(AI_POLICY, _build, fallback=_off_policy)
+
+
+def _live() -> LiveDocument[Policy]:
+    from casemgr.runtime import current
+
+    return current().policy
 
 
 def reset_active_cache() -> None:
-    _live.reset()
+    """Forget the policy built in this context (kept until the tests that call it move to a fresh context)."""
+    _live().reset()
 
 
 def active_policy(session: Any | None = None) -> Policy:
@@ -350,9 +359,9 @@ def active_policy(session: Any | None = None) -> Policy:
     If the source turned invalid, the last valid policy stays in force and the error is kept in
     `active_error()`; with no valid policy at all, AI is off (fail-safe).
     """
-    return _live.get(session)
+    return _live().get(session)
 
 
 def active_error() -> str | None:
     """Why the current source of the policy was refused, if it was (the previous one is still in force)."""
-    return _live.last_error
+    return _live().last_error

@@ -136,18 +136,26 @@ class _LiveModel(LiveDocument[Path]):
         return super()._db_version(session) if _db_in_reach() else None
 
 
-_live = _LiveModel(AI_MODEL, lambda doc, label: AI_MODEL.validate(doc, label=label), interval_s=CHECK_S,
-                   fallback=lambda: AI_MODEL.shipped_path())
+def new_live_model() -> LiveDocument[Path]:
+    """The context's live model pointer (casemgr.runtime.Runtime.model)."""
+    return _LiveModel(AI_MODEL, lambda doc, label: AI_MODEL.validate(doc, label=label), interval_s=CHECK_S,
+                      fallback=lambda: AI_MODEL.shipped_path())
 
 
 def reset_active_cache() -> None:
-    _live.reset()
+    """Forget the model pointer built in this context (kept until the tests that call it move to a fresh
+    context)."""
+    from casemgr.runtime import current
+
+    current().model.reset()
 
 
 def active_category_path() -> str | None:
     """The artefact in force (the bundled one until a candidate is activated); None if even that fails."""
     try:
-        path = _live.get()
+        from casemgr.runtime import current
+
+        path = current().model.get()
     except Exception as exc:  # noqa: BLE001 - never stop classification over the pointer: the bundled model serves
         log.error("ai-model: cannot resolve the model in force, using the bundled one: %s", exc)
         return None

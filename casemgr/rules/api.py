@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from casemgr.errors import NotFound, ValidationFailed
 from casemgr.users.service import Principal
-from casemgr.web.deps import ReadSession, WriteSession, require
+from casemgr.web.deps import AppRuntime, ReadSession, WriteSession, require
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 PolicyReader = Annotated[Principal, Depends(require("policy.read"))]
@@ -74,12 +74,11 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 @router.get("")
-def rules_status(session: ReadSession, _: PolicyReader) -> dict[str, Any]:
+def rules_status(session: ReadSession, rt: AppRuntime, _: PolicyReader) -> dict[str, Any]:
     """The version this process evaluates with, the published versions, and the active files."""
     from casemgr.rules import store
-    from casemgr.rules.service import get_service
 
-    svc = get_service()
+    svc = rt.rules
     crs = svc.compiled
     return {
         "running_version": crs.version,
@@ -126,20 +125,17 @@ def rules_validate(body: FilesIn, _: PolicyReader) -> dict[str, Any]:
 
 
 @router.post("/evaluate")
-def rules_evaluate(body: EvaluateIn, _: PolicyReader) -> dict[str, Any]:
-    from casemgr.rules.service import evaluate
-
-    return evaluate(body.facts).model_dump(mode="json")
+def rules_evaluate(body: EvaluateIn, rt: AppRuntime, _: PolicyReader) -> dict[str, Any]:
+    return rt.rules.evaluate(body.facts).model_dump(mode="json")
 
 
 @router.post("/simulate")
-def rules_simulate(body: SimulateIn, _: PolicyReader) -> dict[str, Any]:
+def rules_simulate(body: SimulateIn, rt: AppRuntime, _: PolicyReader) -> dict[str, Any]:
     from casemgr.rules import sandbox
-    from casemgr.rules.service import get_service
     from casemgr.rules.simulate import last_cases_facts
 
     _gate(body)
-    current = get_service().compiled.ruleset.source.files
+    current = rt.rules.compiled.ruleset.source.files
     # The candidate is compiled and evaluated in a child process with a time limit; the cases are read here.
     outcome, value = sandbox.run("simulate", current, _source(body).files, last_cases_facts(body.last))
     if outcome == "problems":

@@ -17,7 +17,8 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from casemgr.config import get_settings, reset_settings
+from casemgr import runtime
+from casemgr.config import get_settings
 from casemgr.errors import ServiceUnavailable, ValidationFailed
 
 _PRELOAD = ["casemgr.rules.simulate", "casemgr.rules.store"]
@@ -47,10 +48,7 @@ def _child(conn: Connection, env: dict[str, str], target: str, args: tuple[Any, 
         for k in [k for k in os.environ if k.startswith("CASEMGR_")]:
             del os.environ[k]
         os.environ.update(env)
-        reset_settings()
-        from casemgr.casetypes.registry import reset_registry
-
-        reset_registry()
+        runtime.rebuild()  # the caller's settings, not those the fork server started with
         result = ("ok", _TARGETS[target](*args))
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as data
         problems = [p.as_dict() for p in getattr(exc, "problems", [])]

@@ -1,4 +1,7 @@
-"""The process-wide rules service: `evaluate(facts) -> Decision` with hot reload.
+"""The rules service of the application context: `evaluate(facts) -> Decision` with hot reload.
+
+One RulesService lives in the context (casemgr.runtime.Runtime.rules, built on first use); a new context (other
+settings: another database or policies dir) has a new service, so the service never watches the settings.
 
 The rule set in force is the active published version (kind 'rules'), else the files under
 <policies_dir>/rules/; casemgr.documents.live.LiveDocument does the cheap check at most once per
@@ -11,7 +14,6 @@ running one stays active (the problem is logged and kept in `last_error`).
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,6 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
 
 
-def _settings() -> Any:
-    from casemgr.config import get_settings
-
-    return get_settings()
-
-
 def _build(doc: Document, label: str) -> CompiledRuleSet:
     return compile_ruleset(load_ruleset(RuleSource(files=dict(doc.files))))
 
@@ -46,7 +42,6 @@ class RulesService:
         self.live: LiveDocument[CompiledRuleSet] = LiveDocument(
             RULES, _build, interval_s=CHECK_INTERVAL_S, use_db=use_db, path=self._dir, on_change=self.install)
         self.reloads = 0
-        self._settings_id = id(_settings())
 
     def _dir(self) -> Path:
         return self.rules_dir or files_dir()
@@ -58,14 +53,10 @@ class RulesService:
     def refresh_due(self) -> bool:
         """Whether the next evaluate() would look for a new rule set (a database read): async callers run
         refresh() on a worker thread first, so the event loop never waits on that read."""
-        return self._engine is None or self.live.due() or id(_settings()) != self._settings_id
+        return self._engine is None or self.live.due()
 
     def refresh(self, *, force: bool = False) -> bool:
         """Check for a new active version (rate limited unless forced). True if the engine changed."""
-        settings_id = id(_settings())
-        if settings_id != self._settings_id:
-            # Settings were reset (tests, reconfiguration): the database or policies dir may differ.
-            self._settings_id, force = settings_id, True
         return self.live.refresh(force=force or self._engine is None)
 
     def install(self, crs: CompiledRuleSet) -> bool:
@@ -111,26 +102,22 @@ class RulesService:
         self.live.reset()
 
 
-_service: RulesService | None = None
-_service_lock = threading.Lock()
-
-
 def get_service() -> RulesService:
-    global _service
-    if _service is None:
-        with _service_lock:
-            if _service is None:
-                _service = RulesService()
-    return _service
+    """The context's rules service (casemgr.runtime)."""
+    from casemgr.runtime import current
+
+    return current().rules
 
 
 def reset_service() -> None:
-    """Forget the process-wide service (tests switch data dirs and policies between cases)."""
-    global _service
-    with _service_lock:
-        if _service is not None:
-            _service.close()
-        _service = None
+    """Forget the context's rules service (kept until the tests that call it move to a fresh context)."""
+    from casemgr.runtime import current
+
+    rt = current()
+    with rt._lock:
+        svc = rt._parts.pop("rules", None)
+    if svc is not None:
+        svc.close()
 
 
 def evaluate(facts: dict[str, Any]) -> Decision:

@@ -6,7 +6,6 @@ converted to UTC, so a daylight-saving change moves the window, never the length
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -208,23 +207,17 @@ def load_calendar(path: Path | None = None) -> BusinessCalendar:
     return BusinessCalendar(spec)
 
 
-_cache: dict[Path, BusinessCalendar] = {}
-_lock = threading.Lock()
-
-
 def get_calendar() -> BusinessCalendar:
-    """The calendar of the configured policies dir (loaded once per dir; reset_calendar() forgets it)."""
-    path = get_settings().policies_dir / "sla-calendar.yaml"
-    cal = _cache.get(path)
-    if cal is None:
-        with _lock:
-            cal = _cache.get(path)
-            if cal is None:
-                cal = load_calendar(path)
-                _cache[path] = cal
-    return cal
+    """The calendar of the configured policies dir, loaded once per context (casemgr.runtime.Runtime.calendar)."""
+    from casemgr.runtime import current
+
+    return current().calendar
 
 
 def reset_calendar() -> None:
-    with _lock:
-        _cache.clear()
+    """Forget the calendar built in this context (kept until its callers move to a fresh context)."""
+    from casemgr.runtime import current
+
+    rt = current()
+    with rt._lock:
+        rt._parts.pop("sla-calendar", None)

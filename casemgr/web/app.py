@@ -10,9 +10,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from casemgr.casetypes.registry import get_registry
-from casemgr.db import get_engine
+from casemgr import runtime as runtime_module
+from casemgr.config import Settings
+from casemgr.runtime import Runtime
 from casemgr.web import errors
+from casemgr.web.deps import AppRuntime, AppSettings
 from casemgr.web.templating import STATIC_DIR
 
 # Every router, in ONE list, in matching order: "module" (its `router`) or "module:attribute". Importing must succeed, so a
@@ -66,12 +68,18 @@ def _load(ref: str) -> Any:
     return getattr(importlib.import_module(module), attr or "router")
 
 
-def create_app() -> FastAPI:
-    # Refuse to start on invalid case types: the error names file:line.
-    get_registry()
-    from casemgr.sla.calendar import get_calendar  # and on an invalid SLA calendar (issue 8)
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The application with its context (casemgr.runtime) on `app.state.runtime`, installed as the process's.
 
-    get_calendar()
+    `runtime`: use this context; `settings`: build one for them; neither: the process's context (the one its
+    entry point or a test fixture built, else one built from the environment now).
+    """
+    if runtime is None:
+        runtime = runtime_module.build(settings) if settings is not None else runtime_module.current()
+    runtime_module.install(runtime)
+    # Refuse to start on invalid case types (the error names file:line) or an invalid SLA calendar (issue 8).
+    runtime.case_types.get()
+    runtime.calendar  # noqa: B018 - built now, so a broken file stops start-up
     app = FastAPI(
         title="casemgr",
         version="0.1.0",
@@ -79,6 +87,7 @@ def create_app() -> FastAPI:
         # Served below behind a login unless CASEMGR_PUBLIC_API_DOCS is set (issue 18).
         docs_url=None, redoc_url=None, openapi_url=None,
     )
+    app.state.runtime = runtime
     errors.install(app)
     _install_docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
@@ -91,8 +100,8 @@ def create_app() -> FastAPI:
     install_embedded(app)
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, Any]:
-        with get_engine().connect() as conn:
+    def healthz(rt: AppRuntime) -> dict[str, Any]:
+        with rt.engine().connect() as conn:
             conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
@@ -104,15 +113,14 @@ def _install_docs(app: FastAPI) -> None:
     them, unless settings.public_api_docs says otherwise."""
     from fastapi.openapi.docs import get_swagger_ui_html
 
-    from casemgr.config import get_settings
     from casemgr.web.deps import current_principal, page_principal
 
-    async def api_reader(request: Request) -> None:
-        if not get_settings().public_api_docs:
+    async def api_reader(request: Request, settings: AppSettings) -> None:
+        if not settings.public_api_docs:
             await current_principal(request)
 
-    async def docs_reader(request: Request) -> None:
-        if not get_settings().public_api_docs:
+    async def docs_reader(request: Request, settings: AppSettings) -> None:
+        if not settings.public_api_docs:
             await page_principal(request)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(api_reader)])

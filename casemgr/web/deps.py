@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from casemgr.clock import now
+from casemgr.config import Settings
 from casemgr.db import get_read_session, get_write_session, read_session
 from casemgr.errors import PermissionDenied, Unauthenticated
+from casemgr.runtime import Runtime
 from casemgr.users import service as users
 from casemgr.users.models import User, WebSession
 from casemgr.web.access import roles_for
@@ -24,6 +26,19 @@ SESSION_COOKIE = "casemgr_session"
 # never sent for a change that then fails to commit.
 ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
 WriteSession = Annotated[Session, Depends(get_write_session, scope="function")]
+
+
+def app_runtime(request: Request) -> Runtime:
+    """The application context that create_app built (casemgr.runtime), kept on app.state."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def app_settings(request: Request) -> Settings:
+    return app_runtime(request).settings
+
+
+AppRuntime = Annotated[Runtime, Depends(app_runtime)]
+AppSettings = Annotated[Settings, Depends(app_settings)]
 
 
 def token_hash(token: str) -> str:
