@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -238,6 +238,28 @@ def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
                                     {"s": seq, "n": n}).scalars())
     first = int(session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
     return list(range(first, first + n))
+
+
+_max_ids: dict[tuple[str, ...], Any] = {}
+
+
+def allocate_id_ranges(session: Session, wants: Sequence[tuple[Table, int]]) -> list[list[int]]:
+    """allocate_ids for several tables at once: on SQLite one statement reads every table's max(id).
+
+    The mail group commit reserves case, message and party ids for each batch; three round trips through
+    SQLAlchemy were a tenth of its writer time (issue 23 profile). The statement object is kept per table list,
+    so SQLAlchemy's cache key for it is computed once.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return [allocate_ids(session, table, n) for table, n in wants]
+    names = tuple(table.name for table, _ in wants)
+    stmt = _max_ids.get(names)
+    if stmt is None:
+        stmt = select(*[select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery() for table, _ in wants])
+        _max_ids[names] = stmt
+    firsts = session.execute(stmt).one()
+    return [list(range(int(first) + 1, int(first) + 1 + max(n, 0))) for first, (_, n) in zip(firsts, wants,
+                                                                                           strict=True)]
 
 
 _defaults: dict[type, list[tuple[str, Any, Any]]] = {}

@@ -26,7 +26,7 @@ from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.cases.schemas import CaseCreate
 from casemgr.cases.service import NewCase, assign_case_id, created_event_after, plan_case
 from casemgr.config import get_settings
-from casemgr.db import allocate_ids, draft, row_of, write_session
+from casemgr.db import allocate_id_ranges, draft, row_of, table_of, write_session
 from casemgr.groupcommit import GroupCommit
 from casemgr.intake.models import Message
 from casemgr.intake.outbound import PlannedAck, acks_allowed
@@ -75,11 +75,15 @@ def store_many(items: Sequence[PlannedIntake]) -> list[IntakeResult]:
         return store_in(session, items)
 
 
-def store_in(session: Any, items: Sequence[PlannedIntake]) -> list[IntakeResult]:
-    """Store the batch in the caller's write transaction; results in the order of `items`."""
+def store_in(session: Any, items: Sequence[PlannedIntake], *, unseen: bool = False) -> list[IntakeResult]:
+    """Store the batch in the caller's write transaction; results in the order of `items`.
+
+    `unseen`: the caller checked in this transaction that no item's Message-ID is stored yet (the mail batch
+    does, to send those through the ordinary path), so the lookup of earlier deliveries is skipped.
+    """
     results: list[IntakeResult | None] = [None] * len(items)
     wanted = [it.pm.message_id for it in items]
-    earlier = {
+    earlier = {} if unseen else {
         r.message_id: r for r in session.execute(
             select(Message.message_id, Message.id, Message.case_id, Case.reference)
             .outerjoin(Case, Case.id == Message.case_id).where(Message.message_id.in_(wanted))
@@ -98,12 +102,13 @@ def store_in(session: Any, items: Sequence[PlannedIntake]) -> list[IntakeResult]
         else:
             first_of[mid] = i
             fresh.append(i)
-    case_ids = allocate_ids(session, Case.__table__, len(fresh))
     acks = [i for i in fresh if items[i].ack is not None]
-    all_message_ids = allocate_ids(session, Message.__table__, len(fresh) + len(acks))
+    case_ids, all_message_ids, all_party_ids = allocate_id_ranges(session, [
+        (table_of(Case), len(fresh)), (table_of(Message), len(fresh) + len(acks)),
+        (table_of(Party), sum(1 for i in fresh if items[i].new.party))])
     message_ids, ack_ids = all_message_ids[:len(fresh)], dict(zip(acks, all_message_ids[len(fresh):],
                                                                    strict=True))
-    party_ids = iter(allocate_ids(session, Party.__table__, sum(1 for i in fresh if items[i].new.party)))
+    party_ids = iter(all_party_ids)
     parties: list[dict[str, Any]] = []
     cases: list[dict[str, Any]] = []
     histories: list[dict[str, Any]] = []

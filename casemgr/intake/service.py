@@ -407,11 +407,14 @@ def _run_store(pm: ParsedMessage, raw: bytes, **kwargs: Any) -> IntakeResult:
 def ingest_raw(
     raw: bytes, *, channel: str = "email", source: str | None = None, envelope_to: list[str] | None = None,
     actor: str = ACTOR, force: bool = False, quarantine_id: int | None = None, grouped: bool = False,
+    ticket: int | None = None,
 ) -> IntakeResult:
     """Store one raw RFC 5322 message; returns what happened. Raises only on storage failure.
 
     `grouped` (SMTP, IMAP: many concurrent deliveries) stores it with others in one transaction
     (casemgr.intake.mailbatch) when settings.intake_group_commit is on; parsing happens here, outside the lock.
+    `ticket`: the group commit's announcement of this message (the SMTP session's MAIL FROM), fulfilled when
+    the message is queued; the caller withdraws it if the message took another path.
     """
     settings = get_settings()
     if len(raw) > settings.max_message_bytes:
@@ -434,7 +437,7 @@ def ingest_raw(
     if grouped and quarantine_id is None and settings.intake_group_commit:
         from casemgr.intake import mailbatch
 
-        return mailbatch.submit(pm, raw, **kwargs)
+        return mailbatch.submit(pm, raw, ticket, **kwargs)
     return _run_store(pm, raw, **kwargs)
 
 

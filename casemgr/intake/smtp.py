@@ -31,7 +31,41 @@ class IntakeHandler:
         self.accepted = {d.lower().lstrip("@") for d in domains}
         self.ingest = ingest
         # Concurrent deliveries share one commit (and fsync) per batch; each is answered after that commit.
-        self.ingest_kwargs = {"grouped": True} if ingest is ingest_raw else {}
+        self.grouped = ingest is ingest_raw
+        self.ingest_kwargs = {"grouped": True} if self.grouped else {}
+
+    # A session that sent MAIL FROM announces its message to the mail group commit, which then waits a moment
+    # for it instead of committing the messages already there on their own (casemgr.groupcommit, issue 23).
+    # The announcement ends when the message is queued, or with DATA, RSET, QUIT or the connection.
+
+    def _announce(self, session: Any) -> None:
+        if self.grouped and getattr(session, "casemgr_ticket", None) is None:
+            from casemgr.intake import mailbatch
+
+            session.casemgr_ticket = mailbatch.mail.expect()
+
+    def _withdraw(self, session: Any) -> None:
+        ticket = getattr(session, "casemgr_ticket", None)
+        if ticket is not None:
+            from casemgr.intake import mailbatch
+
+            session.casemgr_ticket = None
+            mailbatch.mail.release(ticket)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          mail_options: list[str]) -> str:
+        envelope.mail_from = address  # what aiosmtpd does without this hook
+        envelope.mail_options.extend(mail_options)
+        self._announce(session)
+        return "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self._withdraw(session)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self._withdraw(session)
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
@@ -46,14 +80,19 @@ class IntakeHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        kwargs = dict(self.ingest_kwargs)
+        if self.grouped:
+            kwargs["ticket"] = getattr(session, "casemgr_ticket", None)
         call = functools.partial(self.ingest, raw, channel="email", source=f"smtp:{peer}",
-                                 envelope_to=[a.lower() for a in envelope.rcpt_tos], **self.ingest_kwargs)
+                                 envelope_to=[a.lower() for a in envelope.rcpt_tos], **kwargs)
         try:
             # Storage is synchronous (SQLAlchemy); run it off the event loop so other sessions keep going.
             result = await asyncio.get_running_loop().run_in_executor(None, call)
         except Exception:  # noqa: BLE001 - anything unstored must be retried by the sender, never dropped
             log.exception("storing a message from %s failed; answering 451", peer)
             return "451 4.3.0 Temporary storage failure, please try again later"
+        finally:
+            self._withdraw(session)  # used when the message was queued; withdrawn if it took another path
         label = result.reference or (f"quarantine {result.quarantine_id}" if result.quarantine_id else result.status)
         return f"250 2.0.0 Message accepted ({result.status}: {label})"
 
@@ -70,6 +109,12 @@ class IntakeSMTP(SMTP):
         # Read by SMTP.__init__ as the stream reader's buffer limit, and per DATA line.
         self.line_length_limit = max(SMTP.line_length_limit, int(kwargs.get("data_size_limit") or 0) + 2)
         super().__init__(*args, **kwargs)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        handler = self.event_handler
+        if isinstance(handler, IntakeHandler) and self.session is not None:
+            handler._withdraw(self.session)  # a sender gone mid-transaction: nothing more to wait for
+        super().connection_lost(error)
 
 
 class IntakeController(Controller):

@@ -20,7 +20,7 @@ from casemgr.audit import service as audit
 from casemgr.audit.models import AuditEvent
 from casemgr.cases.models import Case, Party, StageHistory, Task
 from casemgr.config import get_settings
-from casemgr.db import allocate_ids, read_session, write_session
+from casemgr.db import allocate_id_ranges, allocate_ids, read_session, write_session
 from casemgr.intake import batch
 from casemgr.intake.models import Message
 from casemgr.intake.service import IntakeResult, Submission, ingest_submission
@@ -217,3 +217,19 @@ def test_unique_external_ids_under_load_give_unique_cases() -> None:
     assert sum(r.status == "duplicate" for r in results) == 20
     with read_session() as s:
         assert s.execute(select(func.count()).select_from(Case)).scalar() == 10
+
+
+def test_id_ranges_for_several_tables_follow_each_table() -> None:
+    """allocate_id_ranges (one statement on SQLite) reserves what allocate_ids would, table by table."""
+    opened = ingest_submission(_submission("ids"), actor="apikey:crm")
+    assert opened.case_id is not None
+    with write_session() as s:
+        cases, messages, parties, none = allocate_id_ranges(
+            s, [(Case.__table__, 2), (Message.__table__, 3), (Party.__table__, 1), (Task.__table__, 0)])
+        top = {t: s.execute(select(func.max(t.id))).scalar_one() for t in (Case, Message, Party)}
+        assert len(cases) == 2 and len(messages) == 3 and len(parties) == 1 and none == []
+        assert cases[0] > top[Case] and messages[0] > top[Message] and parties[0] > top[Party]
+        assert cases == list(range(cases[0], cases[0] + 2)) and messages == list(range(messages[0], messages[0] + 3))
+        if s.get_bind().dialect.name == "sqlite":  # max(id) + 1 onwards
+            assert (cases[0], messages[0], parties[0]) == (top[Case] + 1, top[Message] + 1, top[Party] + 1)
+        s.rollback()

@@ -61,3 +61,29 @@ def test_old_counters_are_pruned(monkeypatch) -> None:  # type: ignore[no-untype
         keys = s.execute(select(RateCounter.key)).scalars().all()
     assert keys == ["form:new"]
     assert ratelimit.clear("form:") == 1
+
+
+def test_allow_many_decides_like_allow_called_once_per_key() -> None:
+    """The batch form (one upsert for a mail batch's acknowledgements) counts and decides as single calls do,
+    a key listed twice included; the limit is 3 and the previous window's hits still weigh."""
+    keys = ["a", "b", "a", "a", "c", "a", "b", "b"]
+    with time_machine.travel(T0 + timedelta(seconds=50), tick=False):
+        assert ratelimit.allow("ack:b", 3, 60) and ratelimit.allow("one:b", 3, 60)
+    with time_machine.travel(T0 + timedelta(seconds=70), tick=False):
+        one_by_one = [ratelimit.allow(f"one:{k}", 3, 60) for k in keys]
+        with write_session() as s:
+            batched = ratelimit.allow_many([f"ack:{k}" for k in keys], 3, 60, session=s)
+        with write_session() as s:
+            again = ratelimit.allow_many(["ack:c", "ack:a"], 3, 60, session=s)
+    # b: the previous window's hit weighs 50/60 ten seconds into the new one, so its third hit is over 3.
+    assert batched == one_by_one == [True, True, True, True, True, False, True, False]
+    assert again == [True, False]
+    with read_session() as s:
+        counts = dict(s.execute(select(RateCounter.key, func.sum(RateCounter.count)).group_by(RateCounter.key)).all())
+    assert counts["ack:a"] == counts["one:a"] + 1 == 5 and counts["ack:c"] == 2 and counts["ack:b"] == 1 + 3
+
+
+def test_allow_many_with_no_allowance_counts_nothing() -> None:
+    with write_session() as s:
+        assert ratelimit.allow_many(["ack:z", "ack:z"], 0, 60, session=s) == [False, False]
+        assert ratelimit.allow_many([], 3, 60, session=s) == []
