@@ -110,7 +110,10 @@ def _session_of(obj: Any) -> Session | None:
 def case_type_of(case: Any, session: Session | None = None) -> CaseTypeDef:
     """The definition a case runs on: its type in the version it is pinned to."""
     version = getattr(case, "case_type_version", None)
-    reg = registry_for(version, session or _session_of(case))
+    current = get_registry()
+    # The version in force needs no session: asking a draft (SimpleNamespace) for its session raises and catches
+    # an SQLAlchemy error, a fifth of planning an intake (issue 23 profile).
+    reg = current if not version or version == current.version else registry_for(version, session or _session_of(case))
     ct = reg.case_types.get(case.case_type)
     return ct if ct is not None else get_registry().get(case.case_type)
 

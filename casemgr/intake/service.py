@@ -15,7 +15,8 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -458,7 +459,8 @@ def _prepare_submission(sub: Submission, *, actor: str) -> tuple[PlannedIntake |
         sent_at=now(), body_text=clean_text(sub.body)[:CASE_DESCRIPTION_CHARS], attachments=sub.attachments,
     )
     # The raw source of a structured submission is its JSON (attachments by hash; their bytes are stored files).
-    record = {k: v for k, v in asdict(sub).items() if k != "attachments"}
+    # The fields as they are (dataclasses.asdict deep-copies every value: a sixth of planning an intake).
+    record = {f.name: getattr(sub, f.name) for f in dataclass_fields(sub) if f.name != "attachments"}
     record["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
                               "sha256": a.sha256} for a in sub.attachments]
     raw = json.dumps(record, sort_keys=True, default=str).encode()

@@ -125,3 +125,18 @@ def test_sla_scans_warn_a_case_whose_stage_exists_only_in_its_pinned_version(mak
     assert second.sla_due_at is not None
     out = engine.scan_chunked(at=second.sla_due_at - timedelta(minutes=1))
     assert _case(ids[1]).sla_state == SlaState.AT_RISK
+
+
+def test_a_plain_copy_of_a_case_follows_its_pinned_version_too(make_case) -> None:  # type: ignore[no-untyped-def]
+    """Planning works on plain copies (drafts, enrichment snapshots): the version in force needs no session, an
+    older pinned version is still read from the database."""
+    from types import SimpleNamespace
+
+    old_id = make_case(subject="opened before the change")
+    v1 = _case(old_id).case_type_version
+    v2 = publish_v2()
+    old = SimpleNamespace(case_type=_case(old_id).case_type, case_type_version=v1)
+    new = SimpleNamespace(case_type=old.case_type, case_type_version=v2)
+    assert versions.case_type_of(old).stage("intake").sla.hours == 4  # type: ignore[union-attr]
+    assert versions.case_type_of(new).stage("intake").sla.hours == 2  # type: ignore[union-attr]
+    assert versions.case_type_of(SimpleNamespace(case_type=old.case_type)) is get_registry().get(old.case_type)
