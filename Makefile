@@ -21,11 +21,12 @@ run: install
 	$(BIN)/casemgr demo
 	$(BIN)/casemgr serve --host $(HOST) --port $(PORT)
 
-# Install everything (Python and Debian packages), start PostgreSQL, run the whole suite on SQLite and PostgreSQL.
+# Install everything (Python and Debian packages), start PostgreSQL, run the whole suite on SQLite and PostgreSQL,
+# the slow suite (`test-faults`) included.
 test:
 	bash scripts/test.sh
 
-# Long fault, soak and load runs (bounded versions run in `make test`).
+# Long fault, soak and load runs alone (`make test` runs them too; bounded versions run in the normal suite).
 test-faults: install
 	$(BIN)/pytest -q -m "slow" tests
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: system packages, Python packages, PostgreSQL on loopback,
-# then pytest against SQLite and against PostgreSQL. Stops what it started.
+# then pytest against SQLite and against PostgreSQL, and the slow suite (fault, soak and timing tests, SQLite).
+# Stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,8 +44,12 @@ export CASEMGR_TEST_PG_URL="$PGURL"
 $BIN/ruff check casemgr tests
 echo "== [${SECONDS}s] installed, PostgreSQL up, ruff clean"
 
-# The machine has 2 cores and each run below keeps about one busy, so mypy and the two databases' suites run side
-# by side, each into its own log, printed whole (closing lines included) once all three are done.
+# The machine has 2 cores. mypy, the two databases' suites and a third run (the browser journeys and the slow
+# suite's untimed part: fault, soak and install runs that wait on subprocesses, sleeps and leases much of the time)
+# run side by side, each into its own log, printed whole (closing lines included) once all are done. The slow tests
+# that measure speed (`timing`: floors, same-run ratios, kill windows) run after them, alone on the machine. The
+# PostgreSQL run leaves out the tests that never touch a database (`no_db`, checked by tests/conftest.py on SQLite):
+# there they would only repeat the SQLite run.
 # in_background NAME CMD...: CMD into $LOGS/NAME.log, which ends with its exit status and wall time.
 in_background() {
   local name=$1; shift
@@ -54,27 +59,39 @@ in_background() {
 }
 # A rise in mypy errors fails the run, but only at the end: the test results below are still produced.
 in_background typecheck env BIN=$BIN bash scripts/typecheck.sh
-in_background sqlite $BIN/pytest -q -m "not slow" tests "$@"
+in_background sqlite $BIN/pytest -q -m "not slow and not browser" tests "$@"
 # Its own pytest cache directory: two runs writing one lastfailed file at once could garble it.
 in_background postgresql env CASEMGR_TEST_DATABASE_URL="$PGURL" $BIN/pytest -q -o cache_dir=.pytest_cache/postgresql \
-  -m "not slow and not browser and not sqlite_only" tests "$@"
+  -m "not slow and not browser and not sqlite_only and not no_db" tests "$@"
+# SQLite too; the browser journeys (Chromium, a served app) balance the two SQLite runs.
+in_background slow_browser $BIN/pytest -q -o cache_dir=.pytest_cache/slow -m "(slow and not timing) or browser" tests "$@"
 
-typecheck_status=0; wait "${pids[0]}" || typecheck_status=$?
+status=()
+for i in "${!pids[@]}"; do rc=0; wait "${pids[$i]}" || rc=$?; status+=("$rc"); done
+pids=()
+# Arguments that select a few tests may leave a slow run with nothing to collect (exit 5): only then is that fine.
+if [ $# -gt 0 ] && [ "${status[3]}" = 5 ]; then status[3]=0; fi
 cat "$LOGS/typecheck.log"
-sqlite_status=0; wait "${pids[1]}" || sqlite_status=$?
 echo "== test suite on SQLite"
 cat "$LOGS/sqlite.log"
-pg_status=0; wait "${pids[2]}" || pg_status=$?
 echo "== test suite on PostgreSQL ($PGURL)"
 cat "$LOGS/postgresql.log"
-pids=()
-echo "== [${SECONDS}s] both suites done"
+echo "== browser journeys and the slow suite's untimed part (fault, soak and install runs; SQLite)"
+cat "$LOGS/slow_browser.log"
+echo "== [${SECONDS}s] both suites and the untimed slow tests done"
 
-if [ "$sqlite_status" != 0 ] || [ "$pg_status" != 0 ]; then
-  echo "== pytest failed: SQLite exit $sqlite_status, PostgreSQL exit $pg_status" >&2
+# Alone on the machine: their figures would mostly measure the runs above. Exit 5 (nothing collected) fails too.
+timing_status=0
+$BIN/pytest -q -o cache_dir=.pytest_cache/slow -m "slow and timing" tests "$@" || timing_status=$?
+if [ $# -gt 0 ] && [ "$timing_status" = 5 ]; then timing_status=0; fi
+echo "== [${SECONDS}s] timing-sensitive slow tests done"
+
+if [ "${status[1]}" != 0 ] || [ "${status[2]}" != 0 ] || [ "${status[3]}" != 0 ] || [ "$timing_status" != 0 ]; then
+  echo "== pytest failed: SQLite exit ${status[1]}, PostgreSQL exit ${status[2]}, browser and slow untimed exit" \
+    "${status[3]}, slow timing exit $timing_status" >&2
   exit 1
 fi
-if [ "$typecheck_status" != 0 ]; then
-  echo "== scripts/typecheck.sh failed (exit $typecheck_status): see its output at the top" >&2
-  exit "$typecheck_status"
+if [ "${status[0]}" != 0 ]; then
+  echo "== scripts/typecheck.sh failed (exit ${status[0]}): see its output at the top" >&2
+  exit "${status[0]}"
 fi

@@ -33,6 +33,43 @@ REQUIRE_SHARED_DATA = os.environ.get("CASEMGR_REQUIRE_SHARED_DATA") == "1"
 pytest_plugins = ["tests.web.browser_fixtures"]
 
 
+def _share_route_state_between_apps() -> None:
+    """Prepare each included route once per test process, as one served process does.
+
+    Every test builds its own app (create_app), and FastAPI prepares each included route (dependency analysis, one
+    pydantic adapter per parameter) again for every app, on its first requests: about 0.25 s of CPU per test that
+    makes a request. The prepared state depends only on the route and on its router, which create_app includes the
+    same way every time, so apps share it here (dependency_overrides, which nothing uses, would stay the first
+    app's). Only routers of casemgr.web.app.ROUTERS are shared; routes made per app are prepared per app. A private
+    FastAPI API: if it moves, the AttributeError stops the suite at import instead of slowing it down unseen."""
+    from fastapi import routing
+
+    context_cls = routing._EffectiveRouteContext
+    build = context_cls.from_api_route.__func__  # type: ignore[attr-defined]
+    shared: dict[tuple[int, int, str], tuple[Any, Any, Any]] = {}
+    module_routers: set[int] = set()
+
+    def from_api_route(cls: Any, *, original_route: Any, include_context: Any) -> Any:
+        if not module_routers:
+            from casemgr.web.app import ROUTERS, _load
+
+            module_routers.update(id(_load(ref)) for ref in ROUTERS)
+        router = include_context.included_router
+        if id(router) not in module_routers:
+            return build(cls, original_route=original_route, include_context=include_context)
+        key = (id(original_route), id(router), include_context.prefix)
+        hit = shared.get(key)
+        if hit is None or hit[0] is not original_route or hit[1] is not router:
+            hit = shared[key] = (original_route, router,
+                                 build(cls, original_route=original_route, include_context=include_context))
+        return hit[2]
+
+    context_cls.from_api_route = classmethod(from_api_route)  # type: ignore[method-assign, assignment]
+
+
+_share_route_state_between_apps()
+
+
 def require_shared_data(relpath: str) -> Path:
     """The path of ../shared/data/<relpath>; skips the test when it is missing, or fails it where required."""
     path = SHARED_DATA / relpath
@@ -149,6 +186,28 @@ def fresh_db(tmp_path: Path, _template_db: Path | None, monkeypatch: pytest.Monk
     yield data_dir
     reset_settings()
     reset_registry()
+
+
+@pytest.fixture(autouse=True)
+def _no_db_means_no_db(request: pytest.FixtureRequest, fresh_db: Path) -> Iterator[None]:
+    """A test marked `no_db` is left out of the PostgreSQL run (scripts/test.sh), so it must not touch a database:
+    any SQL it runs in this process fails it. (Its fresh database is set up before, by fresh_db.)"""
+    if not request.node.get_closest_marker("no_db"):
+        yield
+        return
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert not statements, f"marked no_db, but ran {len(statements)} SQL statements, first: {statements[0][:200]}"
 
 
 @pytest.fixture(autouse=True)

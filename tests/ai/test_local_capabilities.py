@@ -136,6 +136,7 @@ def test_bench_reports_one_core_throughput(tmp_path) -> None:  # type: ignore[no
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a docs/s floor
 def test_bench_one_core_throughput_floor(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The 50 docs/s floor is a speed figure: measured in the slow suite, not in every run on a shared machine."""
     from casemgr.bench.ai import run_ai_bench

@@ -19,7 +19,7 @@ from casemgr.governance import enrich
 from casemgr.jobs.models import Job
 from casemgr.jobs.service import claim, run_claimed
 
-pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.sqlite_only]  # POST times against a 2 s bound
 
 GOOD = {"category": {"label": "credit_card", "confidence": 0.8}, "urgency": {"label": "high", "confidence": 0.7},
         "sentiment": {"label": "negative", "confidence": 0.9}}

@@ -81,6 +81,7 @@ def test_shipped_artifact_loads_with_metadata() -> None:
 
 
 @pytest.mark.slow  # a rate floor on a shared 2-core machine; `casemgr bench` measures speed
+@pytest.mark.timing
 def test_throughput_one_core_batched() -> None:
     from threadpoolctl import threadpool_limits
 

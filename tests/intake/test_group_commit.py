@@ -69,7 +69,8 @@ def _case_record(case_id: int) -> dict[str, Any]:
         party = s.get(Party, case.party_id) if case.party_id else None
 
         def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
-            return [_stable(r.model_dump()) for r in s.execute(select(model).where(*where)).scalars()]
+            # In id order: PostgreSQL returns rows in no fixed order without ORDER BY.
+            return [_stable(r.model_dump()) for r in s.execute(select(model).where(*where).order_by(model.id)).scalars()]
 
         return {
             "case": _stable(case.model_dump()),
@@ -77,7 +78,7 @@ def _case_record(case_id: int) -> dict[str, Any]:
             "history": rows(StageHistory, StageHistory.case_id == case_id),
             "tasks": sorted(rows(Task, Task.case_id == case_id), key=lambda t: t["name"]),
             "messages": rows(Message, Message.case_id == case_id),
-            "jobs": [_stable(j.model_dump()) for j in s.execute(select(Job)).scalars()
+            "jobs": [_stable(j.model_dump()) for j in s.execute(select(Job).order_by(Job.id)).scalars()
                      if j.payload.get("case_id") == case_id],
             "audit": [(e.actor, e.action, e.entity.split(":")[0] if e.entity else None, _stable(e.before),
                        _stable(e.after)) for e in audit.events_for_case(s, case_id)],

@@ -68,7 +68,8 @@ def _record(case_id: int) -> dict[str, Any]:
         inbound = next(m.message_id for m in messages if m.direction == "inbound") or ""
 
         def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
-            return [_stable(r.model_dump()) for r in s.execute(select(model).where(*where)).scalars()]
+            # In id order: PostgreSQL returns rows in no fixed order without ORDER BY.
+            return [_stable(r.model_dump()) for r in s.execute(select(model).where(*where).order_by(model.id)).scalars()]
 
         return {
             "case": _stable(case.model_dump()),

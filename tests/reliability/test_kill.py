@@ -70,6 +70,7 @@ def _pending() -> int:
 
 
 @pytest.mark.slow  # ~1 min: six worker processes started and killed; `make test-faults`
+@pytest.mark.timing  # each kill must land inside a window (an AI call or a delivery in flight)
 def test_worker_sigkilled_mid_ai_sla_and_mail_jobs_completes_each_once(
     monkeypatch: pytest.MonkeyPatch, smtp_sink: Any
 ) -> None:

@@ -113,6 +113,7 @@ def test_an_inactive_user_gets_the_same_answer_as_a_wrong_password(app, make_use
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a same-run time ratio
 @pytest.mark.real_password_hash
 def test_known_and_unknown_names_take_about_as_long(app, make_user) -> None:  # type: ignore[no-untyped-def]
     """Today's main answers a locked real user about 30 times faster than an unknown one (no hash)."""

@@ -105,7 +105,7 @@ def test_renewal_scan_in_chunks_matches_the_single_transaction_scan() -> None:
             assert c is not None
             r = {k: v for k, v in c.contract["renewal"].items() if k not in ("task_id",)}
             tasks = s.execute(select(Task.name).where(Task.case_id == cid, Task.name.like("Renewal:%"))).scalars()
-            return tuple(sorted(r.items())), c.version, tuple(tasks)
+            return tuple(sorted(r.items())), c.version, tuple(sorted(tasks))  # no row order without ORDER BY
 
     assert {state(i) for i in chunked} == {state(i) for i in whole}
     assert len({state(i) for i in chunked}) == 1
