@@ -51,9 +51,13 @@ def _share_route_state_between_apps() -> None:
 
     def from_api_route(cls: Any, *, original_route: Any, include_context: Any) -> Any:
         if not module_routers:
-            from casemgr.web.app import ROUTERS, _load
+            from casemgr.web import app as web_app
 
-            module_routers.update(id(_load(ref)) for ref in ROUTERS)
+            for ref in web_app.ROUTERS:
+                try:
+                    module_routers.add(id(web_app._load(ref)))
+                except ImportError:  # tests/config/test_registration.py lists a missing room on purpose
+                    pass
         router = include_context.included_router
         if id(router) not in module_routers:
             return build(cls, original_route=original_route, include_context=include_context)
