@@ -199,15 +199,21 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) 
 
 def cross_validate(
     texts: Sequence[str], labels: Sequence[str], folds: int = 5, seed: int = 0, builder: Any = None,
+    extra: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Stratified k-fold CV of build_model() (or `builder`); returns scores and out-of-fold probabilities."""
+    """Stratified k-fold CV of build_model() (or `builder`); returns scores and out-of-fold probabilities.
+
+    `extra` (texts, labels) joins the training side of every fold and is never scored: supplementary rows
+    (targets.Target.supplement) must not make the figures about themselves."""
     builder = builder or build_model
     docs = np.array([normalise(t) for t in texts], dtype=object)
     y = np.array(labels)
+    extra_docs = [normalise(t) for t in extra[0]] if extra else []
+    extra_labels = list(extra[1]) if extra else []
     classes = sorted(set(labels))
     oof = np.zeros((len(y), len(classes)))
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(docs, y):
-        m = builder().fit(list(docs[tr]), y[tr])
+        m = builder().fit(list(docs[tr]) + extra_docs, list(y[tr]) + extra_labels)
         order = [list(m.classes_).index(c) for c in classes]
         oof[te] = m.predict_proba(list(docs[te]))[:, order]
     pred = [classes[i] for i in oof.argmax(axis=1)]
@@ -223,18 +229,23 @@ def file_sha256(path: str | Path) -> str:
 
 
 def train(data: str | Path, text_col: str, label_col: str, *, folds: int = 5, seed: int = 0,
-          kind: str = MODEL_KIND, builder: Any = None, raw_decision: bool = False) -> CategoryModel:
+          kind: str = MODEL_KIND, builder: Any = None, raw_decision: bool = False,
+          extra: tuple[Sequence[str], Sequence[str]] | None = None) -> CategoryModel:
     texts, labels = read_labelled_csv(data, text_col, label_col)
     return train_texts(texts, labels, folds=folds, seed=seed, kind=kind, builder=builder, raw_decision=raw_decision,
+                       extra=extra,
                        source={"text_col": text_col, "label_col": label_col, "training_data": Path(data).name,
                                "training_data_sha256": file_sha256(data)})
 
 
 def train_texts(texts: list[str], labels: list[str], *, folds: int = 5, seed: int = 0, kind: str = MODEL_KIND,
-                builder: Any = None, raw_decision: bool = False, source: dict[str, Any] | None = None
-                ) -> CategoryModel:
+                builder: Any = None, raw_decision: bool = False, source: dict[str, Any] | None = None,
+                extra: tuple[Sequence[str], Sequence[str]] | None = None) -> CategoryModel:
     """Train on texts in memory (a candidate from reviewed examples needs no temporary file); `source` describes
-    the data in the metadata."""
+    the data in the metadata. `extra` (texts, labels) is training-only data: in every CV training fold and in
+    the final fit, never in a CV test fold, so the CV figures and the calibration are about `texts` alone."""
+    if extra and set(extra[1]) - set(labels):
+        raise ValueError(f"supplementary labels not in the data: {', '.join(sorted(set(extra[1]) - set(labels)))}")
     if len(set(labels)) < 2:
         raise ValueError("need at least two labels to train")
     classes = sorted(set(labels))
@@ -244,7 +255,7 @@ def train_texts(texts: list[str], labels: list[str], *, folds: int = 5, seed: in
     bias: list[float] | None = None
     k = min(folds, min_count)
     if k >= 2:
-        cv_scores, oof = cross_validate(texts, labels, folds=k, seed=seed, builder=builder)
+        cv_scores, oof = cross_validate(texts, labels, folds=k, seed=seed, builder=builder, extra=extra)
         y_idx = np.array([classes.index(lab) for lab in labels])
         # Per-class calibration (issue 17): one temperature plus a bias per class, fitted out of fold.
         temperature, bias = fit_vector_scaling(oof, y_idx)
@@ -258,14 +269,15 @@ def train_texts(texts: list[str], labels: list[str], *, folds: int = 5, seed: in
         cv_scores["oof"] = [[classes[int(i)], labels[n], round(float(c), 4)]
                             for n, (i, c) in enumerate(zip(pick, conf, strict=True))]
         cv_scores["folds"] = k
-    docs = [normalise(t) for t in texts]
-    model = (builder or build_model)().fit(docs, labels)
+    docs = [normalise(t) for t in texts] + [normalise(t) for t in (extra[0] if extra else [])]
+    model = (builder or build_model)().fit(docs, list(labels) + list(extra[1] if extra else []))
     vocabulary = frozenset(w for d in docs for w in d.split())
     meta = {
         "kind": kind,
         "labels": classes,
         **(source or {}),
         "n_train": len(texts),
+        "n_supplement": len(extra[0]) if extra else 0,
         "cv": cv_scores,
         "temperature": temperature,
         "bias": bias,

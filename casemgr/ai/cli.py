@@ -59,28 +59,46 @@ def train(
         "active model on held-back reviewed cases and write the report; it is offered to governance leads only "
         "if it beats the active model. Nothing is activated.")),
     recipe: str | None = typer.Option(None, help="With --candidate: ensemble (default) or linear."),
+    target: str | None = typer.Option(None, help=(
+        "urgency or intent: train that target's model on the shipped annotation (--data/--text/--label default to "
+        "it) with the target's recipe and supplementary rows (training side only), and replace its artefact.")),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Train the category classifier and write a versioned artefact (+ JSON metadata)."""
-    from casemgr.ai import classifier
+    """Train the category classifier (or --target's model) and write a versioned artefact (+ JSON metadata)."""
+    from casemgr.ai import classifier, targets
 
     if candidate:
         from casemgr.learning.cli import train_candidate
 
         train_candidate(as_json, recipe, folds)
         return
+    try:
+        tgt = targets.get(target) if target else None
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    if tgt is not None and tgt.lexicon is not None:
+        data, text, label = data or targets.annotated_data(), text or "narrative", label or tgt.label_column
     if data is None or not text or not label:
         _fail("--data, --text and --label are required (or --candidate)", 2)
     assert data is not None and text and label
     folds = 5 if folds is None else folds
+    prefix = tgt.prefix if tgt is not None else classifier.ARTIFACT_PREFIX
     try:
-        cm = classifier.train(data, text, label, folds=folds)
+        if tgt is not None and tgt.lexicon is not None:
+            extra = targets.supplement_rows(tgt)
+            cm = classifier.train(data, text, label, folds=folds, kind=tgt.kind, builder=tgt.builder(),
+                                  raw_decision=tgt.raw_decision, extra=extra if extra[0] else None)
+            if tgt.supplement:
+                supp = targets.supplement_path(tgt)
+                cm.meta.update(supplement=supp.name, supplement_sha256=classifier.file_sha256(supp))
+        else:
+            cm = classifier.train(data, text, label, folds=folds)
     except ValueError as exc:
         _fail(str(exc), 2)
-    target = out or _artifacts_dir()
+    dest = out or _artifacts_dir()
     replacing = out is None
-    old = sorted(_artifacts_dir().glob(f"{classifier.ARTIFACT_PREFIX}*")) if replacing else []
-    path, meta_path = classifier.save(cm, target)
+    old = sorted(_artifacts_dir().glob(f"{prefix}*")) if replacing else []
+    path, meta_path = classifier.save(cm, dest, prefix=prefix)
     for f in old:  # the package ships exactly one current artefact
         if f not in (path, meta_path):
             f.unlink()
@@ -98,6 +116,8 @@ def eval_cmd(
     model: Path | None = typer.Option(None, help="Artefact to use (default: the installed one for the target)."),
     provider: str | None = typer.Option(None, help="Override CASEMGR_AI_PROVIDER."),
     cv: int = typer.Option(0, help="K-fold cross-validation of the training recipe instead of the installed model."),
+    supplement: bool = typer.Option(True, help=(
+        "With --cv: add the target's supplementary rows (if any) to every training fold; they are never tested.")),
     wrap: str = typer.Option("none", help="Wrap each text as an email: none, email or advert (pasted advert)."),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
@@ -114,7 +134,9 @@ def eval_cmd(
         if not texts:
             raise ValueError(f"no labelled rows in {data}")
         if cv:
-            result = evaluate.cross_validated(texts, labels, tgt, folds=cv, seed=seed, wrap=wrap)
+            extra = targets.supplement_rows(tgt) if supplement else ([], [])
+            result = evaluate.cross_validated(texts, labels, tgt, folds=cv, seed=seed, wrap=wrap,
+                                              extra=extra if extra[0] else None)
             result["summary"] = evaluate.summary_quality(texts)
             _echo(result, as_json)
             return

@@ -36,8 +36,10 @@ def installed(cm: classifier.CategoryModel, texts: Sequence[str], labels: Sequen
 
 
 def cross_validated(texts: Sequence[str], labels: Sequence[str], target: Target, *, folds: int = 5, seed: int = 0,
-                    wrap: str = "none") -> dict[str, Any]:
-    """Out-of-fold predictions; each fold's model is calibrated on its own training part only."""
+                    wrap: str = "none", extra: tuple[Sequence[str], Sequence[str]] | None = None) -> dict[str, Any]:
+    """Out-of-fold predictions; each fold's model is calibrated on its own training part only.
+
+    `extra` (the target's supplementary rows) joins every fold's training side and is never predicted."""
     y = np.array(labels)
     classes = sorted(set(labels))
     preds: list[str] = [""] * len(y)
@@ -47,7 +49,7 @@ def cross_validated(texts: Sequence[str], labels: Sequence[str], target: Target,
     if k < 2:
         raise ValueError("every label needs at least 2 rows for cross-validation")
     for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-        cm = _fit(texts, labels, tr, target, seed)
+        cm = _fit(texts, labels, tr, target, seed, extra)
         test_texts = wrap_all([texts[i] for i in te], wrap, seed=seed + 1)
         t0 = time.perf_counter()
         for i, (lab, conf, _) in zip(te, cm.predict(test_texts), strict=True):
@@ -58,10 +60,12 @@ def cross_validated(texts: Sequence[str], labels: Sequence[str], target: Target,
     out["docs_per_s"] = round(len(y) / max(t_pred, 1e-9), 1)
     out["folds"] = k
     out["wrap"] = wrap
+    out["n_supplement"] = len(extra[0]) if extra else 0
     return with_per_class(out)
 
 
-def _fit(texts: Sequence[str], labels: Sequence[str], idx: np.ndarray, target: Target, seed: int) -> classifier.CategoryModel:
+def _fit(texts: Sequence[str], labels: Sequence[str], idx: np.ndarray, target: Target, seed: int,
+         extra: tuple[Sequence[str], Sequence[str]] | None = None) -> classifier.CategoryModel:
     import csv
     import tempfile
 
@@ -73,7 +77,7 @@ def _fit(texts: Sequence[str], labels: Sequence[str], idx: np.ndarray, target: T
             w.writerow([texts[i], labels[i]])
         fh.flush()
         return classifier.train(fh.name, "text", "label", folds=3, seed=seed, kind=target.kind,
-                                builder=target.builder(), raw_decision=target.lexicon is not None)
+                                builder=target.builder(), raw_decision=target.raw_decision, extra=extra)
 
 
 def summary_quality(texts: Sequence[str], limit: int = 200) -> dict[str, Any]:

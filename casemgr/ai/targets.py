@@ -26,6 +26,14 @@ class Target:
     kind: str  # model kind recorded in the artefact metadata and on every decision
     label_column: str  # column of the shipped training file
     lexicon: str | None = None  # guideline cue lexicon: a class-balanced target model (None: the category ensemble)
+    # Hand-written synthetic rows (package data) added to the training side only: every training fold in CV
+    # and the final fit, never a test fold (data/ANNOTATION-GUIDELINES.md says how they were written).
+    supplement: str | None = None
+
+    @property
+    def raw_decision(self) -> bool:
+        """Class-balanced target models pick the label from their own scores (see CategoryModel)."""
+        return self.lexicon is not None
 
     def builder(self):  # type: ignore[no-untyped-def]
         """Factory of an untrained model for this target (classifier.train's `builder`)."""
@@ -41,7 +49,7 @@ TARGETS: dict[TargetName, Target] = {
     TargetName.urgency: Target(TargetName.urgency, "urgency-", "tfidf-cue-balanced-lr-urgency-v1", "urgency",
                                "lexicons/urgency_cues.txt"),
     TargetName.intent: Target(TargetName.intent, "intent-", "tfidf-cue-balanced-lr-intent-v1", "intent",
-                              "lexicons/intent_cues.txt"),
+                              "lexicons/intent_cues.txt", "data/intent-supplement.csv"),
 }
 
 URGENCY_LEVELS = ("low", "normal", "high", "critical")
@@ -54,6 +62,21 @@ INTENTS = (
 def annotated_data() -> Path:
     """The shipped, self-contained annotated complaints (id, product, narrative, urgency, intent)."""
     return Path(str(resources.files("casemgr.ai").joinpath("data/complaints-annotated.csv")))
+
+
+def supplement_rows(target: Target, text_col: str = "narrative") -> tuple[list[str], list[str]]:
+    """The target's supplementary training rows (texts, labels); empty when it has none."""
+    if not target.supplement:
+        return [], []
+    from casemgr.ai.classifier import read_labelled_csv
+
+    return read_labelled_csv(supplement_path(target), text_col, target.label_column)
+
+
+def supplement_path(target: Target) -> Path:
+    if not target.supplement:
+        raise ValueError(f"target {target.name} has no supplementary rows")
+    return Path(str(resources.files("casemgr.ai").joinpath(target.supplement)))
 
 
 def get(name: str) -> Target:

@@ -1,0 +1,62 @@
+"""The intent model's hand-written supplement: valid rows, kept out of every CV test fold, shipped in the model."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from casemgr.ai import classifier, targets
+from casemgr.ai.targets import INTENTS, URGENCY_LEVELS, TargetName
+from casemgr.ai.text import normalise
+
+
+def _rows(path: object) -> list[dict[str, str]]:
+    with open(str(path), encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_supplement_rows_are_labelled_under_the_guidelines_and_distinct_from_the_real_rows() -> None:
+    tgt = targets.get("intent")
+    assert tgt.supplement
+    real = _rows(targets.annotated_data())
+    supp_texts, supp_labels = targets.supplement_rows(tgt)
+    rows = _rows(targets.annotated_data().with_name("intent-supplement.csv"))
+    assert len(rows) == len(supp_texts) >= 200
+    assert len({r["id"] for r in rows}) == len(rows) and all(r["id"].startswith("s") for r in rows)
+    products = {r["product"] for r in real}
+    for r in rows:
+        assert r["intent"] in INTENTS and r["urgency"] in URGENCY_LEVELS and r["product"] in products, r["id"]
+        assert r["narrative"] == normalise(r["narrative"]), r["id"]  # already in the training form
+    # No real narrative was copied in (the CV test folds must stay about unseen text).
+    assert not {r["narrative"] for r in rows} & {r["narrative"] for r in real}
+    assert set(supp_labels) <= {r["intent"] for r in real}
+
+
+def test_cross_validation_scores_only_the_real_rows_and_trains_on_the_supplement() -> None:
+    texts = [f"mortgage escrow payment servicer {i}" for i in range(6)] + [f"card charge merchant {i}" for i in range(6)]
+    labels = ["loan"] * 6 + ["card"] * 6
+    # Supplementary rows that teach a word the real rows never pair with a label.
+    extra = ([f"zebra card charge {i}" for i in range(20)], ["card"] * 20)
+    plain, _ = classifier.cross_validate(texts, labels, folds=3, builder=targets.get("intent").builder())
+    with_extra, oof = classifier.cross_validate(texts, labels, folds=3, builder=targets.get("intent").builder(),
+                                                extra=extra)
+    assert with_extra["n"] == plain["n"] == 12 and oof.shape == (12, 2)
+    cm = classifier.train_texts(texts, labels, folds=3, builder=targets.get("intent").builder(), raw_decision=True,
+                                extra=extra)
+    assert cm.meta["n_train"] == 12 and cm.meta["n_supplement"] == 20 and len(cm.meta["cv"]["oof"]) == 12
+    assert cm.predict(["zebra"])[0][0] == "card"  # the final fit saw the supplement
+    with pytest.raises(ValueError, match="supplementary labels not in the data"):
+        classifier.train_texts(texts, labels, folds=0, extra=(["x y"], ["mood"]))
+
+
+def test_shipped_intent_model_was_trained_with_the_supplement_and_scored_on_real_rows_only() -> None:
+    path = classifier.bundled_artifact(targets.TARGETS[TargetName.intent].prefix)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    n_supp = len(targets.supplement_rows(targets.get("intent"))[0])
+    assert meta["n_train"] == 500 and meta["n_supplement"] == n_supp and meta["supplement"] == "intent-supplement.csv"
+    assert meta["cv"]["n"] == 500 and len(meta["cv"]["oof"]) == 500
+    assert meta["raw_decision"] is True
+    # Real-row 5-fold CV figure of the shipped recipe (0.589 without the supplement).
+    assert meta["cv"]["macro_f1"] >= 0.62, meta["cv"]["macro_f1"]
