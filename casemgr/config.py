@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Worker: run one job-worker thread inside each app process (single-host SQLite setups; issue 8)
     embedded_worker: bool = False
 
+    # Benchmarks (issue 23): a worker writes its background jobs' write-transaction lengths to this JSON file.
+    txn_stats_file: str | None = None
+
     # Process conformance (issue 22): seconds between recomputations of the dashboard's conformance figures.
     conformance_refresh_every_s: float = 3600.0
     # Root causes (issue 22): the product owner's address for the weekly root-cause digest; unset sends none.

@@ -23,8 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
-from casemgr import runtime
+from casemgr import runtime, txnstats
 from casemgr.config import Settings, get_settings
+
+
+@event.listens_for(Session, "after_begin")
+def _txn_began(session: Session, _transaction: Any, _connection: Any) -> None:
+    txnstats.began(session.info)  # records only under a job's label (casemgr/txnstats.py)
 
 
 def create_private_file(url: str) -> None:
@@ -184,6 +189,8 @@ def _write_session(*, same_thread: bool) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
+            finally:
+                txnstats.ended(session.info)  # a background job's write-transaction length (issue 23)
     finally:
         if held:
             _sqlite_write_lock.release()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from casemgr import runtime as runtime_module
+from casemgr import txnstats
 from casemgr.jobs import service as jobs
 from casemgr.jobs.service import HANDLERS, job_handler
 
@@ -104,19 +105,36 @@ def load_handlers(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     return [*HANDLER_MODULES, *extra]
 
 
-@job_handler("jobs.prune")
+PRUNE_CHUNK = 2000  # done jobs deleted per write transaction at most (issue 23: short transactions)
+PRUNE_FIRST_CHUNK = 200  # then sized by the time the last chunk took
+
+
+@job_handler("jobs.prune", own_transactions=True)
 def _prune(session: Any, job: Any) -> None:
-    """Delete done jobs older than a week (dead jobs stay for inspection); idempotent."""
+    """Delete done jobs older than a week (dead jobs stay for inspection), a chunk per short write transaction: a
+    busy week leaves hundreds of thousands. Idempotent."""
     from datetime import timedelta
 
-    from sqlalchemy import delete
+    from sqlalchemy import delete, select
     from sqlmodel import col
 
     from casemgr.clock import now
+    from casemgr.db import read_session, write_session
     from casemgr.jobs.models import Job
 
     cutoff = now() - timedelta(days=float(job.payload.get("older_than_days", 7)))
-    session.execute(delete(Job).where(col(Job.status) == "done", col(Job.finished_at) < cutoff, col(Job.id) != job.id))
+    chunk = PRUNE_FIRST_CHUNK
+    while True:
+        with read_session() as rs:
+            ids = list(rs.execute(select(col(Job.id)).where(col(Job.status) == "done", col(Job.finished_at) < cutoff,
+                                                           col(Job.id) != job.id).limit(chunk)).scalars())
+        if not ids:
+            return
+        with write_session() as ws:
+            started = time.monotonic()
+            ws.execute(delete(Job).where(col(Job.id).in_(ids), col(Job.status) == "done"))
+            spent = time.monotonic() - started
+        chunk = max(1, min(PRUNE_CHUNK, int(len(ids) * min(0.02 / max(spent, 1e-4), 2.0))))
 
 
 def periodic_jobs() -> list[tuple[str, float]]:
@@ -165,7 +183,9 @@ class Worker:
             # Batched kinds first (AI enrichment): one claim, one model batch, one write transaction.
             batch = jobs.claim(worker_id, limit=size, lease_s=self.lease_s, kinds=(kind,))
             if batch:
-                outcomes = run_batch(batch, worker_id)
+                with txnstats.labelled(kind):
+                    outcomes = run_batch(batch, worker_id)
+                self._dump_stats()
                 with self._stats_lock:
                     for outcome, n in outcomes.items():
                         self.stats[outcome] = self.stats.get(outcome, 0) + n
@@ -177,7 +197,19 @@ class Worker:
             outcome = jobs.run_claimed(job_id, worker_id)
             with self._stats_lock:
                 self.stats[outcome] = self.stats.get(outcome, 0) + 1
+        self._dump_stats()
         return True
+
+    def _dump_stats(self, every_s: float = 2.0) -> None:
+        """CASEMGR_TXN_STATS_FILE: the jobs' write-transaction lengths for `casemgr bench soak` (issue 23)."""
+        from casemgr.config import get_settings
+
+        path = get_settings().txn_stats_file
+        if path:
+            try:
+                txnstats.dump(path, every_s=every_s)
+            except OSError:
+                log.exception("cannot write %s", path)
 
     def _loop(self, slot: int, once: bool) -> None:
         while not self.stop.is_set():
@@ -203,6 +235,7 @@ class Worker:
             for th in threads:
                 while th.is_alive():
                     th.join(0.2)
+        self._dump_stats(every_s=0.0)
         return dict(self.stats)
 
 

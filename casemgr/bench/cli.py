@@ -282,6 +282,21 @@ def bench_soak(
     _emit(res, "casemgr bench soak (mixed traffic while the worker scans and refreshes)", soak.table_rows(res), as_json)
 
 
+def bench_jobs(
+    database_url: str | None = typer.Option(None, "--database-url", help="A scratch PostgreSQL database (default: temp SQLite)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Reuse this SQLite data dir and its cases (changed)."),
+    cases: int = typer.Option(100_000, help="Cases generated into an empty database first."),
+    changes: int = typer.Option(1000, help="Stage moves made before the second metrics refresh."),
+    full: bool = typer.Option(False, "--full", help="Also run the explicit full rollup rebuild."),
+    as_json: bool = typer.Option(False, "--json", help="Full JSON line."),
+) -> None:
+    """Each background job once at N cases: its longest and p95 write transaction (bound 50 ms)."""
+    from casemgr.bench import jobs
+
+    res = jobs.run(cases, changes=changes, full=full, database_url=database_url, data_dir=data_dir)
+    _emit(res, "casemgr bench jobs (write-transaction length per background job)", jobs.table_rows(res), as_json)
+
+
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -350,6 +365,7 @@ COMMANDS: dict[str, Any] = {
     "review": bench_review,
     "pipe": bench_pipe,
     "soak": bench_soak,
+    "jobs": bench_jobs,
     "scaleout": bench_scaleout,
 }
 

@@ -101,7 +101,9 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         with ExitStack() as stack:
             stack.enter_context(serving.process(serving.serve_args(port, workers), env, port=port))
             for i in range(job_workers):
-                stack.enter_context(serving.process([str(serving.BIN / "casemgr"), "worker"], env,
+                # Each worker reports how long its jobs held write transactions (casemgr/txnstats.py).
+                stack.enter_context(serving.process([str(serving.BIN / "casemgr"), "worker"],
+                                                    {**env, "CASEMGR_TXN_STATS_FILE": str(out_dir / f"txn-{i}.json")},
                                                     log=out_dir / f"worker-{i}.log"))
             _wait_started([out_dir / f"worker-{i}.log" for i in range(job_workers)])
             cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
@@ -114,6 +116,7 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         stats = parse_stats(out_dir / "soak_stats.csv")
         extra = json.loads(result_file.read_text()) if result_file.exists() else {}
         jobs = _job_summary()
+        write_txn = _txn_summary(out_dir, job_workers)
     by_name = stats["by_name"]
     per_minute = extra.get("minutes", [])
     intake = by_name.get(INTAKE, {})
@@ -127,7 +130,8 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         "queue_n": queue.get("n"), "queue_p95_ms": queue.get("p95_ms"),
         "worst_minute_intake_p99_ms": _worst(per_minute, INTAKE, "p99_ms"),
         "worst_minute_queue_p95_ms": _worst(per_minute, QUEUE, "p95_ms"),
-        "targets": TARGETS, "jobs": jobs, "per_minute": [m for m in per_minute if m["name"] in (INTAKE, QUEUE)],
+        "targets": TARGETS, "jobs": jobs, "write_txn_ms": write_txn,
+        "per_minute": [m for m in per_minute if m["name"] in (INTAKE, QUEUE)],
         "load_avg_1m_before": round(load_before, 1), "load_avg_1m_after": round(os.getloadavg()[0], 1),
         "database": environ.get("database"), "by_name": by_name, "env": environ,
     }
@@ -136,6 +140,14 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
     res["queue_ok"] = bool(res["worst_minute_queue_p95_ms"] is not None
                            and res["worst_minute_queue_p95_ms"] <= TARGETS["queue_p95_ms"])
     return res
+
+
+def _txn_summary(out_dir: Path, job_workers: int) -> dict[str, dict[str, Any]]:
+    """Write-transaction length per background job kind over every worker: n, max_ms, p95_ms, over_50ms."""
+    from casemgr import txnstats
+
+    snaps = [json.loads(p.read_text()) for p in (out_dir / f"txn-{i}.json" for i in range(job_workers)) if p.exists()]
+    return txnstats.merge(snaps)
 
 
 def _job_summary() -> dict[str, dict[str, int]]:
@@ -161,5 +173,7 @@ def table_rows(res: dict[str, Any]) -> list[tuple[str, Any]]:
         ("queue page p95 (worst minute)", f"{res['queue_p95_ms']} ({res['worst_minute_queue_p95_ms']}) ms, "
                                           f"target {TARGETS['queue_p95_ms']}"),
         ("background jobs", ", ".join(f"{k}: {v}" for k, v in sorted(res["jobs"].items()))),
+        ("write txn max / p95 ms per job", ", ".join(f"{k}: {v['max_ms']} / {v['p95_ms']}"
+                                                     for k, v in res["write_txn_ms"].items())),
         ("load avg before / after", f"{res['load_avg_1m_before']} / {res['load_avg_1m_after']}"),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from casemgr.cases.enums import CaseStatus, TaskStatus
@@ -135,7 +135,13 @@ class Note(SQLModel, table=True):
 
 class StageHistory(SQLModel, table=True):
     __tablename__ = "stage_history"
-    __table_args__ = (Index("ix_stage_history_case", "case_id", "entered_at"),)
+    __table_args__ = (
+        Index("ix_stage_history_case", "case_id", "entered_at"),
+        # Finished visits not yet in the dashboard rollups of the current epoch (casemgr.metrics.rollup): the
+        # refresh reads them through this index, so its cost follows the visits finished since the last run.
+        Index("ix_stage_history_rollup", "rolled_epoch", "id", sqlite_where=text("left_at IS NOT NULL"),
+              postgresql_where=text("left_at IS NOT NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id")
     case_type: str = Field(max_length=50)
@@ -144,3 +150,5 @@ class StageHistory(SQLModel, table=True):
     entered_at: datetime = Field(default_factory=now)
     left_at: datetime | None = None
     actor: str = Field(default="system", max_length=100)
+    # The rollup epoch this finished visit was counted in (0: not yet); see casemgr/metrics/rollup.py.
+    rolled_epoch: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})

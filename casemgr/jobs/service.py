@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select
 from sqlmodel import Session, col
 
+from casemgr import txnstats
 from casemgr.clock import now
 from casemgr.jobs.models import Job
 from casemgr.limits import JOB_ERROR_CHARS
@@ -154,14 +155,24 @@ def run_claimed(job_id: int, worker_id: str) -> str:
     the done mark commit together or not at all, and on PostgreSQL the row stays locked while the handler runs,
     so a second worker cannot take it over even if the lease runs out meanwhile.
     """
+    from casemgr.db import read_session
+
+    try:
+        with read_session() as rs:
+            kind = rs.execute(select(col(Job.kind)).where(col(Job.id) == job_id)).scalar_one_or_none() or "?"
+    except Exception as exc:
+        log.warning("job %s: reading its kind failed: %s", job_id, exc)
+        return _record_failure(job_id, worker_id, f"{type(exc).__name__}: {exc}")
+    with txnstats.labelled(kind):  # the job's write transactions are timed under its kind (issue 23)
+        return _run_claimed(job_id, worker_id, kind)
+
+
+def _run_claimed(job_id: int, worker_id: str, kind: str) -> str:
     from sqlalchemy import update
 
     from casemgr.db import read_session, write_session
 
-    kind = "?"
     try:
-        with read_session() as rs:
-            kind = rs.execute(select(col(Job.kind)).where(col(Job.id) == job_id)).scalar_one_or_none() or "?"
         if kind in LONG_LEASE:
             # No row lock protects these while they run: hold the lease long enough for a slow run (a full
             # dashboard rebuild takes minutes at 1M cases). They are periodic and idempotent anyway.

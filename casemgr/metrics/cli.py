@@ -36,8 +36,10 @@ def export_events(
 
 
 @metrics_app.command("refresh")
-def metrics_refresh(full: bool = typer.Option(False, "--full", help="Rebuild every day, not only the last two.")) -> None:
-    """Recompute the dashboard rollups now (the worker does this every few minutes)."""
+def metrics_refresh(full: bool = typer.Option(False, "--full", help="Rebuild the rollups from every stage visit "
+                                                                   "(a repair; a refresh adds only what changed).")) -> None:
+    """Refresh the dashboard figures now (the worker does this every few minutes, from the changes since its last
+    run). --full rebuilds the stage-visit rollups from scratch, in short transactions like every refresh."""
     import time
 
     from casemgr.metrics import service

@@ -11,5 +11,5 @@ from casemgr.metrics import service
 
 @job_handler("metrics.refresh", own_transactions=True, long_lease=True)
 def metrics_refresh(session: Any, job: Job) -> None:
-    # Long reads, short writes: must not hold SQLite's write lock for the whole refresh.
+    # Only the changes since the last run, in short write transactions (issue 23); `full` rebuilds, still chunked.
     service.refresh_in_steps(full=bool(job.payload.get("full")))

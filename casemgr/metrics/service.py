@@ -1,7 +1,8 @@
 """KPIs for process owners, from pre-aggregated tables so the dashboard stays fast at millions of cases.
 
-`refresh()` (worker job `metrics.refresh`, or on first use) rolls finished stage visits into
-metric_stage_daily (exit day x case type x stage x log-scale duration bucket, with SLA met/breached counts) and
+`refresh()` (worker job `metrics.refresh`, or on first use) adds the stage visits finished since the last run to
+metric_stage_daily (exit day x case type x stage x log-scale duration bucket, with SLA met/breached counts;
+incrementally, in short chunks: casemgr/metrics/rollup.py) and
 stores the live aggregates (backlog, SLA state, exceptions, AI outcomes, longest-waiting cases) in one snapshot.
 `dashboard()` then only sums a few thousand rollup rows for the chosen period.
 
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, delete, func, insert, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -29,24 +30,16 @@ from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Message, QuarantinedMessage
+from casemgr.metrics import rollup
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
-from casemgr.sla.calendar import get_calendar
+from casemgr.metrics.rollup import RATIO, epoch_seconds
 from casemgr.sla.enums import SlaState
 
-RATIO = 1.05
-_LOG_R = math.log(RATIO)
 LIVE = "live"
-STATE = "rollup_state"
+STATE = rollup.STATE
 AI_LATENCY_BUCKETS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 REVIEWED = ("accepted", "overridden", "rejected")
 PERIODS = (7, 30, 90, 365)
-
-
-def bucket_of(seconds: float) -> int:
-    """Bucket b >= 1 holds durations in [1.05^(b-1), 1.05^b) seconds; bucket 0 holds under a second."""
-    if seconds < 1:
-        return 0
-    return int(math.log(seconds) / _LOG_R) + 1
 
 
 def bucket_value(b: int) -> float:
@@ -67,11 +60,9 @@ def percentile(buckets: list[tuple[int, int]], p: float) -> float | None:
     return bucket_value(max(b for b, _ in buckets))
 
 
-def epoch(session: Session, col: Any) -> ColumnElement[float]:
+def epoch(session: Session, column: Any) -> ColumnElement[float]:
     """Seconds since 1970 of a datetime column, in SQL (SQLite stores UTC text, PostgreSQL timestamptz)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(col) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", col), Float)
+    return epoch_seconds(session, column)  # type: ignore[no-any-return]
 
 
 def count_if(cond: Any) -> Any:
@@ -87,67 +78,12 @@ def _json_true(session: Session, col: Any, key: str) -> ColumnElement[bool]:
 # ---------------------------------------------------------------- refresh
 
 
-def _sla_targets() -> dict[tuple[str, str], tuple[float, bool]]:
-    out = {}
-    for ct in get_registry().case_types.values():
-        for sd in ct.stages:
-            if sd.sla and not sd.waits_on_customer and not sd.final:
-                out[(ct.name, sd.name)] = (sd.sla.hours * 3600.0, sd.sla.business_hours)
-    return out
-
-
-def refresh_rollups(session: Session, *, since: date | None = None) -> int:
-    """Rebuild metric_stage_daily for exit days >= since (all days when None). Returns stage visits rolled up."""
-    rows, visits = rollup_rows(session, since=since)
-    write_rollups(session, rows, since=since)
-    return visits
-
-
-def write_rollups(session: Session, rows: list[dict[str, Any]], *, since: date | None) -> None:
-    if since is not None:
-        session.execute(delete(MetricStageDaily).where(MetricStageDaily.day >= since))
-    else:
-        session.execute(delete(MetricStageDaily))
-    table = MetricStageDaily.__table__  # Core executemany: the ORM bulk path is several times slower here
-    for i in range(0, len(rows), 20_000):
-        session.execute(insert(table), rows[i:i + 20_000])  # type: ignore[arg-type]
-
-
-def rollup_rows(session: Session, *, since: date | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Read finished stage visits (exit day >= since) and aggregate them; reads only."""
-    finals = {(ct.name, sd.name) for ct in get_registry().case_types.values() for sd in ct.stages if sd.final}
-    targets = _sla_targets()
-    cal = get_calendar()
-    q = select(StageHistory.case_type, StageHistory.stage, epoch(session, StageHistory.entered_at),
-               epoch(session, StageHistory.left_at)).where(StageHistory.left_at.is_not(None))
-    if since is not None:
-        q = q.where(StageHistory.left_at >= datetime.combine(since, datetime.min.time(), tzinfo=UTC))
-    agg: dict[tuple[int, str, str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0, 0])
-    visits = 0
-    for ct, stage, entered, left in session.execute(q).yield_per(50_000):
-        if (ct, stage) in finals or entered is None or left is None:
-            continue
-        dur = max(float(left) - float(entered), 0.0)
-        row = agg[(int(float(left) // 86400), ct, stage, bucket_of(dur))]
-        row[0] += 1
-        row[1] += dur
-        target = targets.get((ct, stage))
-        if target is not None:
-            row[2] += 1
-            seconds, business = target
-            # Business time never exceeds wall time: most visits are settled without the calendar.
-            if dur > seconds:
-                if not business:
-                    row[3] += 1
-                else:
-                    start = datetime.fromtimestamp(float(entered), UTC)
-                    if cal.add(start, seconds).timestamp() < float(left):
-                        row[3] += 1
-        visits += 1
-    epoch0 = date(1970, 1, 1)
-    rows = [{"day": epoch0 + timedelta(days=d), "case_type": ct, "stage": st, "bucket": b, "n": int(v[0]),
-             "seconds": v[1], "with_sla": int(v[2]), "breached": int(v[3])} for (d, ct, st, b), v in agg.items()]
-    return rows, visits
+def refresh_rollups(session: Session, *, full: bool = False) -> int:
+    """Add the visits finished since the last refresh to metric_stage_daily in the caller's transaction (`full`:
+    rebuild from every visit). Returns the visits added. See casemgr/metrics/rollup.py."""
+    if full:
+        rollup.start_rebuild_in_session(session)
+    return rollup.roll_in_session(session)
 
 
 def compute_live(session: Session, at: datetime) -> dict[str, Any]:
@@ -250,63 +186,47 @@ def _put(session: Session, name: str, data: dict[str, Any], at: datetime) -> Non
         session.add(snap)
 
 
-def _plan(session: Session, at: datetime, full: bool) -> tuple[date | None, datetime | None]:
-    """(since, last full refresh): a full rebuild runs when there is none yet or the last one is a day old, so
-    visits written with a back-dated time (imports, the demo) are counted by the next day at the latest."""
-    state = session.get(MetricSnapshot, STATE)
-    last_full = datetime.fromisoformat(state.data["last_full"]) if state and state.data.get("last_full") else None
-    if full or last_full is None or at - last_full > timedelta(days=1):
-        return None, last_full
-    return (at - timedelta(days=2)).date(), last_full
-
-
 def compute_views(session: Session, at: datetime) -> dict[str, dict[str, Any]]:
     """The standard views, computed once per refresh so the page only reads one row at any scale."""
     return {_view_key(days, ct): canonical(dashboard(session, days=days, case_type=ct, at=at, cached=False))
             for days in PERIODS for ct in (None, *get_registry().case_types)}
 
 
-def _state(since: date | None, last_full: datetime | None, at: datetime, visits: int) -> dict[str, Any]:
-    return {"last_full": (at if since is None else last_full or at).isoformat(), "last": at.isoformat(),
-            "visits_rolled": visits}
-
-
 def refresh(session: Session, *, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
-    """Roll up new stage visits (the last two days again, or everything) and recompute the live figures and
-    the standard views, all in the caller's session (tests, small databases). See refresh_in_steps()."""
+    """Add the newly finished stage visits to the rollups (`full`: rebuild them) and recompute the live figures
+    and the standard views, all in the caller's session (tests, small databases). See refresh_in_steps()."""
     at = at or now()
-    since, last_full = _plan(session, at, full)
-    visits = refresh_rollups(session, since=since)
+    visits = refresh_rollups(session, full=full)
     live = compute_live(session, at)
     _put(session, LIVE, live, at)
     session.flush()
     for key, data in compute_views(session, at).items():
         _put(session, key, data, at)
-    _put(session, STATE, _state(since, last_full, at, visits), at)
-    session.flush()
+    rollup.put_state(session, {"last": at.isoformat(), "visits_rolled": visits}, at)
     return live
 
 
 def refresh_in_steps(*, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
-    """The same as refresh(), with the long reads in read transactions and only the writes in short write
-    transactions: on SQLite a write transaction blocks every other writer, and a full rollup over millions of
-    stage visits takes minutes. Idempotent; concurrent transitions are picked up by the next run."""
+    """The same as refresh() in short write transactions (issue 23): the newly finished visits are added to the
+    rollups in chunks of about 20 ms each (casemgr/metrics/rollup.py), the live figures and the views are read
+    in read transactions and stored in one short write each. `full` (an explicit admin command) rebuilds the
+    rollups from every visit, still in short transactions. Idempotent; safe on several workers at once."""
     from casemgr.db import read_session, write_session
 
     at = at or now()
+    if full:
+        rollup.start_rebuild()
+    stats = rollup.roll_pending()
     with read_session() as rs:
-        since, last_full = _plan(rs, at, full)
-        rows, visits = rollup_rows(rs, since=since)
         live = canonical(compute_live(rs, at))
     with write_session() as ws:
-        write_rollups(ws, rows, since=since)
         _put(ws, LIVE, live, at)
     with read_session() as rs:
         views = compute_views(rs, at)
     with write_session() as ws:
         for key, data in views.items():
             _put(ws, key, data, at)
-        _put(ws, STATE, _state(since, last_full, at, visits), at)
+        rollup.put_state(ws, {"last": at.isoformat(), "visits_rolled": stats["visits"]}, at)
     return live
 
 

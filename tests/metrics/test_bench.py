@@ -34,3 +34,20 @@ def test_generated_cases_are_consistent() -> None:
         assert hist[0][4] == case[22]  # first stage entered when created
         assert hist[-1][2] == case[3] and hist[-1][5] is None  # current stage is the open visit
         assert all(h[5] is not None for h in hist[:-1])
+
+
+@pytest.mark.sqlite_only
+def test_bench_jobs_times_every_background_job_and_the_refresh_follows_the_changes() -> None:
+    """`casemgr bench jobs`: each periodic job ran through the worker path with its write transactions timed under
+    its kind, and the refresh after K stage moves claimed exactly the K visits they finished (figures, no timing)."""
+    from casemgr.bench import jobs
+
+    res = jobs.run(1500, changes=25)
+    assert res["cases"] == 1500 and res["changes"] == 25
+    for kind in jobs.PERIODIC:
+        assert res["jobs"][kind]["outcome"] == ["done"], (kind, res["jobs"][kind])
+    for kind in ("sla.scan", "metrics.refresh", "conformance.refresh"):
+        assert res["jobs"][kind]["write_txns"] >= 1, (kind, res["jobs"][kind])
+    after = res["jobs"]["metrics.refresh after 25 changes"]
+    assert after["visits_rolled"] == 25
+    assert res["worst_write_txn_ms"] == max(v["max_ms"] for v in res["jobs"].values())

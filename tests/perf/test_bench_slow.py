@@ -65,3 +65,5 @@ def test_soak_small_runs_the_background_work_under_traffic() -> None:
         assert res["jobs"][kind].get("done", 0) >= 1, res["jobs"]
         assert not res["jobs"][kind].get("dead"), res["jobs"]
     assert res["worst_minute_intake_p99_ms"] is not None and res["worst_minute_queue_p95_ms"] is not None
+    # The worker reported how long its jobs held write transactions (casemgr/txnstats.py via the stats file).
+    assert res["write_txn_ms"]["metrics.refresh"]["n"] >= 1, res["write_txn_ms"]

@@ -1,0 +1,163 @@
+"""Incremental stage-visit rollups (issue 23): after any sequence of changes and refreshes (in chunks, in one
+transaction, concurrent, with a rebuild in between), metric_stage_daily equals a recompute from every visit."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from casemgr.cases import service as cases
+from casemgr.cases.models import Case
+from casemgr.cases.schemas import CaseCreate
+from casemgr.clock import now
+from casemgr.db import read_session, write_session
+from casemgr.errors import DomainError
+from casemgr.metrics import rollup, service
+from casemgr.metrics.models import MetricStageDaily
+
+
+def _stored() -> dict[tuple[Any, ...], tuple[int, float, int, int]]:
+    with read_session() as s:
+        rows = s.execute(select(MetricStageDaily)).scalars().all()
+    return {(r.day, r.case_type, r.stage, r.bucket): (r.n, r.seconds, r.with_sla, r.breached) for r in rows if r.n}
+
+
+def _expected() -> dict[tuple[Any, ...], tuple[int, float, int, int]]:
+    with read_session() as s:
+        rows, _ = rollup.full_rows(s)
+    return {(r["day"], r["case_type"], r["stage"], r["bucket"]): (r["n"], r["seconds"], r["with_sla"], r["breached"])
+            for r in rows}
+
+
+def _assert_equal_to_full_recompute() -> None:
+    got, want = _stored(), _expected()
+    assert set(got) == set(want)
+    for key, (n, seconds, with_sla, breached) in want.items():
+        g = got[key]
+        assert (g[0], g[2], g[3]) == (n, with_sla, breached), key
+        assert g[1] == pytest.approx(seconds, rel=1e-9, abs=1e-6), key  # summed in another order
+    with read_session() as s:
+        assert rollup.pending(s, rollup.state(s)["epoch"]) == []
+
+
+def _make_cases(rng: random.Random, n: int) -> list[int]:
+    ids = []
+    with write_session() as s:
+        for i in range(n):
+            created = now() - timedelta(days=rng.uniform(0, 40), seconds=rng.uniform(0, 86400))
+            case = cases.create_case(s, CaseCreate(case_type=rng.choice(("complaint", "contract")),
+                                                   subject=f"rollup case {i}"), "user:test", created_at=created)
+            ids.append(int(case.id or 0))
+    return ids
+
+
+def _random_move(rng: random.Random, ids: list[int]) -> bool:
+    """One transition of a random case at a random later time; False when the case cannot move (final stage,
+    resolution code or handoff required)."""
+    with write_session() as s:
+        case = s.get(Case, rng.choice(ids))
+        assert case is not None
+        options = cases.allowed_transitions(case)
+        if not options:
+            return False
+        at = case.stage_entered_at + timedelta(seconds=rng.choice((0.4, 30, 3600, rng.lognormvariate(10, 1.5))))
+        try:
+            cases.transition(s, case.id or 0, rng.choice(options), case.version, "user:test", at=at)
+        except DomainError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_rollups_equal_a_full_recompute_after_random_changes(seed: int, monkeypatch) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(rollup, "FIRST_CHUNK", 3)  # many small chunks
+    monkeypatch.setattr(rollup, "MAX_CHUNK", 4)
+    ids = _make_cases(rng, 14)
+    moves = 0
+    for _ in range(70):
+        moves += _random_move(rng, ids)
+        if rng.random() < 0.2:
+            how = rng.choice(("chunks", "some chunks", "in session", "rebuild", "rebuild in session"))
+            if how == "chunks":
+                rollup.roll_pending()
+            elif how == "some chunks":
+                rollup.roll_pending(max_chunks=rng.randint(1, 3))  # an interrupted refresh
+            elif how == "in session":
+                with write_session() as s:
+                    service.refresh_rollups(s)
+            elif how == "rebuild":
+                rollup.start_rebuild()
+                if rng.random() < 0.5:
+                    continue  # killed right after the epoch moved: the next refresh empties and recounts
+                rollup.roll_pending()
+            else:
+                with write_session() as s:
+                    service.refresh_rollups(s, full=True)
+    assert moves > 20
+    rollup.roll_pending()
+    _assert_equal_to_full_recompute()
+
+
+def test_refresh_in_steps_counts_only_the_new_visits_and_a_full_rebuild_counts_them_again() -> None:
+    rng = random.Random(7)
+    ids = _make_cases(rng, 8)
+    while not _random_move(rng, ids):
+        pass
+    service.refresh_in_steps()
+    _assert_equal_to_full_recompute()
+    with read_session() as s:
+        before = rollup.state(s)
+    # One more finished visit: the next refresh claims exactly that one, in one transaction.
+    while not _random_move(rng, ids):
+        pass
+    stats = rollup.roll_pending()
+    assert (stats["visits"], stats["transactions"]) == (1, 1)
+    assert rollup.roll_pending()["visits"] == 0
+    service.refresh_in_steps(full=True)
+    with read_session() as s:
+        after = rollup.state(s)
+        finished = s.execute(text("SELECT count(*) FROM stage_history WHERE left_at IS NOT NULL")).scalar_one()
+        in_epoch = s.execute(text("SELECT count(*) FROM stage_history WHERE left_at IS NOT NULL AND rolled_epoch = :e"),
+                             {"e": after["epoch"]}).scalar_one()
+    assert after["epoch"] == before["epoch"] + 1 and not after["rebuilding"]
+    assert in_epoch == finished
+    _assert_equal_to_full_recompute()
+
+
+def test_concurrent_refreshes_count_each_visit_once(monkeypatch) -> None:
+    rng = random.Random(11)
+    monkeypatch.setattr(rollup, "FIRST_CHUNK", 2)
+    monkeypatch.setattr(rollup, "MAX_CHUNK", 3)
+    ids = _make_cases(rng, 12)
+    for _ in range(40):
+        _random_move(rng, ids)
+    errors: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            rollup.roll_pending()
+        except BaseException as exc:  # an assertion or error inside a thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refresh) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    _assert_equal_to_full_recompute()
+
+
+@pytest.mark.sqlite_only
+def test_pending_visits_are_read_through_the_partial_index() -> None:
+    with read_session() as s:
+        q = rollup.pending_query(s, rollup.state(s)["epoch"], 100)
+        sql = str(q.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(r[-1]) for r in s.execute(text("EXPLAIN QUERY PLAN " + sql)).all())
+    assert "ix_stage_history_rollup" in plan, plan
