@@ -72,4 +72,4 @@ def test_bench_commands_live_in_casemgr_bench() -> None:
     stray = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.glob("*/bench.py"))
     assert stray == []
     assert {"all", "rules", "ai", "intake", "intake-http", "dashboard", "load", "memory", "pages", "review",
-            "pipe", "soak", "scaleout"} == set(COMMANDS)
+            "pipe", "soak", "scaleout", "jobs"} == set(COMMANDS)
