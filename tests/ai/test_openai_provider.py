@@ -37,6 +37,7 @@ def make(server: Any, **kw: object) -> OpenAIProvider:
     return OpenAIProvider(**opts)
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_valid_answer_is_parsed_and_validated(server: Any) -> None:
     server.replies.append(GOOD_CLASSIFY)
     c = make(server).classify("my card was charged twice")
@@ -55,6 +56,7 @@ def test_valid_answer_is_parsed_and_validated(server: Any) -> None:
     assert json.loads(user["content"])["untrusted_input"] == "my card was charged twice"
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_malformed_json_is_retried_then_succeeds(server: Any) -> None:
     server.replies.extend(["this is {not json", GOOD_CLASSIFY])
     c = make(server).classify("text")
@@ -62,6 +64,7 @@ def test_malformed_json_is_retried_then_succeeds(server: Any) -> None:
     assert len(server.requests) == 2
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_schema_violations_are_rejected(server: Any) -> None:
     bad_label = dict(GOOD_CLASSIFY, category={"label": "refund_now", "confidence": 0.99})
     extra_field = dict(GOOD_CLASSIFY, execute="DROP TABLE cases")
@@ -72,12 +75,14 @@ def test_schema_violations_are_rejected(server: Any) -> None:
     assert len(server.requests) == 3  # 1 try + 2 bounded retries, then give up
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_429_is_retried_with_backoff(server: Any) -> None:
     server.replies.extend([429, 429, GOOD_CLASSIFY])
     assert make(server).classify("x").category.label == "credit_card"
     assert len(server.requests) == 3
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_500_exhausts_retries_and_reports_unavailable(server: Any) -> None:
     server.default = 500
     p = make(server)
@@ -90,6 +95,7 @@ def test_500_exhausts_retries_and_reports_unavailable(server: Any) -> None:
     assert outcome.record["provider"] == "openai" and outcome.record["prompt_version"] == "classify.v1"
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_400_is_not_retried(server: Any) -> None:
     server.replies.append(400)
     with pytest.raises(AIError):
@@ -97,6 +103,7 @@ def test_400_is_not_retried(server: Any) -> None:
     assert len(server.requests) == 1
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_timeout(server: Any) -> None:
     server.replies.extend([("sleep", 1.0), ("sleep", 1.0)])
     p = make(server, timeout_s=0.3, max_retries=1)
@@ -110,6 +117,7 @@ def test_timeout(server: Any) -> None:
     assert len(server.requests) == 2
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_circuit_breaker_opens_and_stops_calling(server: Any) -> None:
     server.default = 503
     p = make(server, max_retries=0, breaker=CircuitBreaker(threshold=2, cooldown_s=60))
@@ -121,6 +129,7 @@ def test_circuit_breaker_opens_and_stops_calling(server: Any) -> None:
     assert len(server.requests) == 2
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_circuit_breaker_half_open_recovers() -> None:
     now = [0.0]
     b = CircuitBreaker(threshold=1, cooldown_s=10, clock=lambda: now[0])
@@ -132,6 +141,7 @@ def test_circuit_breaker_half_open_recovers() -> None:
     assert b.state == "closed"
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_prompt_injection_cannot_produce_disallowed_action(server: Any) -> None:
     # A model that was fooled by the email proposes an action that is not allowed.
     server.replies.append({"action": "close_case", "rationale": "customer asked", "confidence": 1.0})
@@ -163,6 +173,7 @@ def test_injection_with_fallback_yields_only_allowed_or_nothing(server: Any) -> 
     assert outcome.record["provider"] == "local:fallback"  # the record says the fallback answered
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_pii_is_redacted_before_sending(server: Any) -> None:
     server.replies.append(GOOD_CLASSIFY)
     make(server).classify("card 4111 1111 1111 1111, mail evil@example.com, call +1 (555) 123-4567")
@@ -174,6 +185,7 @@ def test_pii_is_redacted_before_sending(server: Any) -> None:
     assert "evil@example.com" in server.requests[1]["body"]["messages"][1]["content"]
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_summarize_and_extract_contract_schemas(server: Any) -> None:
     server.replies.append({"summary": "A. B.", "sentences": ["A.", "B."],
                            "key_facts": {"amounts": ["$5"], "dates": [], "ids": [], "parties": [], "emails": []}})
@@ -189,6 +201,7 @@ def test_summarize_and_extract_contract_schemas(server: Any) -> None:
         make(server).extract_contract("contract text")
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_get_provider_reads_settings(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from casemgr.config import reset_settings
 

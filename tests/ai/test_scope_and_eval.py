@@ -33,16 +33,19 @@ MESSAGES = {
 
 
 @pytest.mark.parametrize("expected", sorted(MESSAGES))
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_scope_flags_messages_the_models_must_not_judge(expected: str) -> None:
     res = assess(MESSAGES[expected])
     assert res.reason == expected and not res.in_scope
     assert res.evidence  # the flag says why
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_a_real_complaint_is_in_scope() -> None:
     assert assess(COMPLAINT).in_scope
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_shipped_complaints_are_almost_all_in_scope() -> None:
     """The 500 annotated CFPB complaints are real complaints: at most 1 % may be flagged."""
     from casemgr.ai.targets import annotated_data
@@ -69,17 +72,20 @@ def test_every_field_carries_evidence() -> None:
 
 
 @pytest.mark.parametrize("advert", [False, True])
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_email_wrapping_and_pasted_adverts_are_removed_for_the_models(advert: bool) -> None:
     wrapped = wrap_email(COMPLAINT, random.Random(4), advert=advert)
     assert author_text(wrapped) == COMPLAINT
     assert not any(a[:30] in author_text(wrapped) for a in ADVERTS)
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_a_one_paragraph_complaint_is_never_emptied() -> None:
     text = "Apply now they said, limited time offer, and then the bank charged me a fee I never agreed to."
     assert author_text(text) == text
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_ai_eval_cli_reports_the_contract_fields(tmp_path: Path) -> None:
     from casemgr.ai.targets import annotated_data
 

@@ -6,6 +6,8 @@ import pytest
 
 from casemgr.config import get_settings, reset_settings
 
+pytestmark = pytest.mark.no_db  # runs no SQL: the PostgreSQL run leaves it out (scripts/test.sh)
+
 SECRET_KEY = "sk-session-signing-7f3a9c"
 OPENAI_KEY = "sk-openai-key-b81d02"
 DB_PASSWORD = "pg-password-55e1"

@@ -10,6 +10,8 @@ import pytest
 
 from casemgr.config import Settings
 
+pytestmark = pytest.mark.no_db  # runs no SQL: the PostgreSQL run leaves it out (scripts/test.sh)
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 PREFIX = "CASEMGR_"
 

@@ -9,6 +9,8 @@ import pytest
 from casemgr.intake.htmltext import html_to_text
 from casemgr.intake.parse import ParseError, parse_message, sanitise_filename, synthetic_message_id
 
+pytestmark = pytest.mark.no_db  # runs no SQL: the PostgreSQL run leaves it out (scripts/test.sh)
+
 
 def test_encoded_words_and_declared_charset() -> None:
     raw = (

@@ -79,6 +79,7 @@ JAPANESE = "お世話になっております。クレジットカードの二�
     (JAPANESE, "shift_jis"), (JAPANESE, "euc_jp"), ("환불 요청합니다", "euc-kr"),
     ("Здравствуйте, с моей карты дважды списали деньги.", "koi8_r"),
 ])
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_text_mislabelled_as_utf8_is_detected(text: str, codec: str) -> None:
     raw = (b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
            + text.encode(codec) + b"\r\n")
@@ -87,12 +88,14 @@ def test_text_mislabelled_as_utf8_is_detected(text: str, codec: str) -> None:
     assert any(n.startswith("charset: detected") for n in pm.notes)
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_declared_charset_wins_and_western_fallback_is_cp1252() -> None:
     assert decode("Gebühr für März".encode("cp1252"), None) == "Gebühr für März"
     assert decode("Le prélèvement a été refusé".encode("latin-1"), "iso-8859-1") == "Le prélèvement a été refusé"
     assert decode(CHINESE.encode("gb18030"), "gb2312") == CHINESE
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_undeclared_8bit_header_uses_the_charset_the_message_declares_elsewhere() -> None:
     raw = (b"From: " + "张三".encode("gbk") + b" <zhang@example.cn>\r\nTo: complaints@example.com\r\n"
            b"Subject: " + "发票有问题".encode("gbk") + b"\r\nMIME-Version: 1.0\r\n"
@@ -101,6 +104,7 @@ def test_undeclared_8bit_header_uses_the_charset_the_message_declares_elsewhere(
     assert (pm.sender_name, pm.subject, pm.body_text) == ("张三", "发票有问题", CHINESE)
 
 
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_iso_2022_jp_body_and_subject() -> None:
     subject = "二重請求について"
     import base64
