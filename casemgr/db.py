@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, event, func, select, text
+from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -295,3 +295,46 @@ def row_of(d: SimpleNamespace) -> dict[str, Any]:
     if row.get("id", 0) is None:
         del row["id"]
     return row
+
+
+_inserts: dict[tuple[Table, tuple[str, ...], str], tuple[str, list[Any]]] = {}
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT plain column dicts in the caller's transaction, as `session.execute(insert(table), rows)` would.
+
+    For the batch writers (intake group commit, audit chain, AI enrichment). On SQLite the statement text is built
+    once per table and column set, and each row becomes a tuple through the columns' own bind processors (the
+    ones Core applies), so the rows skip SQLAlchemy's per-row parameter machinery: compiled-parameter dicts and
+    processor look-ups were a third of the intake writer's CPU (issue 23 profile). Rows lacking a column that has
+    a Python-side default, and other databases, take the Core path. tests/test_insert_rows.py compares the stored
+    values of both.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+        session.execute(insert(table), list(rows))
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for keys, group in groups.items():
+        spec = _inserts.get((table, keys, dialect.name))
+        if spec is None:
+            if any(c.key not in keys and (c.default is not None or c.server_default is not None) and not c.primary_key
+                   for c in table.columns):
+                session.execute(insert(table), group)  # Core fills in the defaults
+                continue
+            q = dialect.identifier_preparer
+            cols = [table.c[k] for k in keys]
+            sql = (f"INSERT INTO {q.format_table(table)} ({', '.join(q.format_column(c) for c in cols)}) "
+                   f"VALUES ({', '.join('?' for _ in cols)})")
+            # The processors SQLAlchemy itself applies for this dialect (TypeDecorators included).
+            spec = (sql, [c.type._cached_bind_processor(dialect) for c in cols])
+            _inserts[(table, keys, dialect.name)] = spec
+        sql, processors = spec
+        params = [tuple(v if p is None else p(v) for p, v in zip(processors, row.values(), strict=True))
+                  for row in group]
+        conn.exec_driver_sql(sql, params)

@@ -30,6 +30,7 @@ from sqlmodel import Session
 from casemgr import csvsafe
 from casemgr.audit.models import AuditEvent, AuditHead
 from casemgr.clock import now
+from casemgr.db import insert_rows
 
 GENESIS = "0" * 64
 
@@ -156,7 +157,7 @@ def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
         seq += 1
         rows.append(chained_row(seq, prev, ev, key))
         prev = rows[-1]["hash"]
-    session.execute(insert(AuditEvent.__table__), rows)
+    insert_rows(session, AuditEvent.__table__, rows)
     if head is None:
         session.execute(insert(AuditHead.__table__).values(id=1, seq=seq, hash=prev))
     else:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from casemgr.ai.models import AICall
@@ -35,7 +35,7 @@ from casemgr.cases.enums import CaseStatus, TaskStatus
 from casemgr.cases.models import Case, Task
 from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.clock import now
-from casemgr.db import allocate_ids, draft, row_of, table_of
+from casemgr.db import allocate_ids, draft, insert_rows, row_of, table_of
 from casemgr.governance import kinds
 from casemgr.governance.decide import CaseFacts, decide
 from casemgr.governance.enrich import (
@@ -198,10 +198,9 @@ def store(session: Session, planned: list[PlannedEnrich]) -> None:
         tasks.extend(row_of(t) for t in p.tasks)
         by_shape.setdefault(p.changed, []).append(
             {"_id": p.case_id, "_version": p.from_version, **{k: getattr(p.case, k) for k in p.changed}})
-    session.execute(insert(table_of(AICall)), calls)
-    session.execute(insert(table_of(AIDecision)), decisions)
-    if tasks:
-        session.execute(insert(table_of(Task)), tasks)
+    insert_rows(session, table_of(AICall), calls)
+    insert_rows(session, table_of(AIDecision), decisions)
+    insert_rows(session, table_of(Task), tasks)
     table = table_of(Case)
     for shape, rows in by_shape.items():
         stmt = (update(table).where(table.c.id == bindparam("_id"), table.c.version == bindparam("_version"))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from casemgr.audit.service import PendingEvent, append_events
 from casemgr.cases.models import Case, Party, StageHistory, Task
@@ -26,7 +26,7 @@ from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.cases.schemas import CaseCreate
 from casemgr.cases.service import NewCase, assign_case_id, created_event_after, plan_case
 from casemgr.config import get_settings
-from casemgr.db import allocate_id_ranges, draft, row_of, table_of, write_session
+from casemgr.db import allocate_id_ranges, draft, insert_rows, row_of, table_of, write_session
 from casemgr.groupcommit import GroupCommit
 from casemgr.intake.models import Message
 from casemgr.intake.outbound import PlannedAck, acks_allowed
@@ -65,8 +65,7 @@ def plan(pm: ParsedMessage, raw: bytes, data: CaseCreate, *, channel: str, actor
 
 
 def _insert(session: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(table), rows)
+    insert_rows(session, table, rows)
 
 
 def store_many(items: Sequence[PlannedIntake]) -> list[IntakeResult]:
