@@ -288,12 +288,15 @@ def bench_jobs(
     cases: int = typer.Option(100_000, help="Cases generated into an empty database first."),
     changes: int = typer.Option(1000, help="Stage moves made before the second metrics refresh."),
     full: bool = typer.Option(False, "--full", help="Also run the explicit full rollup rebuild."),
+    catch_up_chunks: int | None = typer.Option(None, "--catch-up-chunks", min=1,
+                                               help="Fresh load: time K catch-up chunks, mark the rest counted."),
     as_json: bool = typer.Option(False, "--json", help="Full JSON line."),
 ) -> None:
     """Each background job once at N cases: its longest and p95 write transaction (bound 50 ms)."""
     from casemgr.bench import jobs
 
-    res = jobs.run(cases, changes=changes, full=full, database_url=database_url, data_dir=data_dir)
+    res = jobs.run(cases, changes=changes, full=full, database_url=database_url, data_dir=data_dir,
+                   catch_up_chunks=catch_up_chunks)
     _emit(res, "casemgr bench jobs (write-transaction length per background job)", jobs.table_rows(res), as_json)
 
 

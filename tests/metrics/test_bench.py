@@ -42,8 +42,10 @@ def test_bench_jobs_times_every_background_job_and_the_refresh_follows_the_chang
     its kind, and the refresh after K stage moves claimed exactly the K visits they finished (figures, no timing)."""
     from casemgr.bench import jobs
 
-    res = jobs.run(1500, changes=25)
+    res = jobs.run(1500, changes=25, catch_up_chunks=2)
     assert res["cases"] == 1500 and res["changes"] == 25
+    catch_up = res["jobs"]["metrics.refresh catch-up, 2 chunks"]
+    assert catch_up["write_txns"] == 2 and catch_up["visits_rolled"] > 0
     for kind in jobs.PERIODIC:
         assert res["jobs"][kind]["outcome"] == ["done"], (kind, res["jobs"][kind])
     for kind in ("sla.scan", "metrics.refresh", "conformance.refresh"):
