@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from casemgr.bench.rules import run_rules_bench, run_soak
 from casemgr.cli import app
 
+pytestmark = pytest.mark.no_db  # runs no SQL: the PostgreSQL run leaves it out (scripts/test.sh)
+
 
 def _check(res: dict, evals: int, reloads: int) -> None:
     assert res["errors"] == [] and res["mismatches"] == 0, res
