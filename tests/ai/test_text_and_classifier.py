@@ -149,7 +149,9 @@ def test_eval_cli_on_complaints_reports_contract_fields() -> None:
                                    "--label", "product", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["n"] == 500 and len(out["per_label"]) == 5 and out["docs_per_s"] >= 50
+    # The 50 docs/s floor is a speed figure, asserted alone on the machine by the slow suite
+    # (test_local_capabilities.py::test_bench_one_core_throughput_floor); here it failed whenever the host was busy.
+    assert out["n"] == 500 and len(out["per_label"]) == 5 and out["docs_per_s"] > 0
 
 
 @needs_data

@@ -22,6 +22,9 @@ def _check(res: dict, evals: int, reloads: int) -> None:
     assert res["ok"] is True
 
 
+@pytest.mark.slow
+@pytest.mark.timing  # the 30 s bound is a wall time (27 s at load 15): alone at the end; test_soak_full
+# checks the same, without a time bound, over 200,000 evaluations
 def test_soak_bounded() -> None:
     res = run_soak(evals=20_000, reloads=5, threads=4)
     _check(res, 20_000, 5)
