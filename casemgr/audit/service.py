@@ -24,13 +24,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import IO, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from casemgr import csvsafe
 from casemgr.audit.models import AuditEvent, AuditHead
 from casemgr.clock import now
-from casemgr.db import insert_rows
+from casemgr.db import insert_rows, table_of
 
 GENESIS = "0" * 64
 
@@ -60,10 +60,22 @@ def _derive_key(secret: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), CHAIN_KEY_LABEL, hashlib.sha256).digest()
 
 
+_chain_keys: tuple[Any, bytes] | None = None  # (the settings it was read from, the key)
+
+
 def chain_key() -> bytes:
+    """The chain's HMAC key, read once per settings object: the default key lives in a file (the data dir's
+    secret.key) and reading it for every batch of a group commit was 3% of the writer's CPU (issue 23)."""
+    global _chain_keys
     from casemgr.config import get_settings
 
-    return _derive_key(get_settings().secret_key_value())
+    settings = get_settings()
+    cached = _chain_keys
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    key = _derive_key(settings.secret_key_value())
+    _chain_keys = (settings, key)
+    return key
 
 
 def event_body(
@@ -138,6 +150,12 @@ def record(
     return event
 
 
+# Built once: SQLAlchemy computes a statement's cache key per statement object (batch writers run these per batch).
+_HEAD = table_of(AuditHead)
+_HEAD_FOR_UPDATE = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_HEAD_UPDATE = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+
+
 def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
     """Append many events in the caller's transaction: one locked head read, one multi-row INSERT, one update.
 
@@ -147,9 +165,7 @@ def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
     if not events:
         return
     session.flush()
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-    ).one_or_none()
+    head = session.execute(_HEAD_FOR_UPDATE).one_or_none()
     seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
     rows = []
     key = chain_key()
@@ -157,11 +173,11 @@ def append_events(session: Session, events: Sequence[PendingEvent]) -> None:
         seq += 1
         rows.append(chained_row(seq, prev, ev, key))
         prev = rows[-1]["hash"]
-    insert_rows(session, AuditEvent.__table__, rows)
+    insert_rows(session, table_of(AuditEvent), rows)
     if head is None:
         session.execute(insert(AuditHead.__table__).values(id=1, seq=seq, hash=prev))
     else:
-        session.execute(update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1).values(seq=seq, hash=prev))
+        session.execute(_HEAD_UPDATE, {"new_seq": seq, "new_hash": prev})
     cached = session.info.pop("_audit_head", None)
     if cached is not None and cached[1] in session:
         session.expire(cached[1])
