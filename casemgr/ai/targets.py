@@ -47,7 +47,7 @@ class Target:
 TARGETS: dict[TargetName, Target] = {
     TargetName.category: Target(TargetName.category, "complaints-", "tfidf-cue-ensemble-v2", "product"),
     TargetName.urgency: Target(TargetName.urgency, "urgency-", "tfidf-cue-balanced-lr-urgency-v1", "urgency",
-                               "lexicons/urgency_cues.txt"),
+                               "lexicons/urgency_cues.txt", "data/intent-supplement.csv"),
     TargetName.intent: Target(TargetName.intent, "intent-", "tfidf-cue-balanced-lr-intent-v1", "intent",
                               "lexicons/intent_cues.txt", "data/intent-supplement.csv"),
 }

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from casemgr.ai import classifier, targets
-from casemgr.ai.targets import INTENTS, URGENCY_LEVELS, TargetName
+from casemgr.ai.targets import INTENTS, URGENCY_LEVELS
 from casemgr.ai.text import normalise
 
 
@@ -51,12 +51,16 @@ def test_cross_validation_scores_only_the_real_rows_and_trains_on_the_supplement
         classifier.train_texts(texts, labels, folds=0, extra=(["x y"], ["mood"]))
 
 
-def test_shipped_intent_model_was_trained_with_the_supplement_and_scored_on_real_rows_only() -> None:
-    path = classifier.bundled_artifact(targets.TARGETS[TargetName.intent].prefix)
+@pytest.mark.parametrize(("target", "floor"), [("intent", 0.62), ("urgency", 0.60)])
+def test_shipped_target_model_was_trained_with_the_supplement_and_scored_on_real_rows_only(target: str,
+                                                                                          floor: float) -> None:
+    tgt = targets.get(target)
+    path = classifier.bundled_artifact(tgt.prefix)
     meta = json.loads(path.with_suffix(".json").read_text())
-    n_supp = len(targets.supplement_rows(targets.get("intent"))[0])
+    n_supp = len(targets.supplement_rows(tgt)[0])
     assert meta["n_train"] == 500 and meta["n_supplement"] == n_supp and meta["supplement"] == "intent-supplement.csv"
+    assert meta["supplement_sha256"] == classifier.file_sha256(targets.supplement_path(tgt))
     assert meta["cv"]["n"] == 500 and len(meta["cv"]["oof"]) == 500
     assert meta["raw_decision"] is True
-    # Real-row 5-fold CV figure of the shipped recipe (0.589 without the supplement).
-    assert meta["cv"]["macro_f1"] >= 0.62, meta["cv"]["macro_f1"]
+    # Real-row 5-fold CV figure of the shipped recipe (without the supplement: intent 0.589, urgency 0.604).
+    assert meta["cv"]["macro_f1"] >= floor, meta["cv"]["macro_f1"]
