@@ -147,13 +147,8 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     """The settings of this process's context (casemgr.runtime): built once by its entry point."""
-    from casemgr import runtime
-
-    return runtime.current().settings
+    return _runtime.current().settings
 
 
-def reset_settings() -> None:
-    """Build a new context from the environment (tests change the environment between cases)."""
-    from casemgr import runtime
-
-    runtime.rebuild()
+# At the end: casemgr.runtime imports Settings from here (an import per call cost microseconds on hot paths).
+from casemgr import runtime as _runtime  # noqa: E402

@@ -20,8 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from casemgr import migrate
 from casemgr.bench.serving import free_port  # the one free_port (tests import it from casemgr.bench.serving)
-from casemgr.casetypes.registry import reset_registry
-from casemgr.config import reset_settings
+from casemgr.runtime import close_current, rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -115,9 +114,9 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
         eng.dispose()
     else:
         os.environ.pop("CASEMGR_DATABASE_URL", None)
-    reset_settings()
+    rebuild()
     migrate.upgrade()
-    reset_settings()
+    close_current()
     return None if PG_URL else d / "casemgr.sqlite3"
 
 
@@ -185,11 +184,9 @@ def fresh_db(tmp_path: Path, _template_db: Path | None, monkeypatch: pytest.Monk
         monkeypatch.delenv("CASEMGR_DATABASE_URL", raising=False)
         assert _template_db is not None
         shutil.copy(_template_db, data_dir / "casemgr.sqlite3")
-    reset_settings()
-    reset_registry()
+    rebuild()  # a fresh application context per test (casemgr.runtime): settings, engines, rules, policy, ...
     yield data_dir
-    reset_settings()
-    reset_registry()
+    close_current()
 
 
 @pytest.fixture(autouse=True)
@@ -385,7 +382,7 @@ def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailSink]:
     controller.start()
     for k, v in sink.env.items():
         monkeypatch.setenv(k, v)
-    reset_settings()
+    rebuild()
     try:
         yield sink
     finally:
@@ -410,7 +407,7 @@ def intake_smtp() -> Iterator[tuple[str, int]]:
 def single_person_publish(monkeypatch: pytest.MonkeyPatch) -> None:
     """CASEMGR_SINGLE_PERSON_PUBLISH=true: a governance lead's change request is published at once. For tests of
     the publish/rollback mechanics; tests of four eyes itself (tests/governance/test_four_eyes.py) leave it off."""
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_SINGLE_PERSON_PUBLISH", "true")
-    reset_settings()
+    rebuild()

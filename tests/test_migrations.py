@@ -11,8 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
 
 from casemgr import migrate
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 from casemgr.models_registry import metadata
+from casemgr.runtime import rebuild
 
 
 def _include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]
@@ -60,7 +61,7 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path, monkeypatch) -> None:
     else:
         monkeypatch.setenv("CASEMGR_DATA_DIR", str(tmp_path / "other"))
         monkeypatch.delenv("CASEMGR_DATABASE_URL", raising=False)
-    reset_settings()
+    rebuild()
     settings = get_settings()
     migrate.upgrade()
     migrate.downgrade_to_base()

@@ -210,7 +210,7 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
     `in_process_api` keeps the older in-process variant (uvicorn in a thread, store-only floor behind the key check).
     """
     from casemgr import migrate
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL", "CASEMGR_INTAKE_ACK")}
     tmp = tempfile.mkdtemp(prefix="casemgr-bench-intake-")
@@ -219,7 +219,7 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
         os.environ["CASEMGR_DATABASE_URL"] = database_url
     else:
         os.environ.pop("CASEMGR_DATABASE_URL", None)
-    reset_settings()
+    rebuild()
     try:
         migrate.upgrade()
         smtp = _bench_smtp(n, concurrency)

@@ -172,13 +172,14 @@ def run(apps: list[int], workers: list[int], *, n: int = 2000, clients: int = 32
     from casemgr.bench.env import environment
     from casemgr.bench.intake_http import make_api_key
     from casemgr.bench.serving import restore_env
-    from casemgr.config import get_settings, reset_settings
+    from casemgr.config import get_settings
+    from casemgr.runtime import rebuild
 
     keys = ("CASEMGR_DATABASE_URL", "CASEMGR_AI_INLINE")
     saved = {k: os.environ.get(k) for k in keys}
     os.environ["CASEMGR_DATABASE_URL"] = database_url
     os.environ["CASEMGR_AI_INLINE"] = "false"
-    reset_settings()
+    rebuild()
     lines: list[dict[str, Any]] = []
     try:
         if get_settings().is_sqlite:

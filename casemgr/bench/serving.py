@@ -92,14 +92,14 @@ def worker_args(*extra: str) -> list[str]:
 
 def restore_env(saved: dict[str, str | None]) -> None:
     """Put back environment variables a benchmark changed (None: it was unset), then re-read the settings."""
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-    reset_settings()
+    rebuild()
 
 
 @contextmanager
@@ -109,7 +109,7 @@ def bench_database(database_url: str | None, prefix: str = "casemgr-bench-",
     environment and settings are put back afterwards. One copy for every benchmark that needs a scratch database.
     `data_dir` reuses an existing SQLite data dir instead (kept afterwards; a loaded million-case soak database)."""
     from casemgr import migrate
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL")}
     tmp = str(Path(data_dir).resolve()) if data_dir else tempfile.mkdtemp(prefix=prefix)
@@ -119,7 +119,7 @@ def bench_database(database_url: str | None, prefix: str = "casemgr-bench-",
     os.environ.update(env)
     if "CASEMGR_DATABASE_URL" not in env:
         os.environ.pop("CASEMGR_DATABASE_URL", None)
-    reset_settings()
+    rebuild()
     try:
         migrate.upgrade()
         yield env

@@ -33,11 +33,11 @@ def dtype_of(kind: str) -> DocumentType[Any]:
 
 def refresh_caches(session: Session | None = None) -> None:
     """Make this process use what was just published (new cases, SOP texts, the model view)."""
-    from casemgr.casetypes import sops
     from casemgr.casetypes.registry import refresh_registry
+    from casemgr.runtime import current
 
     refresh_registry(session)
-    sops.reset()
+    current().sops.reset()  # loaded again on next use
 
 
 def check(kind: str, files: Mapping[str, str]) -> list[Problem]:

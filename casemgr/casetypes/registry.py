@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from casemgr import runtime
 from casemgr.casetypes.schema import CaseTypeDef, CaseTypesFile, Org
 from casemgr.config import get_settings
 from casemgr.documents.live import LiveDocument
@@ -167,9 +168,7 @@ def new_live_registry() -> LiveDocument[Registry]:
 
 
 def live_registry() -> LiveDocument[Registry]:
-    from casemgr.runtime import current
-
-    return current().case_types
+    return runtime.current().case_types
 
 
 def get_registry() -> Registry:
@@ -188,14 +187,3 @@ def extracts_contracts(case_type: str | None) -> bool:
     """Whether the type's YAML switches contract extraction on (`ai: {extract_contract: true}`); unknown: no."""
     ct = get_registry().case_types.get(case_type or "")
     return bool(ct and ct.ai.extract_contract)
-
-
-def reset_registry() -> None:
-    """Forget the case types, SOPs and pinned versions built in this context (kept until the tests that call it
-    move to a fresh context)."""
-    from casemgr.runtime import current
-
-    rt = current()
-    with rt._lock:
-        for name in ("case-types", "sops", "case-type-versions"):
-            rt._parts.pop(name, None)

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from casemgr import runtime
 from casemgr.casetypes import sop as sop_links
 from casemgr.casetypes.documents import SOPS, sop_name
 from casemgr.documents.document import Document
@@ -32,14 +33,7 @@ def new_live_sops() -> LiveDocument[Document]:
 
 
 def _live() -> LiveDocument[Document]:
-    from casemgr.runtime import current
-
-    return current().sops
-
-
-def reset() -> None:
-    """Load the SOPs in force again on next use (after a publish in this process)."""
-    _live().reset()
+    return runtime.current().sops
 
 
 def in_force(session: Any | None = None) -> Document | None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select, true
 from sqlmodel import Session, col
 
+from casemgr import runtime
 from casemgr.cases.models import Case
 from casemgr.casetypes.documents import CASE_TYPES
 from casemgr.casetypes.registry import Registry, build_registry, get_registry
@@ -38,9 +39,7 @@ _lock = threading.Lock()
 def _cache() -> OrderedDict[str, Registry]:
     """Built pinned versions, kept in the context (casemgr.runtime.Runtime.case_type_versions): a version string
     names different content in another database."""
-    from casemgr.runtime import current
-
-    return current().case_type_versions
+    return runtime.current().case_type_versions
 
 
 def _remember(reg: Registry) -> Registry:

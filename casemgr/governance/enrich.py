@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from casemgr import runtime
 from casemgr.ai.models import AICall
 from casemgr.ai.schemas import Classification, ContractFacts, Draft, DraftContext, Suggestion, Summary
 from casemgr.cases import service as cases
@@ -55,16 +56,12 @@ ProviderFactory = Callable[[], Any]
 def set_provider_factory(factory: ProviderFactory | None) -> None:
     """Use another provider factory in this context (tests, `casemgr bench`); None restores the configured
     provider. A new context (casemgr.runtime) starts with the configured one."""
-    from casemgr.runtime import current
-
-    current().provider_factory = factory
+    runtime.current().provider_factory = factory
 
 
 def get_provider() -> Any:
     """The context's AI provider (settings.ai_provider), built by the AI room's factory when it has one."""
-    from casemgr.runtime import current
-
-    factory = current().provider_factory
+    factory = runtime.current().provider_factory
     if factory is not None:
         return factory()
     try:  # the AI room owns provider construction; use its factory when present

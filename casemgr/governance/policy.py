@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from casemgr import runtime
 from casemgr.documents.document import Document, SingleFileType
 from casemgr.documents.enums import DocumentKind
 from casemgr.documents.live import LiveDocument
@@ -343,14 +344,7 @@ def new_live_policy() -> LiveDocument[Policy]:
 
 
 def _live() -> LiveDocument[Policy]:
-    from casemgr.runtime import current
-
-    return current().policy
-
-
-def reset_active_cache() -> None:
-    """Forget the policy built in this context (kept until the tests that call it move to a fresh context)."""
-    _live().reset()
+    return runtime.current().policy
 
 
 def active_policy(session: Any | None = None) -> Policy:

@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from casemgr import runtime
 from casemgr.documents.document import Document, SingleFileType
 from casemgr.documents.enums import DocumentKind
 from casemgr.documents.live import LiveDocument
@@ -142,20 +143,10 @@ def new_live_model() -> LiveDocument[Path]:
                       fallback=lambda: AI_MODEL.shipped_path())
 
 
-def reset_active_cache() -> None:
-    """Forget the model pointer built in this context (kept until the tests that call it move to a fresh
-    context)."""
-    from casemgr.runtime import current
-
-    current().model.reset()
-
-
 def active_category_path() -> str | None:
     """The artefact in force (the bundled one until a candidate is activated); None if even that fails."""
     try:
-        from casemgr.runtime import current
-
-        path = current().model.get()
+        path = runtime.current().model.get()
     except Exception as exc:  # noqa: BLE001 - never stop classification over the pointer: the bundled model serves
         log.error("ai-model: cannot resolve the model in force, using the bundled one: %s", exc)
         return None

@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from casemgr import runtime
 from casemgr.documents.document import Document
 from casemgr.documents.live import LiveDocument
 from casemgr.rules.compiler import CompiledRuleSet, compile_ruleset
@@ -104,20 +105,7 @@ class RulesService:
 
 def get_service() -> RulesService:
     """The context's rules service (casemgr.runtime)."""
-    from casemgr.runtime import current
-
-    return current().rules
-
-
-def reset_service() -> None:
-    """Forget the context's rules service (kept until the tests that call it move to a fresh context)."""
-    from casemgr.runtime import current
-
-    rt = current()
-    with rt._lock:
-        svc = rt._parts.pop("rules", None)
-    if svc is not None:
-        svc.close()
+    return runtime.current().rules
 
 
 def evaluate(facts: dict[str, Any]) -> Decision:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from casemgr import runtime
 from casemgr.config import get_settings
 from casemgr.policyfile import PolicyFileError, Problem, load_yaml_file, validate
 
@@ -209,15 +210,4 @@ def load_calendar(path: Path | None = None) -> BusinessCalendar:
 
 def get_calendar() -> BusinessCalendar:
     """The calendar of the configured policies dir, loaded once per context (casemgr.runtime.Runtime.calendar)."""
-    from casemgr.runtime import current
-
-    return current().calendar
-
-
-def reset_calendar() -> None:
-    """Forget the calendar built in this context (kept until its callers move to a fresh context)."""
-    from casemgr.runtime import current
-
-    rt = current()
-    with rt._lock:
-        rt._parts.pop("sla-calendar", None)
+    return runtime.current().calendar

@@ -203,7 +203,7 @@ def test_summarize_and_extract_contract_schemas(server: Any) -> None:
 
 @pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
 def test_get_provider_reads_settings(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_AI_PROVIDER", "openai")
     monkeypatch.setenv("CASEMGR_OPENAI_BASE_URL", server.base_url)
@@ -211,7 +211,7 @@ def test_get_provider_reads_settings(server: Any, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CASEMGR_OPENAI_API_KEY", "secret")
     monkeypatch.setenv("CASEMGR_AI_TIMEOUT_S", "1.5")
     monkeypatch.setenv("CASEMGR_AI_FALLBACK_LOCAL", "false")  # the fallback wrapper is tested in test_provider_robustness
-    reset_settings()
+    rebuild()
     p = get_provider()
     assert isinstance(p, OpenAIProvider) and p.model == "served-model" and p.timeout_s == 1.5
     server.replies.append(GOOD_CLASSIFY)

@@ -81,13 +81,13 @@ def test_slow_server_is_bounded_by_the_latency_budget(chat_server: Any) -> None:
 
 def test_get_provider_openai_falls_back_to_local_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     from casemgr.ai.providers import get_provider
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_AI_PROVIDER", "openai")
     monkeypatch.setenv("CASEMGR_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    reset_settings()
+    rebuild()
     p = get_provider()
     assert isinstance(p, FallbackProvider) and [x.name for x in p.providers] == ["openai", "local"]
     monkeypatch.setenv("CASEMGR_AI_FALLBACK_LOCAL", "false")
-    reset_settings()
+    rebuild()
     assert get_provider().name == "openai"

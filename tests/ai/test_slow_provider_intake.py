@@ -29,11 +29,11 @@ def test_intake_stays_fast_while_the_worker_waits_30s_on_a_slow_provider(client:
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from casemgr.ai.providers.openai_provider import OpenAIProvider
     from casemgr.ai.providers.resilience import CircuitBreaker
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
     from casemgr.users import service as users
 
     monkeypatch.setenv("CASEMGR_AI_INLINE", "false")  # AI after the commit, in the worker (the served default)
-    reset_settings()
+    rebuild()
     with write_session() as s:
         _, key = users.create_api_key(s, "crm", None, ["intake"])
     res = client.post("/api/intake", json={"subject": "Card charged twice", "body": "Charged twice for one purchase."},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from casemgr.casetypes.registry import load_registry, reset_registry
+from casemgr.casetypes.registry import load_registry
 from casemgr.policyfile import PolicyFileError
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -39,10 +39,9 @@ def policies_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dst = tmp_path / "policies"
     shutil.copytree(POLICIES, dst)
     monkeypatch.setenv("CASEMGR_POLICIES_DIR", str(dst))
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
-    reset_settings()
-    reset_registry()
+    rebuild()
     return dst
 
 

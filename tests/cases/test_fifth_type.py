@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from casemgr.cases.models import Case, Task
-from casemgr.casetypes.registry import reset_registry
-from casemgr.config import reset_settings
 from casemgr.db import read_session
+from casemgr.runtime import rebuild
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -66,7 +64,7 @@ rules:
 
 
 @pytest.fixture
-def policies_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def policies_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dst = tmp_path / "policies"
     shutil.copytree(POLICIES, dst)
     types = dst / "case-types.yaml"
@@ -76,14 +74,8 @@ def policies_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     (dst / "sop" / "warranty-check.md").write_text("# Check proof of purchase\n\n1. Find the receipt.\n")
     (dst / "rules" / "warranty.yaml").write_text(RULES)
     monkeypatch.setenv("CASEMGR_POLICIES_DIR", str(dst))
-    reset_settings()
-    reset_registry()
-    from casemgr.rules.service import reset_service
-
-    reset_service()  # rules load from the copy (its rules/ has the new file)
-    yield dst
-    reset_service()
-    reset_registry()
+    rebuild()  # case types, SOPs and rules load from the copy (its rules/ has the new file)
+    return dst
 
 
 def _case(ref: str) -> Case:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
+from casemgr.runtime import rebuild
 
 pytestmark = pytest.mark.no_db  # runs no SQL: the PostgreSQL run leaves it out (scripts/test.sh)
 
@@ -19,9 +20,9 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("CASEMGR_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("CASEMGR_DATABASE_URL", f"postgresql://casemgr:{DB_PASSWORD}@127.0.0.1:5432/casemgr")
-    reset_settings()
+    rebuild()
     yield
-    reset_settings()
+    rebuild()
 
 
 def test_repr_and_dumps_do_not_print_secrets(secret_env: None) -> None:

@@ -132,7 +132,7 @@ def test_prompt_injection_through_the_pipeline_closes_nothing() -> None:
 
 
 def test_inline_or_enqueue(monkeypatch) -> None:
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     enrich.set_provider_factory(lambda: StubProvider())
     with write_session() as s:  # the default: AI after commit, in the worker
@@ -140,7 +140,8 @@ def test_inline_or_enqueue(monkeypatch) -> None:
         job = enrich.enrich_inline_or_enqueue(s, case)
         assert isinstance(job, Job) and job.kind == "ai.enrich" and case.ai_status == "pending"
     monkeypatch.setenv("CASEMGR_AI_INLINE", "true")  # an explicit choice
-    reset_settings()
+    rebuild()  # a new context: its provider factory is the configured one again
+    enrich.set_provider_factory(lambda: StubProvider())
     with write_session() as s:
         case = new_case(s)
         res = enrich.enrich_inline_or_enqueue(s, case)

@@ -28,10 +28,10 @@ def new_case(s: Any, **kw: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def _worker_ai(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_AI_INLINE", "false")
-    reset_settings()
+    rebuild()
     yield
     enrich.set_provider_factory(None)
 

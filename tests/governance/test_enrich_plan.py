@@ -47,10 +47,10 @@ VOLATILE = {"id", "case_id", "reference", "created_at", "updated_at", "stage_ent
 
 @pytest.fixture(autouse=True)
 def _worker_ai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_AI_INLINE", "false")
-    reset_settings()
+    rebuild()
     yield
     enrich.set_provider_factory(None)
 

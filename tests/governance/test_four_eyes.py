@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from casemgr.audit.models import AuditEvent
 from casemgr.cli import app as cli
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.documents import changes
 from casemgr.governance import store
+from casemgr.runtime import rebuild
 from casemgr.users import service as users
 from tests.web._helpers import HTML, login
 
@@ -125,7 +125,7 @@ def test_approval_after_someone_else_published_is_refused(app, api_key) -> None:
 
 def test_single_person_publish_setting(app, api_key, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASEMGR_SINGLE_PERSON_PUBLISH", "true")
-    reset_settings()
+    rebuild()
     lead = _client(app, api_key, "governance")
     r = lead.post("/api/policy/ai/publish", json={"text": STRICT, "reason": "small office"})
     assert r.status_code == 200 and r.json()["status"] == "published" and r.json()["changed"] is True

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from casemgr.governance import lifecycle
-from casemgr.governance.policy import active_error, active_policy, parse_policy, reset_active_cache
+from casemgr.governance.policy import active_error, active_policy, parse_policy
 from casemgr.policyfile import PolicyFileError
 
 from .util import POLICY_FILE, policy
@@ -85,9 +85,9 @@ def test_mistake_is_rejected_with_file_and_line(name: str, text: str, needle: st
 
 
 def test_invalid_publish_keeps_active_and_invalid_file_keeps_last_good(tmp_path, monkeypatch) -> None:
-    from casemgr.config import reset_settings
     from casemgr.db import write_session
     from casemgr.errors import ValidationFailed
+    from casemgr.runtime import rebuild
 
     # File-based: a valid file is active; breaking the file keeps the last valid one in force.
     pol_dir = tmp_path / "policies"
@@ -95,8 +95,7 @@ def test_invalid_publish_keeps_active_and_invalid_file_keeps_last_good(tmp_path,
 
     shutil.copytree(POLICY_FILE.parent, pol_dir)
     monkeypatch.setenv("CASEMGR_POLICIES_DIR", str(pol_dir))
-    reset_settings()
-    reset_active_cache()
+    rebuild()
     good = active_policy()
     assert good.source.endswith("ai-policy.yaml")
     (pol_dir / "ai-policy.yaml").write_text(MISTAKES[4][1], encoding="utf-8")
@@ -113,7 +112,6 @@ def test_invalid_publish_keeps_active_and_invalid_file_keeps_last_good(tmp_path,
             lifecycle.publish(s, bad, actor="user:gov", roles={"governance"}, reason="oops")
         with write_session() as s:
             assert active_policy(s).version == first["version"]
-    reset_active_cache()
 
 
 def test_review_by_in_the_past_warns() -> None:

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from casemgr.cases.models import Case
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.errors import ValidationFailed
 from casemgr.intake import outbound, service
 from casemgr.intake.models import Message
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 
 
 def _case(subject: str = "Billing problem") -> service.IntakeResult:
@@ -82,7 +82,7 @@ def test_relay_down_keeps_message_queued_then_sends(monkeypatch: pytest.MonkeyPa
     r = _case()
     dead_port = free_port()  # nothing listens there
     monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(dead_port))
-    reset_settings()
+    rebuild()
     with read_session() as s:
         job = s.execute(select(Job).where(Job.kind == "mail.send")).scalar_one()
         pk = job.payload["message_pk"]
@@ -91,7 +91,7 @@ def test_relay_down_keeps_message_queued_then_sends(monkeypatch: pytest.MonkeyPa
     with read_session() as s:
         assert s.get(Message, pk).status == "queued"  # type: ignore[union-attr]
     monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(smtp_sink.port))
-    reset_settings()
+    rebuild()
     with write_session() as s:
         outbound.send_mail_job(s, s.get(Job, job.id))  # type: ignore[arg-type]
     assert len(smtp_sink.messages) == 1
@@ -102,7 +102,7 @@ def test_relay_down_keeps_message_queued_then_sends(monkeypatch: pytest.MonkeyPa
 
 def test_no_relay_configured_delivers_to_the_local_outbox_not_a_silent_drop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CASEMGR_SMTP_RELAY_HOST", raising=False)
-    reset_settings()
+    rebuild()
     _case()
     with read_session() as s:
         job = s.execute(select(Job).where(Job.kind == "mail.send")).scalar_one()

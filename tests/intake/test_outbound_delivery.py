@@ -12,11 +12,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.intake import outbound, service
 from casemgr.intake.models import Message
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 
 
 class Relay:
@@ -55,7 +55,7 @@ def relay(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> It
     monkeypatch.setenv("CASEMGR_SMTP_RELAY_HOST", "127.0.0.1")
     monkeypatch.setenv("CASEMGR_SMTP_RELAY_PORT", str(port))
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "false")
-    reset_settings()
+    rebuild()
     try:
         yield handler
     finally:
@@ -176,7 +176,7 @@ def test_demo_mode_outbox_page_and_honest_form_confirmation(monkeypatch: pytest.
                                                             agent_client: Any, run_mail_jobs: Any) -> None:
     monkeypatch.delenv("CASEMGR_SMTP_RELAY_HOST", raising=False)
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "true")
-    reset_settings()
+    rebuild()
     page = client.get("/submit/complaint")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     res = client.post("/submit/complaint", data={"name": "Ann Lee", "email": "ann@example.org",
@@ -197,7 +197,7 @@ def test_demo_mode_outbox_page_and_honest_form_confirmation(monkeypatch: pytest.
 def test_form_with_a_relay_says_a_confirmation_is_being_sent(smtp_sink: Any, monkeypatch: pytest.MonkeyPatch,
                                                              client: Any) -> None:
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "true")
-    reset_settings()
+    rebuild()
     page = client.get("/submit/complaint")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     res = client.post("/submit/complaint", data={"name": "Ann Lee", "email": "ann@example.org",

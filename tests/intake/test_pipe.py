@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from casemgr.cases.models import Case
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 from casemgr.db import read_session
 from casemgr.intake import spool
 from casemgr.intake.models import Message, QuarantinedMessage, SpooledMessage
 from casemgr.intake.pipe import EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_USAGE, run
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +96,7 @@ def test_spool_reads_the_settings_the_app_reads(tmp_path: Path) -> None:
 
 def test_oversized_message_is_quarantined_then_exit_65(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_MAX_MESSAGE_BYTES", "100")
-    reset_settings()
+    rebuild()
     code, err = pipe(mail("<pipe-big@example.org>", subject="x" * 200))
     assert code == EX_DATAERR and "quarantined #" in err
     assert count(QuarantinedMessage) == 1 and count(SpooledMessage) == 0
@@ -113,7 +114,7 @@ def test_unusable_message_is_quarantined_then_exit_65() -> None:
 
 def test_unreachable_database_is_a_temporary_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_DATABASE_URL", f"sqlite:///{tmp_path}/no/such/dir/casemgr.sqlite3")
-    reset_settings()
+    rebuild()
     code, err = pipe(mail("<pipe-2@example.org>"))
     assert code == EX_TEMPFAIL and "NOT STORED" in err
 
@@ -122,7 +123,7 @@ def test_unreachable_database_is_a_temporary_failure(tmp_path: Path, monkeypatch
 def test_held_write_lock_is_a_temporary_failure_and_nothing_is_stored(monkeypatch: pytest.MonkeyPatch,
                                                                       run_jobs) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASEMGR_SQLITE_BUSY_TIMEOUT_MS", "100")
-    reset_settings()
+    rebuild()
     db_file = get_settings().effective_database_url.removeprefix("sqlite:///")
     holder = sqlite3.connect(db_file, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing and does not let go in time

@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from casemgr.bench.serving import free_port
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 from casemgr.db import read_session
 from casemgr.intake.models import Message, QuarantinedMessage
+from casemgr.runtime import rebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTFIX = "/usr/sbin/postfix"
@@ -86,7 +87,7 @@ def postfix(fresh_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[i
         monkeypatch.setenv("CASEMGR_DATA_DIR", str(data))
     else:
         env.append(f"CASEMGR_DATABASE_URL={get_settings().effective_database_url}")
-    reset_settings()
+    rebuild()
     conf, queue = shared / "etc", shared / "queue"
     conf.mkdir()
     port = free_port()

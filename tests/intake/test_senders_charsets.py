@@ -131,10 +131,10 @@ SEPARATORS = ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1
 def test_separators_in_smtp_subject_and_name_are_stored_and_acknowledged(
     sep: str, monkeypatch: pytest.MonkeyPatch, intake_smtp: tuple[str, int], smtp_sink: Any, run_mail_jobs: Any
 ) -> None:
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "true")
-    reset_settings()
+    rebuild()
     raw = (f"From: Ann{sep}Lee <ann@example.org>\r\nTo: complaints@example.com\r\nSubject: refund{sep}now\r\n"
            f"Message-ID: <sep@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one{sep}line two\r\n"
            ).encode()

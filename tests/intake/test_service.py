@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from casemgr.audit.models import AuditEvent
 from casemgr.cases.models import Case
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.intake import service
 from casemgr.intake.models import Attachment, Message, QuarantinedMessage
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 
 
 def mail(mid: str | None, subject: str = "My card was charged twice", *, to: str = "complaints@example.com",
@@ -135,7 +135,7 @@ def test_attachments_are_content_addressed_and_never_extracted(fresh_db: Path) -
 
 def test_oversized_message_is_quarantined_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_MAX_MESSAGE_BYTES", "1000")
-    reset_settings()
+    rebuild()
     r = service.ingest_raw(mail("<big@x>", body="x" * 5000), source="big.eml")
     assert r.status == "quarantined" and "over the limit of 1000 bytes" in (r.reason or "")
     assert count(Case) == 0

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from casemgr.audit.models import AuditEvent
 from casemgr.cases.models import Case
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 from casemgr.db import read_session
 from casemgr.intake.models import Message
+from casemgr.runtime import rebuild
 
 MAIL = (
     "From: Ann Lee <ann@example.org>\r\nTo: complaints@example.com\r\nSubject: {subject}\r\n"
@@ -77,7 +78,7 @@ PAD = "".join(f"X-Pad: {'a' * 70}\r\n" for _ in range(80))
 @pytest.fixture
 def small_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_MAX_MESSAGE_BYTES", "2000")
-    reset_settings()
+    rebuild()
 
 
 def test_oversized_message_gets_552(small_limit: None, intake_smtp: tuple[str, int]) -> None:
@@ -99,7 +100,7 @@ def test_oversized_message_gets_552(small_limit: None, intake_smtp: tuple[str, i
 def test_locked_database_gets_451_and_retry_is_stored_once(monkeypatch: pytest.MonkeyPatch,
                                                           intake_smtp: tuple[str, int]) -> None:
     monkeypatch.setenv("CASEMGR_SQLITE_BUSY_TIMEOUT_MS", "300")
-    reset_settings()
+    rebuild()
     db_path = get_settings().resolved_data_dir / "casemgr.sqlite3"
     locker = sqlite3.connect(db_path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from casemgr.cases.models import Case
-from casemgr.config import reset_settings
 from casemgr.db import read_session
 from casemgr.intake.models import Attachment, Message
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 from casemgr.web import csrf
 
 GOOD = {"name": "Ann Lee", "email": "ann@example.org", "subject": "Charged twice",
@@ -90,7 +90,7 @@ def test_friendly_validation_errors_keep_input_and_escape_it(client: Any) -> Non
 
 def test_rate_limit_per_ip(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "2")
-    reset_settings()
+    rebuild()
     codes = [client.post("/submit/complaint", data={**GOOD, "csrf_token": token(client)}).status_code
              for _ in range(3)]
     assert codes == [200, 200, 429]
@@ -104,7 +104,7 @@ def test_rate_limit_holds_across_app_processes(monkeypatch: pytest.MonkeyPatch) 
     from casemgr.web.app import create_app
 
     monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "3")
-    reset_settings()
+    rebuild()
     with TestClient(create_app()) as one, TestClient(create_app()) as two:
         codes = [c.post("/submit/complaint", data={**GOOD, "subject": f"Charged twice {i}", "csrf_token": token(c)}
                         ).status_code for i, c in enumerate([one, two, one, two, one])]

@@ -215,11 +215,11 @@ def test_own_transaction_handlers_write_in_short_transactions_of_their_own() -> 
 def test_embedded_worker_runs_jobs_inside_the_app_process(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
     from casemgr.web.app import create_app
 
     monkeypatch.setenv("CASEMGR_EMBEDDED_WORKER", "1")
-    reset_settings()
+    rebuild()
     ids = _enqueue(3)
     with TestClient(create_app()) as client:
         assert client.get("/healthz").status_code == 200

@@ -9,15 +9,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fast_learning(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from casemgr.config import reset_settings
-    from casemgr.learning.model_doc import reset_active_cache
+    from casemgr.runtime import rebuild
 
     # The linear recipe without CV trains in seconds (the ensemble with 5-fold calibration takes minutes here);
     # the gate and the comparison are the same code whatever the recipe.
     monkeypatch.setenv("CASEMGR_LEARNING_RECIPE", "linear")
     monkeypatch.setenv("CASEMGR_LEARNING_FOLDS", "0")
     monkeypatch.setenv("CASEMGR_LEARNING_MIN_HOLDOUT", "5")
-    reset_settings()
-    reset_active_cache()
+    rebuild()
     yield
-    reset_active_cache()

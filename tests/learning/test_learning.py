@@ -158,9 +158,9 @@ def test_a_better_candidate_is_offered_activated_by_a_second_lead_and_rolled_bac
     assert LocalProvider().category_model.version == bundled  # nothing in force before the second lead approves
     with write_session() as s:
         changes.approve(s, rid, actor=f"user:{lead2}", user_id=ids[1], roles={"governance"}, comment="ok")
-    from casemgr.learning.model_doc import reset_active_cache
+    from casemgr.runtime import current
 
-    reset_active_cache()  # as every process does within CHECK_S seconds
+    current().model.refresh(force=True)  # as every process does within CHECK_S seconds
     provider = LocalProvider()
     assert provider.category_model.version == report["version"]
     assert f":{report['version']}" in (provider.version("classify")[0] or "")
@@ -184,7 +184,7 @@ def test_a_better_candidate_is_offered_activated_by_a_second_lead_and_rolled_bac
         with pytest.raises(PermissionDenied):
             activation.rollback(s, actor="user:x", roles={"reviewer"}, reason="no")
         activation.rollback(s, actor=f"user:{lead2}", roles={"governance"}, reason="back to the shipped model")
-    reset_active_cache()
+    current().model.refresh(force=True)
     assert LocalProvider().category_model.version == bundled
     # The comparison was against the bundled model, which is in force again: the same candidate may be requested
     # again, but a candidate compared against another model may not.

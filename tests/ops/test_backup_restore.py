@@ -8,7 +8,8 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from casemgr.cli import app as cli
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
+from casemgr.runtime import rebuild
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -42,7 +43,7 @@ def test_backup_then_restore_into_empty_database_and_verify(agent_client, tmp_pa
         monkeypatch.setenv("CASEMGR_DATABASE_URL", other)
     else:
         monkeypatch.setenv("CASEMGR_DATA_DIR", str(tmp_path / "empty"))
-    reset_settings()
+    rebuild()
     r = runner.invoke(cli, ["restore", str(dump)])
     assert r.exit_code == 0, r.output
     assert _counts(get_settings().effective_database_url) == source

@@ -41,10 +41,10 @@ def test_nested_write_session_on_one_thread_does_not_wait_for_its_outer_session(
 
 
 def test_writers_holding_the_audit_head_still_get_a_connection_for_reads(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_DB_POOL_SIZE", "2")  # pool 2 (+2 overflow on PostgreSQL), 8 writers
-    reset_settings()
+    rebuild()
     errors: list[BaseException] = []
     with write_session() as s:  # the chain head exists (the very first event creates it)
         audit.record(s, actor="test", action="first")

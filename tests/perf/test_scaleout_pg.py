@@ -53,9 +53,9 @@ def test_two_apps_two_workers_on_one_postgresql(monkeypatch: pytest.MonkeyPatch,
     from casemgr.users import service as users
 
     monkeypatch.setenv("CASEMGR_AI_INLINE", "false")  # the apps (and this process) queue AI for the workers
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
-    reset_settings()
+    rebuild()
     with write_session() as s:
         _, key = users.create_api_key(s, "scaleout", None, ["intake"], actor="test")
     env = smtp_sink.env

@@ -20,9 +20,9 @@ from casemgr.bench.serving import free_port
 from casemgr.cases.models import Case
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.jobs.models import Job
+from casemgr.runtime import rebuild
 from casemgr.worker import Worker, load_handlers
 
 from .fake_llm import FakeLLM
@@ -37,7 +37,7 @@ def use_external_ai(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
     """Point casemgr at the fake provider and publish a policy that allows an external provider (redacted)."""
     from casemgr.ai.providers import openai_provider
     from casemgr.governance import lifecycle
-    from casemgr.governance.policy import policy_path, reset_active_cache
+    from casemgr.governance.policy import policy_path
 
     monkeypatch.setenv("CASEMGR_AI_PROVIDER", "openai")
     monkeypatch.setenv("CASEMGR_OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
@@ -47,9 +47,8 @@ def use_external_ai(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
     # the local models instead is tested in tests/ai/test_provider_robustness.py).
     monkeypatch.setenv("CASEMGR_AI_FALLBACK_LOCAL", "false")
     monkeypatch.setenv("CASEMGR_INTAKE_ACK", "false")
-    reset_settings()
+    rebuild()
     openai_provider._BREAKERS.clear()
-    reset_active_cache()
     text = policy_path().read_text(encoding="utf-8").replace("external_allowed: false", "external_allowed: true")
     with write_session() as s:
         lifecycle.publish(s, text, actor="user:gov", roles=["governance"], reason="fault test: external provider")

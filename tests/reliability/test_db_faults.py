@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from casemgr.bench.serving import free_port
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
+from casemgr.runtime import rebuild
 
 from .helpers import assert_consistent, case_count, inbound_count, raw_mail, send_mail
 
@@ -28,7 +29,7 @@ N = 3  # per channel
 def locked_sqlite(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Another process holds an exclusive lock on the SQLite file (a long backup, a stuck migration)."""
     monkeypatch.setenv("CASEMGR_SQLITE_BUSY_TIMEOUT_MS", "300")
-    reset_settings()
+    rebuild()
     locker = sqlite3.connect(get_settings().resolved_data_dir / "casemgr.sqlite3", isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
@@ -45,7 +46,7 @@ def unavailable_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     dead = (f"postgresql://casemgr:pw@127.0.0.1:{free_port()}/casemgr" if PG_URL
             else "sqlite:////nonexistent-casemgr-volume/casemgr.sqlite3")
     monkeypatch.setenv("CASEMGR_DATABASE_URL", dead)
-    reset_settings()
+    rebuild()
     try:
         yield
     finally:
@@ -53,7 +54,7 @@ def unavailable_db(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv("CASEMGR_DATABASE_URL")
         else:
             monkeypatch.setenv("CASEMGR_DATABASE_URL", real)
-        reset_settings()
+        rebuild()
 
 
 def _form_token(client: TestClient) -> str:

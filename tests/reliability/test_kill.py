@@ -30,12 +30,12 @@ from casemgr.audit.models import AuditEvent
 from casemgr.bench.serving import free_port
 from casemgr.cases.models import Case, Task
 from casemgr.clock import now
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.intake.models import Message
 from casemgr.intake.service import ingest_raw
 from casemgr.jobs.models import Job
 from casemgr.jobs.service import enqueue
+from casemgr.runtime import rebuild
 
 from .fake_llm import FakeLLM
 from .helpers import ROOT, assert_consistent, cli, raw_mail
@@ -78,7 +78,7 @@ def test_worker_sigkilled_mid_ai_sla_and_mail_jobs_completes_each_once(
         use_external_ai(monkeypatch, llm.port)
         monkeypatch.setenv("CASEMGR_AI_TIMEOUT_S", "10")
         monkeypatch.setenv("CASEMGR_INTAKE_ACK", "true")
-        reset_settings()
+        rebuild()
         sent = 0
         for i in range(N_CASES):
             res = ingest_raw(raw_mail(f"<kill-{i}@example.org>", subject=f"kill test {i}", sender=f"c{i}@example.org"))

@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, func, inspect, select, text
 
 from casemgr import migrate
 from casemgr.audit import service as audit
-from casemgr.config import get_settings, reset_settings
+from casemgr.config import get_settings
 from casemgr.db import read_session
+from casemgr.runtime import rebuild
 
 from .helpers import assert_consistent, raw_mail
 
@@ -53,7 +54,7 @@ def test_migrations_step_down_and_forward_through_every_revision_keeping_data(ap
     cfg = migrate.alembic_config(url)
     revisions = [s.revision for s in reversed(list(ScriptDirectory.from_config(cfg).walk_revisions()))]
     assert revisions[0] == "0001_initial" and len(revisions) >= 4
-    reset_settings()  # release pooled connections before schema changes
+    rebuild()  # release pooled connections before schema changes
     command.downgrade(cfg, revisions[0])
     assert _counts(url) == {t: n for t, n in before.items() if t in _counts(url)}
     for rev in revisions[1:]:  # forward one revision at a time, each on the populated database
@@ -65,7 +66,7 @@ def test_migrations_step_down_and_forward_through_every_revision_keeping_data(ap
         assert {t: now_counts[t] for t in before if t in now_counts} == \
             {t: n for t, n in before.items() if t in now_counts}, rev
     migrate.upgrade()  # and any other heads
-    reset_settings()
+    rebuild()
     assert _counts(url) == before
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from casemgr.audit.models import AuditEvent
 from casemgr.clock import now
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.intake.models import Message
 from casemgr.jobs import service as jobs
+from casemgr.runtime import rebuild
 from tests.web._helpers import HTML
 
 from .helpers import closed_complaint
@@ -46,7 +46,7 @@ def test_no_address_no_digest(run_jobs) -> None:  # type: ignore[no-untyped-def]
 def test_weekly_digest_lands_in_the_outbox_once_per_week(run_jobs, monkeypatch: pytest.MonkeyPatch,
                                                          web_client) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASEMGR_ROOT_CAUSE_DIGEST_TO", "product.owner@example.com")
-    reset_settings()
+    rebuild()
     _seed()
     assert jobs.schedule_periodic("rootcause.digest", WEEK)
     assert not jobs.schedule_periodic("rootcause.digest", WEEK)  # one per week window, however often asked
@@ -70,7 +70,7 @@ def test_weekly_digest_lands_in_the_outbox_once_per_week(run_jobs, monkeypatch: 
 
 def test_digest_through_a_real_relay(run_jobs, smtp_sink, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASEMGR_ROOT_CAUSE_DIGEST_TO", "po@example.com")
-    reset_settings()
+    rebuild()
     _seed()
     with write_session() as s:
         jobs.enqueue(s, "rootcause.digest", {})

@@ -7,17 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from casemgr.rules.service import reset_service
-
 ROOT = Path(__file__).resolve().parents[2]
 FILES = {p.name: p.read_text() for p in sorted((ROOT / "policies" / "rules").glob("*.yaml"))}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_service():  # type: ignore[no-untyped-def]
-    reset_service()
-    yield
-    reset_service()
 
 
 @pytest.mark.usefixtures("single_person_publish")  # publish mechanics; four eyes: test_four_eyes.py

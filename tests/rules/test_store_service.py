@@ -16,14 +16,14 @@ from typer.testing import CliRunner
 
 from casemgr.audit.models import AuditEvent
 from casemgr.cli import app
-from casemgr.config import reset_settings
 from casemgr.db import read_session, write_session
 from casemgr.documents import changes
 from casemgr.policyfile import PolicyFileError
 from casemgr.rules import service as service_mod
 from casemgr.rules import store
 from casemgr.rules.schema import RuleSource
-from casemgr.rules.service import RulesService, reset_service
+from casemgr.rules.service import RulesService
+from casemgr.runtime import rebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "policies" / "rules"
@@ -37,13 +37,6 @@ def _variant(tmp_path: Path, name: str, old: str, new: str) -> Path:
         text = f.read_text()
         (d / f.name).write_text(text.replace(old, new) if f.name == "complaints.yaml" else text)
     return d
-
-
-@pytest.fixture(autouse=True)
-def _fresh_service():  # type: ignore[no-untyped-def]
-    reset_service()
-    yield
-    reset_service()
 
 
 def test_publish_history_diff_audit_and_rollback(tmp_path: Path) -> None:
@@ -168,7 +161,7 @@ def test_worker_processes_switch_without_restart(tmp_path: Path, make_user) -> N
 def test_cli_history_and_rollback(tmp_path: Path, make_user, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # Single-person publish (small installations): the lead's own request is approved and published at once.
     monkeypatch.setenv("CASEMGR_SINGLE_PERSON_PUBLISH", "true")
-    reset_settings()
+    rebuild()
     v2dir = _variant(tmp_path, "v2", "sla_hours: 72", "sla_hours: 96")
     lead, _ = make_user("governance")
     runner = CliRunner()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from casemgr.config import reset_settings
+from casemgr.runtime import rebuild
 
 LIMIT = 300_000  # bytes per message in these tests: small, so oversized inputs are cheap to build
 
@@ -17,7 +17,7 @@ LIMIT = 300_000  # bytes per message in these tests: small, so oversized inputs 
 def limits(monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv("CASEMGR_MAX_MESSAGE_BYTES", str(LIMIT))
     monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "1000")
-    reset_settings()
+    rebuild()
     return LIMIT
 
 

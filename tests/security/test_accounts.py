@@ -160,9 +160,9 @@ def test_unknown_names_and_refusals_reach_the_security_log(app, make_user) -> No
 
 def test_form_rate_limit_refusals_are_logged(client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CASEMGR_FORM_RATE_PER_MINUTE", "1")
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
-    reset_settings()
+    rebuild()
     statuses = []
     for i in range(3):
         page = client.get("/submit/complaint")

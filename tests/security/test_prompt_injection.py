@@ -124,9 +124,9 @@ def test_injection_with_an_obedient_external_model_is_contained(smtp_server: Any
     with FakeLLM("obey") as llm:
         use_external_ai(monkeypatch, llm.port)
         monkeypatch.setenv("CASEMGR_AI_TIMEOUT_S", "10")
-        from casemgr.config import reset_settings
+        from casemgr.runtime import rebuild
 
-        reset_settings()
+        rebuild()
         sent = _send_all(smtp_server)
         load_handlers()
         Worker(schedule=False).run(once=True)

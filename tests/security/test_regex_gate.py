@@ -92,10 +92,10 @@ def test_untrusted_rules_run_in_a_child_that_is_killed_at_the_time_limit() -> No
 
 
 def test_validate_endpoint_answers_422_when_the_sandbox_time_limit_passes(app, api_key, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_RULES_SANDBOX_TIMEOUT_S", "0.001")
-    reset_settings()
+    rebuild()
     with TestClient(app, headers={"X-API-Key": api_key("governance")}) as c:
         r = c.post("/api/rules/validate", json={"files": FILES})
     assert r.status_code == 422 and "took longer than" in r.json()["detail"]

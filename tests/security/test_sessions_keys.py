@@ -149,12 +149,13 @@ def test_cookies_are_secure_and_hsts_is_sent_over_https(app, make_user) -> None:
 @pytest.mark.sqlite_only
 def test_a_new_sqlite_database_file_is_private(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from casemgr import migrate
-    from casemgr.config import get_settings, reset_settings
+    from casemgr.config import get_settings
+    from casemgr.runtime import rebuild
 
     monkeypatch.setenv("CASEMGR_DATA_DIR", str(tmp_path / "new-data"))
     old = os.umask(0o022)
     try:
-        reset_settings()
+        rebuild()
         migrate.upgrade()
         db = get_settings().resolved_data_dir / "casemgr.sqlite3"
         assert stat.S_IMODE(db.stat().st_mode) == 0o600
@@ -164,7 +165,7 @@ def test_a_new_sqlite_database_file_is_private(tmp_path, monkeypatch) -> None:  
             assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
     finally:
         os.umask(old)
-        reset_settings()
+        rebuild()
 
 
 # ---------------------------------------------------------------- API keys (ASVS 4.1.3)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web._helpers import login
 
-from casemgr.casetypes.registry import load_registry, reset_registry
+from casemgr.casetypes.registry import load_registry
 from casemgr.policyfile import PolicyFileError
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -63,7 +63,6 @@ def test_case_page_never_shows_a_file_outside_policies_sop(app, make_user, make_
     from casemgr.cases.models import Task
     from casemgr.db import write_session
 
-    reset_registry()
     case_id = make_case()
     with write_session() as s:
         for link in ("ai-policy.yaml", "sop/../org.yaml", "rules/common.yaml"):

@@ -113,7 +113,7 @@ def test_cli_check_names_file_and_line(tmp_path: Path, monkeypatch) -> None:  # 
     from typer.testing import CliRunner
 
     from casemgr.cli import app
-    from casemgr.config import reset_settings
+    from casemgr.runtime import rebuild
 
     assert CliRunner().invoke(app, ["macros", "check"]).exit_code == 0
     bad = tmp_path / "macros"
@@ -122,4 +122,4 @@ def test_cli_check_names_file_and_line(tmp_path: Path, monkeypatch) -> None:  # 
     monkeypatch.setattr(loader, "macros_dir", lambda: bad)
     r = CliRunner().invoke(app, ["macros", "check"])
     assert r.exit_code == 2 and f"{bad / 'x.yaml'}:4: unknown role 'wizard'" in r.output
-    reset_settings()
+    rebuild()
