@@ -255,19 +255,25 @@ def _clear_rollups(stats: dict[str, Any]) -> None:
         days = max(1, min(366, int(days * min(TXN_BUDGET_S / max(spent, 1e-4), 4.0))))
 
 
-def roll_pending(*, max_chunks: int | None = None) -> dict[str, Any]:
+def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -> dict[str, Any]:
     """Add every pending visit to the rollups in write transactions of about TXN_BUDGET_S each: the pending ids
-    and their values are read in a read session, then claimed and added under the write lock. Returns
-    {"visits", "transactions", "chunk"} (the last chunk size)."""
+    and their values are read in a read session, then claimed and added under the write lock. Stops after
+    `max_chunks` chunks or `max_s` seconds (at least one chunk runs). Returns {"visits", "transactions", "chunk"
+    (the last chunk size), "more" (stopped by a limit, visits may be left)}."""
     from casemgr.db import read_session, write_session
 
-    stats: dict[str, Any] = {"visits": 0, "transactions": 0, "chunk": FIRST_CHUNK}
+    stats: dict[str, Any] = {"visits": 0, "transactions": 0, "chunk": FIRST_CHUNK, "more": False}
+    started_run = time.monotonic()
     with read_session() as rs:
         st = state(rs)
     if st["rebuilding"]:
         _clear_rollups(stats)
     chunk, n = FIRST_CHUNK, 0
-    while max_chunks is None or n < max_chunks:
+    while True:
+        if (max_chunks is not None and n >= max_chunks) or (max_s is not None and n
+                                                            and time.monotonic() - started_run > max_s):
+            stats["more"] = True
+            break
         n += 1
         with read_session() as rs:
             epoch = int(state(rs)["epoch"])

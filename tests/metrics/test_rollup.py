@@ -161,3 +161,26 @@ def test_pending_visits_are_read_through_the_partial_index() -> None:
         sql = str(q.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(r[-1]) for r in s.execute(text("EXPLAIN QUERY PLAN " + sql)).all())
     assert "ix_stage_history_rollup" in plan, plan
+
+
+def test_a_refresh_job_hands_a_long_catch_up_over_to_continuation_jobs(monkeypatch, run_jobs) -> None:
+    from casemgr.jobs.models import Job
+    from casemgr.jobs.service import enqueue
+    from casemgr.metrics import jobs as metric_jobs
+
+    rng = random.Random(5)
+    monkeypatch.setattr(rollup, "FIRST_CHUNK", 2)
+    monkeypatch.setattr(rollup, "MAX_CHUNK", 2)
+    monkeypatch.setattr(metric_jobs, "RUN_BUDGET_S", 0.0)  # one chunk per run
+    ids = _make_cases(rng, 6)
+    for _ in range(20):
+        _random_move(rng, ids)
+    with write_session() as s:
+        enqueue(s, "metrics.refresh", {"full": True})
+    run_jobs()
+    with read_session() as s:
+        runs = s.execute(select(Job).where(Job.kind == "metrics.refresh")).scalars().all()
+    assert len(runs) > 2 and {j.status for j in runs} == {"done"}
+    _assert_equal_to_full_recompute()
+    with read_session() as s:
+        assert s.get(service.MetricSnapshot, service.LIVE) is not None  # the last run refreshed the live figures
