@@ -29,6 +29,7 @@ class Target:
     # Hand-written synthetic rows (package data) added to the training side only: every training fold in CV
     # and the final fit, never a test fold (data/ANNOTATION-GUIDELINES.md says how they were written).
     supplement: str | None = None
+    C: float = 2.0  # inverse regularisation of a target model's logistic regression (classifier.build_target_model)
 
     @property
     def raw_decision(self) -> bool:
@@ -41,7 +42,7 @@ class Target:
 
         from casemgr.ai import classifier
 
-        return partial(classifier.build_target_model, self.lexicon) if self.lexicon else classifier.build_model
+        return partial(classifier.build_target_model, self.lexicon, self.C) if self.lexicon else classifier.build_model
 
 
 TARGETS: dict[TargetName, Target] = {
@@ -49,7 +50,7 @@ TARGETS: dict[TargetName, Target] = {
     TargetName.urgency: Target(TargetName.urgency, "urgency-", "tfidf-cue-balanced-lr-urgency-v1", "urgency",
                                "lexicons/urgency_cues.txt", "data/intent-supplement.csv"),
     TargetName.intent: Target(TargetName.intent, "intent-", "tfidf-cue-balanced-lr-intent-v1", "intent",
-                              "lexicons/intent_cues.txt", "data/intent-supplement.csv"),
+                              "lexicons/intent_cues.txt", "data/intent-supplement.csv", C=4.0),
 }
 
 URGENCY_LEVELS = ("low", "normal", "high", "critical")
