@@ -18,11 +18,12 @@ def metrics_refresh(session: Any, job: Job) -> None:
     # Only the changes since the last run, in short write transactions (issue 23); `full` rebuilds, still chunked.
     if job.payload.get("full"):
         rollup.start_rebuild()
-    if rollup.roll_pending(max_s=RUN_BUDGET_S)["more"]:
+    stats = rollup.roll_pending(max_s=RUN_BUDGET_S)
+    if stats["more"]:
         from casemgr.db import write_session
 
         # Live figures and views wait for the end of the catch-up: they cost a read of the tables each.
         with write_session() as ws:
             enqueue(ws, "metrics.refresh", {}, idempotency_key=f"metrics.refresh:more:{job.id}")
         return
-    service.refresh_in_steps()
+    service.refresh_in_steps(rolled=stats["visits"])

@@ -206,11 +206,12 @@ def refresh(session: Session, *, at: datetime | None = None, full: bool = False)
     return live
 
 
-def refresh_in_steps(*, at: datetime | None = None, full: bool = False) -> dict[str, Any]:
+def refresh_in_steps(*, at: datetime | None = None, full: bool = False, rolled: int = 0) -> dict[str, Any]:
     """The same as refresh() in short write transactions (issue 23): the newly finished visits are added to the
     rollups in chunks of about 20 ms each (casemgr/metrics/rollup.py), the live figures and the views are read
     in read transactions and stored in one short write each. `full` (an explicit admin command) rebuilds the
-    rollups from every visit, still in short transactions. Idempotent; safe on several workers at once."""
+    rollups from every visit, still in short transactions. Idempotent; safe on several workers at once.
+    `rolled`: visits the caller already added in this run (reported with the state's visits_rolled)."""
     from casemgr.db import read_session, write_session
 
     at = at or now()
@@ -226,7 +227,7 @@ def refresh_in_steps(*, at: datetime | None = None, full: bool = False) -> dict[
     with write_session() as ws:
         for key, data in views.items():
             _put(ws, key, data, at)
-        rollup.put_state(ws, {"last": at.isoformat(), "visits_rolled": stats["visits"]}, at)
+        rollup.put_state(ws, {"last": at.isoformat(), "visits_rolled": rolled + stats["visits"]}, at)
     return live
 
 
