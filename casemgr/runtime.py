@@ -69,11 +69,14 @@ class Runtime:
 
         with self._lock:
             url = self.settings.effective_database_url
-            immediate = write and url.startswith("sqlite")
+            # SQLite writes get their own engine (BEGIN IMMEDIATE, synchronous=FULL) whichever engine is asked for
+            # first: deciding it from `write` made every write go through the read engine (no fsync per commit,
+            # no write lock at BEGIN) in a process whose first query was a read.
+            sqlite = url.startswith("sqlite")
             if self._read_engine is None:
                 self._read_engine = make_engine(url, self.settings, immediate=False)
             if self._write_engine is None:
-                self._write_engine = make_engine(url, self.settings, immediate=True) if immediate else self._read_engine
+                self._write_engine = make_engine(url, self.settings, immediate=True) if sqlite else self._read_engine
             return self._write_engine if write else self._read_engine
 
     def dispose_engines(self) -> None:

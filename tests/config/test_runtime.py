@@ -86,3 +86,23 @@ def test_the_cli_builds_a_context_when_none_was_installed() -> None:
     assert rt is not None and rt.settings.resolved_data_dir == Path(get_settings().data_dir).resolve()
     # a caller's context is kept
     assert CliRunner().invoke(app, ["audit", "verify"]).exit_code == 0 and runtime.installed() is rt
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("first", ["read", "write"])
+def test_sqlite_writes_fsync_and_lock_whichever_engine_is_asked_for_first(first: str) -> None:
+    """Durable before ack (issue 19) holds in a process whose first query is a read: its writes still go
+    through the write engine (synchronous=FULL, BEGIN IMMEDIATE), never through the read engine."""
+    from sqlalchemy import text
+
+    rt = runtime.build(get_settings())
+    try:
+        engines = [rt.engine(write=(first == "write")), rt.engine(write=(first != "write"))]
+        read, write = (engines if first == "read" else engines[::-1])
+        assert write is not read
+        with write.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
+        with read.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 1  # NORMAL
+    finally:
+        rt.close()
