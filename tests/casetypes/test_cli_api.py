@@ -72,3 +72,6 @@ def test_json_api_check_and_publish_through_four_eyes(app, api_key) -> None:  # 
         assert [v["number"] for v in versions] == [2, 1] and versions[0]["is_active"]
         r = c.post("/api/casetypes/publish", headers=lead1, json={"kind": "nonsense", "files": files, "reason": "x"})
         assert r.status_code == 422 and "unknown process document" in r.text
+        # An empty candidate (found by the full-coverage fuzz run) is a 422 with file:line, not a 500.
+        r = c.post("/api/casetypes/publish", headers=lead1, json={"files": {}, "reason": "00"})
+        assert r.status_code == 422 and r.json()["problems"][0]["line"] >= 1, r.text
