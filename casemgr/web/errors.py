@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from casemgr.errors import DomainError, PermissionDenied, RateLimited, Unauthenticated
+from casemgr.errors import DomainError, PermissionDenied, RateLimited, Unauthenticated, ValidationFailed
+from casemgr.policyfile import PolicyFileError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,14 @@ def install(app: FastAPI) -> None:
             return error_page(request, exc)
         body = {"error": exc.code, "detail": exc.message, **{k: v for k, v in exc.details.items() if v is not None}}
         return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(PolicyFileError)
+    async def _policy_file(request: Request, exc: PolicyFileError) -> Response:
+        # An invalid candidate document (case types, rules, policy) that a route did not turn into its own answer:
+        # the client's error, with every problem at file:line, never a 500.
+        err = ValidationFailed("; ".join(str(p) for p in exc.problems[:5]) or "invalid document",
+                               problems=[p.as_dict() for p in exc.problems])
+        return await _domain(request, err)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
