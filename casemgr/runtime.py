@@ -87,8 +87,9 @@ class Runtime:
         for engine in engines.values():
             engine.dispose()
 
-    # -- parts built on first use. Each property looks in _parts first: they sit on hot paths (every routed
-    # case, every AI decision), where an import statement per call cost microseconds.
+    # -- parts built on first use. The builders below import their module only when they run (once per context):
+    # the properties sit on hot paths (every routed case, every AI decision), where an import per call cost
+    # microseconds.
 
     def part(self, name: str, build: Callable[[Runtime], T]) -> T:
         """The part called `name`, built by `build(self)` the first time it is asked for."""
@@ -104,71 +105,37 @@ class Runtime:
     @property
     def rules(self) -> RulesService:
         """The rules service: evaluate(facts) with the rule set in force (hot reloaded)."""
-        try:
-            return self._parts["rules"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.rules.service import RulesService
-
-            return self.part("rules", lambda rt: RulesService())
+        return self.part("rules", _build_rules)
 
     @property
     def policy(self) -> LiveDocument[Policy]:
         """The AI policy in force (checked on every call: a publish binds the next decision)."""
-        try:
-            return self._parts["ai-policy"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.governance.policy import new_live_policy
-
-            return self.part("ai-policy", lambda rt: new_live_policy())
+        return self.part("ai-policy", _build_policy)
 
     @property
     def case_types(self) -> LiveDocument[Registry]:
         """The case types and org in force (for new cases and pages; running cases are pinned)."""
-        try:
-            return self._parts["case-types"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.casetypes.registry import new_live_registry
-
-            return self.part("case-types", lambda rt: new_live_registry())
+        return self.part("case-types", _build_case_types)
 
     @property
     def case_type_versions(self) -> OrderedDict[str, Registry]:
         """Built registries of pinned case-type versions, by version (casemgr.casetypes.versions)."""
-        try:
-            return self._parts["case-type-versions"]  # type: ignore[no-any-return]
-        except KeyError:
-            return self.part("case-type-versions", lambda rt: OrderedDict())
+        return self.part("case-type-versions", lambda rt: OrderedDict())
 
     @property
     def sops(self) -> LiveDocument[Document]:
         """The SOP set in force."""
-        try:
-            return self._parts["sops"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.casetypes.sops import new_live_sops
-
-            return self.part("sops", lambda rt: new_live_sops())
+        return self.part("sops", _build_sops)
 
     @property
     def calendar(self) -> BusinessCalendar:
         """The SLA business calendar of the policies dir (a file: read once per context)."""
-        try:
-            return self._parts["sla-calendar"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.sla.calendar import load_calendar
-
-            return self.part("sla-calendar",
-                             lambda rt: load_calendar(rt.settings.policies_dir / "sla-calendar.yaml"))
+        return self.part("sla-calendar", _build_calendar)
 
     @property
     def model(self) -> LiveDocument[Path]:
         """The category model artefact in force (the bundled one until a candidate is activated)."""
-        try:
-            return self._parts["ai-model"]  # type: ignore[no-any-return]
-        except KeyError:
-            from casemgr.learning.model_doc import new_live_model
-
-            return self.part("ai-model", lambda rt: new_live_model())
+        return self.part("ai-model", _build_model)
 
     def close(self) -> None:
         """Release what the context holds (engines, the rules engine). Safe to call twice."""
@@ -178,6 +145,45 @@ class Runtime:
         if rules is not None:
             rules.close()
         self.dispose_engines()
+
+
+# -- builders of the parts (each imports its domain module on first use only: start-up stays light)
+
+
+def _build_rules(rt: Runtime) -> RulesService:
+    from casemgr.rules.service import RulesService
+
+    return RulesService()
+
+
+def _build_policy(rt: Runtime) -> LiveDocument[Policy]:
+    from casemgr.governance.policy import new_live_policy
+
+    return new_live_policy()
+
+
+def _build_case_types(rt: Runtime) -> LiveDocument[Registry]:
+    from casemgr.casetypes.registry import new_live_registry
+
+    return new_live_registry()
+
+
+def _build_sops(rt: Runtime) -> LiveDocument[Document]:
+    from casemgr.casetypes.sops import new_live_sops
+
+    return new_live_sops()
+
+
+def _build_calendar(rt: Runtime) -> BusinessCalendar:
+    from casemgr.sla.calendar import load_calendar
+
+    return load_calendar(rt.settings.policies_dir / "sla-calendar.yaml")
+
+
+def _build_model(rt: Runtime) -> LiveDocument[Path]:
+    from casemgr.learning.model_doc import new_live_model
+
+    return new_live_model()
 
 
 _current: Runtime | None = None

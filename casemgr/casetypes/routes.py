@@ -22,7 +22,7 @@ from casemgr.casetypes.model import model_view
 from casemgr.db import read_session, write_session
 from casemgr.documents import changes
 from casemgr.documents.enums import DocumentKind
-from casemgr.errors import DomainError, ValidationFailed
+from casemgr.errors import DomainError
 from casemgr.policyfile import PolicyFileError, Problem
 from casemgr.users.service import Principal
 from casemgr.web.deps import ReadSession, WriteSession, page, require
@@ -110,13 +110,10 @@ def api_check(body: PublishIn, session: ReadSession, _: Owner) -> dict[str, Any]
 
 @router.post("/api/casetypes/publish")
 def api_publish(body: PublishIn, session: WriteSession, who: Owner) -> dict[str, Any]:
-    """A change request (four eyes): approve with POST /api/changes/{id}/approve as another lead."""
-    try:
-        return lifecycle.request_publish(session, body.kind, body.files, actor=who.actor, user_id=who.user_id,
-                                         roles=who.roles, reason=body.reason)
-    except PolicyFileError as exc:  # an invalid candidate (file:line) is the caller's to fix: 422, never a 500
-        raise ValidationFailed(f"invalid {body.kind}: nothing was changed",
-                               problems=[p.__dict__ for p in exc.problems]) from None
+    """A change request (four eyes): approve with POST /api/changes/{id}/approve as another lead. An invalid
+    candidate raises PolicyFileError, which web/errors.py answers with 422 and its file:line problems."""
+    return lifecycle.request_publish(session, body.kind, body.files, actor=who.actor, user_id=who.user_id,
+                                     roles=who.roles, reason=body.reason)
 
 
 # ---------------------------------------------------------------- governance pages
