@@ -165,11 +165,13 @@ def bench_pages(
     json_out: bool = typer.Option(False, "--json", help="One JSON line only."),
     database_url: str | None = typer.Option(None, "--database-url",
                                             help="An EMPTY PostgreSQL database to fill (default: a temp SQLite)."),
+    data_dir: str | None = typer.Option(None, "--data-dir",
+                                        help="Reuse this SQLite data dir holding --cases generated cases (changed)."),
 ) -> None:
     """Queue and case page server time with the workspace features at N cases (target: p95 <= 150 ms each)."""
     from casemgr.bench.pages import run_pages_bench
 
-    result = run_pages_bench(cases, database_url)
+    result = run_pages_bench(cases, database_url, data_dir)
     if json_out:
         typer.echo(json.dumps(result))
         return

@@ -66,10 +66,10 @@ def conditions(session: Session, q: CaseQuery, *, read_in_sort_order: bool = Fal
         out.append(col(Case.assignee_id).is_(None))
     elif f.assignee:
         uid = session.execute(select(col(User.id)).where(col(User.username) == f.assignee)).scalar_one_or_none()
-        out.append(_rare(col(Case.assignee_id) == (uid if uid is not None else -1), sqlite))
+        out.append(rare(col(Case.assignee_id) == (uid if uid is not None else -1), sqlite))
     if q.waiting is not None:
         cond = col(Case.waiting_on_customer).is_(q.waiting)
-        out.append(_rare(cond, sqlite) if q.waiting else cond)
+        out.append(rare(cond, sqlite) if q.waiting else cond)
     if q.due_after is not None:
         out.append(col(Case.sla_due_at) > q.due_after)
     if q.due_before is not None:
@@ -88,7 +88,7 @@ def conditions(session: Session, q: CaseQuery, *, read_in_sort_order: bool = Fal
     return out
 
 
-def _rare(cond: ColumnElement[bool], sqlite: bool) -> ColumnElement[bool]:
+def rare(cond: ColumnElement[bool], sqlite: bool) -> ColumnElement[bool]:
     """Tell SQLite's planner that `cond` matches few open cases (one person's, those waiting on a customer).
     Its statistics are averages per index prefix (or absent): they rate `assignee_id = ?` or
     `waiting_on_customer IS 1` like the common values, and then a page walks the priority or recency index past
@@ -193,9 +193,14 @@ def list_page(session: Session, q: CaseQuery, sort: SortKey = SortKey.SLA, limit
     return [r for _, r in found], next_cursor
 
 
-def _capped(where: list[ColumnElement[bool]], cap: int, key: str = "") -> Any:
-    inner = select(literal(1).label("one")).select_from(Case).where(*where).limit(cap + 1).subquery()
+def capped_count(where: list[ColumnElement[bool]], limit: Any, key: str = "") -> Any:
+    """SELECT key, count(*) over at most `limit` matching rows (an int or a bound parameter)."""
+    inner = select(literal(1).label("one")).select_from(Case).where(*where).limit(limit).subquery()
     return select(literal(key).label("key"), func.count().label("n")).select_from(inner)
+
+
+def _capped(where: list[ColumnElement[bool]], cap: int, key: str = "") -> Any:
+    return capped_count(where, cap + 1, key)
 
 
 def count(session: Session, q: CaseQuery, cap: int | None = None) -> int:
