@@ -136,7 +136,7 @@ def bench_intake(
     env = environment()
     result = run_intake_bench(n=n, clients=clients, workers=workers)
     print_table("casemgr bench intake", [(f"{x['path']} {k}", v) for x in result["lines"] for k, v in x.items()
-                                         if k not in ("path", "statuses")], env)
+                                         if k not in ("path", "statuses", "rounds")], env)
     for line in result["lines"]:
         typer.echo(json.dumps(line) if json_out else "  ".join(f"{k}={v}" for k, v in line.items()))
     typer.echo(json.dumps(result["summary"]))

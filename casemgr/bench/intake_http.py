@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from casemgr.bench import loadgen, serving
+from casemgr.bench import loadgen, paired, serving
 from casemgr.bench.serving import bench_database
 
 BODIES = [
@@ -51,10 +51,16 @@ def _requests(port: int, path: str, key: str | None, tag: str) -> Any:
     return lambda i: loadgen.build_request("POST", path, host=host, headers=headers, body=intake_body(i, tag))
 
 
-def _measure(port: int, path: str, key: str | None, tag: str, n: int, clients: int, warmup: int) -> dict[str, Any]:
-    if warmup:
-        loadgen.run("127.0.0.1", port, _requests(port, path, key, f"warm-{tag}"), n=warmup, concurrency=clients)
-    return loadgen.run("127.0.0.1", port, _requests(port, path, key, tag), n=n, concurrency=clients).summary()
+def _warm(port: int, path: str, key: str | None, tag: str, n: int, clients: int) -> None:
+    if n:
+        loadgen.run("127.0.0.1", port, _requests(port, path, key, f"warm-{tag}"), n=n, concurrency=clients)
+
+
+def _round(port: int, path: str, key: str | None, tag: str, side: str, first: int, count: int,
+           clients: int) -> paired.Round:
+    make = _requests(port, path, key, tag)
+    res = loadgen.run("127.0.0.1", port, lambda i: make(first + i), n=count, concurrency=clients)
+    return paired.Round(side, count, res.ok, res.elapsed_s, res.latencies_ms, res.n - res.ok)
 
 
 def _ai_jobs(status: tuple[str, ...] = ("queued", "failed", "running")) -> int:
@@ -167,38 +173,41 @@ def measure_drain_workers(workers: int, limit: int, env: dict[str, str] | None =
 
 
 def measure_api(n: int = 2000, clients: int = 32, workers: int = 1, warmup: int = 200,
-                env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Floor, then intake, each on its own server process(es), against the database configured now.
+                env: dict[str, str] | None = None, pairs: int = 4) -> dict[str, Any]:
+    """Floor and intake, each on its own server process(es), both up at once and measured in alternating
+    rounds (casemgr.bench.paired: ABBA order, ratio = median of the per-pair ratios), against the database
+    configured now. Rounds are at least 500 requests: each round starts and drains its `clients` connections,
+    and on a short round that ramp would be a large share of it.
 
     Both servers inherit this process's environment (CASEMGR_DATA_DIR / CASEMGR_DATABASE_URL) plus `env`.
     """
+    from contextlib import ExitStack
+
     from casemgr.bench import floor
     from casemgr.config import get_settings
 
     env = dict(env or {})
     floor.create_table()
     try:
-        port = serving.free_port()
-        with serving.process(serving.floor_args(port, workers), env, port=port):
-            floor_res = _measure(port, "/floor", None, "floor", n, clients, warmup)
         key = make_api_key(["intake"])
-        port = serving.free_port()
-        with serving.process(serving.serve_args(port, workers), env, port=port):
-            full = _measure(port, "/api/intake", key, "api", n, clients, warmup)
+        floor_port, serve_port = serving.free_port(), serving.free_port()
+        with ExitStack() as stack:
+            stack.enter_context(serving.process(serving.floor_args(floor_port, workers), env, port=floor_port))
+            stack.enter_context(serving.process(serving.serve_args(serve_port, workers), env, port=serve_port))
+            _warm(floor_port, "/floor", None, "floor", warmup, clients)
+            _warm(serve_port, "/api/intake", key, "api", warmup, clients)
+            targets = {paired.FLOOR: (floor_port, "/floor", None, "floor"),
+                       paired.PATH: (serve_port, "/api/intake", key, "api")}
+            measured = paired.run_pairs(n, paired.pairs_for(n, pairs, 500), lambda side, first, count: _round(
+                *targets[side], side, first, count, clients))
     finally:
         if not get_settings().is_sqlite:
             floor.drop_table()
+    res = paired.summarise(measured)
     # A served app queues AI work for the worker unless CASEMGR_AI_INLINE is set (casemgr.web.asgi).
     ai_inline = env.get("CASEMGR_AI_INLINE", os.environ.get("CASEMGR_AI_INLINE", "false"))
-    ratio = round(full["per_s"] / floor_res["per_s"], 3) if floor_res["per_s"] else None
-    return {
-        "path": "api", "n": n, "clients": clients, "workers": workers,
-        "cases_per_s": full["per_s"], "floor_per_s": floor_res["per_s"], "ratio": ratio,
-        "p50_ms": full["p50_ms"], "p95_ms": full["p95_ms"], "p99_ms": full["p99_ms"],
-        "floor_p50_ms": floor_res["p50_ms"], "floor_p99_ms": floor_res["p99_ms"],
-        "errors": full["errors"], "floor_errors": floor_res["errors"],
-        "ai_inline": ai_inline.lower() in ("1", "true", "yes"),
-    }
+    return {"path": "api", "n": n, "clients": clients, "workers": workers, **res,
+            "ai_inline": ai_inline.lower() in ("1", "true", "yes")}
 
 
 def run(n: int = 2000, clients: int = 32, workers: int = 1, database_url: str | None = None,

@@ -122,7 +122,8 @@ class IntakeController(Controller):
         return IntakeSMTP(self.handler, **self.SMTP_kwargs)
 
 
-def make_controller(host: str, port: int, handler: IntakeHandler | None = None) -> Controller:
+def make_controller(host: str, port: int, handler: object | None = None) -> Controller:
+    """The server `casemgr smtp` runs (`handler`: IntakeHandler by default; the bench's floor passes its own)."""
     settings = get_settings()
     return IntakeController(handler or IntakeHandler(), hostname=host, port=port,
                             data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True, decode_data=False,

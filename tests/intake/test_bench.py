@@ -21,10 +21,14 @@ def test_bench_intake_cli_small(fresh_db: object, monkeypatch: object) -> None:
     for x in lines[:2]:
         assert x["n"] == 8 and x["cases_per_s"] > 0 and x["floor_per_s"] > 0 and x["p99_ms"] > 0
     last = lines[-1]
-    assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms", "smtp", "ai_drain_per_s",
+    assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms", "api", "smtp", "ai_drain_per_s",
                          "ai_drain_per_s_by_workers"} and last["bench"] == "intake"
     assert last["ai_drain_per_s"] > 0
-    assert set(last["smtp"]) == {"messages_per_s", "ratio", "p99_ms", "ratio_to_api_floor"}
+    assert set(last["smtp"]) == {"messages_per_s", "ratio", "p99_ms", "floor_per_s", "ratio_total",
+                                 "ratio_to_api_floor", "rounds"}
     assert last["smtp"]["messages_per_s"] == lines[0]["cases_per_s"] > 0 and last["smtp"]["ratio"] == lines[0]["ratio"]
-    assert last["ratio"] == lines[1]["ratio"]
+    assert last["ratio"] == last["api"]["ratio"] == lines[1]["ratio"] and last["api"]["p99_ms"] == last["p99_ms"]
+    for line in lines[:2]:  # floor and path measured in paired rounds; each pair's figures are reported
+        assert line["rounds"] and all(r["floor_per_s"] > 0 and r["per_s"] > 0 for r in line["rounds"])
+        assert sum(r["n"] for r in line["rounds"]) == 8
     assert os.environ.get("CASEMGR_DATA_DIR") == before  # the bench ran in its own throw-away data dir
