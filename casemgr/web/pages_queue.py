@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -27,8 +28,9 @@ from casemgr.views import defaults, listing
 from casemgr.views import service as saved_views
 from casemgr.views.enums import DefaultView, SortKey
 from casemgr.views.sla_display import zone
-from casemgr.web.deps import ReadSession, page
+from casemgr.web.deps import ReadSession, csrf_token_of, page
 from casemgr.web.pages_common import error_page, render
+from casemgr.web.queue_rows import RowPage, row_html
 from casemgr.web.templating import templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -133,14 +135,16 @@ def queue_page(
             if fd.name == "category" and fd.choices:
                 categories.extend(c for c in fd.choices if c not in categories)
     can_assign = who.has_any(_roles("cases.assign"))
+    users = assignable_users(session) if can_assign else []
     views = saved_views.visible(session, who)
     start = (page_no - 1) * PAGE_SIZE
+    row_page = RowPage.of(tz=tz, can_assign=can_assign, users=users, csrf_token=csrf_token_of(request))
     ctx: dict[str, Any] = {
-        "rows": [_row(c, names, who) for c in rows], "next_url": next_url, "params": params, "view": view,
+        "rows": [_row(row_page, c, names, who) for c in rows], "next_url": next_url, "params": params, "view": view,
         "first_page_url": "/queue?" + urlencode({**sort_base, "sort": sort_key.value}) if cursor else None,
         "case_types": sorted(reg.case_types), "stages": stages, "priorities": PRIORITIES, "sla_states": SLA_STATES,
         "categories": categories, "queues": [qd.name for qd in reg.org.queues], "team_queues": team_queues(who),
-        "users": assignable_users(session) if can_assign else [], "can_assign": can_assign,
+        "users": users, "can_assign": can_assign,
         "can_write": who.has_any(_roles("cases.write")),
         "tabs": tabs, "saved_views": views, "saved": saved,
         "can_share": who.has_any(_roles("views.share")),
@@ -164,19 +168,20 @@ def _roles(permission: str) -> frozenset[str]:
     return roles_for(permission)
 
 
-def _row(case: Case, names: dict[int, str], who: Principal) -> dict[str, Any]:
+def _row(page: RowPage, case: Case, names: dict[int, str], who: Principal, error: str | None = None,
+         take_over_from: str | None = None) -> Markup:
     owner = names.get(case.assignee_id or -1)
-    return {"case": case, "assignee": owner, "mine": case.assignee_id is not None and case.assignee_id == who.user_id}
+    mine = case.assignee_id is not None and case.assignee_id == who.user_id
+    return row_html(page, case, owner, mine, row_error=error, take_over_from=take_over_from)
 
 
 def _row_response(request: Request, session: Session, case: Case, who: Principal, error: str | None = None,
                   take_over_from: str | None = None) -> HTMLResponse:
     names = usernames(session, {case.assignee_id} if case.assignee_id else set())
     can_assign = who.has_any(_roles("cases.assign"))
-    return render(request, "_queue_row.html", {"r": _row(case, names, who), "can_assign": can_assign,
-                                               "users": assignable_users(session) if can_assign else [],
-                                               "row_error": error, "take_over_from": take_over_from,
-                                               "tz": zone(user_zone_name(session, who))})
+    row_page = RowPage.of(tz=zone(user_zone_name(session, who)), can_assign=can_assign,
+                          users=assignable_users(session) if can_assign else [], csrf_token=csrf_token_of(request))
+    return HTMLResponse(_row(row_page, case, names, who, error, take_over_from))
 
 
 def _own(request: Request, who: Principal, case_id: int, fn: Any) -> Response:
