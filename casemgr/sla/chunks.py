@@ -1,9 +1,12 @@
 """Background work in short write transactions (issue 23): a scan over a large table must not hold SQLite's single
 writer (or long row locks on PostgreSQL) against intake.
 
-Candidate ids are read by keyset, a page at a time, in short read sessions outside the write lock; each page is
-then re-read and changed in write transactions that commit after `chunk` rows or after `TXN_BUDGET_S`, whichever
-comes first, so a slow host shortens the transactions instead of lengthening them.
+Candidate ids are read outside the write lock, in short read sessions, from an index that serves the query
+(`read_ids`: a bounded list in the index's order. Not a keyset by id: `WHERE ... AND id > :last ORDER BY id`
+makes SQLite walk the primary key, reading every row of the table to find a few, unless one index serves both
+the filter and the id order); each page of ids is then re-read and changed in write transactions that commit
+after `chunk` rows or after `TXN_BUDGET_S`, whichever comes first, so a slow host shortens the transactions
+instead of lengthening them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from casemgr.db import read_session, write_session
@@ -21,22 +23,17 @@ from casemgr.db import read_session, write_session
 TXN_BUDGET_S = 0.04
 
 
-def keyset_pages(key: Any, where: list[Any], *, chunk: int, limit: int | None = None) -> Iterator[list[int]]:
-    """Ids matching `where`, ascending, `chunk` at a time, each page read in its own short read session.
+def read_ids(query: Any) -> list[int]:
+    """The ids `query` selects (one column), in its order, read in one short read session."""
+    with read_session() as rs:
+        return [int(i) for i in rs.execute(query).scalars()]
 
-    Keyset by id (`key > last`): a page costs the same at the end of a million rows as at the start, and rows the
-    caller changed between pages (no longer matching) do not shift the pages after them. Stops after `limit` ids.
-    """
-    last, seen = 0, 0
-    while limit is None or seen < limit:
-        size = chunk if limit is None else min(chunk, limit - seen)
-        with read_session() as rs:
-            ids = [int(i) for i in rs.execute(select(key).where(*where, key > last).order_by(key).limit(size)).scalars()]
-        if not ids:
-            return
-        seen += len(ids)
-        last = ids[-1]
-        yield ids
+
+def in_pages(ids: list[int], chunk: int) -> Iterator[list[int]]:
+    """`ids` (in the order read: the most urgent first) `chunk` at a time, each page ascending, as
+    apply_in_transactions needs (its loads are in id order)."""
+    for start in range(0, len(ids), chunk):
+        yield sorted(ids[start:start + chunk])
 
 
 def apply_in_transactions(ids: list[int], load: Callable[[Session, list[int]], list[Any]],

@@ -27,7 +27,7 @@ from casemgr.clock import now
 from casemgr.errors import StaleVersion
 from casemgr.limits import TASK_NAME_CHARS
 from casemgr.sla.calendar import _utc, get_calendar
-from casemgr.sla.chunks import apply_in_transactions, keyset_pages
+from casemgr.sla.chunks import apply_in_transactions, in_pages, read_ids
 from casemgr.sla.clock import due_at
 from casemgr.sla.enums import SlaState
 from casemgr.sla.models import SlaTimer
@@ -306,28 +306,43 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
     """`scan` in bounded write transactions (casemgr/sla/chunks.py): the same per-case steps, so the same
     outcome. At most `limit` candidates of each kind per call; `more` says there may be more. `transactions`
     counts the write transactions used.
+
+    The candidates of each kind are read first, outside the write lock, from the index that serves their filter, in
+    the index's order (the most overdue first, as `scan`): (sla_state, due) per running state, the timers'
+    next_escalation_at, (type, stage, due) per stage. So a pass costs what it finds: a keyset walk by id made
+    SQLite read the whole table every minute when nothing was due.
     """
     at = at or now()
     out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0, "transactions": 0}
 
-    def each_chunk(key: Any, where: list[Any], model: Any, step: Callable[[Session, Any], bool], field: str) -> None:
-        def load(session: Session, ids: list[int]) -> list[Any]:
-            return list(session.execute(select(model).where(*where, key.in_(ids)).order_by(key)).scalars().all())
+    def each_chunk(ids: list[int], key: Any, where: list[Any], model: Any, step: Callable[[Session, Any], bool],
+                   field: str) -> None:
+        def load(session: Session, page: list[int]) -> list[Any]:
+            return list(session.execute(select(model).where(*where, key.in_(page)).order_by(key)).scalars().all())
 
         def count(session: Session, row: Any) -> None:
             out[field] += step(session, row)
 
-        n = 0
-        for ids in keyset_pages(key, where, chunk=chunk, limit=limit):
-            n += len(ids)
-            out["transactions"] += apply_in_transactions(ids, load, count)
-        out["more"] |= n >= limit
+        for page in in_pages(ids, chunk):
+            out["transactions"] += apply_in_transactions(page, load, count)
+        out["more"] |= len(ids) >= limit
 
-    each_chunk(col(Case.id), [col(Case.status) == CaseStatus.OPEN, col(Case.sla_due_at) <= at,
-                              col(Case.sla_state).in_(SlaState.running())], Case,
+    # Breaches: one index range per running state (an IN list over sla_state leads SQLite to the (status, due)
+    # index, which also holds every breached open case), merged in due order.
+    due_where = [col(Case.status) == CaseStatus.OPEN, col(Case.sla_due_at) <= at,
+                 col(Case.sla_state).in_(SlaState.running())]
+    due: list[tuple[Any, int]] = []
+    for state in SlaState.running():
+        due.extend(_read_rows(select(col(Case.sla_due_at), col(Case.id))
+                              .where(col(Case.sla_state) == state, col(Case.sla_due_at) <= at,
+                                     col(Case.status) == CaseStatus.OPEN)
+                              .order_by(col(Case.sla_due_at), col(Case.id)).limit(limit)))
+    each_chunk([i for _, i in sorted(due, key=lambda r: (_utc(r[0]), r[1]))[:limit]], col(Case.id), due_where, Case,
                lambda s, case: _breach(s, case, at), "breached")
-    each_chunk(col(SlaTimer.case_id), [col(SlaTimer.next_escalation_at) <= at], SlaTimer,
-               lambda s, timer: _repeat(s, timer, at), "escalated")
+    timer_where = [col(SlaTimer.next_escalation_at) <= at]
+    each_chunk(read_ids(select(col(SlaTimer.case_id)).where(*timer_where)
+                        .order_by(col(SlaTimer.next_escalation_at), col(SlaTimer.case_id)).limit(limit)),
+               col(SlaTimer.case_id), timer_where, SlaTimer, lambda s, timer: _repeat(s, timer, at), "escalated")
     from casemgr.db import read_session
 
     with read_session() as s:
@@ -347,8 +362,17 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
                 return _warn(session, case, at)
             return False
 
-        each_chunk(col(Case.id), [pinned, col(Case.case_type) == ct.name, col(Case.stage) == sd.name,
-                                  col(Case.status) == CaseStatus.OPEN, col(Case.sla_state) == SlaState.ON_TRACK,
-                                  col(Case.sla_due_at) > at, col(Case.sla_due_at) <= horizon], Case, warn,
-                   "at_risk")
+        warn_where = [pinned, col(Case.case_type) == ct.name, col(Case.stage) == sd.name,
+                      col(Case.status) == CaseStatus.OPEN, col(Case.sla_state) == SlaState.ON_TRACK,
+                      col(Case.sla_due_at) > at, col(Case.sla_due_at) <= horizon]
+        each_chunk(read_ids(select(col(Case.id)).where(*warn_where)
+                            .order_by(col(Case.sla_due_at), col(Case.id)).limit(limit)),
+                   col(Case.id), warn_where, Case, warn, "at_risk")
     return out
+
+
+def _read_rows(query: Any) -> list[tuple[Any, int]]:
+    from casemgr.db import read_session
+
+    with read_session() as rs:
+        return [(r[0], int(r[1])) for r in rs.execute(query).all()]

@@ -76,8 +76,9 @@ def _parse_date(value: Any) -> date | None:
         return None
 
 
-def compute(case: Case, today: date) -> dict[str, Any] | None:
-    """The renewal dates of a contract case, or None when its expiration date is unknown."""
+def compute(case: Any, today: date) -> dict[str, Any] | None:
+    """The renewal dates of a contract case (anything with its `fields` and `contract`: a Case or a plain row), or
+    None when its expiration date is unknown."""
     fields = case.fields or {}
     extracted = case.contract or {}
     expiration = _parse_date(fields.get("expiration_date")) or _parse_date(extracted.get("expiration_date"))
@@ -131,14 +132,36 @@ def scan(session: Session, at: datetime | None = None, *, batch: int = 1000) -> 
         if not rows:
             return out
         last_id = rows[-1].id or last_id
+        out["checked"] += len(rows)
         for case in rows:
             _renew(session, case, today, at, out)
 
 
+# Candidates whose dates are computed per read session, outside the write lock (plain columns, no ORM objects).
+PLAN_PAGE = 500
+
+
+def candidate_ids(session: Session) -> list[int]:
+    """The ids of every renewal candidate's (type, stage), ascending, read from the covering
+    ix_cases_type_stage_due index: one equality look-up per (type, stage), so the cost follows the candidates,
+    not the table (a keyset walk of the primary key read ~30 big rows per candidate at 1M cases). The status is
+    checked when the rows are read (`_candidates`): a case in a renewal stage is open in practice."""
+    ids: list[int] = []
+    for case_type in renewal_types():
+        for stage in RENEWAL_STAGES:
+            ids.extend(int(i) for i in session.execute(
+                select(col(Case.id)).where(col(Case.case_type) == case_type, col(Case.stage) == stage)).scalars())
+    return sorted(ids)
+
+
 def scan_chunked(at: datetime | None = None, *, chunk: int = 25) -> dict[str, int]:
-    """`scan` in short write transactions (issue 23): ids are read by keyset outside the write lock, each chunk of
-    `chunk` contracts is re-read and updated in its own transaction, so intake commits between chunks."""
-    from casemgr.sla.chunks import apply_in_transactions, keyset_pages
+    """`scan` in short write transactions (issue 23). The candidates' ids come from an index
+    (`candidate_ids`); their dates are computed from plain (fields, contract) rows in read sessions, outside the
+    write lock; only the contracts with something new are re-read and changed under the lock, at most `chunk`
+    per write transaction (casemgr/sla/chunks.py commits earlier on a slow host). Under the lock each one is
+    computed again from the row as it is then, so a case edited meanwhile gets its current dates."""
+    from casemgr.db import read_session
+    from casemgr.sla.chunks import apply_in_transactions
 
     at = at or now()
     today = at.astimezone(get_calendar().tz).date()
@@ -148,9 +171,35 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = 25) -> dict[str, in
         return list(session.execute(select(Case).where(*_candidates(0), col(Case.id).in_(ids)).order_by(Case.id))
                     .scalars().all())
 
-    for ids in keyset_pages(col(Case.id), _candidates(0), chunk=chunk):
-        out["transactions"] += apply_in_transactions(ids, load, lambda s, case: _renew(s, case, today, at, out))
+    with read_session() as rs:
+        ids = candidate_ids(rs)
+    for start in range(0, len(ids), PLAN_PAGE):
+        page = ids[start:start + PLAN_PAGE]
+        with read_session() as rs:
+            rows = rs.execute(select(col(Case.id), col(Case.fields), col(Case.contract))
+                              .where(*_candidates(0), col(Case.id).in_(page)).order_by(col(Case.id))).all()
+        out["checked"] += len(rows)
+        todo = [int(r.id) for r in rows if _plan(r, today) is not None]
+        for first in range(0, len(todo), chunk):
+            out["transactions"] += apply_in_transactions(todo[first:first + chunk], load,
+                                                       lambda s, case: _renew(s, case, today, at, out))
     return out
+
+
+def _plan(case: Any, today: date) -> tuple[dict[str, Any], dict[str, Any], bool] | None:
+    """(new renewal info, stored info, reminder due) when the contract's stored renewal dates or its reminder
+    task need a change; None when there is nothing new. `case` needs only `fields` and `contract`."""
+    info = compute(case, today)
+    if info is None:
+        return None
+    old = (case.contract or {}).get("renewal") or {}
+    due = date.fromisoformat(info["remind_on"]) <= today
+    same_cycle = old.get("notice_deadline") == info["notice_deadline"]
+    if same_cycle and old.get("task_id"):
+        info["task_id"], info["task_opened_at"] = old["task_id"], old.get("task_opened_at")
+    if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
+        return None  # nothing new
+    return info, old, due
 
 
 def _renew(session: Session, case: Case, today: date, at: datetime, out: dict[str, int]) -> None:
@@ -158,17 +207,10 @@ def _renew(session: Session, case: Case, today: date, at: datetime, out: dict[st
     from casemgr.errors import StaleVersion
 
     role = get_calendar().spec.renewals.role
-    out["checked"] += 1
-    info = compute(case, today)
-    if info is None:
+    plan = _plan(case, today)
+    if plan is None:
         return
-    old = (case.contract or {}).get("renewal") or {}
-    due = date.fromisoformat(info["remind_on"]) <= today
-    same_cycle = old.get("notice_deadline") == info["notice_deadline"]
-    if same_cycle and old.get("task_id"):
-        info["task_id"], info["task_opened_at"] = old["task_id"], old.get("task_opened_at")
-    if {k: old.get(k) for k in info} == info and not (due and not info.get("task_id")):
-        return  # nothing new
+    info, old, due = plan
     try:
         with session.begin_nested(), change(session, case.id or 0, case.version, ACTOR,
                                             "contract.renewal_dates", at=at, entity="contract") as ch:
