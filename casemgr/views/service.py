@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlmodel import Session, col
 
 from casemgr.errors import Conflict, NotFound, PermissionDenied
@@ -16,10 +16,14 @@ from casemgr.web.access import roles_for
 MAX_VIEWS_PER_USER = 50
 
 
+_OWNER = col(SavedView.owner_id)
+# Built once: the queue page lists these on every load.
+_VISIBLE = (select(SavedView).where(or_(_OWNER.is_(None), _OWNER == bindparam("user_id")))
+            .order_by(_OWNER.is_(None), col(SavedView.name), col(SavedView.id)))
+
+
 def visible(session: Session, who: Principal) -> list[SavedView]:
-    owner = col(SavedView.owner_id)
-    q = select(SavedView).where(or_(owner.is_(None), owner == who.user_id))
-    return list(session.execute(q.order_by(owner.is_(None), col(SavedView.name), col(SavedView.id))).scalars())
+    return list(session.execute(_VISIBLE, {"user_id": who.user_id}).scalars())
 
 
 def url_of(v: SavedView) -> str:

