@@ -254,3 +254,23 @@ def test_only_long_lease_kinds_hold_their_lease_for_an_hour_while_running() -> N
         assert jobs.run_claimed(jid, f"w-{kind}") == "done"
     assert seen["test.lease_worker"] <= timedelta(seconds=30)
     assert seen["test.lease_long"] > timedelta(seconds=jobs.OWN_TRANSACTION_LEASE_S - 60)
+
+
+def test_a_worker_process_settles_its_heap_between_jobs_and_an_embedded_one_does_not() -> None:
+    """`casemgr worker` freezes what survives its first jobs (gc.freeze), so a full collection (60-120 ms of CPU
+    with the local models loaded) no longer lands inside a write transaction; a worker inside another process
+    (tests, the embedded worker) or with several slots leaves the heap alone."""
+    import gc
+
+    before = gc.get_freeze_count()
+    _enqueue(3)
+    Worker(schedule=False).run(once=True)
+    assert gc.get_freeze_count() == before
+    assert not Worker(schedule=False, settle_heap=True, concurrency=2).settle_heap
+    _enqueue(3)
+    try:
+        Worker(schedule=False, settle_heap=True).run(once=True)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+    assert len(_effects()) == 6
