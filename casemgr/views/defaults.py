@@ -91,14 +91,12 @@ VIEWS = (DefaultView.NEW, DefaultView.MINE, DefaultView.WAITING, DefaultView.DUE
          DefaultView.ALL)
 
 
-@lru_cache(maxsize=64)
-def _tabs_statement(dialect: str, names: tuple[str, ...]) -> Any:
-    """The capped counts of every default view and of the queues `names`, as one UNION ALL with bound values
-    (:open, :me, :at, :end_of_today, :queue_<i>, :cap). The terms are those `query_for` + `listing.conditions`
-    give each view (likelihood hints on SQLite included), written once here so the statement can be reused."""
-    sqlite = dialect == "sqlite"
+def _view_terms(sqlite: bool) -> dict[str, list[ColumnElement[bool]]]:
+    """The terms `query_for` + `listing.conditions` give each default view besides the open status (likelihood
+    hints on SQLite included), with bound values (:me, :at, :end_of_today), written once so statements built
+    from them can be reused."""
     due = col(Case.sla_due_at)
-    terms: dict[str, list[ColumnElement[bool]]] = {
+    return {
         DefaultView.NEW: [col(Case.assignee_id).is_(None)],
         DefaultView.MINE: [listing.rare(col(Case.assignee_id) == bindparam("me"), sqlite)],
         DefaultView.WAITING: [listing.rare(col(Case.waiting_on_customer).is_(True), sqlite)],
@@ -106,10 +104,35 @@ def _tabs_statement(dialect: str, names: tuple[str, ...]) -> Any:
         DefaultView.BREACHED: [due <= bindparam("at")],
         DefaultView.ALL: [],
     }
-    for i, _name in enumerate(names):
-        terms[f"queue:{i}"] = [col(Case.queue) == bindparam(f"queue_{i}")]
+
+
+def _queue_term(i: int) -> list[ColumnElement[bool]]:
+    return [col(Case.queue) == bindparam(f"queue_{i}")]
+
+
+@lru_cache(maxsize=64)
+def _tabs_statement(dialect: str, names: tuple[str, ...]) -> Any:
+    """The capped counts of every default view and of the queues `names`, as one UNION ALL with bound values
+    (:open, :me, :at, :end_of_today, :queue_<i>, :cap)."""
+    terms = _view_terms(dialect == "sqlite")
+    terms.update({f"queue:{i}": _queue_term(i) for i in range(len(names))})
     open_ = col(Case.status) == bindparam("open")
     return union_all(*(listing.capped_count([open_, *where], bindparam("cap"), key) for key, where in terms.items()))
+
+
+@lru_cache(maxsize=32)
+def _view_count_statement(dialect: str, key: str) -> Any:
+    """The capped count of one default view (`key`: a DefaultView value, or "queue" for :queue_0)."""
+    where = _queue_term(0) if key == "queue" else _view_terms(dialect == "sqlite")[key]
+    return listing.capped_count([col(Case.status) == bindparam("open"), *where], bindparam("cap"), key)
+
+
+def _params(session: Session, who: Principal, tz: ZoneInfo, names: list[str], cap: int) -> dict[str, Any]:
+    at = now()
+    params: dict[str, Any] = {"open": CaseStatus.OPEN.value, "me": _my_id(session, who), "at": at,
+                              "end_of_today": end_of_today(at, tz), "cap": cap + 1}
+    params.update({f"queue_{i}": name for i, name in enumerate(names)})
+    return params
 
 
 def _my_id(session: Session, who: Principal) -> int:
@@ -123,13 +146,21 @@ def _my_id(session: Session, who: Principal) -> int:
 
 def tabs(session: Session, who: Principal, tz: ZoneInfo) -> list[ViewTab]:
     """Every tab with its capped count, all counted in one statement."""
-    at = now()
     names = queue_names(who)
     stmt = _tabs_statement(session.get_bind().dialect.name, tuple(names))
-    params: dict[str, Any] = {"open": CaseStatus.OPEN.value, "me": _my_id(session, who), "at": at,
-                              "end_of_today": end_of_today(at, tz), "cap": TAB_COUNT_CAP + 1}
-    params.update({f"queue_{i}": name for i, name in enumerate(names)})
+    params = _params(session, who, tz, names, TAB_COUNT_CAP)
     n = {str(k): int(v) for k, v in session.execute(stmt, params).all()}
     out = [ViewTab(v.value, LABELS[v], n[v.value]) for v in VIEWS]
     out += [ViewTab(f"queue:{name}", name, n[f"queue:{i}"]) for i, name in enumerate(names)]
     return out
+
+
+def view_count(session: Session, who: Principal, tz: ZoneInfo, view: str, cap: int) -> int:
+    """The count of a default view or a queue view up to `cap` + 1, as listing.count(query_for(view)) counts it
+    (the page total of a view whose tab reached TAB_COUNT_CAP), from a statement built once per view."""
+    if view.startswith("queue:"):
+        key, names = "queue", [view[6:]]
+    else:
+        key, names = (view if view in LABELS else DefaultView.ALL.value), []
+    stmt = _view_count_statement(session.get_bind().dialect.name, key)
+    return int(session.execute(stmt, _params(session, who, tz, names, cap)).one()[1])

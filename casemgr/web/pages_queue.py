@@ -120,7 +120,10 @@ def queue_page(
     plain_view = not any((queue, case_type, stage, priority, sla_state, assignee, category, status, text))
     # The tab of a plain view already counted its cases (up to its cap): no second count of the same rows.
     tab = next((t for t in tabs if t.key == view), None) if plain_view else None
-    total = tab.count if tab is not None and not tab.capped else listing.count(session, cq)
+    if tab is None:
+        total = listing.count(session, cq)
+    else:
+        total = tab.count if not tab.capped else defaults.view_count(session, who, tz, view, listing.COUNT_CAP)
     # The count goes first: it tells the listing whether to sort a few matches or read a sort index.
     rows, next_cursor = listing.list_page(session, cq, sort_key, limit=PAGE_SIZE, cursor=cursor or None,
                                           matches=total)

@@ -84,6 +84,10 @@ def test_every_tab_counts_what_its_view_lists(app, make_user, time_machine, monk
                 for key in views:
                     listed = listing.count(s, defaults.query_for(key, who, tz, NOW), cap=cap)
                     assert tabs[key] == listed, (who.username, tz.key, key)
+                    # A capped tab's page total: the same view counted alone, up to another cap.
+                    for total_cap in (cap, 3):
+                        assert defaults.view_count(s, who, tz, key, total_cap) \
+                            == listing.count(s, defaults.query_for(key, who, tz, NOW), cap=total_cap), (key, total_cap)
         counts = {t.key: t.count for t in defaults.tabs(s, who_all[0], zone(None))}
     if cap == 1_000:  # the spread is seen: the comparison above is not between zeros
         assert counts["mine"] == 2 and counts["breached"] == 3 and counts["waiting"] == 2
