@@ -1,7 +1,8 @@
 """A tiny real chat-completions server on 127.0.0.1 for provider tests.
 
 Each test queues replies: a JSON-able content string (200 answer), an HTTP status code,
-("sleep", seconds) to simulate a timeout, ("length", content) for an answer cut at max_tokens, or
+("sleep", seconds) to simulate a timeout, ("hold", at_most_s, content) for an answer held until the test sets
+`release` (or at_most_s passes), ("length", content) for an answer cut at max_tokens, or
 ("echo",) for a model that parrots its input. `reject_json_schema` makes the server refuse the
 json_schema response format with a 400, as servers without structured output do. Every request body
 is kept for assertions.
@@ -26,6 +27,8 @@ class ChatServer:
         self.requests: list[dict[str, Any]] = []
         self.default: Any = 500
         self.reject_json_schema = False
+        self.release = threading.Event()  # ends every ("hold", ...) reply early
+        self.answered = 0  # responses written so far
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +53,9 @@ class ChatServer:
                 if isinstance(reply, tuple) and reply[0] == "sleep":
                     time.sleep(reply[1])
                     reply = reply[2] if len(reply) > 2 else json.dumps({})
+                if isinstance(reply, tuple) and reply[0] == "hold":
+                    server.release.wait(reply[1])
+                    reply = reply[2]
                 message = None
                 if isinstance(reply, tuple) and reply[0] == "status":
                     reply, message = reply[1], reply[2]
@@ -75,6 +81,7 @@ class ChatServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                server.answered += 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -91,6 +98,7 @@ class ChatServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from casemgr.bench import loadgen, serving
 
 
+@pytest.mark.slow
+@pytest.mark.timing  # a median latency bound (20 ms): on a busy host it measures the host; alone at the end
 def test_keepalive_latency_with_two_workers_is_not_40ms() -> None:
     # `uvicorn --workers N` on the plain asyncio loop adds ~40 ms per keep-alive request (Nagle + delayed ACK);
     # casemgr serve uses uvloop + httptools, which set TCP_NODELAY.

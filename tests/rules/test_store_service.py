@@ -19,7 +19,6 @@ from casemgr.cli import app
 from casemgr.db import read_session, write_session
 from casemgr.documents import changes
 from casemgr.policyfile import PolicyFileError
-from casemgr.rules import service as service_mod
 from casemgr.rules import store
 from casemgr.rules.schema import RuleSource
 from casemgr.rules.service import RulesService
@@ -90,21 +89,39 @@ def test_invalid_publish_is_refused_and_active_version_kept(tmp_path: Path, make
         assert changes.listing(s, kind="rules") == []
 
 
+class _StillClock:
+    """casemgr.documents.live's clock (it reads time.monotonic), standing still until the test moves it: whether a
+    check is due no longer depends on how long the steps in between took on a loaded host."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+
 def test_service_polls_at_most_once_per_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from casemgr.documents import live as live_mod
+
+    clock = _StillClock()
+    monkeypatch.setattr(live_mod, "time", clock)
     v2dir = _variant(tmp_path, "v2", "queue: complaints-credit-card", "queue: complaints-triage")
     svc = RulesService()
     assert svc.evaluate(CC).queue == "complaints-credit-card"  # files: nothing published yet
     with write_session() as s:
         store.publish(s, RuleSource.from_path(v2dir), author="gov", reason="r")
-    monkeypatch.setattr(service_mod, "CHECK_INTERVAL_S", 0.3)
-    svc.live._next_check = time.monotonic() + 0.3
+    svc.live._next_check = clock.t + 0.3
     assert svc.evaluate(CC).queue == "complaints-credit-card"  # not checked yet
     assert not svc.refresh_due()
-    time.sleep(0.35)
+    clock.t += 0.3
     # Async intake asks first and refreshes on a worker thread, so evaluate() on the event loop reads nothing.
     assert svc.refresh_due()
     assert svc.refresh() and not svc.refresh_due()
     assert svc.evaluate(CC).queue == "complaints-triage"
+    clock.t += svc.live.interval_s - 0.01
+    assert not svc.refresh_due()  # at most once per interval
+    clock.t += 0.01
+    assert svc.refresh_due()
     svc.close()
 
 

@@ -49,6 +49,8 @@ def _drip(socks: list[socket.socket]) -> None:
 
 
 @pytest.mark.sqlite_only  # one server process per test; PostgreSQL changes nothing here
+@pytest.mark.slow
+@pytest.mark.timing  # "answer within 1 s" and the 503-at-once / 408-deadline windows are wall times: alone at the end
 def test_slow_bodies_and_headers_leave_health_and_queue_answering(make_user) -> None:  # type: ignore[no-untyped-def]
     from casemgr.db import write_session
     from casemgr.users.service import get_user_by_name
