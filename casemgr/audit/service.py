@@ -334,10 +334,9 @@ def export(session: Session, fmt: str, out: IO[str]) -> int:
 
 
 def events_for_case(session: Session, case_id: int, *, limit: int | None = None, offset: int = 0
-                    ) -> list[AuditEvent]:
-    return list(
-        session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
-                        .offset(offset).limit(limit))
-        .scalars()
-        .all()
-    )
+                    ) -> list[Any]:
+    """A case's events in chain order, as read-only records with the audit_events columns as attributes: every
+    case page reads them, and ORM loading (instances, identity map) was most of that read's CPU (issue 23)."""
+    events = table_of(AuditEvent)
+    return list(session.execute(select(*events.columns).where(events.c.case_id == case_id)
+                                .order_by(events.c.seq).offset(offset).limit(limit)).all())

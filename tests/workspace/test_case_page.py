@@ -100,3 +100,22 @@ def test_customer_panel_lists_other_cases(web_client) -> None:  # type: ignore[n
     page = c.get(f"/cases/{ids[0]}", headers=HTML).text
     panel = page.split('id="customer"')[1].split("</section>")[0]
     assert "zoe@example.com" in panel and "Zoe case 1" in panel and "Zoe case 2" in panel and "Zoe case 0" not in panel
+
+
+def test_the_timeline_reads_events_without_orm_objects(app) -> None:  # type: ignore[no-untyped-def]
+    """Every case page reads its audit trail: as plain records (issue 23), in chain order, all columns."""
+    from casemgr.audit import service as audit
+    from casemgr.audit.models import AuditEvent
+    from casemgr.cases import service as cases
+    from casemgr.db import read_session, write_session
+
+    cid = make_cases(1)[0]
+    with write_session() as s:
+        c = cases.get_case(s, cid)
+        cases.add_note(s, cid, "first look", "user:test", c.version)
+    with read_session() as s:
+        events = audit.events_for_case(s, cid)
+        assert [e.action for e in events][:1] == ["case.created"] and len(events) >= 2
+        assert [e.seq for e in events] == sorted(e.seq for e in events)
+        assert events[0].after["case_type"] == "complaint" and events[0].hash
+        assert not any(isinstance(o, AuditEvent) for o in s.identity_map.values())
