@@ -64,3 +64,20 @@ def test_shipped_target_model_was_trained_with_the_supplement_and_scored_on_real
     assert meta["raw_decision"] is True
     # Real-row 5-fold CV figure of the shipped recipe (without the supplement: intent 0.589, urgency 0.604).
     assert meta["cv"]["macro_f1"] >= floor, meta["cv"]["macro_f1"]
+
+
+def test_candidate_rows_are_valid_and_no_target_trains_on_them() -> None:
+    """data/intent-supplement-candidates.csv: written and measured, not trained on (ANNOTATION-GUIDELINES.md)."""
+    path = targets.annotated_data().with_name("intent-supplement-candidates.csv")
+    rows = _rows(path)
+    supp = _rows(targets.annotated_data().with_name("intent-supplement.csv"))
+    real = _rows(targets.annotated_data())
+    products = {r["product"] for r in real}
+    assert len(rows) == 98 and list(rows[0]) == list(supp[0])
+    # Ids continue the supplement's, so the rows can be appended to it unchanged.
+    assert [r["id"] for r in rows] == [f"s{n:03d}" for n in range(len(supp) + 1, len(supp) + len(rows) + 1)]
+    for r in rows:
+        assert r["intent"] in INTENTS and r["urgency"] in URGENCY_LEVELS and r["product"] in products, r["id"]
+        assert r["narrative"] == normalise(r["narrative"]) and r["narrative"], r["id"]
+    assert not {r["narrative"] for r in rows} & ({r["narrative"] for r in real} | {r["narrative"] for r in supp})
+    assert all(t.supplement != "data/intent-supplement-candidates.csv" for t in targets.TARGETS.values())
