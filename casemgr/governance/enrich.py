@@ -670,10 +670,11 @@ def _load_people(session: Session, loaded: Sequence[Case]) -> list[Any]:
 def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
     """Enrich up to ENRICH_BATCH_SIZE cases: read them, classify them as one batch and call the other
     capabilities with no transaction open, plan each run's effect on a copy of its case (enrich_plan), then
-    store every decision, audit event and re-route in ONE write transaction with a few statements per batch.
+    store every decision, audit event and re-route with a few statements per write transaction, in parts sized so
+    that each holds the write lock about STORE_BUDGET_S (_store_in_parts; one part on a quiet host).
     A case that cannot be planned, or changed since it was read, is applied by apply_results in a savepoint of
-    that transaction, so one stale case does not undo the others. The policy choke point and the per-call AI
-    records stay per case (issue 23)."""
+    its part's transaction, so one stale case does not undo the others. The policy choke point and the per-call
+    AI records stay per case (issue 23)."""
     from sqlalchemy import select
     from sqlmodel import col
 
@@ -732,13 +733,7 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
                 p = None
             if p is not None:
                 planned[jid] = p
-    try:
-        done, failed = _store_batch(work, skip, calls, planned, provider, worker_id)
-    except Exception:  # noqa: BLE001 - e.g. an integrity error in the bulk insert: store case by case instead
-        if not planned:
-            raise
-        log.exception("storing a batch of %d AI runs failed; storing them case by case", len(work))
-        done, failed = _store_batch(work, skip, calls, {}, provider, worker_id)
+    done, failed = _store_in_parts(work, skip, calls, planned, provider, worker_id)
     for outcome in done:
         count(outcome)
     for jid, error in failed:
@@ -746,10 +741,53 @@ def run_enrich_batch(job_ids: list[int], worker_id: str) -> dict[str, int]:
     return outcomes
 
 
+# Wall time one store transaction of a batch aims at (issue 23: no write transaction over 50 ms at 1M cases, and
+# SQLite's single writer is shared with intake). A batch is stored in parts: the first of STORE_FIRST_PART cases,
+# each next one sized from the time per case the part before held the write lock, so a loaded host stores
+# smaller parts instead of holding the lock longer, down to STORE_MIN_PART: each part pays ~13 statements and a
+# commit (fsync) of its own, so on a host starved of CPU smaller parts would cost more drain than they save lock
+# time. Each case's calls, decisions, audit events and re-route are in one part: atomic per case, as before.
+STORE_BUDGET_S = 0.03
+STORE_FIRST_PART = 16
+STORE_MIN_PART = 8
+
+
+def _store_in_parts(work: list[tuple[Job, EnrichInput | EnrichResult]], skip: list[int],
+                    calls: dict[int, list[CallOutcome]], planned: dict[int, Any], provider: Any, worker_id: str
+                    ) -> tuple[list[str], list[tuple[int, str]]]:
+    """Store a batch's results in write transactions of about STORE_BUDGET_S each: (outcomes, failed jobs)."""
+    done: list[str] = []
+    failed: list[tuple[int, str]] = []
+    size, start = STORE_FIRST_PART, 0
+    while True:
+        part = work[start:start + size]
+        jids = {job.id or 0 for job, _ in part}
+        part_planned = {jid: p for jid, p in planned.items() if jid in jids}
+        part_skip = skip if start == 0 else []
+        try:
+            d, f, held_s = _store_batch(part, part_skip, calls, part_planned, provider, worker_id)
+        except Exception:  # noqa: BLE001 - e.g. an integrity error in the bulk insert: store case by case instead
+            if not part_planned:
+                raise
+            log.exception("storing %d AI runs in one statement set failed; storing them case by case", len(part))
+            d, f, held_s = _store_batch(part, part_skip, calls, {}, provider, worker_id)
+        done.extend(d)
+        failed.extend(f)
+        start += len(part)
+        if start >= len(work):
+            return done, failed
+        per_case = held_s / max(len(part), 1)
+        fit = int(STORE_BUDGET_S / per_case) if per_case > 0 else ENRICH_BATCH_SIZE
+        size = max(STORE_MIN_PART, min(ENRICH_BATCH_SIZE, fit))
+
+
 def _store_batch(work: list[tuple[Job, EnrichInput | EnrichResult]], skip: list[int],
                  calls: dict[int, list[CallOutcome]], planned: dict[int, Any], provider: Any, worker_id: str
-                 ) -> tuple[list[str], list[tuple[int, str]]]:
-    """One write transaction for the batch: (outcome per job, jobs that failed with their error)."""
+                 ) -> tuple[list[str], list[tuple[int, str]], float]:
+    """One write transaction for (a part of) a batch: (outcome per job, jobs that failed with their error,
+    seconds the transaction held the write lock, from BEGIN to the end of the commit)."""
+    import time
+
     from sqlalchemy import select, update
     from sqlmodel import col
 
@@ -760,6 +798,8 @@ def _store_batch(work: list[tuple[Job, EnrichInput | EnrichResult]], skip: list[
     done: list[str] = []
     failed: list[tuple[int, str]] = []
     with write_session() as ws:
+        ws.connection()  # BEGIN (IMMEDIATE on SQLite): the lock is held from here
+        began = time.perf_counter()
         for jid in skip:
             done.append("done" if mark_done(ws, jid, worker_id) else "lost")
         bulk: list[Any] = []
@@ -796,4 +836,4 @@ def _store_batch(work: list[tuple[Job, EnrichInput | EnrichResult]], skip: list[
                        .values(status="done", finished_at=now(), locked_until=None, last_error=None)
                        .execution_options(synchronize_session=False))
             done.extend("done" for _ in bulk_jobs)
-    return done, failed
+    return done, failed, time.perf_counter() - began

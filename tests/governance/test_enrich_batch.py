@@ -1,4 +1,4 @@
-"""Batched AI enrichment (issue 23): one claim, one classify batch, one write transaction per batch, while the
+"""Batched AI enrichment (issue 23): one claim, one classify batch, write transactions of ~30 ms per batch, while the
 policy choke point and the AI call records stay per case."""
 
 from __future__ import annotations
@@ -138,3 +138,36 @@ def test_a_batch_reads_macros_once_and_each_draft_names_its_own_customer(monkeyp
     assert drafted == by_case  # every case drafted, each with its own customer's name
     assert len(lookups) == 1  # the macro directory was listed once for the batch, not once per case
     assert len(party_selects) == 1  # the customers came in one query
+
+
+@pytest.mark.parametrize(("budget_s", "first", "parts"), [(0.0, 2, 4), (60.0, 16, 1)])
+def test_a_batch_is_stored_in_parts_sized_by_the_time_budget(monkeypatch: pytest.MonkeyPatch, budget_s: float,
+                                                              first: int, parts: int) -> None:
+    """Issue 23: no write transaction over 50 ms. The first part holds STORE_FIRST_PART cases, each next one as many
+    as fit STORE_BUDGET_S at the time per case of the part before, at least STORE_MIN_PART: with a budget of 0 and
+    parts of at least 2 the 7 cases are stored as 2 + 2 + 2 + 1, with an ample budget in one transaction. Every
+    case is stored whole either way."""
+    from casemgr import txnstats
+    from casemgr.audit.models import AuditEvent
+    from casemgr.audit.service import verify
+    from casemgr.worker import Worker, load_handlers
+
+    load_handlers()
+    monkeypatch.setattr(enrich, "STORE_BUDGET_S", budget_s)
+    monkeypatch.setattr(enrich, "STORE_FIRST_PART", first)
+    monkeypatch.setattr(enrich, "STORE_MIN_PART", 2)
+    with write_session() as s:
+        ids = [new_case(s, subject=f"Card charged twice {i}", description="My credit card was charged twice.").id
+               for i in range(7)]
+    txnstats.reset()
+    assert Worker(schedule=False).run_one() is True
+    assert txnstats.summary()[enrich.JOB_KIND]["n"] == parts
+    with read_session() as s:
+        assert {c.ai_status for c in s.execute(select(Case).where(Case.id.in_(ids))).scalars()} == {"ok"}
+        assert {j.status for j in s.execute(select(Job).where(Job.kind == enrich.JOB_KIND)).scalars()} == {"done"}
+        decided = dict(s.execute(select(AIDecision.case_id, func.count()).group_by(AIDecision.case_id)).all())
+        audited = dict(s.execute(select(AuditEvent.case_id, func.count())
+                                 .where(AuditEvent.action.like("ai.%")).group_by(AuditEvent.case_id)).all())
+        assert set(decided) == set(ids) and set(audited) == set(ids)
+        assert len(set(decided.values())) == 1 and len(set(audited.values())) == 1  # the same record for each case
+        assert verify(s).ok
