@@ -18,6 +18,17 @@ def test_schedule_alternates_abba_and_covers_every_index_once_per_side() -> None
     assert [count for _, s, _, count in plan if s == "path"] == [3, 3, 2, 2]
 
 
+def test_each_round_starts_after_the_hook() -> None:
+    calls: list[str] = []
+
+    def measure(side: str, first: int, count: int) -> paired.Round:
+        calls.append(side)
+        return paired.Round(side, count, count, 1.0)
+
+    paired.run_pairs(4, 2, measure, before_round=lambda: calls.append("settle"))
+    assert calls == ["settle", "floor", "settle", "path", "settle", "path", "settle", "floor"]
+
+
 def test_pairs_for_keeps_rounds_large_enough() -> None:
     assert paired.pairs_for(2000, 8, 100) == 8
     assert paired.pairs_for(2000, 4, 500) == 4
@@ -34,7 +45,7 @@ def test_ratio_is_the_median_of_pair_ratios_not_total_over_total() -> None:
         k = first // 100
         return paired.Round(side, count, count, rounds[(k, side)], [float(k)] * count)
 
-    res = paired.summarise(paired.run_pairs(300, 3, measure))
+    res = paired.summarise(paired.run_pairs(300, 3, measure, before_round=None))
     assert [r["ratio"] for r in res["rounds"]] == [round(1 / 1.5, 3), round(10 / 1.6, 3), round(1 / 1.4, 3)]
     assert res["ratio"] == round(1 / 1.4, 3)
     assert res["floor_per_s"] == round(300 / 12.0, 1) and res["cases_per_s"] == round(300 / 4.5, 1)
