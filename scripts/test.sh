@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# CPU time beside wall time on every progress line: on a shared machine the wall time mostly measures the load,
+# the CPU time (user + system of every finished child, tests' subprocesses included) is what a change can cut.
+CPU_FILE=$(mktemp /tmp/casemgr-cpu.XXXXXX)
+trap 'rm -f "$CPU_FILE"' EXIT
+# cpu_s FILE: the children's user + system seconds from a `times` report (its second line).
+cpu_s() { awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] } printf "%d", n }' "$1"; }
+# progress TEXT: one line with the wall seconds so far and the CPU seconds of all finished children.
+progress() { times >"$CPU_FILE"; echo "== [${SECONDS}s, CPU $(cpu_s "$CPU_FILE") s] $*"; }
+
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v strace >/dev/null || need_apt+=(strace)  # tests/intake/test_durable_ack.py (slow suite)
@@ -22,7 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 make install
-echo "== [${SECONDS}s] system and Python packages in place"
+progress "system and Python packages in place"
 # The model-quality tests read ../shared/data: here a missing copy fails them instead of skipping them.
 export CASEMGR_REQUIRE_SHARED_DATA=1
 BIN=.venv/bin
@@ -32,7 +41,7 @@ LOGS=$(mktemp -d /tmp/casemgr-test-logs.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-  bash scripts/pg.sh stop "$PGDIR" || true; rm -rf "$PGDIR" "$LOGS"
+  bash scripts/pg.sh stop "$PGDIR" || true; rm -rf "$PGDIR" "$LOGS" "$CPU_FILE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -42,7 +51,7 @@ PGURL=$(bash scripts/pg.sh start "$PGDIR" "$PGPORT")
 export CASEMGR_TEST_PG_URL="$PGURL"
 
 $BIN/ruff check casemgr tests
-echo "== [${SECONDS}s] installed, PostgreSQL up, ruff clean"
+progress "installed, PostgreSQL up, ruff clean"
 
 # The machine has 2 cores. mypy, the two databases' suites and a third run (the browser journeys and the slow
 # suite's untimed part: fault, soak and install runs that wait on subprocesses, sleeps and leases much of the time)
@@ -50,10 +59,11 @@ echo "== [${SECONDS}s] installed, PostgreSQL up, ruff clean"
 # that measure speed (`timing`: floors, same-run ratios, kill windows) run after them, alone on the machine. The
 # PostgreSQL run leaves out the tests that never touch a database (`no_db`, checked by tests/conftest.py on SQLite):
 # there they would only repeat the SQLite run.
-# in_background NAME CMD...: CMD into $LOGS/NAME.log, which ends with its exit status and wall time.
+# in_background NAME CMD...: CMD into $LOGS/NAME.log, which ends with its exit status, wall time and CPU time.
 in_background() {
   local name=$1; shift
-  { local started=$SECONDS rc=0; "$@" || rc=$?; echo "== $name: exit $rc after $((SECONDS - started)) s"; exit $rc; } \
+  { local started=$SECONDS rc=0; "$@" || rc=$?; times >"$LOGS/$name.cpu"
+    echo "== $name: exit $rc after $((SECONDS - started)) s (CPU $(cpu_s "$LOGS/$name.cpu") s)"; exit $rc; } \
     >"$LOGS/$name.log" 2>&1 &
   pids+=("$!")
 }
@@ -78,13 +88,13 @@ echo "== test suite on PostgreSQL ($PGURL)"
 cat "$LOGS/postgresql.log"
 echo "== browser journeys and the slow suite's untimed part (fault, soak and install runs; SQLite)"
 cat "$LOGS/slow_browser.log"
-echo "== [${SECONDS}s] both suites and the untimed slow tests done"
+progress "both suites and the untimed slow tests done"
 
 # Alone on the machine: their figures would mostly measure the runs above. Exit 5 (nothing collected) fails too.
 timing_status=0
 $BIN/pytest -q -o cache_dir=.pytest_cache/slow -m "slow and timing" tests "$@" || timing_status=$?
 if [ $# -gt 0 ] && [ "$timing_status" = 5 ]; then timing_status=0; fi
-echo "== [${SECONDS}s] timing-sensitive slow tests done"
+progress "timing-sensitive slow tests done"
 
 if [ "${status[1]}" != 0 ] || [ "${status[2]}" != 0 ] || [ "${status[3]}" != 0 ] || [ "$timing_status" != 0 ]; then
   echo "== pytest failed: SQLite exit ${status[1]}, PostgreSQL exit ${status[2]}, browser and slow untimed exit" \
