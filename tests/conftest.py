@@ -147,6 +147,8 @@ BEGIN
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I)', t) INTO has_rows;
     IF has_rows THEN EXECUTE format('DELETE FROM %I', t); END IF;
   END LOOP;
+  -- The deletes above fired the live-metric triggers (migration 0024), some after metric_deltas was emptied.
+  DELETE FROM metric_deltas;
   FOR s IN SELECT schemaname, sequencename FROM pg_sequences
            WHERE schemaname = current_schema() AND last_value IS NOT NULL LOOP
     EXECUTE format('ALTER SEQUENCE %I.%I RESTART', s.schemaname, s.sequencename);
