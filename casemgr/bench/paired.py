@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from casemgr.bench.loadgen import percentile as _pct
+
 FLOOR, PATH = "floor", "path"
 
 
@@ -88,16 +90,6 @@ def run_pairs(n: int, pairs: int, measure: Callable[[str, int, int], Round],
             before_round()
         out.append((k, measure(side, first, count)))
     return out
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def _side(rounds: list[Round]) -> dict[str, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -284,6 +285,20 @@ def quarantine_last_7d(session: Session, at: datetime) -> int:
                                .where(col(QuarantinedMessage.created_at) >= at - timedelta(days=7))).scalar_one())
 
 
+def tally_decisions(rows: Iterable[tuple[str, str, str, int]]) -> dict[str, dict[str, int]]:
+    """AI decision counts per kind from (kind, outcome, review_status, n) rows: the dashboard's shape, shared by
+    the counters and the full recompute (service.compute_live) so the two cannot drift apart."""
+    ai: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for kind, outcome, review, n in rows:
+        d = ai[kind]
+        d["total"] += n
+        d[f"outcome:{outcome}"] += n
+        d[f"review:{review}"] += n
+        if outcome == "suggested":
+            d[f"suggested_review:{review}"] += n
+    return ai
+
+
 def live_figures(session: Session, at: datetime) -> dict[str, Any]:
     """The same figures as service.compute_live(), from the counters and the open backlog (counters must be ready)."""
     per: dict[str, list[Row]] = defaultdict(list)
@@ -292,14 +307,7 @@ def live_figures(session: Session, at: datetime) -> dict[str, Any]:
     by_type = {k1: n for _, k1, _, _, n, _, _, _ in sorted(per["cases"])}
     cases_total = sum(by_type.values())
     visits_by_type = {k1: n for _, k1, _, _, n, _, _, _ in per["visits"]}
-    ai: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for _, kind, outcome, review, n, _, _, _ in sorted(per["decisions"]):
-        d = ai[kind]
-        d["total"] += n
-        d[f"outcome:{outcome}"] += n
-        d[f"review:{review}"] += n
-        if outcome == "suggested":
-            d[f"suggested_review:{review}"] += n
+    ai = tally_decisions((kind, outcome, review, n) for _, kind, outcome, review, n, _, _, _ in sorted(per["decisions"]))
     calls: dict[tuple[str, str], dict[str, Any]] = {}
     for _, cap, prov, bucket, n, errors, _, latency in sorted(per["calls"]):
         c = calls.setdefault((cap, prov), {"capability": cap, "provider": prov, "n": 0, "latency_ms_sum": 0.0,

@@ -101,17 +101,9 @@ def compute_live(session: Session, at: datetime) -> dict[str, Any]:
         select(func.count(), count_if(Case.ai_status == "unavailable"),
                count_if(_json_true(session, Case.rules_result, "default_used")))
     ).one()
-    ai: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for kind, outcome, review, n in session.execute(
+    ai = live.tally_decisions(session.execute(
         select(AIDecision.kind, AIDecision.outcome, AIDecision.review_status, func.count())
-        .group_by(AIDecision.kind, AIDecision.outcome, AIDecision.review_status)
-    ).all():
-        d = ai[kind]
-        d["total"] += n
-        d[f"outcome:{outcome}"] += n
-        d[f"review:{review}"] += n
-        if outcome == "suggested":
-            d[f"suggested_review:{review}"] += n
+        .group_by(AIDecision.kind, AIDecision.outcome, AIDecision.review_status)).tuples().all())
     calls_q = select(AICall.capability, AICall.provider, func.count(), func.sum(AICall.latency_ms),
                      count_if(AICall.error.is_not(None)), *[count_if(AICall.latency_ms <= b) for b in AI_LATENCY_BUCKETS_MS]
                      ).group_by(AICall.capability, AICall.provider)
