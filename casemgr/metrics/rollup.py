@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
 from casemgr.casetypes.registry import get_registry
+from casemgr.jobs.pacing import rest_after
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
 from casemgr.sla.calendar import get_calendar
 
@@ -252,6 +253,7 @@ def _clear_rollups(stats: dict[str, Any]) -> None:
             ws.execute(delete(MetricStageDaily).where(col(MetricStageDaily.day) <= last))
             spent = time.monotonic() - started
         stats["transactions"] += 1
+        stats["rested_s"] += rest_after(spent)
         days = max(1, min(366, int(days * min(TXN_BUDGET_S / max(spent, 1e-4), 4.0))))
 
 
@@ -259,10 +261,10 @@ def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -
     """Add every pending visit to the rollups in write transactions of about TXN_BUDGET_S each: the pending ids
     and their values are read in a read session, then claimed and added under the write lock. Stops after
     `max_chunks` chunks or `max_s` seconds (at least one chunk runs). Returns {"visits", "transactions", "chunk"
-    (the last chunk size), "more" (stopped by a limit, visits may be left)}."""
+    (the last chunk size), "more" (stopped by a limit, visits may be left), "rested_s" (paced: casemgr/jobs/pacing.py)}."""
     from casemgr.db import read_session, write_session
 
-    stats: dict[str, Any] = {"visits": 0, "transactions": 0, "chunk": FIRST_CHUNK, "more": False}
+    stats: dict[str, Any] = {"visits": 0, "transactions": 0, "chunk": FIRST_CHUNK, "more": False, "rested_s": 0.0}
     started_run = time.monotonic()
     with read_session() as rs:
         st = state(rs)
@@ -275,6 +277,7 @@ def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -
             stats["more"] = True
             break
         n += 1
+        began = time.monotonic()
         with read_session() as rs:
             epoch = int(state(rs)["epoch"])
             visits = pending(rs, epoch, chunk)
@@ -285,6 +288,8 @@ def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -
             claimed = add_chunk(ws, epoch, visits)
             spent = time.monotonic() - started
         stats["transactions"] += 1
+        if len(visits) >= chunk:  # a full chunk: more may be pending, so rest before the next (casemgr/jobs/pacing.py)
+            stats["rested_s"] += rest_after(time.monotonic() - began)
         if claimed is None:  # a rebuild started meanwhile: it empties the rollups; count from its epoch on
             with read_session() as rs:
                 if state(rs)["rebuilding"]:

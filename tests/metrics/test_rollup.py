@@ -215,3 +215,20 @@ def test_refresh_in_steps_builds_the_views_from_its_own_live_snapshot(monkeypatc
         assert stored is not None
         fresh = canonical(service.dashboard(s, days=30, at=later, cached=False))
     assert stored.data == fresh
+
+
+@pytest.mark.parametrize("duty", [0.5, 1.0])
+def test_a_backlog_rests_between_full_chunks_unless_the_duty_is_one(duty: float, monkeypatch) -> None:
+    from casemgr.config import get_settings
+
+    rng = random.Random(5)
+    monkeypatch.setattr(get_settings(), "background_duty", duty)
+    monkeypatch.setattr(rollup, "FIRST_CHUNK", 2)  # the backlog below takes more than one chunk
+    ids = _make_cases(rng, 10)
+    moves = sum(_random_move(rng, ids) for _ in range(30))
+    assert moves > 6
+    stats = rollup.roll_pending()
+    assert stats["transactions"] >= 2
+    # Paced: a rest after each full chunk; at duty 1 the chunks run back to back. Either way every visit counts.
+    assert (stats["rested_s"] > 0) is (duty < 1.0)
+    _assert_equal_to_full_recompute()
