@@ -4,8 +4,9 @@ SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,0
 process-wide write lock only after that commit returns, so every writer of the process (the group-commit intake
 writer too) queued behind a checkpoint: ~50 ms of CPU on the 1M-case file, and 341 ms once a WAL had grown behind
 a long read. Write connections turn the automatic checkpoint off (`PRAGMA wal_autocheckpoint=0`); every
-CHECKPOINT_EVERY write commits, `committed()` wakes one daemon thread per process, which runs a PASSIVE checkpoint
-on a connection of its own: it copies what no reader still needs, and blocks no writer and no reader.
+CHECKPOINT_EVERY write commits (or CHECKPOINT_INTERVAL_S after the last wake-up), `committed()` wakes one daemon
+thread per process, which runs a PASSIVE checkpoint on a connection of its own: it copies what no reader still
+needs, and blocks no writer and no reader.
 
 The thread opens the file with `mode=rw`: it never creates a database that was removed meanwhile (tests, restore).
 What a process leaves in the WAL when it ends is copied by the next checkpoint, or by SQLite itself when the
@@ -17,14 +18,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY = 64  # write commits; a commit writes a few pages, so about SQLite's own 1,000-page interval
+CHECKPOINT_EVERY = 64  # write commits; an intake commit writes a few pages, so about SQLite's own 1,000-page interval
+# ... or this long after the last checkpoint, whichever comes first: a metrics rollup chunk at 1M cases writes
+# ~2,000 pages, so 64 of them grew the WAL to 85,000 frames (340 MB), and every page read in every process of the
+# host then searched that many frames' wal-index (the queue page's p95 rose from 35 to 59 ms during a catch-up).
+CHECKPOINT_INTERVAL_S = 0.1
 
 _lock = threading.Lock()
 _commits = 0
+_last = 0.0  # time.monotonic() of the last wake-up
 _pending: set[str] = set()
 _wake = threading.Event()
 _thread: threading.Thread | None = None
@@ -33,11 +40,13 @@ stats = {"checkpoints": 0, "errors": 0}
 
 def committed(path: str) -> None:
     """A write transaction on the database file `path` committed (called after the write lock is released)."""
-    global _commits, _thread
+    global _commits, _thread, _last
     with _lock:
         _commits += 1
-        if _commits % CHECKPOINT_EVERY:
+        at = time.monotonic()
+        if _commits < CHECKPOINT_EVERY and at - _last < CHECKPOINT_INTERVAL_S:
             return
+        _commits, _last = 0, at
         _pending.add(path)
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="casemgr-wal-checkpoint", daemon=True)
