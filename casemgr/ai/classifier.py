@@ -107,6 +107,18 @@ def build_target_model(lexicon: str, C: float = 2.0) -> Any:  # noqa: N803 - sci
     )
 
 
+def build_target_ensemble(lexicon: str, C: float = 2.0) -> ProbaEnsemble:  # noqa: N803 - scikit-learn's name
+    """Intent: the class-balanced word+char LR above times the category ensemble's NB-weighted LR on word
+    1-2grams (product of experts, equal weights), raw argmax. NBLR sees the words through per-class NB
+    log-count ratios, so its errors differ from the LR's: in 5-fold CV on the 500 annotated complaints,
+    seeds 0-4, intent macro-F1 0.654 -> 0.688 (better on every seed, README). Urgency is not helped (every
+    mix with an NB-type member lost 0.01-0.35: its ordinal levels and 'normal' majority pull NB members
+    the wrong way), so urgency keeps the single LR."""
+    nblr = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
+                         NBLogisticRegression(C=4))
+    return ProbaEnsemble(members=[build_target_model(lexicon, C), nblr], combine="geometric")
+
+
 def _softmax_sharpen(p: np.ndarray, temperature: float) -> np.ndarray:
     logp = np.log(np.clip(p, 1e-9, 1.0)) / temperature
     logp -= logp.max(axis=1, keepdims=True)
