@@ -107,3 +107,48 @@ def test_ai_eval_cli_reports_the_contract_fields(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["ai", "eval", "--data", str(data), "--text", "narrative", "--label", "intent",
                                    "--target", "mood", "--json"])
     assert bad.exit_code == 2 and "unknown target" in bad.output
+
+
+CLEAR = {
+    # (text, urgency level, intent): plain cases under the issue-17 guidelines, written for this test
+    "foreclosure": ("My mortgage servicer scheduled a foreclosure sale of my home for next week even though my loan "
+                    "modification application is still under review. Please stop the foreclosure sale.",
+                    "critical", "hardship_modification"),
+    "collector": ("A debt collector keeps calling me ten times a day at work and threatened to have me arrested. "
+                  "Please make the collector stop calling and harassing me.",
+                  "critical", "stop_collector_conduct"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLEAR))
+def test_urgency_and_intent_carry_their_cue_words_and_are_not_capped(name: str) -> None:
+    """The urgency and intent models are linear models over word + char columns: their evidence is read from
+    the word coefficients. Before that, both had no evidence on every text and were capped at 0.45."""
+    from casemgr.ai.providers.local import NO_EVIDENCE_CONFIDENCE
+    text, level, intent = CLEAR[name]
+    c = LocalProvider().classify(text)
+    for field, expected in ((c.urgency, level), (c.intent, intent)):
+        assert field is not None and field.label == expected, (name, field)
+        cues = [e for e in field.evidence if " " not in e]
+        assert cues and all(w in text.lower() for w in cues), field.evidence  # cue words of this text (or their stems)
+        assert any(len(e) > 40 and e in text for e in field.evidence), field.evidence  # and the sentence holding them
+        assert field.confidence > NO_EVIDENCE_CONFIDENCE, field
+
+
+@pytest.mark.no_db  # runs no SQL: left out of the PostgreSQL run
+def test_linear_member_lift_reads_only_word_columns_and_handles_binary_models() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    from casemgr.ai.evidence import _lift
+
+    texts = ["refund my fee please", "fee refund now", "stolen identity fraud", "fraud on my identity"] * 3
+    labels = ["refund", "refund", "fraud", "fraud"] * 3
+    model = make_pipeline(make_union(TfidfVectorizer(), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3))),
+                          LogisticRegression()).fit(texts, labels)
+    for label, cue, other in (("refund", "refund", "fraud"), ("fraud", "fraud", "refund")):
+        vocab, lift = _lift(model, label)
+        assert len(lift) == len(vocab)  # the char columns that follow are not read as words
+        assert lift[vocab[cue]] > 0 > lift[vocab[other]]
+    assert _lift(model, "no-such-label") is None
