@@ -125,7 +125,8 @@ def test_refresh_in_steps_counts_only_the_new_visits_and_a_full_rebuild_counts_t
         finished = s.execute(text("SELECT count(*) FROM stage_history WHERE left_at IS NOT NULL")).scalar_one()
         in_epoch = s.execute(text("SELECT count(*) FROM stage_history WHERE left_at IS NOT NULL AND rolled_epoch = :e"),
                              {"e": after["epoch"]}).scalar_one()
-    assert after["epoch"] == before["epoch"] + 1 and not after["rebuilding"]
+    # The rebuild recounted the counted visits without writing them: same epoch, every visit still counted in it.
+    assert after["epoch"] == before["epoch"] and not after["rebuilding"]
     assert in_epoch == finished
     _assert_equal_to_full_recompute()
 
@@ -231,4 +232,69 @@ def test_a_backlog_rests_between_full_chunks_unless_the_duty_is_one(duty: float,
     assert stats["transactions"] >= 2
     # Paced: a rest after each full chunk; at duty 1 the chunks run back to back. Either way every visit counts.
     assert (stats["rested_s"] > 0) is (duty < 1.0)
+    _assert_equal_to_full_recompute()
+
+
+@pytest.mark.parametrize("per_read", [3, 100_000])
+def test_a_full_rebuild_repairs_the_rollups_without_writing_a_visit(per_read: int, monkeypatch) -> None:
+    """A rebuild recounts what is counted (after a change of SLA targets, or to repair drift) and swaps the rows
+    in, day range by day range: no stage_history row is written (at 1M cases rewriting them all held the writer
+    for minutes), rows of days no visit has any more go, and visits finished meanwhile are counted after it."""
+    rng = random.Random(13)
+    monkeypatch.setattr(rollup, "FIRST_READ", per_read)  # many small reads, or one
+    monkeypatch.setattr(rollup, "TXN_BUDGET_S", 1e-6)  # one day per swap transaction
+    ids = _make_cases(rng, 10)
+    for _ in range(40):
+        _random_move(rng, ids)
+    rollup.roll_pending()
+    _assert_equal_to_full_recompute()
+    with write_session() as s:  # drift: a wrong count, a row for a day without visits, a lost row
+        s.execute(text("UPDATE metric_stage_daily SET n = n + 5, breached = breached + 1 "
+                       "WHERE day = (SELECT min(day) FROM metric_stage_daily)"))
+        s.execute(text("DELETE FROM metric_stage_daily WHERE day = (SELECT max(day) FROM metric_stage_daily)"))
+        s.add(MetricStageDaily(day=(now() - timedelta(days=900)).date(), case_type="complaint", stage="triage",
+                               bucket=3, n=7, seconds=70.0, with_sla=7, breached=2))
+    assert _stored() != _expected()
+    with read_session() as s:
+        rows_before = s.execute(text("SELECT id, rolled_epoch FROM stage_history ORDER BY id")).all()
+        epoch = rollup.state(s)["epoch"]
+    rollup.start_rebuild()
+    while not _random_move(rng, ids):  # finished while rebuilding: not claimed until the swap ends
+        pass
+    stats = rollup.roll_pending()
+    assert stats["reads"] >= (2 if per_read == 3 else 1) and stats["transactions"] >= 3
+    assert stats["visits"] >= 1  # the new visit, claimed after the rebuild
+    _assert_equal_to_full_recompute()
+    with read_session() as s:
+        after = rollup.state(s)
+        rows_after = dict(s.execute(text("SELECT id, rolled_epoch FROM stage_history")).all())
+    assert after["epoch"] == epoch and not after["rebuilding"]
+    assert all(rows_after[i] == e for i, e in rows_before if e)  # no counted visit row rewritten
+
+
+def test_a_rebuild_restarted_meanwhile_wins_over_the_stale_one(monkeypatch) -> None:
+    """A rebuild that read the counted set before another rebuild started must not swap its stale tally in."""
+    rng = random.Random(17)
+    ids = _make_cases(rng, 6)
+    for _ in range(20):
+        _random_move(rng, ids)
+    rollup.roll_pending()
+    rollup.start_rebuild()
+    real_recount = rollup._recount
+    restarted: list[int] = []
+
+    def recount_then_restart(epoch: int, stats: dict[str, Any]) -> Any:
+        tally = real_recount(epoch, stats)
+        if not restarted:  # meanwhile: the rebuild ends elsewhere, visits are claimed, a new rebuild starts
+            with write_session() as s:
+                rollup.put_state(s, {"rebuilding": False})
+            while not _random_move(rng, ids):
+                pass
+            rollup.roll_pending()
+            restarted.append(rollup.start_rebuild())
+        return tally
+
+    monkeypatch.setattr(rollup, "_recount", recount_then_restart)
+    rollup.roll_pending()
+    assert restarted
     _assert_equal_to_full_recompute()
