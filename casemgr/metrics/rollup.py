@@ -321,11 +321,14 @@ def _rebuild(stats: dict[str, Any]) -> None:
         per = max(1, min(366, int(per * min(TXN_BUDGET_S / max(spent, 1e-4), 4.0))))
 
 
-def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -> dict[str, Any]:
+def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None,
+                 duty: float | None = None) -> dict[str, Any]:
     """Add every pending visit to the rollups in write transactions of about TXN_BUDGET_S each: the pending ids
     and their values are read in a read session, then claimed and added under the write lock. Stops after
-    `max_chunks` chunks or `max_s` seconds (at least one chunk runs). Returns {"visits", "transactions", "chunk"
-    (the last chunk size), "more" (stopped by a limit, visits may be left), "rested_s" (paced: casemgr/jobs/pacing.py)}."""
+    `max_chunks` chunks or `max_s` seconds (at least one chunk runs); `duty` overrides CASEMGR_BACKGROUND_DUTY for
+    the chunks (a bench settling a fresh import before its traffic runs them back to back). Returns {"visits",
+    "transactions", "chunk" (the last chunk size), "more" (stopped by a limit, visits may be left), "rested_s"
+    (paced: casemgr/jobs/pacing.py), "reads" (a rebuild's recount)}."""
     from casemgr.db import read_session, write_session
 
     stats: dict[str, Any] = {"visits": 0, "transactions": 0, "chunk": FIRST_CHUNK, "more": False, "rested_s": 0.0,
@@ -356,7 +359,7 @@ def roll_pending(*, max_chunks: int | None = None, max_s: float | None = None) -
         spent = time.monotonic() - started
         stats["transactions"] += 1
         if len(visits) >= chunk:  # a full chunk: more may be pending, so rest before the next (casemgr/jobs/pacing.py)
-            stats["rested_s"] += rest_after(time.monotonic() - began)
+            stats["rested_s"] += rest_after(time.monotonic() - began, duty)
         if claimed is None:  # a rebuild started meanwhile: recount and swap, then claim again
             with read_session() as rs:
                 if state(rs)["rebuilding"]:
