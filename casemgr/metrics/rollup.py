@@ -120,7 +120,7 @@ def full_rows(session: Session) -> tuple[list[dict[str, Any]], int]:
     from casemgr.cases.models import StageHistory
 
     tally = Tally()
-    q = select(StageHistory.case_type, StageHistory.stage, epoch_seconds(session, StageHistory.entered_at),
+    q = select(col(StageHistory.case_type), col(StageHistory.stage), epoch_seconds(session, StageHistory.entered_at),
                epoch_seconds(session, StageHistory.left_at)).where(col(StageHistory.left_at).is_not(None))
     for ct, stage, entered, left in session.execute(q).yield_per(50_000):
         tally.add(ct, stage, entered, left)
@@ -168,7 +168,7 @@ def pending(session: Session, epoch: int, limit: int | None = None) -> list[Visi
 def pending_query(session: Session, epoch: int, limit: int | None = None) -> Any:
     from casemgr.cases.models import StageHistory
 
-    q = select(col(StageHistory.id), StageHistory.case_type, StageHistory.stage,
+    q = select(col(StageHistory.id), col(StageHistory.case_type), col(StageHistory.stage),
                epoch_seconds(session, StageHistory.entered_at), epoch_seconds(session, StageHistory.left_at)) \
         .where(col(StageHistory.left_at).is_not(None), col(StageHistory.rolled_epoch) < epoch)
     return q if limit is None else q.limit(limit)
@@ -178,7 +178,7 @@ def counted_query(session: Session, epoch: int, after: int = 0, limit: int | Non
     """Finished visits counted in `epoch`, in id order from `after` on, through the same partial index."""
     from casemgr.cases.models import StageHistory
 
-    q = select(col(StageHistory.id), StageHistory.case_type, StageHistory.stage,
+    q = select(col(StageHistory.id), col(StageHistory.case_type), col(StageHistory.stage),
                epoch_seconds(session, StageHistory.entered_at), epoch_seconds(session, StageHistory.left_at)) \
         .where(col(StageHistory.left_at).is_not(None), col(StageHistory.rolled_epoch) == epoch,
                col(StageHistory.id) > after).order_by(col(StageHistory.id))
