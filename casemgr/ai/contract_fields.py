@@ -28,14 +28,31 @@ DATE_RE = re.compile(
     rf"(?P<mdy>{_MONTH_RE}\s+(?P<d1>\d{{1,2}}){_ORD},?\s+(?P<y1>\d{{4}}))"
     rf"|(?P<dmy>(?P<d2>\d{{1,2}}){_ORD}\s+(?:day\s+of\s+)?(?P<m2>{_MONTH_RE}),?\s+(?:A\.D\.\s+)?(?P<y2>\d{{4}}))"
     rf"|(?P<iso>(?P<y3>\d{{4}})-(?P<m3>\d{{1,2}})-(?P<d3>\d{{1,2}}))"
-    rf"|(?P<num>(?P<m4>\d{{1,2}})/(?P<d4>\d{{1,2}})/(?P<y4>\d{{2,4}}))",
+    rf"|(?P<num>(?<![\d/-])(?P<m4>\d{{1,2}})(?P<sep>[/-])(?P<d4>\d{{1,2}})(?P=sep)(?P<y4>\d{{2,4}})(?![\d/-]))",
     re.IGNORECASE,
 )
-_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-              "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20, "twenty-four": 24,
-              "thirty-six": 36, "thirty": 30, "forty-five": 45,
-              "forty five": 45, "sixty": 60, "ninety": 90, "one hundred twenty": 120, "one hundred eighty": 180}
-_NUM = r"(?:\d+|" + "|".join(sorted(map(re.escape, _NUM_WORDS), key=len, reverse=True)) + r")"
+_UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def _number_words() -> dict[str, int]:
+    """Written-out numbers as contracts spell them: 1-99 ("twenty-four", "twenty four") and the notice lengths
+    counted in hundreds ("one hundred twenty", "one hundred and eighty")."""
+    words = {w: i for i, w in enumerate(_UNITS, start=1)} | {w: i for i, w in enumerate(_TEENS, start=10)}
+    for t, tens in enumerate(_TENS, start=2):
+        words[tens] = t * 10
+        for u, unit in enumerate(_UNITS, start=1):
+            words[f"{tens}-{unit}"] = words[f"{tens} {unit}"] = t * 10 + u
+    for rest in ("twenty", "eighty", "fifty", "sixty"):
+        words[f"one hundred {rest}"] = words[f"one hundred and {rest}"] = 100 + words[rest]
+    return words
+
+
+_NUM_WORDS = _number_words()
+# Built by structure, not as one alternative per word: 180 alternatives made every period regex ~40% slower.
+_NUM = (rf"(?:\d+|one\s+hundred\s+(?:and\s+)?(?:twenty|eighty|fifty|sixty)|(?:{'|'.join(_TENS)})(?:[\s-](?:{'|'.join(_UNITS)}))?|"
+        rf"{'|'.join(_TEENS)}|{'|'.join(_UNITS)})")
 _QTY = rf"(?P<n>{_NUM})(?:\s*\((?P<d>\d+)\))?"
 
 
@@ -45,7 +62,7 @@ def _qty(m: re.Match[str]) -> int | None:
 
 
 def _to_int(s: str) -> int | None:
-    s = s.lower().strip()
+    s = " ".join(s.lower().split())
     if s.isdigit():
         return int(s)
     return _NUM_WORDS.get(s)
@@ -73,7 +90,10 @@ def parse_date(m: re.Match[str]) -> date | None:
         if m.group("iso"):
             return date(int(m.group("y3")), int(m.group("m3")), int(m.group("d3")))
         if m.group("num"):
-            return date(_year(m.group("y4")), int(m.group("m4")), int(m.group("d4")))
+            first, second = int(m.group("m4")), int(m.group("d4"))
+            if first > 12 >= second:  # "29/3/18": day first, as non-US contracts write it
+                first, second = second, first
+            return date(_year(m.group("y4")), first, second)
     except ValueError:
         return None
     return None
@@ -107,6 +127,19 @@ def clean_contract(text: str) -> str:
     return _FOOTER_RE.sub(" ", text)
 
 
+# 'shall commence as of April 1, 2018 (the "Effective Date")': the date the contract itself names the Effective Date
+# wins over the date it was signed on, wherever the definition stands.
+_DEFINED_EFFECTIVE = re.compile(r",?\s*\(\s*(?:the\s+|hereinafter\s+)?[\"“']?\s*effective\s+date\s*[\"”']?\s*\)", re.IGNORECASE)
+
+
+def _defined_effective_date(flat: str) -> date | None:
+    for m in _DEFINED_EFFECTIVE.finditer(flat):
+        before = list(DATE_RE.finditer(flat, max(0, m.start() - 30), m.start()))
+        if before and before[-1].end() >= m.start() - 1:
+            return parse_date(before[-1])
+    return None
+
+
 def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
     head = _squash(text[:6000])
     dates = _dates_in(head)
@@ -115,8 +148,8 @@ def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
         tail = _squash(text[-6000:])
         dates = [(len(head) + 1, d) for _, d in _dates_in(tail)[:1]]
     agreement = dates[0][1] if dates else None
-    effective = None
-    for m in _EFFECTIVE_CUES.finditer(head):
+    effective = _defined_effective_date(_squash(text))
+    for m in _EFFECTIVE_CUES.finditer(head) if effective is None else ():
         near = [d for pos, d in dates if m.start() <= pos <= m.end() + 80]
         if near:
             effective = near[0]
@@ -124,7 +157,7 @@ def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
     if effective is None:
         # A defined term "Effective Date" elsewhere ("The Effective Date shall be June 1, 2020").
         full = _squash(text)
-        m = re.search(r"effective date[^.]{0,60}?(?:shall be|means|is|of)\s+", full, re.IGNORECASE)
+        m = re.search(r"(?:effective|commencement) date[^.]{0,60}?(?:shall be|will be|means|is|of)\s+", full, re.IGNORECASE)
         if m:
             near = [d for pos, d in _dates_in(full[m.end() : m.end() + 60])]
             effective = near[0] if near else None
@@ -132,10 +165,12 @@ def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
 
 
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-             "ninth": 9, "tenth": 10, "fifteenth": 15, "twentieth": 20}
+             "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "fifteenth": 15, "twentieth": 20,
+             "twenty-fifth": 25, "thirtieth": 30}
 # A sentence about the term. Sentences are split first (a period not followed by a digit, so "2.5 years" stays
 # whole): one regex scanning "[^.]*keyword[^.]*" from every position was quadratic on long sentences (0.6 s/contract).
-_TERM_WORD = re.compile(r"\b(?:term|expire\w*|in effect|in force|remain (?:effective|in)|continue|(?:contract|service|services|"
+_TERM_WORD = re.compile(r"\b(?:term|expire\w*|in(?:to)? (?:full )?(?:force|effect)|remain (?:effective|in|valid)|continue|"
+                        r"(?:contract|service|services|"
                         r"license|engagement) period|termination date|expiration date|contract end)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?!\d)")
 _ANNIV_RE = re.compile(
@@ -146,12 +181,15 @@ _PERIOD_RE = re.compile(
     # "three (3) months prior written notice" or "within 30 days after" is a notice, not the term.
     rf"(?<![\w-]){_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?:full\s+)?(?:calendar\s+)?(?P<unit>year|month)s?\b"
     rf"(?!'?\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice|the\s+date\s+of\s+notice)))(?:\s+(?:from|after|following|thereafter|commencing|beginning)|"
-    rf"\s*\(|\s+period|\s+term|\s+duration|\.|,|\s+unless|\s+and)",
+    rf"\s*\(|\s+period|\s+term|\s+duration|\.|,|;|\s+unless|\s+and|\s+or\b)",
     re.IGNORECASE,
 )
 _UNTIL_RE = re.compile(
-    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through(?:\s+to)?|extended\s+to|to|up\s+to\s+and\s+including)"
-    r"(?:\s+date)?\s*:?\s+(?:on\s+|upon\s+|at\s+|as\s+of\s+)?(?:the\s+)?"
+    r"(?:expir\w*|terminat\w*|end(?:s|ing)?|conclud\w*|until|through(?:\s+to|\s+and\s+including)?|extended\s+to|to|"
+    r"up\s+to\s+and\s+including)"
+    # "expire at midnight on", "end at 11:59 p.m. (Eastern Time) on": the hour does not move the date
+    r"(?:\s+date)?\s*:?\s+(?:at\s+(?:midnight|(?:11:59|5:00|12:00)\s*[ap]\.?m\.?)(?:\s*\([^)]{0,30}\))?\s+(?:on|of)\s+)?"
+    r"(?:on\s+|upon\s+|at\s+|as\s+of\s+)?(?:the\s+)?"
     r"(?:date\s+of\s+)?",
     re.IGNORECASE,
 )
@@ -161,7 +199,8 @@ _END_OF_YEAR_RE = re.compile(r"(?:until|through|to)\s+the\s+end\s+of\s+(?:(?P<ye
 
 _STRONG_TERM = re.compile(
     r"term of this agreement|initial term|\(the \W?term\W?\)|\bterm\W? (?:shall )?means?|this agreement (?:shall|will) "
-    r"(?:commence|continue|remain|expire|terminate|be (?:effective|in effect|for))|term of the agreement|"
+    r"(?:commence|begin|continue|remain|expire|terminate|come into (?:force|effect)|"
+    r"be (?:effective|in effect|in full force|for))|term of the agreement|"
     r"termination date|expiration date|contract end|(?:contract|service|services|license|engagement)\s+(?:period|term)\W?\s+"
     r"(?:shall\s+)?means?",
     re.IGNORECASE,
@@ -180,12 +219,28 @@ def expiration_date(text: str, effective: date | None) -> str | None:
             or _expiration_from(sentences, effective))
 
 
+# "expire upon the later of (a) the end of the 2022/23 season and (b) the last day in February, 2023": a month's last
+# day is a date too, and in a "later of" list it is the one fixed date CUAD records.
+_MONTH_END = re.compile(rf"\blast\s+day\s+(?:of|in)\s+(?:the\s+month\s+of\s+)?(?P<mon>{_MONTH_RE}),?\s+(?P<year>\d{{4}})\b",
+                        re.IGNORECASE)
+
+
+def _month_end(m: re.Match[str]) -> date | None:
+    mon = _month(m.group("mon"))
+    return date(int(m.group("year")), mon, 1) + relativedelta(months=1, days=-1) if mon else None
+
+
 def _explicit_end(sentences: list[str]) -> str | None:
     for sent in sentences:
         for u in _UNTIL_RE.finditer(sent):
             ds = _dates_in(sent[u.end() : u.end() + 40])
             if ds and ds[0][0] <= 3:
                 return ds[0][1].isoformat()
+            last = _MONTH_END.search(sent, u.end(), u.end() + 150)
+            if last and (last.start() - u.end() <= 3 or re.match(r"(?:the\s+)?later\s+of", sent[u.end():], re.IGNORECASE)):
+                got = _month_end(last)
+                if got:
+                    return got.isoformat()
     return None
 
 
@@ -194,8 +249,12 @@ def _explicit_end(sentences: list[str]) -> str | None:
 _TIED_BEFORE = re.compile(r"(?:initial\s+term|term\s+of\s+this\s+agreement|this\s+agreement|the\s+term|in\s+(?:full\s+)?"
                           r"(?:force|effect)(?:\s+and\s+effect)?|continue|remain\s+\w+|expire|duration|be\s+for|"
                           r"have\s+an?\s+(?:initial\s+)?term)[^.;]{0,60}?(?:for|of)\s+(?:an?\s+(?:initial\s+)?(?:period|term)\s+of\s+|"
-                          r"(?:a|the)\s+(?:further\s+)?)?$", re.IGNORECASE)
-_TAIL_AFTER = re.compile(r"^[^.;]{0,40}?(?:following|after|from)\s+(?:the\s+)?(?:expir|terminat|end\s+of)|^[^.;]{0,20}?"
+                          r"(?:a|the)\s+(?:further\s+)?)?$"
+                          # "The Term shall be three (3) years", "the initial term is five years"
+                          r"|(?:the\s+|initial\s+)term\s+(?:of\s+this\s+agreement\s+)?(?:shall|will)\s+be\s+$"
+                          r"|(?:the\s+|initial\s+)term\s+(?:of\s+this\s+agreement\s+)?is\s+$", re.IGNORECASE)
+_TAIL_AFTER = re.compile(r"^[^.;]{0,40}?(?:following|after|from)\s+(?:the\s+|its\s+|such\s+|any\s+)?(?:expir|terminat|end\s+of)|"
+                         r"^[^.;]{0,20}?"
                          r"(?:prior|before|notice|written)", re.IGNORECASE)
 _NOT_TERM_SENTENCE = re.compile(r"warrant|confidential|non-?compet|solicit|indemnif|insurance|records|audit|"
                                 r"renew|extend|extension", re.IGNORECASE)
@@ -217,6 +276,20 @@ def _term_period(sent: str) -> tuple[int, relativedelta] | None:
     return best
 
 
+# "shall commence on April 1, 1999 and shall continue for six (6) months", "in full force and effect commencing on
+# January 2, 2020": the sentence says when the term starts, which may differ from the signing or effective date.
+_START_CUE = re.compile(r"(?:commenc\w*|begin\w*|start\w*|come\s+into\s+(?:force|effect)|effective)\s+(?:on\s+|upon\s+|"
+                        r"as\s+of\s+|from\s+|with\s+effect\s+from\s+)?(?:the\s+)?", re.IGNORECASE)
+
+
+def _term_start(sent: str) -> date | None:
+    for m in _START_CUE.finditer(sent):
+        ds = _dates_in(sent[m.end() : m.end() + 40])
+        if ds and ds[0][0] <= 3:
+            return ds[0][1]
+    return None
+
+
 def _expiration_from(sentences: list[str], effective: date | None) -> str | None:
     perpetual = None
     candidates: list[tuple[int, int, date]] = []
@@ -224,17 +297,18 @@ def _expiration_from(sentences: list[str], effective: date | None) -> str | None
         e = _END_OF_YEAR_RE.search(sent)
         if e and (e.group("year") or effective):
             return date(int(e.group("year")) if e.group("year") else effective.year, 12, 31).isoformat()  # type: ignore[union-attr]
-        if effective is None:
+        start = _term_start(sent) or effective
+        if start is None:
             continue
         a = _ANNIV_RE.search(sent)
         if a:
             n = _ORDINALS.get((a.group("ord") or "").lower()) or _to_int(a.group("num") or a.group("n") or "")
             if n:
-                candidates.append((2, -i, effective + relativedelta(years=n)))
-        if re.search(r"\b(?:term|effect|force|expire|continue|duration)\b", sent, re.IGNORECASE):
+                candidates.append((2, -i, start + relativedelta(years=n)))
+        if re.search(r"\b(?:term|effect|force|expire|continue|duration|valid)\b", sent, re.IGNORECASE):
             got = _term_period(sent)
             if got and got[0] > 0:
-                candidates.append((got[0], -i, effective + got[1]))
+                candidates.append((got[0], -i, start + got[1]))
         if perpetual is None and re.search(r"\bperpetu\w+|\bin perpetuity|indefinite", sent, re.IGNORECASE):
             perpetual = "perpetual"
     if candidates:  # the surest tie wins; among equals, the first sentence
@@ -263,12 +337,22 @@ _RENEW_PERIOD = re.compile(
 _RENEW_WITH_PERIOD = re.compile(
     r"(?:renew\w*|extend\w*|extension\s+(?:period|term)s?|prolong\w*)\b[^.;,()]{0,40}?(?:for|by|on)\s+(?:the\s+|up\s+to\s+)?(?:"
     r"(?:additional|successive|further|subsequent|renewal|consecutive|like|similar|another|each)\s+)*"
-    r"(?:(?:terms?|periods?)\s+of\s+)?", re.IGNORECASE,
+    r"(?:(?:terms?|periods?)\s+of\s+)?"
+    # "... on each anniversary, for a renewal term of one year": the renewal's own length, named as such
+    r"|\b(?:renewal|extension)\s+(?:term|period)s?\s+(?:(?:of|shall\s+be|will\s+be|is)\s+)+", re.IGNORECASE,
 )
+# "extended warranty coverage for an additional twenty-four (24) months", an insurance policy renewed each year:
+# something else than the agreement is extended.
+_NOT_AGREEMENT_RENEWAL = re.compile(r"\bwarrant(?:y|ies)\b|\binsurance\b|\bcoverage\b", re.IGNORECASE)
+# "renew for successive terms of the same duration", "for a like term": as long as the initial term.
+_SAME_AS_INITIAL = re.compile(r"(?:renew\w*|extend\w*)\b[^.;]{0,60}?\b(?:(?:same|equal|identical|like)\s+(?:duration|length|"
+                              r"period|term)|like\s+(?:terms|periods))", re.IGNORECASE)
 _NOTICE_CUE = re.compile(r"prior|notice|before", re.IGNORECASE)
 _OPEN_ENDED = re.compile(
     r"(?:renew\w*|continu\w*|remain\w*)\s+(?:\w+\s+){0,6}?(?:for\s+an\s+unlimited\s+period|indefinitely|"
-    r"until\s+(?:it\s+is\s+)?terminated|in\s+perpetuity|perpetually)",
+    r"until\s+(?:it\s+is\s+)?terminated|in\s+perpetuity|perpetually)"
+    # "for an initial term of one (1) year (Initial Term) and indefinitely after that until terminated"
+    r"|\bindefinitely\s+(?:after\s+that|thereafter)|\bthereafter\s+indefinitely",
     re.IGNORECASE,
 )
 
@@ -277,7 +361,7 @@ def renewal_term(text: str) -> str | None:
     """ "successive N units" (renews by itself), "N units" (a renewal the parties may choose), "perpetual", or None."""
     flat = _squash(text)
     for sent in _SENTENCE_END.split(flat):
-        if not _RENEW_WORD.search(sent) and not _OPEN_ENDED.search(sent):
+        if (not _RENEW_WORD.search(sent) and not _OPEN_ENDED.search(sent)) or _NOT_AGREEMENT_RENEWAL.search(sent):
             continue
         if _YEARLY.search(sent):
             return "successive 1 year"
@@ -293,8 +377,25 @@ def renewal_term(text: str) -> str | None:
                 unit = p.group("unit").lower()
                 prefix = "successive " if _REPEATS.search(sent) else ""
                 return f"{prefix}{n} {unit}{'s' if n != 1 else ''}"
-        if _OPEN_ENDED.search(sent) and re.search(r"automatic|thereafter|renew", sent, re.IGNORECASE):
+        if _SAME_AS_INITIAL.search(sent):
+            initial = _initial_term(flat)
+            if initial:
+                return f"{'successive ' if _REPEATS.search(sent) else ''}{initial}"
+        if _OPEN_ENDED.search(sent) and re.search(r"automatic|thereafter|after\s+that|renew", sent, re.IGNORECASE):
             return "perpetual"
+    return None
+
+
+def _initial_term(flat: str) -> str | None:
+    """The initial term's length as "N units", read from the strong term sentences the expiry uses."""
+    for sent in _SENTENCE_END.split(flat):
+        if not (_TERM_WORD.search(sent) and _STRONG_TERM.search(sent)) or _RENEW_WORD.search(sent):
+            continue
+        got = _term_period(sent)
+        if got and got[0] > 1:  # tied to the agreement's own duration
+            delta = got[1]
+            n, unit = (delta.years, "year") if delta.years else (delta.months, "month")
+            return f"{n} {unit}{'s' if n != 1 else ''}"
     return None
 
 

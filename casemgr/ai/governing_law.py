@@ -49,7 +49,12 @@ _FEDERAL = {"united states", "united states of america", "u.s", "u.s.a", "usa", 
 _STOP_WORDS = {"the", "any", "all", "each", "in", "this", "article", "section", "applicable", "without", "excluding",
                "except", "as", "and", "which", "that", "to", "shall", "notwithstanding", "for", "with", "including",
                "govern", "governing", "law", "laws", "inc", "llc", "ltd", "parties", "party", "agreement", "contract",
-               "its", "such", "other", "than", "regardless", "if", "by", "on", "at", "venue", "jurisdiction"}
+               "its", "such", "other", "than", "regardless", "if", "by", "on", "at", "venue", "jurisdiction",
+               # page furniture and the next heading when the text lost its full stop: "Minnesota Page 5 of 10"
+               "page", "exhibit", "schedule", "annex", "appendix", "attachment", "notices", "notice", "entire",
+               "miscellaneous", "severability", "waiver", "assignment", "counterparts", "headings", "arbitration"}
+# "State of Washington, U.S.A.": the country after a state or region is not part of its name.
+_TRAILING_COUNTRY = re.compile(r"(?<=\w)[\s,]+(?:U\.?S\.?A?\.?|USA|United\s+States(?:\s+of\s+America)?)\.?$")
 # Capitalised words that head a clause, not a place: "Governing Law", "Applicable Law", "Choice of Law".
 _NOT_FIRST = {"governing", "applicable", "choice", "disputes", "dispute", "arbitration", "incorporate", "relevant",
               "local", "federal", "common", "international", "foreign", "domestic", "escrow", "ich"}
@@ -71,7 +76,7 @@ def _clean(raw: str) -> str | None:
     # A trailing "of"/"and"/"the" belongs to what was cut off.
     while words and words[-1].strip(".,").lower() in {"of", "and", "the"}:
         words.pop()
-    name = " ".join(words).strip(" .,;:")
+    name = _TRAILING_COUNTRY.sub("", " ".join(words)).strip(" .,;:")
     if words and words[0].strip(".,").lower() in _STOP_WORDS | _NOT_FIRST:
         return None
     if not name or name.lower() in _NOT_PLACES or not re.search(r"[A-Za-z]{2}", name):

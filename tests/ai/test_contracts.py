@@ -288,3 +288,82 @@ def test_an_explicit_end_date_wins_even_with_a_stray_dot() -> None:
     text = ("This Pilot Agreement is made as of March 19, 2020. This Agreement shall be in effect until March 18. 2021, "
             "unless sooner terminated by either party upon thirty (30) days written notice.")
     assert extract_fields(text)["expiration_date"] == "2021-03-18"
+
+
+@pytest.mark.parametrize(("text", "expiry"), [
+    # the term sentence names its own start date, later than the signing date
+    ("This Hosting Agreement is made as of April 6, 1999. The term of this Agreement shall commence upon May 1, 1999 "
+     "and shall continue for a period of six (6) months, unless earlier terminated.", "1999-11-01"),
+    # "or until ...": the period still ends the term
+    ("This Consulting Agreement is made as of March 3, 2020. This Agreement shall be in full force and effect commencing "
+     "on April 2, 2020 and shall remain in effect for one (1) year or until Consultant completes the services.",
+     "2021-04-02"),
+    ("13.1 This Agreement shall come into force as of January 1, 2013 and remain valid for 1 year.", "2014-01-01"),
+    # a survival period "after its termination" is not the term
+    ("This Agreement is dated May 2, 2017. The duty to disclose continues during the term of this Agreement and for two "
+     "years after its termination. The term of this Agreement commences on the date hereof and shall continue in effect "
+     "until the fourth (4th) anniversary of the date hereof.", "2021-05-02"),
+    # written-out numbers beyond twelve
+    ("This Lease Agreement is made as of June 1, 2010. The term of this Agreement shall be for a period of thirteen "
+     "years from the date hereof.", "2023-06-01"),
+    ("This Supply Agreement is made as of June 1, 2010. This Agreement shall remain in effect for forty-eight months "
+     "from the date hereof.", "2014-06-01"),
+    # "The Term shall be N years" is tied to the agreement; a records period under "the term" is not
+    ("This Agreement is made as of July 1, 2015. During the term, Licensee shall keep records for five (5) years. "
+     "The Term shall be three (3) years.", "2018-07-01"),
+    # the hour of expiry does not hide the date
+    ("This Agreement is made as of July 1, 2015. This Agreement shall expire at midnight on December 30, 2022.",
+     "2022-12-30"),
+    # the last day of a month, the fixed date of a "later of" list
+    ('This Sponsorship Agreement is entered into as of November 27, 2017. The term of this Agreement (the "Term") shall '
+     'commence as of April 1, 2018 (the "Effective Date") and shall expire upon the later of: (a) the conclusion of the '
+     '2022/23 season and (b) the last day in February, 2023.', "2023-02-28"),
+    # dates written with dashes
+    ("Content License Agreement 03/24/06. Contract start: 04-01-06 Contract end: 04-01-08", "2008-04-01"),
+])
+def test_expiration_date_phrasings(text: str, expiry: str) -> None:
+    assert extract_fields(text)["expiration_date"] == expiry
+
+
+def test_effective_date_named_by_the_contract() -> None:
+    # The defined "Effective Date" wins over the signing date; "commencement date ... will be" defines it too.
+    text = ('This Sponsorship Agreement is entered into as of November 27, 2017. The Term shall commence as of April 1, '
+            '2018 (the "Effective Date").')
+    assert extract_fields(text)["effective_date"] == "2018-04-01"
+    text = ("Outsourcing Agreement, May 2, 2004. 1.4 Contract Term The commencement date for this contract will be 16th "
+            "June 2004. The initial term of the contracted agreement is 5 years from the commencement date.")
+    f = extract_fields(text)
+    assert (f["effective_date"], f["expiration_date"]) == ("2004-06-16", "2009-06-16")
+
+
+def test_day_first_numeric_dates_and_an_open_ended_term() -> None:
+    text = ("Distributor Agreement dated 29/3/18. This agreement begins on the Commencement Date and shall continue for "
+            "an initial term of one (1) years (Initial Term) and indefinitely after that until terminated by either party "
+            "giving at least twelve (12) months' prior written notice.")
+    f = extract_fields(text)
+    assert (f["agreement_date"], f["expiration_date"], f["renewal_term"]) == ("2018-03-29", "2019-03-29", "perpetual")
+
+
+@pytest.mark.parametrize(("clause", "renewal"), [
+    # "of the same duration": as long as the initial term
+    ('This Agreement shall be for a period of five (5) years commencing upon the Effective Date (the "Initial Term"). '
+     "Upon the expiry of the Initial Term this Agreement shall automatically renew for successive terms of the same "
+     "duration, unless either party gives written notice.", "successive 5 years"),
+    # the renewal's length named as "a renewal term of", after "on each anniversary"
+    ("The term of this Agreement shall be one year from the effective date and will be automatically renewed on each "
+     "anniversary of the effective date, for a renewal term of one year unless either party objects.",
+     "successive 1 year"),
+    # an extended warranty is not a renewal of the agreement
+    ("Distributor shall offer end-users extended warranty coverage for an additional twenty-four (24) months.", None),
+])
+def test_renewal_term_phrasings(clause: str, renewal: str | None) -> None:
+    assert extract_fields(clause)["renewal_term"] == renewal
+
+
+@pytest.mark.parametrize(("clause", "law"), [
+    ("This Agreement shall be governed by and construed under the laws of the State of Minnesota Page 5 of 10", "Minnesota"),
+    ("This Agreement shall be governed by the laws of the State of New Jersey Exhibit A", "New Jersey"),
+    ("This Agreement shall be governed by the laws of the State of Washington U.S.A. The parties agree.", "Washington"),
+])
+def test_governing_law_without_page_furniture(clause: str, law: str) -> None:
+    assert extract_fields(clause)["governing_law"] == law
