@@ -140,15 +140,31 @@ def _defined_effective_date(flat: str) -> date | None:
     return None
 
 
+# '"Effective Date" means the date of last signature': the later of the dates the signatories wrote by their names.
+_LAST_SIGNATURE = re.compile(
+    r"effective\s+date\W{0,3}\s*(?:means|shall\s+mean|is|shall\s+be)\s+the\s+(?:date\s+(?:of\s+(?:the\s+)?last\s+signature|"
+    r"(?:on\s+)?which\s+(?:it|this\s+agreement)\s+(?:is|has\s+been)\s+(?:signed|executed)\s+by\s+(?:both|all|the\s+last))|"
+    r"later\s+of\s+the\s+(?:dates|signature))", re.IGNORECASE)
+_SIGNED = re.compile(r"\bBy\s*:|/s/", re.IGNORECASE)
+
+
+def _last_signature_date(full: str) -> date | None:
+    if not _LAST_SIGNATURE.search(full):
+        return None
+    signed = [d for m in _SIGNED.finditer(full) for _, d in _dates_in(full[m.end() : m.end() + 300])]
+    return max(signed) if signed else None
+
+
 def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
     head = _squash(text[:6000])
+    full = _squash(text)
     dates = _dates_in(head)
     if not dates:
         # Some contracts only carry the date in the signature block at the end.
         tail = _squash(text[-6000:])
         dates = [(len(head) + 1, d) for _, d in _dates_in(tail)[:1]]
     agreement = dates[0][1] if dates else None
-    effective = _defined_effective_date(_squash(text))
+    effective = _defined_effective_date(full) or _last_signature_date(full)
     for m in _EFFECTIVE_CUES.finditer(head) if effective is None else ():
         near = [d for pos, d in dates if m.start() <= pos <= m.end() + 80]
         if near:
@@ -156,7 +172,6 @@ def effective_and_agreement_date(text: str) -> tuple[date | None, date | None]:
             break
     if effective is None:
         # A defined term "Effective Date" elsewhere ("The Effective Date shall be June 1, 2020").
-        full = _squash(text)
         m = re.search(r"(?:effective|commencement) date[^.]{0,60}?(?:shall be|will be|means|is|of)\s+", full, re.IGNORECASE)
         if m:
             near = [d for pos, d in _dates_in(full[m.end() : m.end() + 60])]
@@ -323,7 +338,7 @@ _RENEW_WORD = re.compile(r"\b(?:renew\w*|extend\w*|extension|prolong\w*|year[- ]
 # CUAD writes "successive" only for a renewal that repeats: the word itself, or renewals "each year"; an automatic
 # renewal "for an additional two year period" is "2 years".
 _REPEATS = re.compile(r"successive|consecutive|\beach\b|one\s+or\s+more|\bbasis\b|year[- ]to[- ]year|evergreen|"
-                      r"from\s+time\s+to\s+time|again|(?:year|month)\)?\s+(?:periods|terms)\b", re.IGNORECASE)
+                      r"from\s+time\s+to\s+time|again|succeeding|(?:year|month)\)?\s+(?:periods|terms)\b", re.IGNORECASE)
 _YEARLY = re.compile(r"year[- ]to[- ]year|from\s+year\s+to\s+year|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?"
                      r"(?:annually|every\s+year|each\s+year|for\s+annual\s+(?:periods|terms))", re.IGNORECASE)
 _MONTHLY = re.compile(r"month[- ]to[- ]month|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?(?:for\s+)?monthly\s+"
@@ -334,10 +349,15 @@ _RENEW_PERIOD = re.compile(
     rf"(?P<unit>year|month|week)s?\b(?!\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice)))",
     re.IGNORECASE,
 )
+# "shall thereafter continue for successive one-year terms": a renewal without the word, told from the initial term
+# ("continue for a period of five years") by the "successive"/"additional"/"further" before the period.
+_CONTINUES_FOR_MORE = (r"\bcontinu\w*\b[^.;,()]{0,40}?\b(?:for|by)\s+(?:the\s+)?(?:an?\s+)?(?:(?:additional|successive|further|"
+                       r"subsequent|renewal|consecutive|succeeding)\s+)+(?:(?:terms?|periods?)\s+of\s+)?")
+_CONTINUES_RE = re.compile(_CONTINUES_FOR_MORE, re.IGNORECASE)
 _RENEW_WITH_PERIOD = re.compile(
     r"(?:renew\w*|extend\w*|extension\s+(?:period|term)s?|prolong\w*)\b[^.;,()]{0,40}?(?:for|by|on)\s+(?:the\s+|up\s+to\s+)?(?:"
-    r"(?:additional|successive|further|subsequent|renewal|consecutive|like|similar|another|each)\s+)*"
-    r"(?:(?:terms?|periods?)\s+of\s+)?"
+    r"(?:additional|successive|further|subsequent|renewal|consecutive|succeeding|like|similar|another|each)\s+)*"
+    r"(?:(?:terms?|periods?)\s+of\s+)?|" + _CONTINUES_FOR_MORE +
     # "... on each anniversary, for a renewal term of one year": the renewal's own length, named as such
     r"|\b(?:renewal|extension)\s+(?:term|period)s?\s+(?:(?:of|shall\s+be|will\s+be|is)\s+)+", re.IGNORECASE,
 )
@@ -361,7 +381,8 @@ def renewal_term(text: str) -> str | None:
     """ "successive N units" (renews by itself), "N units" (a renewal the parties may choose), "perpetual", or None."""
     flat = _squash(text)
     for sent in _SENTENCE_END.split(flat):
-        if (not _RENEW_WORD.search(sent) and not _OPEN_ENDED.search(sent)) or _NOT_AGREEMENT_RENEWAL.search(sent):
+        if (not (_RENEW_WORD.search(sent) or _OPEN_ENDED.search(sent) or _CONTINUES_RE.search(sent))
+                or _NOT_AGREEMENT_RENEWAL.search(sent)):
             continue
         if _YEARLY.search(sent):
             return "successive 1 year"
@@ -705,6 +726,9 @@ def _term_value(s: str) -> str:
     s = (s or "").lower().replace("successine", "successive")
     s = re.sub(rf"\b({_NUM})\b(?:\s*\(\d+\))?", lambda m: str(_to_int(m.group(1)) or m.group(1)), s)
     s = re.sub(r"\b(year|month|day|week)s\b", r"\1", s)
+    # "12 months" and "1 year" are one length, and CUAD writes either for "twelve (12) months" (3 answers say
+    # "12 months", others "1 year" for a twelve-month text): whole years are compared as years.
+    s = re.sub(r"\b(\d+) month\b", lambda m: f"{int(m.group(1)) // 12} year" if int(m.group(1)) % 12 == 0 else m.group(0), s)
     return " ".join(s.split())
 
 

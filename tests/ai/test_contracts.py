@@ -355,6 +355,14 @@ def test_day_first_numeric_dates_and_an_open_ended_term() -> None:
      "successive 1 year"),
     # an extended warranty is not a renewal of the agreement
     ("Distributor shall offer end-users extended warranty coverage for an additional twenty-four (24) months.", None),
+    # a renewal without the word: "thereafter continue for successive ... terms"; the initial term is no renewal
+    ("This Agreement shall thereafter continue in effect for successive one-year terms unless terminated.",
+     "successive 1 year"),
+    ("Thereafter this Agreement shall continue in force for further periods of two years unless terminated.",
+     "2 years"),
+    ("This Agreement shall continue for a period of five (5) years from the Effective Date.", None),
+    ("This Agreement shall be renewed automatically for succeeding terms of one (1) year unless either party objects.",
+     "successive 1 year"),
 ])
 def test_renewal_term_phrasings(clause: str, renewal: str | None) -> None:
     assert extract_fields(clause)["renewal_term"] == renewal
@@ -367,3 +375,21 @@ def test_renewal_term_phrasings(clause: str, renewal: str | None) -> None:
 ])
 def test_governing_law_without_page_furniture(clause: str, law: str) -> None:
     assert extract_fields(clause)["governing_law"] == law
+
+
+def test_effective_date_of_the_last_signature() -> None:
+    text = ('Reseller Agreement. By: /s/ A. Smith By: /s/ B. Jones Title Title 4/24/2018 04/25/2018 Date Date '
+            '"Effective Date" means the date of last signature on this Agreement. This Agreement shall commence on the '
+            'Effective Date and shall continue for a period of twelve (12) full calendar months ("Initial Term").')
+    f = extract_fields(text)
+    assert (f["effective_date"], f["expiration_date"]) == ("2018-04-25", "2019-04-25")
+
+
+def test_renewal_scorer_compares_whole_years_as_years() -> None:
+    # "twelve (12) months" extracted, "1 year" answered: one length. 18 months is not 1 year.
+    from casemgr.ai.contract_fields import _term_value
+
+    assert _term_value("successive 12 months") == _term_value("successive 1 year")
+    assert _term_value("24 months") == _term_value("two (2) years")
+    assert _term_value("18 months") != _term_value("1 year")
+    assert _term_value("successive 12 months") != _term_value("12 months")
