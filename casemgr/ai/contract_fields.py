@@ -185,6 +185,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 # A sentence about the term. Sentences are split first (a period not followed by a digit, so "2.5 years" stays
 # whole): one regex scanning "[^.]*keyword[^.]*" from every position was quadratic on long sentences (0.6 s/contract).
 _TERM_WORD = re.compile(r"\b(?:term|expire\w*|in(?:to)? (?:full )?(?:force|effect)|remain (?:effective|in|valid)|continue|"
+                        r"(?:be|remain) valid|effective for|terminate (?:on|upon|at)|"
                         r"(?:contract|service|services|"
                         r"license|engagement) period|termination date|expiration date|contract end)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?!\d)")
@@ -225,10 +226,23 @@ _STRONG_TERM = re.compile(
 _DOTTED_DAY = re.compile(r"\b((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2})\.\s+(\d{4})\b")
 
 
+# "2. Term. Three (3) years from the Effective Date.": the heading is what says the sentence after it is the term.
+_TERM_HEADING = re.compile(r"\s*(?:term|duration|term of (?:this )?agreement|term and termination)\s*", re.IGNORECASE)
+
+
+def _with_headings(pieces: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, x in enumerate(pieces):
+        if i and len(pieces[i - 1]) < 30 and _TERM_HEADING.fullmatch(pieces[i - 1]):
+            x = f"{pieces[i - 1].strip()}: {x.strip()}"
+        out.append(x)
+    return out
+
+
 def expiration_date(text: str, effective: date | None) -> str | None:
     """Strong "term of this agreement" sentences first, then any term-like sentence."""
     flat = _DOTTED_DAY.sub(r"\1, \2", _squash(text)[:300000])  # "until March 18. 2021": a typo, not a sentence end
-    sentences = [f"{x}." for x in _SENTENCE_END.split(flat) if _TERM_WORD.search(x)]
+    sentences = [f"{x}." for x in _with_headings(_SENTENCE_END.split(flat)) if _TERM_WORD.search(x)]
     strong = [x for x in sentences if _STRONG_TERM.search(x)]
     return (_explicit_end(strong) or _expiration_from(strong, effective) or _explicit_end(sentences)
             or _expiration_from(sentences, effective))
@@ -320,7 +334,7 @@ def _expiration_from(sentences: list[str], effective: date | None) -> str | None
             n = _ORDINALS.get((a.group("ord") or "").lower()) or _to_int(a.group("num") or a.group("n") or "")
             if n:
                 candidates.append((2, -i, start + relativedelta(years=n)))
-        if re.search(r"\b(?:term|effect|force|expire|continue|duration|valid)\b", sent, re.IGNORECASE):
+        if re.search(r"\b(?:term|effect|force|expire|continue|duration|valid|effective\s+for)\b", sent, re.IGNORECASE):
             got = _term_period(sent)
             if got and got[0] > 0:
                 candidates.append((got[0], -i, start + got[1]))

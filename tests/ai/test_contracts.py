@@ -320,6 +320,15 @@ def test_an_explicit_end_date_wins_even_with_a_stray_dot() -> None:
      '2022/23 season and (b) the last day in February, 2023.', "2023-02-28"),
     # dates written with dashes
     ("Content License Agreement 03/24/06. Contract start: 04-01-06 Contract end: 04-01-08", "2008-04-01"),
+    # a bare "Term." heading makes the sentence after it the term
+    ("This Agreement is made as of March 1, 2020. 2. Term. Three (3) years from the date hereof.", "2023-03-01"),
+    # "effective for", "valid for", "terminate on" speak of the term too
+    ("This Agreement is made as of March 1, 2020. This Agreement shall be effective for a period of three years from "
+     "the date first written above.", "2023-03-01"),
+    ("This Agreement is made as of March 1, 2020. The Agreement shall be valid for a period of two years from the date "
+     "of signing.", "2022-03-01"),
+    ("This Agreement is made as of March 1, 2020. This Agreement shall terminate on the third (3rd) anniversary of the "
+     "date hereof.", "2023-03-01"),
 ])
 def test_expiration_date_phrasings(text: str, expiry: str) -> None:
     assert extract_fields(text)["expiration_date"] == expiry
