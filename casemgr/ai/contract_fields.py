@@ -354,7 +354,8 @@ _RENEW_WORD = re.compile(r"\b(?:renew\w*|extend\w*|extension|prolong\w*|year[- ]
 _REPEATS = re.compile(r"successive|consecutive|\beach\b|one\s+or\s+more|\bbasis\b|year[- ]to[- ]year|evergreen|"
                       r"from\s+time\s+to\s+time|again|succeeding|(?:year|month)\)?\s+(?:periods|terms)\b", re.IGNORECASE)
 _YEARLY = re.compile(r"year[- ]to[- ]year|from\s+year\s+to\s+year|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?"
-                     r"(?:annually|every\s+year|each\s+year|for\s+annual\s+(?:periods|terms))", re.IGNORECASE)
+                     r"(?:annually|every\s+year|each\s+year|for\s+annual\s+(?:periods|terms)|on\s+an?\s+annual\s+basis)",
+                     re.IGNORECASE)
 _MONTHLY = re.compile(r"month[- ]to[- ]month|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?(?:for\s+)?monthly\s+"
                       r"(?:periods|terms|basis)", re.IGNORECASE)
 _RENEW_PERIOD = re.compile(
@@ -380,7 +381,8 @@ _RENEW_WITH_PERIOD = re.compile(
 _NOT_AGREEMENT_RENEWAL = re.compile(r"\bwarrant(?:y|ies)\b|\binsurance\b|\bcoverage\b", re.IGNORECASE)
 # "renew for successive terms of the same duration", "for a like term": as long as the initial term.
 _SAME_AS_INITIAL = re.compile(r"(?:renew\w*|extend\w*)\b[^.;]{0,60}?\b(?:(?:same|equal|identical|like)\s+(?:duration|length|"
-                              r"period|term)|like\s+(?:terms|periods))", re.IGNORECASE)
+                              r"period|term)|like\s+(?:terms|periods)|equal\s+(?:in\s+length\s+)?to\s+the\s+(?:initial|original)\s+"
+                              r"term)", re.IGNORECASE)
 _NOTICE_CUE = re.compile(r"prior|notice|before", re.IGNORECASE)
 _OPEN_ENDED = re.compile(
     r"(?:renew\w*|continu\w*|remain\w*)\s+(?:\w+\s+){0,6}?(?:for\s+an\s+unlimited\s+period|indefinitely|"
@@ -443,7 +445,7 @@ _NOTICE_AFTER = re.compile(
 )
 _NOTICE_BEFORE = re.compile(r"(?:at\s+least|not\s+less\s+than|no\s+less\s+than|no\s+later\s+than|minimum\s+of|upon|"
                             r"within|giving|with)\s*$", re.IGNORECASE)
-_NOTICE_WORD = re.compile(r"notice|notif|written", re.IGNORECASE)
+_NOTICE_WORD = re.compile(r"notice|notif|writ(?:ten|ing)", re.IGNORECASE)  # "cancelled in writing 30 days prior"
 _RENEWAL_CONTEXT = re.compile(
     r"(?:renew\w*|extend\w*|extension)[^.]{0,60}(?:agreement|term|contract)|(?:agreement|term|contract)[^.]{0,60}"
     r"(?:renew\w*|extend\w*)|not\s+to\s+renew|non-?\s?renewal|month[- ]to[- ]month|evergreen",

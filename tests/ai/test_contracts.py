@@ -372,6 +372,9 @@ def test_day_first_numeric_dates_and_an_open_ended_term() -> None:
     ("This Agreement shall continue for a period of five (5) years from the Effective Date.", None),
     ("This Agreement shall be renewed automatically for succeeding terms of one (1) year unless either party objects.",
      "successive 1 year"),
+    ("This Agreement shall automatically renew on an annual basis.", "successive 1 year"),
+    ("The initial term of this Agreement shall be three (3) years from the Effective Date. The Term will automatically "
+     "renew for additional terms equal to the Initial Term.", "3 years"),
 ])
 def test_renewal_term_phrasings(clause: str, renewal: str | None) -> None:
     assert extract_fields(clause)["renewal_term"] == renewal
@@ -402,3 +405,8 @@ def test_renewal_scorer_compares_whole_years_as_years() -> None:
     assert _term_value("24 months") == _term_value("two (2) years")
     assert _term_value("18 months") != _term_value("1 year")
     assert _term_value("successive 12 months") != _term_value("12 months")
+
+
+def test_notice_given_in_writing() -> None:
+    clause = "The agreement will renew for one year unless cancelled in writing 30 days prior to the renewal date."
+    assert extract_fields(clause)["notice_period_to_terminate_renewal"] == "30 days"
