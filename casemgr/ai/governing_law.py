@@ -118,9 +118,37 @@ def _candidates(sentence: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+_US_STATES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|District of Columbia|Florida|Georgia|"
+              "Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|"
+              "Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|"
+              "North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+              "Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming")
+# Text without capitals ("governed by the laws of the state of new york") has no name shape to read: a US state
+# named after "laws of the state of" is still one.
+_LOWER_STATE = re.compile(rf"\blaws\s+of\s+the\s+(?:state|commonwealth)\s+of\s+({_US_STATES})\b", re.IGNORECASE)
+
+
+def _lower_case_state(sentence: str) -> str | None:
+    m = _LOWER_STATE.search(sentence)
+    if not m:
+        return None
+    return " ".join(w if w == "of" else w.capitalize() for w in m.group(1).lower().split())
+
+
 def governing_law(text: str) -> str | None:
     """The governing jurisdiction, or None when the contract names none."""
     flat = re.sub(r"[ \t\r\f\v]+", " ", text)
+    found = _governing_law(flat)
+    if found is None:
+        for sent in _SENTENCE.split(flat):
+            if _CUE.search(sent) and not _NOT_GOVERNING.search(sent):
+                found = _lower_case_state(sent)
+                if found:
+                    break
+    return found
+
+
+def _governing_law(flat: str) -> str | None:
     for sent in _SENTENCE.split(flat):
         if not _CUE.search(sent) or _NOT_GOVERNING.search(sent):
             continue

@@ -384,8 +384,10 @@ def test_renewal_term_phrasings(clause: str, renewal: str | None) -> None:
     ("This Agreement shall be governed by and construed under the laws of the State of Minnesota Page 5 of 10", "Minnesota"),
     ("This Agreement shall be governed by the laws of the State of New Jersey Exhibit A", "New Jersey"),
     ("This Agreement shall be governed by the laws of the State of Washington U.S.A. The parties agree.", "Washington"),
+    # text that lost its capitals still names a state
+    ("this agreement will be governed by the laws of the state of new york. the parties agree.", "New York"),
 ])
-def test_governing_law_without_page_furniture(clause: str, law: str) -> None:
+def test_governing_law_clean_without_page_furniture_or_capitals(clause: str, law: str) -> None:
     assert extract_fields(clause)["governing_law"] == law
 
 
