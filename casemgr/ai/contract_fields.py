@@ -185,7 +185,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 # A sentence about the term. Sentences are split first (a period not followed by a digit, so "2.5 years" stays
 # whole): one regex scanning "[^.]*keyword[^.]*" from every position was quadratic on long sentences (0.6 s/contract).
 _TERM_WORD = re.compile(r"\b(?:term|expire\w*|in(?:to)? (?:full )?(?:force|effect)|remain (?:effective|in|valid)|continue|"
-                        r"(?:be|remain) valid|effective for|terminate (?:on|upon|at)|"
+                        r"(?:be|remain) valid|effective (?:for|from|until|through)|terminate (?:on|upon|at)|"
                         r"(?:contract|service|services|"
                         r"license|engagement) period|termination date|expiration date|contract end)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?!\d)")
@@ -195,8 +195,9 @@ _ANNIV_RE = re.compile(
 )
 _PERIOD_RE = re.compile(
     # "three (3) months prior written notice" or "within 30 days after" is a notice, not the term.
-    rf"(?<![\w-]){_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?:full\s+)?(?:calendar\s+)?(?P<unit>year|month)s?\b"
-    rf"(?!'?\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice|the\s+date\s+of\s+notice)))(?:\s+(?:from|after|following|thereafter|commencing|beginning)|"
+    rf"(?<![\w-]){_QTY}\s*(?:\(\d+\)\s*)?[\s-]*(?:full\s+)?(?:consecutive\s+)?(?:calendar\s+)?(?P<unit>year|month)s?\b"
+    rf"(?!'?\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice|the\s+date\s+of\s+notice)))"
+    rf"(?:\s+(?:from|after|following|thereafter|later|commencing|beginning)|"
     rf"\s*\(|\s+period|\s+term|\s+duration|\.|,|;|\s+unless|\s+and|\s+or\b)",
     re.IGNORECASE,
 )

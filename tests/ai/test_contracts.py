@@ -329,6 +329,12 @@ def test_an_explicit_end_date_wins_even_with_a_stray_dot() -> None:
      "of signing.", "2022-03-01"),
     ("This Agreement is made as of March 1, 2020. This Agreement shall terminate on the third (3rd) anniversary of the "
      "date hereof.", "2023-03-01"),
+    ("This Agreement is made as of March 1, 2020. The term of this Agreement shall be for five (5) consecutive years.",
+     "2025-03-01"),
+    ("This Agreement is made as of March 1, 2020. The term of this Agreement shall begin on the date hereof and end "
+     "five (5) years later.", "2025-03-01"),
+    ("This Agreement is made as of March 1, 2020. This Agreement is effective from June 1, 2018 until May 31, 2021.",
+     "2021-05-31"),
 ])
 def test_expiration_date_phrasings(text: str, expiry: str) -> None:
     assert extract_fields(text)["expiration_date"] == expiry
