@@ -132,11 +132,19 @@ def clean_contract(text: str) -> str:
 _DEFINED_EFFECTIVE = re.compile(r",?\s*\(\s*(?:the\s+|hereinafter\s+)?[\"“']?\s*effective\s+date\s*[\"”']?\s*\)", re.IGNORECASE)
 
 
+# '"Effective Date" means February 1, 2011': the definition, quoted, with the date straight after it.
+_EFFECTIVE_MEANS = re.compile(r"[\"“]effective\s+date[\"”]\s*(?:shall\s+mean|means|is|shall\s+be)\s+(?:the\s+)?", re.IGNORECASE)
+
+
 def _defined_effective_date(flat: str) -> date | None:
     for m in _DEFINED_EFFECTIVE.finditer(flat):
         before = list(DATE_RE.finditer(flat, max(0, m.start() - 30), m.start()))
         if before and before[-1].end() >= m.start() - 1:
             return parse_date(before[-1])
+    for m in _EFFECTIVE_MEANS.finditer(flat):
+        after = _dates_in(flat[m.end() : m.end() + 40])
+        if after and after[0][0] <= 3:
+            return after[0][1]
     return None
 
 

@@ -349,6 +349,10 @@ def test_effective_date_named_by_the_contract() -> None:
             "June 2004. The initial term of the contracted agreement is 5 years from the commencement date.")
     f = extract_fields(text)
     assert (f["effective_date"], f["expiration_date"]) == ("2004-06-16", "2009-06-16")
+    text = ('AGREEMENT dated 12 January 2011. This Agreement shall remain in effect for three years from the Effective '
+            'Date. "Effective Date" means February 1, 2011.')
+    f = extract_fields(text)
+    assert (f["agreement_date"], f["effective_date"], f["expiration_date"]) == ("2011-01-12", "2011-02-01", "2014-02-01")
 
 
 def test_day_first_numeric_dates_and_an_open_ended_term() -> None:
