@@ -368,7 +368,8 @@ _YEARLY = re.compile(r"year[- ]to[- ]year|from\s+year\s+to\s+year|(?:renew\w*|ex
 _MONTHLY = re.compile(r"month[- ]to[- ]month|(?:renew\w*|extend\w*)\s+(?:\w+\s+){0,3}?(?:for\s+)?monthly\s+"
                       r"(?:periods|terms|basis)", re.IGNORECASE)
 _RENEW_PERIOD = re.compile(
-    rf"(?:(?<![\w-]){_QTY}[\s~-]*(?:\(\d+\)\s*)?|(?P<one>(?<!half\s)an?\s+(?=(?:additional\s+|further\s+)?(?:year|month)\b)))"
+    rf"(?:(?<![\w-]){_QTY}[\s~-]*(?:\(\d+\)\s*)?|(?P<one>(?<!half\s)an?\s+(?=(?:additional\s+|further\s+)?(?:year|month)\b)|"
+    rf"(?<=another\s)(?=(?:year|month)\b)))"  # "renewed for another year"
     rf"(?:calendar\s+|consecutive\s+|additional\s+|further\s+|contract\s+)?"
     rf"(?P<unit>year|month|week)s?\b(?!\s*(?:'s\s+|s'\s+)?(?:prior|before|notice|in\s+advance|written|after\s+(?:receipt|notice)))",
     re.IGNORECASE,
@@ -418,7 +419,7 @@ def renewal_term(text: str) -> str | None:
             if p is None:  # "renew for the same duration of two (2) years": a few words on, unless a notice comes first
                 nxt = _RENEW_PERIOD.search(sent, lead.end(), lead.end() + 40)
                 p = nxt if nxt and not _NOTICE_CUE.search(sent, lead.end(), nxt.start()) else None
-            n = (1 if p.group("one") else _qty(p)) if p else None
+            n = (1 if p.group("one") is not None else _qty(p)) if p else None
             if p and n:
                 unit = p.group("unit").lower()
                 prefix = "successive " if _REPEATS.search(sent) else ""

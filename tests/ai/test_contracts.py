@@ -383,6 +383,7 @@ def test_day_first_numeric_dates_and_an_open_ended_term() -> None:
     ("This Agreement shall be renewed automatically for succeeding terms of one (1) year unless either party objects.",
      "successive 1 year"),
     ("This Agreement shall automatically renew on an annual basis.", "successive 1 year"),
+    ("The Agreement shall be automatically renewed for another year unless either party gives notice.", "1 year"),
     ("The initial term of this Agreement shall be three (3) years from the Effective Date. The Term will automatically "
      "renew for additional terms equal to the Initial Term.", "3 years"),
 ])
