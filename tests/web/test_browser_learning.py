@@ -150,7 +150,7 @@ def test_journey_candidate_model_refused_then_offered_and_approved_by_a_second_l
     refused = _run(server, TRAIN, "generic")
     assert refused["verdict"] == "refused", refused["why"]
     login(page, server, "governance")
-    page.goto("/governance/models")
+    page.goto("/governance/models", timeout=60_000)  # reads the model in force from disk; 15 s missed twice at load 7
     card = page.locator(f"#candidate-{refused['version']}")
     expect(card.locator(".tag")).to_have_text("refused")
     expect(card).to_contain_text("does not beat")
