@@ -165,11 +165,18 @@ def pending(session: Session, epoch: int, limit: int | None = None) -> list[Visi
     return [(int(i), ct, st, e, lf) for i, ct, st, e, lf in session.execute(pending_query(session, epoch, limit)).all()]
 
 
+def _visit_columns(session: Session) -> list[Any]:
+    """A Visit's columns: id, case type, stage, entered and left in seconds since 1970."""
+    from casemgr.cases.models import StageHistory
+
+    return [col(StageHistory.id), col(StageHistory.case_type), col(StageHistory.stage),
+            epoch_seconds(session, StageHistory.entered_at), epoch_seconds(session, StageHistory.left_at)]
+
+
 def pending_query(session: Session, epoch: int, limit: int | None = None) -> Any:
     from casemgr.cases.models import StageHistory
 
-    q = select(col(StageHistory.id), col(StageHistory.case_type), col(StageHistory.stage),
-               epoch_seconds(session, StageHistory.entered_at), epoch_seconds(session, StageHistory.left_at)) \
+    q = select(*_visit_columns(session)) \
         .where(col(StageHistory.left_at).is_not(None), col(StageHistory.rolled_epoch) < epoch)
     return q if limit is None else q.limit(limit)
 
@@ -178,14 +185,21 @@ def counted_query(session: Session, epoch: int, after: int = 0, limit: int | Non
     """Finished visits counted in `epoch`, in id order from `after` on, through the same partial index."""
     from casemgr.cases.models import StageHistory
 
-    q = select(col(StageHistory.id), col(StageHistory.case_type), col(StageHistory.stage),
-               epoch_seconds(session, StageHistory.entered_at), epoch_seconds(session, StageHistory.left_at)) \
+    q = select(*_visit_columns(session)) \
         .where(col(StageHistory.left_at).is_not(None), col(StageHistory.rolled_epoch) == epoch,
                col(StageHistory.id) > after).order_by(col(StageHistory.id))
     return q if limit is None else q.limit(limit)
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+_VALUES = ("n", "seconds", "with_sla", "breached")
+
+
+def _key(row: Any) -> tuple[Any, ...]:
+    return (row["day"], row["case_type"], row["stage"], row["bucket"])
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]], *, replace: bool = False) -> None:
+    """Insert rollup rows; an existing row gets the new counts added (chunks), or replaced (`replace`: a rebuild)."""
     if not rows:
         return
     table = MetricStageDaily.__table__  # type: ignore[attr-defined]
@@ -196,8 +210,9 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     ins = dialect_insert(table)
     stmt = ins.on_conflict_do_update(
         index_elements=[table.c.day, table.c.case_type, table.c.stage, table.c.bucket],
-        set_={c: table.c[c] + ins.excluded[c] for c in ("n", "seconds", "with_sla", "breached")})
-    session.execute(stmt, rows)  # rows sorted by key: concurrent refreshes take row locks in one order
+        set_={c: ins.excluded[c] if replace else table.c[c] + ins.excluded[c] for c in _VALUES})
+    # Sorted by key: concurrent refreshes take row locks in one order.
+    session.execute(stmt, sorted(rows, key=_key))
 
 
 def add_chunk(session: Session, epoch: int, visits: Iterable[Visit]) -> int | None:
@@ -280,33 +295,13 @@ def _recount(epoch: int, stats: dict[str, Any]) -> Tally:
         size = max(1000, min(MAX_READ, int(size * min(READ_BUDGET_S / max(spent, 1e-4), 2.0))))
 
 
-_VALUES = ("n", "seconds", "with_sla", "breached")
 _IN_BATCH = 500  # rows per write of a rebuild: ~10 ms at 1M cases, and 2,000 bound parameters in an IN (…)
-
-
-def _key(row: Any) -> tuple[Any, ...]:
-    return (row["day"], row["case_type"], row["stage"], row["bucket"])
 
 
 def _same(old: Any, new: dict[str, Any]) -> bool:
     # The seconds are float sums, added in another order by the chunks than by the recount.
     return all(old[c] == new[c] for c in ("n", "with_sla", "breached")) and \
         math.isclose(old["seconds"], new["seconds"], rel_tol=1e-9, abs_tol=1e-6)
-
-
-def _replace_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Upsert rows with their new values (not added to the old ones, as _upsert does)."""
-    if not rows:
-        return
-    table = MetricStageDaily.__table__  # type: ignore[attr-defined]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    ins = dialect_insert(table)
-    stmt = ins.on_conflict_do_update(index_elements=[table.c.day, table.c.case_type, table.c.stage, table.c.bucket],
-                                     set_={c: ins.excluded[c] for c in _VALUES})
-    session.execute(stmt, sorted(rows, key=_key))
 
 
 def _rebuild(stats: dict[str, Any]) -> None:
@@ -356,7 +351,7 @@ def _rebuild(stats: dict[str, Any]) -> None:
                 if gone:
                     key_cols = tuple_(*(col(getattr(MetricStageDaily, c)) for c in ("day", "case_type", "stage", "bucket")))
                     ws.execute(delete(MetricStageDaily).where(key_cols.in_(gone)))
-                _replace_rows(ws, changed[n:n + _IN_BATCH])
+                _upsert(ws, changed[n:n + _IN_BATCH], replace=True)
             spent += time.monotonic() - started  # with the commit (see roll_pending)
             stats["transactions"] += 1
             stats["rows_rewritten"] = stats.get("rows_rewritten", 0) + len(gone) + len(changed[n:n + _IN_BATCH])
