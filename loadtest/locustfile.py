@@ -116,7 +116,9 @@ class Agent(FastHttpUser):
     # 10 %: intake from another system
     @task(10)
     def intake(self) -> None:
-        body = json.dumps({"subject": f"Load test {uuid.uuid4().hex[:8]}", "body": random.choice(BODIES),
+        # Each text unique (a reference), as real mail is: no cache in the AI path may serve one case from another.
+        ref = uuid.uuid4().hex[:8]
+        body = json.dumps({"subject": f"Load test {ref}", "body": f"{random.choice(BODIES)} Reference {ref}.",
                            "sender": {"name": "Load Test", "email": "load@example.org"},
                            "external_id": uuid.uuid4().hex})
         self.client.post("/api/intake", data=body, headers=self.intake, name="POST /api/intake")

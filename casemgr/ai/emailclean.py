@@ -12,8 +12,9 @@ complaint (like the training narratives) is never emptied.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from casemgr.ai.text import strip_html, strip_quoted_and_signature
+from casemgr.ai.text import CACHE_MAX_CHARS, strip_html, strip_quoted_and_signature
 
 _GREETING_RE = re.compile(
     r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings|to whom it may concern)\b[^\n]{0,60}?[,:!.]?\s*$",
@@ -44,6 +45,11 @@ def _is_advert(para: str) -> bool:
 
 def author_text(text: str) -> str:
     """Greeting, signature, quoted replies, disclaimers, adverts and forwarded parts removed."""
+    # A case's text is cleaned once per model vocabulary and once for its summary: keep the last few.
+    return _author_text_cached(text) if len(text) <= CACHE_MAX_CHARS else _author_text(text)
+
+
+def _author_text(text: str) -> str:
     text = strip_html(text)
     m = _FORWARD_RE.search(text)
     if m and text[: m.start()].strip():
@@ -57,3 +63,6 @@ def author_text(text: str) -> str:
     while lines and (not lines[0].strip() or _GREETING_RE.match(lines[0])):
         lines.pop(0)
     return "\n".join(lines).strip() or text.strip()
+
+
+_author_text_cached = lru_cache(maxsize=256)(_author_text)

@@ -119,8 +119,8 @@ def best_sentence(text: str, words: list[str], max_chars: int = 240) -> str | No
         s = sent.strip()
         if not s:
             continue
-        low = normalise(s)
-        score = sum(1 for w in words if w in low.split())
+        low = set(normalise(s).split())  # cached: the same sentences are scored for each of three models
+        score = sum(1 for w in words if w in low)
         if score > best_score:
             best, best_score = s, score
     if best is None:

@@ -73,8 +73,22 @@ def singularise(word: str, vocabulary: frozenset[str] | set[str] | None = None) 
     return cand if cand in vocabulary else word
 
 
+# One classification normalises the same text for each of its three models (category, urgency, intent), again
+# for their cue words, and every sentence of it once per model for the evidence sentence: ~15 passes per case,
+# a sixth of the AI drain's CPU (issue 23 profile). Texts up to CACHE_MAX_CHARS are kept, so the cache holds at
+# most NORMALISE_CACHE x that (a few MB), and a text is cached with the vocabulary it was normalised against.
+CACHE_MAX_CHARS = 20_000
+NORMALISE_CACHE = 1024
+
+
 def normalise(text: str, vocabulary: frozenset[str] | set[str] | None = None, max_chars: int = 0) -> str:
     """Raw text -> lowercase content words, as in the training CSV. Idempotent on clean data."""
+    if len(text) > CACHE_MAX_CHARS or (vocabulary is not None and not isinstance(vocabulary, frozenset)):
+        return _normalise(text, vocabulary, max_chars)
+    return _normalise_cached(text, vocabulary, max_chars)
+
+
+def _normalise(text: str, vocabulary: frozenset[str] | set[str] | None, max_chars: int) -> str:
     from casemgr.ai.emailclean import author_text  # emailclean builds on this module's helpers
 
     text = author_text(text)
@@ -86,3 +100,6 @@ def normalise(text: str, vocabulary: frozenset[str] | set[str] | None = None, ma
     if max_chars and len(out) > max_chars:
         out = out[:max_chars].rsplit(" ", 1)[0]
     return out
+
+
+_normalise_cached = lru_cache(maxsize=NORMALISE_CACHE)(_normalise)

@@ -23,16 +23,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from casemgr.bench.intake_http import body_of
 from casemgr.users.service import Principal
 from casemgr.web.deps import require
-
-BODIES = [
-    "My credit card was charged twice for the same purchase and the refund never arrived.",
-    "The debt collector keeps calling me about a loan I already paid off in full last year.",
-    "My mortgage payment was applied to the wrong account and now I have a late fee.",
-    "There is an error on my credit report that the bureau refuses to correct.",
-    "The bank closed my checking account without notice and kept my balance.",
-]
 
 
 def _free_port() -> int:
@@ -84,7 +77,7 @@ def _store_only(raw: bytes, channel: str) -> None:
 def _mail(i: int, tag: str) -> bytes:
     return (f"From: Customer {i} <customer{i}@example.org>\r\nTo: complaints@example.com\r\n"
             f"Subject: Problem report {tag} {i}\r\nMessage-ID: <{tag}.{i}.{uuid.uuid4().hex}@bench.example>\r\n"
-            f"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\n{BODIES[i % len(BODIES)]}\r\n").encode()
+            f"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\n{body_of(i)}\r\n").encode()
 
 
 def _bench_smtp(n: int, concurrency: int, pairs: int = 8) -> dict[str, Any]:
@@ -195,7 +188,7 @@ def _bench_api(n: int, concurrency: int) -> dict[str, Any]:
         return c
 
     def body(i: int, tag: str) -> dict[str, Any]:
-        return {"subject": f"Problem report {tag} {i}", "body": BODIES[i % len(BODIES)],
+        return {"subject": f"Problem report {tag} {i}", "body": body_of(i),
                 "sender": {"name": f"Customer {i}", "email": f"customer{i}@example.org"},
                 "external_id": f"{tag}-{i}-{uuid.uuid4().hex}"}
 

@@ -26,6 +26,12 @@ BODIES = [
 ]
 
 
+def body_of(i: int) -> str:
+    """Message i's text: one of BODIES made unique (a reference number), so no cache in the AI path serves one
+    case from another's work, which real traffic would not allow either."""
+    return f"{BODIES[i % len(BODIES)]} My reference is {i}."
+
+
 def make_api_key(scopes: list[str]) -> str:
     from casemgr.db import write_session
     from casemgr.users import service as users
@@ -37,7 +43,7 @@ def make_api_key(scopes: list[str]) -> str:
 
 def intake_body(i: int, tag: str) -> bytes:
     return json.dumps({
-        "subject": f"Problem report {tag} {i}", "body": BODIES[i % len(BODIES)],
+        "subject": f"Problem report {tag} {i}", "body": body_of(i),
         "sender": {"name": f"Customer {i}", "email": f"customer{i}@example.org"},
         "external_id": f"{tag}-{i}-{uuid.uuid4().hex}",
     }).encode()
@@ -86,7 +92,7 @@ def _make_backlog(n: int) -> None:
     try:
         for i in range(n):
             ingest_submission(Submission(channel="api", case_type="complaint", subject=f"Backlog {i}",
-                                         body=BODIES[i % len(BODIES)], name=f"Customer {i}",
+                                         body=body_of(i), name=f"Customer {i}",
                                          email=f"backlog{i}@example.org", external_id=f"backlog-{uuid.uuid4().hex}"),
                               actor="apikey:bench")
     finally:

@@ -28,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from casemgr.bench import loadgen, serving
-from casemgr.bench.intake_http import BODIES
+from casemgr.bench.intake_http import body_of
 
 
 class Balancer:
@@ -192,7 +192,7 @@ def run(apps: list[int], workers: list[int], *, n: int = 2000, clients: int = 32
             headers = {"Content-Type": "application/json", "X-API-Key": key}
 
             def request(i: int, tag: str = tag, headers: dict[str, str] = headers) -> bytes:
-                body = json.dumps({"subject": f"Scaleout {tag} {i}", "body": BODIES[i % len(BODIES)],
+                body = json.dumps({"subject": f"Scaleout {tag} {i}", "body": body_of(i),
                                    "sender": {"name": f"Customer {i}", "email": f"scale{i}@example.org"},
                                    "external_id": f"scaleout-{tag}-{i}"}).encode()
                 return loadgen.build_request("POST", "/api/intake", host="127.0.0.1", headers=headers, body=body)

@@ -7,6 +7,7 @@ same kind and value on the case), so the owner sees it and the decision history 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -22,18 +23,32 @@ def gate(case: Any, kind: str, value: dict[str, Any], confidence: float) -> Gate
     return GateVerdict(may_apply=outcome.applied, reason=outcome.reason, threshold=outcome.threshold)
 
 
+def held_output(held: dict[str, Any]) -> AIOutput:
+    """The suggestion a held-back rule consequence becomes (this writer and the batch writer, enrich_plan)."""
+    facts = ", ".join(f"{k} ({v:.2f})" for k, v in held["ai_facts"].items())
+    return AIOutput(kind=held["kind"], value=held["value"], confidence=held["confidence"], provider="rules",
+                    rationale=f"rule {held['rule']} on AI facts {facts}: {held['reason']}"[:1000])
+
+
+def pending_proposals(session: Session, case_ids: list[int], kinds: set[str]) -> set[tuple[int, str, str]]:
+    """(case id, kind, proposed value as canonical JSON) of the suggestions still waiting for their owner."""
+    if not case_ids or not kinds:
+        return set()
+    rows = session.execute(
+        select(col(AIDecision.case_id), col(AIDecision.kind), col(AIDecision.proposed))
+        .where(col(AIDecision.case_id).in_(case_ids), col(AIDecision.kind).in_(sorted(kinds)),
+               col(AIDecision.outcome) == "suggested", col(AIDecision.review_status) == "pending")
+    ).all()
+    return {(int(c), str(k), proposal_key(p)) for c, k, p in rows}
+
+
+def proposal_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def record_held(session: Session, case: Any, held: dict[str, Any]) -> None:
     from casemgr.governance.service import record_decision
 
-    pending = session.execute(
-        select(col(AIDecision.proposed)).where(col(AIDecision.case_id) == case.id, col(AIDecision.kind) == held["kind"],
-                                               col(AIDecision.outcome) == "suggested",
-                                               col(AIDecision.review_status) == "pending")
-    ).scalars().all()
-    if any(p == held["value"] for p in pending):
+    if (case.id, held["kind"], proposal_key(held["value"])) in pending_proposals(session, [case.id], {held["kind"]}):
         return  # the same proposal already waits for its owner
-    facts = ", ".join(f"{k} ({v:.2f})" for k, v in held["ai_facts"].items())
-    record_decision(session, case, AIOutput(
-        kind=held["kind"], value=held["value"], confidence=held["confidence"], provider="rules",
-        rationale=f"rule {held['rule']} on AI facts {facts}: {held['reason']}"[:1000],
-    ), route=False)
+    record_decision(session, case, held_output(held), route=False)

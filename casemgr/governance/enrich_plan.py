@@ -9,13 +9,13 @@ steps run in memory on a plain copy of the case read before the models ran (no s
   decide() per output (the policy choke point, unchanged) -> a decision row for every outcome; an applied kind
   writes its value on the copy exactly as its `apply` would (only kinds whose `set` touches nothing but the case,
   `DecisionKind.plain`), bumps the version and describes itself in one audit event; then the `ai.status` change
-  and the rules' re-route (`routing.apply_decision`, the function route_case uses).
+  and the rules' re-route (`routing.apply_decision`, the function route_case uses); a rule consequence the
+  policy held back is filed as a suggestion row, as `binding.record_held` files it.
 
 The writer then checks, in its one write transaction, that no case changed since it was read (same version) and
 stores everything with one INSERT per table, one UPDATE per shape of case change, and `audit.append_events`.
-A case that cannot be planned (a stage move applied, a rule consequence held back by the policy, a failed call)
-or that changed meanwhile goes through enrich.apply_results as before. `tests/governance/test_enrich_plan.py`
-compares the two writers row by row.
+A case that cannot be planned (a stage move applied, a failed call) or that changed meanwhile goes through
+enrich.apply_results as before. `tests/governance/test_enrich_plan.py` compares the two writers row by row.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from casemgr.cases.models import Case, Task
 from casemgr.cases.routing import apply_decision, evaluate_rules
 from casemgr.clock import now
 from casemgr.db import allocate_ids, draft, insert_rows, row_of, table_of
-from casemgr.governance import kinds
+from casemgr.governance import binding, kinds
 from casemgr.governance.decide import CaseFacts, decide
 from casemgr.governance.enrich import (
     STAGE_KINDS,
@@ -45,7 +45,7 @@ from casemgr.governance.enrich import (
     _view,
     build_outputs,
 )
-from casemgr.governance.enums import DecisionOutcome
+from casemgr.governance.enums import DecisionOutcome, ReviewStatus
 from casemgr.governance.kinds.base import small
 from casemgr.governance.models import AIDecision
 from casemgr.governance.service import ai_actor, row_values
@@ -87,6 +87,7 @@ class PlannedEnrich:
     events: list[PendingEvent | _EventRef]
     tasks: list[SimpleNamespace]
     applied_facts: dict[str, Any] = field(default_factory=dict)  # field -> provenance; decision_id is an index
+    held: list[int] = field(default_factory=list)  # decisions filed for held-back rule consequences (the last ones)
 
 
 def plan(inp: EnrichInput, case: SimpleNamespace, open_tasks: set[str], calls: list[CallOutcome], provider: Any
@@ -150,13 +151,28 @@ def plan(inp: EnrichInput, case: SimpleNamespace, open_tasks: set[str], calls: l
     # routing.route_case: the rules on the new facts, one event, no version claim.
     decision = evaluate_rules(case)
     tasks, r_before, r_after = apply_decision(case, decision, open_tasks, reason="ai facts")
-    if r_after.get("bound_by_policy"):
-        return None  # a rule consequence held back becomes a suggestion: the ordinary writer files it
     events.append(PendingEvent(actor, "case.routed", case.id, "case", r_before, r_after))
+    # A rule consequence the policy held back becomes a suggestion to its kind's owner (binding.record_held),
+    # unless the same proposal already waits: this run's own (checked here) or an earlier one (at write time).
+    held: list[int] = []
+    if r_after.get("bound_by_policy"):
+        after_facts = CaseFacts.from_case(case)
+        for bound in r_after["bound_by_policy"]:
+            out = binding.held_output(bound)
+            key = binding.proposal_key(out.value)
+            if any(d["kind"] == out.kind and d["outcome"] == DecisionOutcome.SUGGESTED
+                   and d["review_status"] == ReviewStatus.PENDING and binding.proposal_key(d["proposed"]) == key
+                   for d in decisions):
+                continue
+            outcome = decide(after_facts, out, inp.policy)
+            if outcome.status == DecisionOutcome.APPLIED:
+                return None  # the gate and the policy disagree: only the ordinary writer may apply it
+            held.append(len(decisions))
+            decisions.append(row_values(case.id, out, outcome, after_facts, None))
     changed = tuple(k for k in CASE_COLUMNS if getattr(case, k) != original[k])
     return PlannedEnrich(case_id=case.id, from_version=original["version"], case=case, changed=changed,
                          calls=call_rows, decisions=decisions, events=events, tasks=tasks,
-                         applied_facts=applied_facts)
+                         applied_facts=applied_facts, held=held)
 
 
 def current_versions(session: Session, case_ids: list[int]) -> dict[int, int]:
@@ -167,11 +183,29 @@ def current_versions(session: Session, case_ids: list[int]) -> dict[int, int]:
     return {int(i): int(v) for i, v in session.execute(q).all()}
 
 
+def _drop_waiting_proposals(session: Session, planned: list[PlannedEnrich]) -> None:
+    """Held-back consequences whose proposal already waits for its owner from an earlier run are not filed again
+    (binding.record_held's check, for the whole batch in one query). They are the last decisions of their run
+    and nothing refers to them, so dropping them moves no index."""
+    with_held = [p for p in planned if p.held]
+    if not with_held:
+        return
+    waiting = binding.pending_proposals(session, [p.case_id for p in with_held],
+                                        {p.decisions[i]["kind"] for p in with_held for i in p.held})
+    for p in with_held:
+        drop = {i for i in p.held
+                if (p.case_id, p.decisions[i]["kind"], binding.proposal_key(p.decisions[i]["proposed"])) in waiting}
+        if drop:
+            p.decisions = [d for i, d in enumerate(p.decisions) if i not in drop]
+            p.held = [i for i in p.held if i not in drop]
+
+
 def store(session: Session, planned: list[PlannedEnrich]) -> None:
     """Write planned runs in the caller's write transaction (their cases are known to be unchanged)."""
     if not planned:
         return
     session.flush()  # rows the ordinary writer added in this transaction come first (ids, audit chain)
+    _drop_waiting_proposals(session, planned)
     call_ids = iter(allocate_ids(session, table_of(AICall), sum(len(p.calls) for p in planned)))
     decision_ids = iter(allocate_ids(session, table_of(AIDecision), sum(len(p.decisions) for p in planned)))
     calls: list[dict[str, Any]] = []

@@ -197,6 +197,88 @@ def test_a_case_changed_after_it_was_read_is_applied_on_its_new_state(monkeypatc
         assert {c.ai_status for c in s.execute(select(Case).where(Case.id.in_(ids))).scalars()} == {"ok"}
 
 
+def _use_policy(monkeypatch: pytest.MonkeyPatch, active: Any) -> None:
+    """`active` everywhere a writer or the rules' gate reads the policy."""
+    from casemgr.governance import policy as policy_module
+    from casemgr.governance import service
+
+    for module in (policy_module, enrich, service):
+        monkeypatch.setattr(module, "active_policy", lambda session=None: active)
+
+
+def _held(records: list[dict[str, Any]]) -> list[list[Any]]:
+    return [(r["case"]["rules_result"] or {}).get("bound_by_policy") or [] for r in records]
+
+
+def test_a_rule_consequence_the_policy_holds_back_is_stored_by_the_batch_writer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Urgency high at 0.68 passes classify (0.6) but not set_priority (0.8): the rule complaint-high-urgency is
+    held back (issue 17). The batch writer stores that run itself, with the one pending suggestion the ordinary
+    writer leaves (the AI's own set_priority proposal, not a second one from the rule)."""
+    enrich.set_provider_factory(lambda: StubProvider(urgency="high", urgency_conf=0.68))
+    ordinary, batch, planned = _both_writers(monkeypatch)
+    assert planned == len(batch)
+    assert any(_held(batch)), "some complaint should have had its rule consequence held back"
+    for one, many in zip(ordinary, batch, strict=True):
+        assert many == one, _debug_diff(one, many)
+    for r, held in zip(batch, _held(batch), strict=True):
+        if held:
+            pending = [d for d in r["decisions"] if d["kind"] == "set_priority" and d["review_status"] == "pending"]
+            assert [d["proposed"] for d in pending] == [{"priority": "high"}]
+            assert r["case"]["priority"] == "normal"
+
+
+def test_a_held_consequence_is_filed_by_the_batch_writer_when_no_proposal_waits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With set_priority `never` for the AI, its own proposal is rejected, so the rule's held-back consequence is
+    filed as a decision of its own (provider "rules"), exactly as the ordinary writer files it."""
+    enrich.set_provider_factory(lambda: StubProvider(urgency="high", urgency_conf=0.68))
+    _use_policy(monkeypatch, policy(lambda d: d["decisions"].update(set_priority={"mode": "never", "owner": "lead"})))
+    ordinary, batch, planned = _both_writers(monkeypatch)
+    assert planned == len(batch)
+    filed = [d for r in batch for d in r["decisions"] if d["provider"] == "rules"]
+    assert filed and all(d["kind"] == "set_priority" and d["outcome"] == "rejected" for d in filed)
+    assert len(filed) == sum(1 for held in _held(batch) if held)
+    for one, many in zip(ordinary, batch, strict=True):
+        assert many == one, _debug_diff(one, many)
+
+
+def test_a_held_consequence_is_not_filed_again_while_an_earlier_proposal_waits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run (force) whose rule consequence is held back finds the same proposal pending from the first run:
+    neither writer files it again. The batch writer checks that at write time, for the whole batch at once."""
+    from casemgr.jobs.service import enqueue
+
+    enrich.set_provider_factory(lambda: StubProvider(urgency="high", urgency_conf=0.68))
+    ids = _queue("first")
+    _drain()  # default policy: the AI's own set_priority proposal waits for the lead
+    _use_policy(monkeypatch, policy(lambda d: d["decisions"].update(set_priority={"mode": "never", "owner": "lead"})))
+    planned: list[int] = []
+    real_plan = enrich_plan.plan
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        p = real_plan(*args, **kw)
+        if p is not None:
+            planned.append(p.case_id)
+        return p
+
+    monkeypatch.setattr(enrich_plan, "plan", spy)
+    with write_session() as s:
+        for cid in ids:
+            enqueue(s, enrich.JOB_KIND, {"case_id": cid, "attempt": 0, "force": True},
+                    idempotency_key=f"{enrich.JOB_KIND}:{cid}:force")
+    _drain()
+    records = [_record(i) for i in ids]
+    assert any(_held(records)) and set(planned) == set(ids)
+    for r in records:
+        prio = [d for d in r["decisions"] if d["kind"] == "set_priority"]
+        assert not [d for d in prio if d["provider"] == "rules"]  # the waiting proposal was not filed twice
+        if (r["case"]["rules_result"] or {}).get("bound_by_policy"):
+            assert [d["proposed"] for d in prio if d["review_status"] == "pending"] == [{"priority": "high"}]
+    with read_session() as s:
+        assert audit.verify(s).ok
+
+
 def _debug_diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [x for k in sorted(set(a) | set(b), key=str) for x in _debug_diff(a.get(k), b.get(k), f"{path}.{k}")]
