@@ -40,3 +40,19 @@ def test_demo_seeds_both_types_every_stage_over_90_days(client) -> None:
     assert len(page["items"]) == 200 and page["next_cursor"]
     verify = CliRunner().invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0, verify.output
+
+
+def test_python_dash_m_casemgr_is_the_casemgr_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A host without the console script on PATH runs `python -m casemgr`: same commands, same exit codes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CASEMGR_DATA_DIR": str(tmp_path)}
+    ok = subprocess.run([sys.executable, "-m", "casemgr", "--help"], capture_output=True, text=True, env=env,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "serve" in ok.stdout and "worker" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "casemgr", "no-such-command"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert bad.returncode == 2
