@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -44,7 +45,13 @@ def test_intake_bench_has_no_errors_and_reports_the_contract() -> None:
     full, contract = _json_lines(r.stdout)[-2:]
     assert set(contract) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms"}
     assert contract["bench"] == "intake" and contract["cases_per_s"] > 0 and contract["floor_per_s"] > 0
-    assert contract["ratio"] == round(contract["cases_per_s"] / contract["floor_per_s"], 3)
+    # The contract's ratio is the median of the ABBA pairs' ratios (casemgr.bench.paired), as the full line says;
+    # comparing it with the rounded rates failed one CI run on rounding alone (1.197 vs 380.7 / 317.9 = 1.198).
+    assert contract["ratio"] == full["ratio"]
+    pairs = [r["ratio"] for r in full["rounds"]]
+    assert pairs and abs(full["ratio"] - statistics.median(pairs)) <= 0.001, (full["ratio"], pairs)
+    # Total over total is the rates' quotient up to their rounding (0.05 per rate).
+    assert abs(full["ratio_total"] - full["cases_per_s"] / full["floor_per_s"]) <= 0.002, full
     assert full["errors"] == 0 and full["floor_errors"] == 0 and full["clients"] == 32
     assert full["ai_inline"] is False and full["ai_backlog"] >= 300 and full["ai_drained"] >= 40
     assert full["ai_drain_per_s"] > 0
