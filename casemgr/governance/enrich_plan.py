@@ -153,17 +153,12 @@ def plan(inp: EnrichInput, case: SimpleNamespace, open_tasks: set[str], calls: l
     tasks, r_before, r_after = apply_decision(case, decision, open_tasks, reason="ai facts")
     events.append(PendingEvent(actor, "case.routed", case.id, "case", r_before, r_after))
     # A rule consequence the policy held back becomes a suggestion to its kind's owner (binding.record_held),
-    # unless the same proposal already waits: this run's own (checked here) or an earlier one (at write time).
+    # unless the same proposal already waits: checked at write time (_drop_waiting_proposals).
     held: list[int] = []
     if r_after.get("bound_by_policy"):
         after_facts = CaseFacts.from_case(case)
         for bound in r_after["bound_by_policy"]:
             out = binding.held_output(bound)
-            key = binding.proposal_key(out.value)
-            if any(d["kind"] == out.kind and d["outcome"] == DecisionOutcome.SUGGESTED
-                   and d["review_status"] == ReviewStatus.PENDING and binding.proposal_key(d["proposed"]) == key
-                   for d in decisions):
-                continue
             outcome = decide(after_facts, out, inp.policy)
             if outcome.status == DecisionOutcome.APPLIED:
                 return None  # the gate and the policy disagree: only the ordinary writer may apply it
@@ -184,17 +179,21 @@ def current_versions(session: Session, case_ids: list[int]) -> dict[int, int]:
 
 
 def _drop_waiting_proposals(session: Session, planned: list[PlannedEnrich]) -> None:
-    """Held-back consequences whose proposal already waits for its owner from an earlier run are not filed again
-    (binding.record_held's check, for the whole batch in one query). They are the last decisions of their run
-    and nothing refers to them, so dropping them moves no index."""
+    """Held-back consequences whose proposal already waits for its owner are not filed again: binding.record_held's
+    check, for the whole batch in one query, over the stored suggestions and the run's own (the ordinary writer
+    has flushed those when it checks). They are the last decisions of their run and nothing refers to them, so
+    dropping them moves no index."""
     with_held = [p for p in planned if p.held]
     if not with_held:
         return
     waiting = binding.pending_proposals(session, [p.case_id for p in with_held],
                                         {p.decisions[i]["kind"] for p in with_held for i in p.held})
     for p in with_held:
+        known = waiting | {(p.case_id, d["kind"], binding.proposal_key(d["proposed"]))
+                           for i, d in enumerate(p.decisions) if i not in p.held
+                           and d["outcome"] == DecisionOutcome.SUGGESTED and d["review_status"] == ReviewStatus.PENDING}
         drop = {i for i in p.held
-                if (p.case_id, p.decisions[i]["kind"], binding.proposal_key(p.decisions[i]["proposed"])) in waiting}
+                if (p.case_id, p.decisions[i]["kind"], binding.proposal_key(p.decisions[i]["proposed"])) in known}
         if drop:
             p.decisions = [d for i, d in enumerate(p.decisions) if i not in drop]
             p.held = [i for i in p.held if i not in drop]

@@ -123,12 +123,8 @@ def _record(case_id: int) -> dict[str, Any]:
         }
 
 
-def _both_writers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Enrich the same cases with the ordinary writer, then with the batch writer; (ordinary, batch, planned)."""
-    real_plan = enrich_plan.plan
-    monkeypatch.setattr(enrich_plan, "plan", lambda *a, **k: None)
-    ordinary_ids = _queue("one")
-    _drain()
+def _spy_on_plan(monkeypatch: pytest.MonkeyPatch, real_plan: Any) -> list[int]:
+    """The batch writer's planner, recording the cases it planned (the returned list fills as the worker runs)."""
     planned: list[int] = []
 
     def spy(*args: Any, **kw: Any) -> Any:
@@ -138,6 +134,16 @@ def _both_writers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, Any]]
         return p
 
     monkeypatch.setattr(enrich_plan, "plan", spy)
+    return planned
+
+
+def _both_writers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Enrich the same cases with the ordinary writer, then with the batch writer; (ordinary, batch, planned)."""
+    real_plan = enrich_plan.plan
+    monkeypatch.setattr(enrich_plan, "plan", lambda *a, **k: None)
+    ordinary_ids = _queue("one")
+    _drain()
+    planned = _spy_on_plan(monkeypatch, real_plan)
     batch_ids = _queue("batch")
     _drain()
     return [_record(i) for i in ordinary_ids], [_record(i) for i in batch_ids], len(planned)
@@ -253,16 +259,7 @@ def test_a_held_consequence_is_not_filed_again_while_an_earlier_proposal_waits(
     ids = _queue("first")
     _drain()  # default policy: the AI's own set_priority proposal waits for the lead
     _use_policy(monkeypatch, policy(lambda d: d["decisions"].update(set_priority={"mode": "never", "owner": "lead"})))
-    planned: list[int] = []
-    real_plan = enrich_plan.plan
-
-    def spy(*args: Any, **kw: Any) -> Any:
-        p = real_plan(*args, **kw)
-        if p is not None:
-            planned.append(p.case_id)
-        return p
-
-    monkeypatch.setattr(enrich_plan, "plan", spy)
+    planned = _spy_on_plan(monkeypatch, enrich_plan.plan)
     with write_session() as s:
         for cid in ids:
             enqueue(s, enrich.JOB_KIND, {"case_id": cid, "attempt": 0, "force": True},
