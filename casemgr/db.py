@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
-from casemgr import runtime, txnstats, walcheckpoint
+from casemgr import jsontext, runtime, txnstats, walcheckpoint
 from casemgr.config import Settings, get_settings
 
 
@@ -62,6 +62,8 @@ def make_engine(url: str, settings: Settings, *, immediate: bool) -> Engine:
             connect_args={"check_same_thread": False, "timeout": busy / 1000},
             pool_size=settings.db_pool_size,
             max_overflow=20,
+            json_serializer=jsontext.dumps,
+            json_deserializer=jsontext.loads,
         )
 
         @event.listens_for(engine, "connect")
@@ -113,6 +115,8 @@ def make_engine(url: str, settings: Settings, *, immediate: bool) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
     )
 
 

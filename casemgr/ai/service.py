@@ -91,23 +91,33 @@ def run_capability(
     *,
     case_id: int | None = None,
     allowed: Any = None,
-    context: dict[str, Any] | None = None,
+    context: dict[str, Any] | BaseModel | None = None,
 ) -> AIOutcome:
+    """Call one capability and record it. A draft's `context` may be the DraftContext itself (the worker builds
+    it validated) or its JSON form (validated here); either way its JSON form is part of the input hash."""
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}")
-    extra = {"allowed": list(allowed) if allowed is not None else None, "context": context} if capability == "suggest" \
-        else {"context": context} if capability == "draft_reply" else None
+    model_context: BaseModel | None = None
+    context_json: dict[str, Any] | None
+    if isinstance(context, BaseModel):
+        model_context, context_json = context, context.model_dump(mode="json")
+    else:
+        context_json = context
+    extra = {"allowed": list(allowed) if allowed is not None else None, "context": context_json} \
+        if capability == "suggest" else {"context": context_json} if capability == "draft_reply" else None
     ihash = input_hash(capability, text, extra)
     t0 = time.perf_counter()
     error: str | None = None
     output: dict[str, Any] | None = None
     try:
         if capability == "suggest":
-            result: BaseModel = provider.suggest(text, allowed or [], context)
+            result: BaseModel = provider.suggest(text, allowed or [], context_json)
         elif capability == "draft_reply":
             from casemgr.ai.schemas import DraftContext
 
-            result = provider.draft_reply(text, DraftContext.model_validate(context or {}))
+            draft_context = model_context if isinstance(model_context, DraftContext) \
+                else DraftContext.model_validate(context_json or {})
+            result = provider.draft_reply(text, draft_context)
         else:
             result = getattr(provider, capability)(text)
         output = result.model_dump(mode="json")

@@ -27,7 +27,7 @@ from typing import IO, Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
-from casemgr import csvsafe
+from casemgr import csvsafe, jsontext
 from casemgr.audit.models import AuditEvent, AuditHead
 from casemgr.clock import now
 from casemgr.db import insert_rows, table_of
@@ -42,8 +42,8 @@ def _json_default(value: Any) -> Any:
 
 
 def canonical(value: Any) -> Any:
-    """JSON round trip: the hashed form must equal what the database returns later."""
-    return json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+    """JSON round trip: the hashed form must equal what the database returns later (the columns' encoder)."""
+    return jsontext.round_trip(value, _json_default)
 
 
 def _ts_text(ts: datetime) -> str:
