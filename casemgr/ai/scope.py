@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
+
+import re2
 
 from casemgr.ai.cues import cue_lexicon
 from casemgr.ai.text import normalise, strip_html
@@ -45,6 +48,24 @@ _PHISHING = [
 ]
 _SPAM_RE = re.compile("|".join(_SPAM), re.IGNORECASE)
 _PHISHING_RE = re.compile("|".join(_PHISHING), re.IGNORECASE)
+
+
+def _superset(patterns: list[str]) -> Any:
+    # RE2's \d and \s are ASCII; these classes match at least what Python's do, so no text the `re` patterns
+    # match can be passed over (tests/ai/test_scope_prefilter.py).
+    return re2.compile("(?i)" + "|".join(patterns).replace(r"\d", r"\pN").replace(r"\s", r"[\s\pZ\x{1c}-\x{1f}\x{85}]"))
+
+
+# Which messages need the `re` scan at all: RE2 runs the cue alternation as one automaton, about 10x faster,
+# and most messages hold no cue (the scan was 3% of an AI enrichment batch's CPU, issue 23).
+_SPAM_ANY = _superset(_SPAM)
+_PHISHING_ANY = _superset(_PHISHING)
+
+
+def _cue_hits(any_: Any, exact: re.Pattern[str], text: str) -> list[str]:
+    if any_.search(text) is None:
+        return []
+    return sorted({m.group(0).lower() for m in exact.finditer(text)})
 _URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
 
 MIN_WORDS_FOR_LANGUAGE = 4
@@ -109,8 +130,8 @@ def assess(text: str) -> ScopeResult:
         res.evidence.append(f"language {lang} ({prob:.2f})")
     else:
         res.language_confidence = prob if lang == "en" else round(1 - prob, 3)
-    spam_hits = sorted({m.group(0).lower() for m in _SPAM_RE.finditer(plain)})
-    phish_hits = sorted({m.group(0).lower() for m in _PHISHING_RE.finditer(plain)})
+    spam_hits = _cue_hits(_SPAM_ANY, _SPAM_RE, plain)
+    phish_hits = _cue_hits(_PHISHING_ANY, _PHISHING_RE, plain)
     urls = len(_URL_RE.findall(plain))
     # One marketing phrase can appear in a real complaint ("they said act now"); two, or one with links, cannot.
     if len(spam_hits) >= 2 or (spam_hits and urls >= 2):
