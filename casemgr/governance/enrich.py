@@ -17,10 +17,12 @@ Registered as the worker job `ai.enrich`; intake calls `enrich_inline_or_enqueue
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -521,6 +523,22 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
     return result
 
 
+SOP_FILE_CHECK_S = 5.0  # how long a worker trusts that an SOP file is there (or not) before looking again
+_sop_files: dict[Path, tuple[float, bool]] = {}
+
+
+def _sop_file_exists(path: Path) -> bool:
+    """Whether a next step may link its SOP: the file is looked up at most every SOP_FILE_CHECK_S, not once per
+    case (a stat per case was 1.5% of an enrichment batch's CPU, issue 23). Few paths: the playbook's SOPs."""
+    t = time.monotonic()
+    seen = _sop_files.get(path)
+    if seen is not None and t - seen[0] < SOP_FILE_CHECK_S:
+        return seen[1]
+    exists = path.is_file()
+    _sop_files[path] = (t, exists)
+    return exists
+
+
 def _view(inp: EnrichInput, cls: Classification, urgency: Any, suggestion: Suggestion, model: str, provider: Any,
           policy: Policy, run_id: str, applied_facts: dict[str, Any], case: Case) -> dict[str, Any]:
     """What the case page and the reviewer see of this run: every field with confidence and evidence."""
@@ -531,7 +549,7 @@ def _view(inp: EnrichInput, cls: Classification, urgency: Any, suggestion: Sugge
     intent = cls.intent if inp.caps.intent else None
     registry = get_registry()
     steps = next_steps(intent.label if intent else None, inp.text, now().date(), amount=(case.fields or {}).get("amount"),
-                       sop_exists=lambda p: (registry.policies_dir / p).is_file()) if inp.caps.intent else []
+                       sop_exists=lambda p: _sop_file_exists(registry.policies_dir / p)) if inp.caps.intent else []
     return {
         "classification": {
             "category": cls.category.label if has_categories else None,

@@ -171,3 +171,22 @@ def test_a_batch_is_stored_in_parts_sized_by_the_time_budget(monkeypatch: pytest
         assert set(decided) == set(ids) and set(audited) == set(ids)
         assert len(set(decided.values())) == 1 and len(set(audited.values())) == 1  # the same record for each case
         assert verify(s).ok
+
+
+def test_sop_links_are_looked_up_once_per_interval_not_per_case(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from casemgr.governance import enrich
+
+    clock = [1000.0]
+    monkeypatch.setattr(enrich.time, "monotonic", lambda: clock[0])
+    stats: list[str] = []
+    real_is_file = enrich.Path.is_file
+    monkeypatch.setattr(enrich.Path, "is_file", lambda self: stats.append(self.name) or real_is_file(self))
+    sop = tmp_path / "sops" / "refund.md"
+    assert [enrich._sop_file_exists(sop) for _ in range(50)] == [False] * 50
+    sop.parent.mkdir()
+    sop.write_text("# Refunds\n")
+    clock[0] += enrich.SOP_FILE_CHECK_S - 0.1
+    assert enrich._sop_file_exists(sop) is False  # still within the interval: the answer it had
+    clock[0] += 0.2
+    assert enrich._sop_file_exists(sop) is True  # looked again: the new file is linked
+    assert stats == ["refund.md", "refund.md"]
