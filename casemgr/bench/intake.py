@@ -229,6 +229,7 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
     from casemgr import migrate
     from casemgr.runtime import rebuild
 
+    load_before = os.getloadavg()[0]
     saved = {k: os.environ.get(k) for k in ("CASEMGR_DATA_DIR", "CASEMGR_DATABASE_URL", "CASEMGR_INTAKE_ACK")}
     tmp = tempfile.mkdtemp(prefix="casemgr-bench-intake-")
     os.environ["CASEMGR_DATA_DIR"] = tmp
@@ -281,5 +282,7 @@ def run_intake_bench(n: int = 300, concurrency: int = 4, database_url: str | Non
                         "floor_per_s": smtp["floor_per_s"], "ratio_total": smtp["ratio_total"],
                         "ratio_to_api_floor": round(smtp["cases_per_s"] / api["floor_per_s"], 3)
                         if api["floor_per_s"] else None,
-                        "rounds": smtp["rounds"]}}
+                        "rounds": smtp["rounds"]},
+               # The machine is shared: the load average says how busy it was (as `bench soak` and `pipe` do).
+               "load_avg_1m_before": round(load_before, 1), "load_avg_1m_after": round(os.getloadavg()[0], 1)}
     return {"lines": [smtp, api], "summary": summary}

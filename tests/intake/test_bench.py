@@ -22,7 +22,8 @@ def test_bench_intake_cli_small(fresh_db: object, monkeypatch: object) -> None:
         assert x["n"] == 8 and x["cases_per_s"] > 0 and x["floor_per_s"] > 0 and x["p99_ms"] > 0
     last = lines[-1]
     assert set(last) == {"bench", "cases_per_s", "floor_per_s", "ratio", "p99_ms", "api", "smtp", "ai_drain_per_s",
-                         "ai_drain_per_s_by_workers"} and last["bench"] == "intake"
+                         "ai_drain_per_s_by_workers", "load_avg_1m_before", "load_avg_1m_after"} and last["bench"] == "intake"
+    assert last["load_avg_1m_before"] >= 0 and last["load_avg_1m_after"] >= 0
     assert last["ai_drain_per_s"] > 0
     assert set(last["smtp"]) == {"messages_per_s", "ratio", "p99_ms", "floor_per_s", "ratio_total",
                                  "ratio_to_api_floor", "rounds"}
