@@ -106,9 +106,8 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         total_cases = _case_count()
         settled = _settle()
         _kick_background_work()
-        # A data dir copied or loaded just before holds gigabytes of dirty pages at 1M cases: the kernel writes them
-        # back during the first minutes, and every commit's fsync waits behind that (a 0.5 s intake stall in minute
-        # 1 of a run at 22:13 on 2026-12-04). Written out before the traffic starts, not during it.
+        # A data dir copied or loaded just before holds gigabytes of dirty pages at 1M cases: written out before the
+        # traffic starts, so the kernel's write-back (which every commit's fsync would wait behind) is not measured.
         os.sync()
         port = serving.free_port()
         out_dir = Path(tempfile.mkdtemp(prefix="casemgr-soak-"))
