@@ -31,15 +31,11 @@ import orjson
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _strict(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def dumps(value: Any) -> str:
     """A JSON column's text (SQLAlchemy's json_serializer): what `json.dumps(value)` stores, compact."""
     try:
-        return orjson.dumps(value, default=_strict, option=_OPTIONS).decode("utf-8")
-    except TypeError:
+        return orjson.dumps(value, option=_OPTIONS).decode("utf-8")
+    except TypeError:  # orjson's JSONEncodeError: a type it leaves to `default`, of which there is none here
         plain = json.loads(json.dumps(value))  # the stdlib's value (or its own TypeError)
     try:
         return orjson.dumps(plain, option=_OPTIONS).decode("utf-8")  # its NaN as null, as above

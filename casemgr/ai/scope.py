@@ -48,6 +48,7 @@ _PHISHING = [
 ]
 _SPAM_RE = re.compile("|".join(_SPAM), re.IGNORECASE)
 _PHISHING_RE = re.compile("|".join(_PHISHING), re.IGNORECASE)
+_URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
 def _superset(patterns: list[str]) -> Any:
@@ -66,7 +67,7 @@ def _cue_hits(any_: Any, exact: re.Pattern[str], text: str) -> list[str]:
     if any_.search(text) is None:
         return []
     return sorted({m.group(0).lower() for m in exact.finditer(text)})
-_URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
+
 
 MIN_WORDS_FOR_LANGUAGE = 4
 LANGUAGE_MIN_PROB = 0.8

@@ -17,12 +17,10 @@ Registered as the worker job `ai.enrich`; intake calls `enrich_inline_or_enqueue
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -191,6 +189,7 @@ class EnrichInput:
     policy: Policy
     local: bool
     draft: DraftContext | None = None  # the case facts a reply draft may use; None: no draft for this case
+    sources: DraftSources | None = None  # the batch's macros and SOP texts, shared by its cases (run_enrich_batch)
 
 
 @dataclass
@@ -259,6 +258,7 @@ def prepare(session: Session, case_id: int, provider: Any, policy: Policy, sourc
             ) -> EnrichInput | EnrichResult:
     """Read the case and decide whether to run; an EnrichResult here means "do not call any model".
     `sources`: the batch's shared macros and SOP texts (run_enrich_batch)."""
+    sources = sources or DraftSources()
     case = cases.get_case(session, case_id)
     if case.status == CaseStatus.CLOSED:
         return EnrichResult(case_id, "skipped", "case is closed")
@@ -278,7 +278,7 @@ def prepare(session: Session, case_id: int, provider: Any, policy: Policy, sourc
                        allowed=list(sd.transitions) if sd else [],
                        has_categories=any(f.name == "category" and f.choices for f in ct.fields), caps=ct.ai,
                        fields=dict(case.fields or {}), policy=policy, local=local,
-                       draft=_draft_base(session, case, ct, sources))
+                       draft=_draft_base(session, case, ct, sources), sources=sources)
 
 
 def call_models(inp: EnrichInput, provider: Any, classified: CallOutcome | None = None) -> list[CallOutcome]:
@@ -523,33 +523,18 @@ def apply_results(session: Session, prep: EnrichInput | EnrichResult, calls: lis
     return result
 
 
-SOP_FILE_CHECK_S = 5.0  # how long a worker trusts that an SOP file is there (or not) before looking again
-_sop_files: dict[Path, tuple[float, bool]] = {}
-
-
-def _sop_file_exists(path: Path) -> bool:
-    """Whether a next step may link its SOP: the file is looked up at most every SOP_FILE_CHECK_S, not once per
-    case (a stat per case was 1.5% of an enrichment batch's CPU, issue 23). Few paths: the playbook's SOPs."""
-    t = time.monotonic()
-    seen = _sop_files.get(path)
-    if seen is not None and t - seen[0] < SOP_FILE_CHECK_S:
-        return seen[1]
-    exists = path.is_file()
-    _sop_files[path] = (t, exists)
-    return exists
-
-
 def _view(inp: EnrichInput, cls: Classification, urgency: Any, suggestion: Suggestion, model: str, provider: Any,
           policy: Policy, run_id: str, applied_facts: dict[str, Any], case: Case) -> dict[str, Any]:
     """What the case page and the reviewer see of this run: every field with confidence and evidence."""
     from casemgr.ai.nextsteps import next_steps
-    from casemgr.casetypes.registry import get_registry
 
     has_categories = inp.has_categories and inp.caps.classify
     intent = cls.intent if inp.caps.intent else None
-    registry = get_registry()
+    # A step links its SOP only when that SOP is in force, looked up once per batch (a stat per case was 1.5% of
+    # an enrichment batch's CPU, issue 23): the same look-up, and the same published version, as the draft's SOPs.
+    sources = inp.sources or DraftSources()
     steps = next_steps(intent.label if intent else None, inp.text, now().date(), amount=(case.fields or {}).get("amount"),
-                       sop_exists=lambda p: _sop_file_exists(registry.policies_dir / p)) if inp.caps.intent else []
+                       sop_exists=lambda p: sources.sop_text(p) is not None) if inp.caps.intent else []
     return {
         "classification": {
             "category": cls.category.label if has_categories else None,

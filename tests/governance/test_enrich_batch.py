@@ -173,20 +173,37 @@ def test_a_batch_is_stored_in_parts_sized_by_the_time_budget(monkeypatch: pytest
         assert verify(s).ok
 
 
-def test_sop_links_are_looked_up_once_per_interval_not_per_case(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    from casemgr.governance import enrich
+def test_sop_links_are_looked_up_once_per_batch_not_per_case(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A next step links its SOP when the SOP is in force: looked up once per batch (DraftSources, as the drafts'
+    SOPs), and a file added meanwhile is linked by the next batch."""
+    from casemgr.casetypes import registry as registry_module
+    from casemgr.casetypes.sop import resolve
 
-    clock = [1000.0]
-    monkeypatch.setattr(enrich.time, "monotonic", lambda: clock[0])
-    stats: list[str] = []
-    real_is_file = enrich.Path.is_file
-    monkeypatch.setattr(enrich.Path, "is_file", lambda self: stats.append(self.name) or real_is_file(self))
-    sop = tmp_path / "sops" / "refund.md"
-    assert [enrich._sop_file_exists(sop) for _ in range(50)] == [False] * 50
-    sop.parent.mkdir()
-    sop.write_text("# Refunds\n")
-    clock[0] += enrich.SOP_FILE_CHECK_S - 0.1
-    assert enrich._sop_file_exists(sop) is False  # still within the interval: the answer it had
-    clock[0] += 0.2
-    assert enrich._sop_file_exists(sop) is True  # looked again: the new file is linked
-    assert stats == ["refund.md", "refund.md"]
+    (tmp_path / "sop").mkdir()
+    lookups: list[str] = []
+
+    class Registry:
+        def sop_text(self, link: str) -> str | None:
+            lookups.append(link)
+            path = resolve(tmp_path, link)
+            return path.read_text(encoding="utf-8") if path else None
+
+    monkeypatch.setattr(registry_module, "get_registry", lambda: Registry())
+    batch = enrich.DraftSources()
+    assert [batch.sop_text("sop/refund.md") is not None for _ in range(50)] == [False] * 50
+    (tmp_path / "sop" / "refund.md").write_text("# Refunds\n")
+    assert batch.sop_text("sop/refund.md") is None  # still this batch: the answer it had
+    assert enrich.DraftSources().sop_text("sop/refund.md") is not None  # the next batch: the new file is linked
+    assert lookups == ["sop/refund.md", "sop/refund.md"]
+
+
+def test_each_input_of_a_batch_carries_the_batch_sources() -> None:
+    from casemgr.governance.policy import active_policy
+
+    with write_session() as s:
+        ids = [new_case(s, subject=f"Card charged twice {i}", description="My credit card was charged twice.").id
+               for i in range(3)]
+    batch = enrich.DraftSources()
+    with write_session() as s:
+        inputs = [enrich.prepare(s, cid, enrich.get_provider(), active_policy(), batch) for cid in ids]
+    assert all(isinstance(inp, enrich.EnrichInput) and inp.sources is batch for inp in inputs)
