@@ -7,6 +7,11 @@ makes SQLite walk the primary key, reading every row of the table to find a few,
 the filter and the id order); each page of ids is then re-read and changed in write transactions that commit
 after `chunk` rows or after `TXN_BUDGET_S`, whichever comes first, so a slow host shortens the transactions
 instead of lengthening them.
+
+Between two of those transactions the scan rests (casemgr/jobs/pacing.py, CASEMGR_BACKGROUND_DUTY). Back to back,
+a 1M-case scan's few hundred chunks left the write lock free for microseconds at a time, and the app processes,
+which wait for another process's lock by polling every few ms (casemgr/db.py), hardly ever caught it: API intake
+waited up to 330 ms in BEGIN IMMEDIATE while the scan ran (issue 23's soak, minutes 1-3).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from sqlmodel import Session
 
 from casemgr.db import read_session, write_session
+from casemgr.jobs.pacing import rest_after
 
 # Wall time after which a chunk commits early (the issue's bound is 50 ms; one more row may run past it).
 TXN_BUDGET_S = 0.04
@@ -42,6 +48,7 @@ def apply_in_transactions(ids: list[int], load: Callable[[Session, list[int]], l
     now), committing after TXN_BUDGET_S; returns how many write transactions were used."""
     pending, transactions = list(ids), 0
     while pending:
+        began = time.monotonic()
         with write_session() as session:
             started = time.monotonic()
             rows = load(session, pending)
@@ -53,6 +60,7 @@ def apply_in_transactions(ids: list[int], load: Callable[[Session, list[int]], l
                     break
             pending = [] if done == len(rows) else _after(pending, rows[done - 1])
         transactions += 1
+        rest_after(time.monotonic() - began)  # the lock free for as long again (at duty 0.5): see the docstring
     return transactions
 
 

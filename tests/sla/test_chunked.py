@@ -11,11 +11,12 @@ from typing import Any
 import time_machine
 from sqlalchemy import event, select
 
+from casemgr import db
 from casemgr.audit.models import AuditEvent
 from casemgr.audit.service import verify
 from casemgr.cases.models import Case, Task
 from casemgr.db import get_engine, read_session, write_session
-from casemgr.sla import engine, renewals
+from casemgr.sla import chunks, engine, renewals
 from tests.sla.test_engine import _create
 from tests.sla.test_renewals import _active_contract
 
@@ -77,6 +78,26 @@ def test_sla_scan_over_more_cases_than_a_chunk_uses_several_transactions_and_end
     assert outcome(chunked_ids[0])[0] == "breached"
     with read_session() as s:
         assert verify(s).ok
+
+
+def test_a_scan_rests_after_each_write_transaction_with_no_write_session_open(monkeypatch) -> None:
+    """Back to back, a 1M-case scan's chunks left the write lock free for microseconds, and other processes'
+    writers (which poll for it) waited hundreds of ms: the scan rests after each commit, outside the lock."""
+    rests: list[tuple[float, int]] = []
+
+    def rest(spent_s: float, duty: float | None = None) -> float:
+        rests.append((spent_s, db.writers_in_flight()))
+        return 0.0
+
+    monkeypatch.setattr(chunks, "rest_after", rest)
+    for _ in range(7):
+        _create(utc(2026, 11, 30, 9))
+    at_risk = utc(2026, 11, 30, 12)
+    with time_machine.travel(at_risk, tick=False), commits() as seen:
+        out = engine.scan_chunked(at_risk, chunk=3)
+    assert out["at_risk"] == 7 and out["transactions"] >= 3
+    assert len(rests) == out["transactions"] == len(seen)  # one rest per committed chunk
+    assert all(spent > 0 and open_writers == 0 for spent, open_writers in rests)
 
 
 def test_limit_bounds_one_call_and_says_more() -> None:
