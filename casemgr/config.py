@@ -75,7 +75,8 @@ class Settings(BaseSettings):
 
     # Worker: run one job-worker thread inside each app process (single-host SQLite setups; issue 8)
     embedded_worker: bool = False
-    # Share of the elapsed time a background catch-up (metrics rollups) may work; it rests the rest (issue 23)
+    # Share of the elapsed time a background catch-up (metrics rollups, SLA and renewal scans) may work; it rests
+    # the rest (issue 23)
     background_duty: float = Field(default=0.5, gt=0, le=1)
 
     # Benchmarks (issue 23): a worker writes its background jobs' write-transaction lengths to this JSON file.

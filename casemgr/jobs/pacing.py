@@ -6,6 +6,8 @@ on PostgreSQL, and the queue page's p95 went from ~35 to ~59 ms meanwhile (issue
 proportion to the work done caps a catch-up's share of the CPU at `CASEMGR_BACKGROUND_DUTY`, the way
 PostgreSQL's vacuum_cost_delay paces autovacuum. Lowering the worker's OS priority instead would invert priorities
 on SQLite: a niced worker preempted inside its write transaction holds the single writer lock longer.
+The SLA and renewal scans rest the same way between their write transactions (casemgr/sla/chunks.py): on SQLite
+that is also what leaves the single write lock free for the app processes' writers between two chunks.
 AI enrichment is not paced: it has to keep up with intake (`ai_drain_per_s`).
 """
 
