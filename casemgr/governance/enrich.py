@@ -174,25 +174,6 @@ def _stage_outputs(case: Case, suggestion: Any, base: dict[str, Any]) -> list[AI
 
 
 @dataclass
-class EnrichInput:
-    """What the models need to know about a case, read before any model runs (no session kept)."""
-
-    case_id: int
-    version: int
-    text: str
-    case_type: str
-    stage: str
-    allowed: list[str]
-    has_categories: bool
-    caps: Any  # casetypes.schema.AICapabilities
-    fields: dict[str, Any]
-    policy: Policy
-    local: bool
-    draft: DraftContext | None = None  # the case facts a reply draft may use; None: no draft for this case
-    sources: DraftSources | None = None  # the batch's macros and SOP texts, shared by its cases (run_enrich_batch)
-
-
-@dataclass
 class DraftSources:
     """The macros and SOP texts a batch's reply drafts read, looked up once per batch instead of once per case
     (issue 23 profile: listing the macro files and reading the SOPs for every case cost a tenth of the drain).
@@ -222,7 +203,27 @@ class DraftSources:
         return self.sops[link]
 
 
-def _draft_base(session: Session, case: Case, ct: Any, sources: DraftSources | None = None) -> DraftContext | None:
+@dataclass
+class EnrichInput:
+    """What the models need to know about a case, read before any model runs (no session kept)."""
+
+    case_id: int
+    version: int
+    text: str
+    case_type: str
+    stage: str
+    allowed: list[str]
+    has_categories: bool
+    caps: Any  # casetypes.schema.AICapabilities
+    fields: dict[str, Any]
+    policy: Policy
+    local: bool
+    draft: DraftContext | None = None  # the case facts a reply draft may use; None: no draft for this case
+    # The batch's macros and SOP texts, shared by its cases (run_enrich_batch); a case on its own gets its own.
+    sources: DraftSources = field(default_factory=DraftSources)
+
+
+def _draft_base(session: Session, case: Case, ct: Any, sources: DraftSources) -> DraftContext | None:
     """The reply draft's facts from the database (customer, agent, macros, the stage's SOPs), or None when the
     case type has no macros to draft from (the processes of issue 22 answer no customer)."""
     from casemgr.ai.schemas import MacroText
@@ -230,7 +231,6 @@ def _draft_base(session: Session, case: Case, ct: Any, sources: DraftSources | N
     from casemgr.policyfile import PolicyFileError
     from casemgr.users.models import User
 
-    sources = sources or DraftSources()
     try:
         macros = [m for m in sources.all_macros().values() if case.case_type in m.case_types]
     except PolicyFileError:
@@ -532,9 +532,8 @@ def _view(inp: EnrichInput, cls: Classification, urgency: Any, suggestion: Sugge
     intent = cls.intent if inp.caps.intent else None
     # A step links its SOP only when that SOP is in force, looked up once per batch (a stat per case was 1.5% of
     # an enrichment batch's CPU, issue 23): the same look-up, and the same published version, as the draft's SOPs.
-    sources = inp.sources or DraftSources()
     steps = next_steps(intent.label if intent else None, inp.text, now().date(), amount=(case.fields or {}).get("amount"),
-                       sop_exists=lambda p: sources.sop_text(p) is not None) if inp.caps.intent else []
+                       sop_exists=lambda p: inp.sources.sop_text(p) is not None) if inp.caps.intent else []
     return {
         "classification": {
             "category": cls.category.label if has_categories else None,
