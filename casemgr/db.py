@@ -10,6 +10,7 @@ another writer committed in between, and busy_timeout cannot help it. PostgreSQL
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import weakref
@@ -337,7 +338,8 @@ def row_of(d: SimpleNamespace) -> dict[str, Any]:
     return row
 
 
-_inserts: dict[tuple[Table, tuple[str, ...], str], tuple[str, list[Any]]] = {}
+_inserts: dict[tuple[Table, tuple[str, ...], str], tuple[str, str, list[Any]]] = {}
+MAX_ROWS_PER_INSERT = 500  # bounds the statement's text; SQLite's own limit on host parameters is checked too
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -349,6 +351,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     processor look-ups were a third of the intake writer's CPU (issue 23 profile). Rows lacking a column that has
     a Python-side default, and other databases, take the Core path. tests/test_insert_rows.py compares the stored
     values of both.
+
+    The rows go in as one multi-row INSERT per table (up to MAX_ROWS_PER_INSERT and SQLite's limit on host
+    parameters), not executemany: the driver releases the GIL around every row it steps, and in a served process
+    the writer thread then waits for the request threads to hand it back, once per row. One statement per table
+    took the intake writer's CPU from 0.84 to 0.61 ms per case and its wall time from 1.9 to 1.6 ms (issue 23).
     """
     if not rows:
         return
@@ -369,12 +376,26 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
                 continue
             q = dialect.identifier_preparer
             cols = [table.c[k] for k in keys]
-            sql = (f"INSERT INTO {q.format_table(table)} ({', '.join(q.format_column(c) for c in cols)}) "
-                   f"VALUES ({', '.join('?' for _ in cols)})")
+            head = f"INSERT INTO {q.format_table(table)} ({', '.join(q.format_column(c) for c in cols)}) VALUES "
             # The processors SQLAlchemy itself applies for this dialect (TypeDecorators included).
-            spec = (sql, [c.type._cached_bind_processor(dialect) for c in cols])
+            spec = (head, f"({', '.join('?' for _ in cols)})", [c.type._cached_bind_processor(dialect) for c in cols])
             _inserts[(table, keys, dialect.name)] = spec
-        sql, processors = spec
-        params = [tuple(v if p is None else p(v) for p, v in zip(processors, row.values(), strict=True))
-                  for row in group]
-        conn.exec_driver_sql(sql, params)
+        head, one, processors = spec
+        per = max(1, min(MAX_ROWS_PER_INSERT, _max_variables(conn) // len(keys)))
+        for start in range(0, len(group), per):
+            chunk = group[start:start + per]
+            params = tuple(v if p is None else p(v) for row in chunk
+                           for p, v in zip(processors, row.values(), strict=True))
+            conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), params)
+
+
+_variables_limit: int | None = None
+
+
+def _max_variables(conn: Any) -> int:
+    """SQLite's limit on host parameters per statement (32,766 since 3.32, 999 before; a build may set another)."""
+    global _variables_limit
+    if _variables_limit is None:
+        raw = conn.connection.driver_connection
+        _variables_limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(raw, "getlimit") else 999
+    return _variables_limit

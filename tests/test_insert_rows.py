@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, text
 
 from casemgr.audit.models import AuditEvent
@@ -61,3 +62,41 @@ def test_rows_with_different_columns_and_missing_defaults(make_case) -> None:  #
     assert jobs["one"].status == jobs["two"].status == "queued" and jobs["three"].payload == {"case_id": case_id}
     with read_session() as s:
         assert s.get(Case, case_id) is not None
+
+
+
+def test_rows_go_in_as_one_statement_per_table_in_bounded_chunks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One multi-row INSERT per table and chunk on SQLite, not one step per row: the driver gives up the GIL for
+    every row it steps, and a served writer thread then waits for it once per row."""
+    from sqlalchemy import event
+
+    from casemgr import db
+
+    engine = db.get_engine(write=True)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the multi-row statement is SQLite's path; other databases take Core's")
+    statements: list[int] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO jobs"):
+            statements.append(0 if executemany else statement.count("), ("))
+
+    def jobs(ids: list[int]) -> list[dict[str, Any]]:
+        return [row_of(draft(Job, id=i, kind=f"chunk-{i}", payload={"n": i})) for i in ids]
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with write_session() as s:
+            ids = allocate_ids(s, Job.__table__, 12)
+            insert_rows(s, Job.__table__, jobs(ids[:7]))
+        assert statements == [6]  # one statement, seven rows
+        statements.clear()
+        monkeypatch.setattr(db, "MAX_ROWS_PER_INSERT", 2)
+        with write_session() as s:
+            insert_rows(s, Job.__table__, jobs(ids[7:]))
+        assert statements == [1, 1, 0]  # five rows: 2 + 2 + 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with read_session() as s:
+        stored = {j.id: (j.kind, j.payload) for j in s.execute(select(Job).where(Job.id.in_(ids))).scalars()}
+    assert stored == {i: (f"chunk-{i}", {"n": i}) for i in ids}

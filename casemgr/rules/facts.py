@@ -86,7 +86,9 @@ _KEYWORD_RES = [(k, re.compile(r"\b" + re.escape(k) + r"\b")) for k in KEYWORDS]
 
 def find_keywords(text: str) -> list[str]:
     low = (text or "").lower()
-    return [k for k, rx in _KEYWORD_RES if rx.search(low)]
+    # The substring test first: a keyword that is not in the text at all (most of them) costs no regex search,
+    # which was 4 % of a served intake request's time (issue 23 profile). The regex then checks word boundaries.
+    return [k for k, rx in _KEYWORD_RES if k in low and rx.search(low)]
 
 
 NUM_LIMIT = 10**15
