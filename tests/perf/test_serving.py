@@ -35,6 +35,25 @@ def test_loadgen_counts_statuses_and_reads_bodies() -> None:
     assert sum(1 for b in res.bodies if json.loads(b).get("status") == "ok") == 10
 
 
+def test_the_load_generators_own_garbage_collector_is_off_while_it_measures() -> None:
+    """A full collection in the bench process would time every request in flight late (issue 23: 74 ms)."""
+    import gc
+
+    port = serving.free_port()
+    seen: list[bool] = []
+    req = loadgen.build_request("GET", "/healthz", host=f"127.0.0.1:{port}")
+
+    def make(i: int) -> bytes:
+        seen.append(gc.isenabled())
+        return req
+
+    assert gc.isenabled()
+    with serving.process(serving.serve_args(port, 1), {}, port=port):
+        res = loadgen.run("127.0.0.1", port, make, n=20, concurrency=2)
+    assert res.ok == 20 and seen == [False] * 20
+    assert gc.isenabled()  # and back on afterwards
+
+
 def test_bench_all_reports_missing_parts_without_failing(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     import typer
 
