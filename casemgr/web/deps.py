@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Annotated
@@ -96,17 +97,40 @@ def _principal(request: Request) -> users.Principal | None:
     return principal
 
 
+# API keys being looked up on this process's event loop(s): (loop, key) -> done when that lookup ended.
+_key_lookups: dict[tuple[int, str], asyncio.Future[None]] = {}
+
+
 async def _principal_async(request: Request) -> users.Principal | None:
     # A call with a recently verified API key needs neither a worker thread nor a query; anything else is
     # looked up on the thread pool (the database calls block).
     if hasattr(request.state, "principal"):
         return request.state.principal
     key = _api_key_from(request)
-    principal = users.remembered_api_key(key) if key else None
-    if principal is not None:
-        request.state.principal = principal
-        return principal
-    return await run_in_threadpool(_principal, request)
+    if not key:
+        return await run_in_threadpool(_principal, request)
+    principal = users.remembered_api_key(key)
+    if principal is None:
+        # One lookup per key at a time: when a remembered key expired under load, every request in flight with
+        # that key (32 in the intake bench) missed at once and looked it up on the thread pool, and the first of
+        # them entered its route 72 ms late (issue 23). The others wait for the one lookup, then read what it
+        # remembered; a key it did not verify (unknown, revoked) is looked up by each request as before, so each
+        # refusal is handled and logged on its own.
+        slot = (id(asyncio.get_running_loop()), key)
+        pending = _key_lookups.get(slot)
+        if pending is None:
+            done = _key_lookups[slot] = asyncio.get_running_loop().create_future()
+            try:
+                return await run_in_threadpool(_principal, request)
+            finally:
+                _key_lookups.pop(slot, None)
+                done.set_result(None)
+        await asyncio.shield(pending)
+        principal = users.remembered_api_key(key)
+        if principal is None:
+            return await run_in_threadpool(_principal, request)
+    request.state.principal = principal
+    return principal
 
 
 async def current_principal(request: Request) -> users.Principal:

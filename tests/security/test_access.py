@@ -251,3 +251,39 @@ def test_secrets_are_never_logged(monkeypatch: Any, api_key: Any) -> None:
     with read_session() as s:
         for ev in s.execute(select(AuditEvent)).scalars():
             _no_secrets(f"{ev.before} {ev.after} {ev.actor}", "audit trail")
+
+
+def test_concurrent_requests_with_an_expired_key_look_it_up_once(app: Any, key_clock: KeyMemoryClock,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a remembered key expires under load, the requests in flight with it wait for one lookup instead of
+    each looking it up on the thread pool (issue 23: 32 lookups at once held the first request 72 ms); a key the
+    lookup refuses is still refused for each request."""
+    import asyncio
+
+    _, secret = _key("ursula", ["agent"])
+    _, revoked_secret = _key("victor", ["agent"])
+    lookups: list[str] = []
+    real = users.principal_for_api_key
+
+    def slow_lookup(session: Any, key: str) -> Any:
+        lookups.append(key)
+        time.sleep(0.05)  # on the thread pool: long enough for every request below to be waiting meanwhile
+        return real(session, key)
+
+    monkeypatch.setattr(users, "principal_for_api_key", slow_lookup)
+
+    async def burst(key: str, n: int) -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            answers = await asyncio.gather(*(c.get("/api/cases", headers={"X-API-Key": key}) for _ in range(n)))
+        return [r.status_code for r in answers]
+
+    assert asyncio.run(burst(secret, 12)) == [200] * 12
+    assert lookups == [secret]
+    key_clock.advance(TTL + 0.1)  # remembered no longer
+    assert asyncio.run(burst(secret, 12)) == [200] * 12
+    assert lookups == [secret, secret]
+    with write_session() as s:
+        users.revoke_api_key(s, int(s.execute(select(ApiKey.id).where(ApiKey.name == "key-victor-0")).scalar_one()),
+                             actor="user:admin")
+    assert asyncio.run(burst(revoked_secret, 6)) == [401] * 6
+    assert lookups.count(revoked_secret) == 6  # nothing to share: each refusal is looked up on its own
