@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from casemgr import gcpolicy, txnstats
 from casemgr import runtime as runtime_module
-from casemgr import txnstats
 from casemgr.jobs import service as jobs
 from casemgr.jobs.service import HANDLERS, job_handler
 
@@ -273,6 +273,8 @@ def run_worker(*, once: bool = False, concurrency: int = 1, lease_s: float = 120
     else:
         runtime_module.current()
     load_handlers(extra_modules)
+    if settle_heap:  # the process is the worker's own: its collector's schedule is ours to set (casemgr.gcpolicy)
+        gcpolicy.tune_long_running_process()
     worker = Worker(concurrency=concurrency, lease_s=lease_s, poll_s=poll_s, schedule=schedule,
                     settle_heap=settle_heap)
     if parent_pid:

@@ -124,8 +124,10 @@ def measure_drain(min_backlog: int, limit: int | None = None) -> dict[str, Any]:
     until `limit` (default: min_backlog) more AI jobs are done or the queue is empty; the rate is that of the
     timed part. Other due jobs (acknowledgement mail) run too, as they would in production.
     """
+    import gc
     import logging
 
+    from casemgr import gcpolicy
     from casemgr.worker import Worker, load_handlers
 
     limit = limit or min_backlog
@@ -136,6 +138,8 @@ def measure_drain(min_backlog: int, limit: int | None = None) -> dict[str, Any]:
     jobs_log = logging.getLogger("casemgr.jobs")
     level = jobs_log.level
     jobs_log.setLevel(logging.ERROR)  # e.g. "no SMTP relay configured" for every acknowledgement
+    thresholds = gc.get_threshold()
+    gcpolicy.tune_long_running_process()  # as `casemgr worker` runs (casemgr.worker.run_worker)
     try:
         # The first batch is start-up too (rules, policy and macros are built on first use, some modules imported):
         # untimed, as measure_drain_workers times from the first finished job.
@@ -148,6 +152,7 @@ def measure_drain(min_backlog: int, limit: int | None = None) -> dict[str, Any]:
             pass
     finally:
         jobs_log.setLevel(level)
+        gc.set_threshold(*thresholds)
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     left = _ai_jobs()
