@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -32,7 +31,6 @@ def test_write_connections_leave_checkpoints_to_the_checkpointer() -> None:
 
 def test_the_wal_is_checkpointed_after_commits_outside_the_write_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(walcheckpoint, "CHECKPOINT_EVERY", 8)
-    monkeypatch.setattr(walcheckpoint, "RESET_FRAMES", 100)
     seen: list[tuple[int, int, int] | None] = []
     real = walcheckpoint.checkpoint
 
@@ -54,34 +52,6 @@ def test_the_wal_is_checkpointed_after_commits_outside_the_write_lock(monkeypatc
     # end): it is started over only by a write that begins after a checkpoint copied all of it, and a busy writer
     # always began before a lock-free pass ended. The locked pass lets the next write start it over.
     assert any(later < earlier for earlier, later in zip(frames, frames[1:], strict=False)), frames
-
-
-def test_a_short_wal_is_checkpointed_without_holding_the_writers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Below RESET_FRAMES the checkpointer never takes the process's write lock: a locked pass after every
-    lock-free one held the intake writer for a fifth of the time under load (issue 23)."""
-    import casemgr.db as db
-
-    monkeypatch.setattr(walcheckpoint, "CHECKPOINT_EVERY", 4)
-    monkeypatch.setattr(walcheckpoint, "RESET_FRAMES", 10**6)
-    seen: list[tuple[int, int, int] | None] = []
-    real = walcheckpoint.checkpoint
-    monkeypatch.setattr(walcheckpoint, "checkpoint", lambda path: seen.append(real(path)) or seen[-1])
-    locked: list[str] = []
-    real_lock = db.sqlite_write_lock
-
-    def spy_lock():  # type: ignore[no-untyped-def]
-        locked.append(threading.current_thread().name)
-        return real_lock()
-
-    monkeypatch.setattr(db, "sqlite_write_lock", spy_lock)
-    with write_session() as ws:
-        ws.execute(text("CREATE TABLE IF NOT EXISTS wal_probe3 (v TEXT)"))
-    for i in range(80):
-        with write_session() as ws:
-            ws.execute(text("INSERT INTO wal_probe3 (v) VALUES (:v)"), {"v": "y" * 2000 + str(i)})
-    assert _wait_for(lambda: len([r for r in seen if r is not None and r[2] > 0]) >= 3), seen
-    time.sleep(0.2)
-    assert "casemgr-wal-checkpoint" not in locked, locked
 
 
 def test_a_checkpoint_never_creates_a_removed_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
