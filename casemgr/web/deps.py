@@ -107,30 +107,43 @@ async def _principal_async(request: Request) -> users.Principal | None:
     if hasattr(request.state, "principal"):
         return request.state.principal
     key = _api_key_from(request)
-    if not key:
-        return await run_in_threadpool(_principal, request)
-    principal = users.remembered_api_key(key)
+    principal = users.remembered_api_key(key) if key else None
+    if principal is None and key:
+        principal = await _after_lookup_in_flight(key)
     if principal is None:
-        # One lookup per key at a time: when a remembered key expired under load, every request in flight with
-        # that key (32 in the intake bench) missed at once and looked it up on the thread pool, and the first of
-        # them entered its route 72 ms late (issue 23). The others wait for the one lookup, then read what it
-        # remembered; a key it did not verify (unknown, revoked) is looked up by each request as before, so each
-        # refusal is handled and logged on its own.
-        slot = (id(asyncio.get_running_loop()), key)
-        pending = _key_lookups.get(slot)
-        if pending is None:
-            done = _key_lookups[slot] = asyncio.get_running_loop().create_future()
-            try:
-                return await run_in_threadpool(_principal, request)
-            finally:
-                _key_lookups.pop(slot, None)
-                done.set_result(None)
-        await asyncio.shield(pending)
-        principal = users.remembered_api_key(key)
-        if principal is None:
-            return await run_in_threadpool(_principal, request)
+        return await _looked_up(request, key)
     request.state.principal = principal
     return principal
+
+
+async def _after_lookup_in_flight(key: str) -> users.Principal | None:
+    """If a lookup of `key` is under way on this loop, wait for it and return what it remembered, else None.
+
+    When a remembered key expired under load, every request in flight with it (32 in the intake bench) missed at
+    once and looked it up on the thread pool, and the first of them entered its route 72 ms late (issue 23). A key
+    that lookup did not verify (unknown, revoked) is then looked up by each request as before, so each refusal is
+    handled and logged on its own."""
+    pending = _key_lookups.get((id(asyncio.get_running_loop()), key))
+    if pending is None:
+        return None
+    await asyncio.shield(pending)
+    return users.remembered_api_key(key)
+
+
+async def _looked_up(request: Request, key: str | None) -> users.Principal | None:
+    """The caller looked up on the thread pool; with an API key, announced to _after_lookup_in_flight meanwhile."""
+    if not key:
+        return await run_in_threadpool(_principal, request)
+    loop = asyncio.get_running_loop()
+    slot = (id(loop), key)
+    mine = slot not in _key_lookups  # a refused key's requests run their own lookups beside the announced one
+    if mine:
+        _key_lookups[slot] = loop.create_future()
+    try:
+        return await run_in_threadpool(_principal, request)
+    finally:
+        if mine:
+            _key_lookups.pop(slot).set_result(None)
 
 
 async def current_principal(request: Request) -> users.Principal:
