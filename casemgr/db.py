@@ -263,6 +263,17 @@ def get_read_session() -> Iterator[Session]:
 _pg_sequences: dict[str, str] = {}
 
 
+def epoch_seconds(session: Session, column: Any) -> Any:
+    """Seconds since 1970 of a datetime column, computed in SQL (SQLite stores UTC text, PostgreSQL timestamptz):
+    a float per row instead of a datetime parsed and converted in Python. SQLite's date functions keep
+    milliseconds."""
+    from sqlalchemy import Float, cast
+
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return cast(func.extract("epoch", column), Float)
+
+
 def table_of(model: Any) -> Table:
     """The Core table of a SQLModel table class (mypy does not see SQLModel's `__table__`)."""
     return model.__table__

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from casemgr.audit.service import canonical
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
 from casemgr.conformance.analysis import Trace, analyse
-from casemgr.conformance.log import iter_traces
+from casemgr.conformance.log import iter_traces, traces_in_chunks
 from casemgr.conformance.model import Design, design_of
 from casemgr.metrics.models import MetricSnapshot
 
@@ -26,9 +26,10 @@ def designs(case_type: str | None = None) -> dict[str, Design]:
     return {name: design_of(reg.case_types[name]) for name in names}
 
 
-def pinned_designs(session: Session) -> Callable[[Trace], Design | None]:
+def pinned_designs(session: Session | None) -> Callable[[Trace], Design | None]:
     """A case is replayed against its type as the case-types version it is pinned to designs it (issue 22: a
-    running case stays on the version it started with); one Design per (version, type), built once."""
+    running case stays on the version it started with); one Design per (version, type), built once. Without a
+    `session`, a version not yet cached is read in a read transaction of its own."""
     from casemgr.casetypes.versions import registry_for
 
     built: dict[tuple[str | None, str], Design | None] = {}
@@ -47,17 +48,24 @@ def report(session: Session, *, case_type: str | None = None, at: datetime | Non
     """Every case in the event log, replayed against its type's designed transitions in the case-types version
     the case is pinned to (unknown type: 422)."""
     at = at or now()
-    per_type = analyse(designs(case_type), iter_traces(session, case_type=case_type), at.timestamp(),
-                       pinned=pinned_designs(session))
-    return {"computed_at": at.isoformat(), "case_types": per_type}
+    return _figures(iter_traces(session, case_type=case_type), pinned_designs(session), at, case_type)
 
 
-def refresh(*, at: datetime | None = None) -> dict[str, Any]:
-    """Read in a read transaction, store in a short write transaction (a long one would block SQLite writers)."""
-    from casemgr.db import read_session, write_session
+def _figures(traces: Iterable[Trace], pinned: Callable[[Trace], Design | None], at: datetime,
+             case_type: str | None = None) -> dict[str, Any]:
+    return {"computed_at": at.isoformat(),
+            "case_types": analyse(designs(case_type), traces, at.timestamp(), pinned=pinned)}
 
-    with read_session() as rs:
-        data = canonical(report(rs, at=at))
+
+def refresh(*, at: datetime | None = None, paced: bool = False) -> dict[str, Any]:
+    """Read in short read transactions (CHUNK_CASES case ids each; `paced`: resting between them as
+    CASEMGR_BACKGROUND_DUTY says, as the worker's job does), store in a short write transaction (a long one would
+    block SQLite writers). The same figures as `report`, which reads in one transaction."""
+    from casemgr.db import write_session
+    from casemgr.jobs.pacing import rest_after
+
+    traces = traces_in_chunks(rest=rest_after if paced else None)
+    data = canonical(_figures(traces, pinned_designs(None), at or now()))
     stamp = datetime.fromisoformat(data["computed_at"])
     with write_session() as ws:
         snap = ws.get(MetricSnapshot, SNAPSHOT)

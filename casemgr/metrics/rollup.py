@@ -33,10 +33,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from casemgr.casetypes.registry import get_registry
+from casemgr.db import epoch_seconds
 from casemgr.jobs.pacing import rest_after
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
 from casemgr.sla.calendar import get_calendar
@@ -62,15 +63,6 @@ def bucket_of(seconds: float) -> int:
     if seconds < 1:
         return 0
     return int(math.log(seconds) / _LOG_R) + 1
-
-
-def epoch_seconds(session: Session, column: Any) -> Any:
-    """Seconds since 1970 of a datetime column, in SQL (SQLite stores UTC text, PostgreSQL timestamptz)."""
-    from sqlalchemy import Float, cast
-
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", column), Float)
 
 
 # ---------------------------------------------------------------- aggregation (shared by both paths)

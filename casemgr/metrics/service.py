@@ -27,11 +27,12 @@ from casemgr.audit.service import canonical
 from casemgr.cases.models import Case, StageHistory
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
+from casemgr.db import epoch_seconds
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Message, QuarantinedMessage
 from casemgr.metrics import live, rollup
 from casemgr.metrics.models import MetricSnapshot, MetricStageDaily
-from casemgr.metrics.rollup import RATIO, epoch_seconds
+from casemgr.metrics.rollup import RATIO
 
 LIVE = "live"
 STATE = rollup.STATE

@@ -7,22 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from casemgr.cases.models import Case
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
+from casemgr.db import epoch_seconds
 
 TOP = 15
 NONE = "(none)"  # a case the AI did not classify, or a product nobody set
-
-
-def _epoch(session: Session, column: Any) -> ColumnElement[float]:
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", column), Float)
 
 
 def _intent(session: Session) -> ColumnElement[Any]:
@@ -58,7 +53,7 @@ class Window:
 
 def rows(session: Session, window: Window, case_types: list[str]) -> list[tuple[str, str, str, str, str, date, int]]:
     """(case type, code, product, issue, queue, close day, cases) over the period and the one before it."""
-    days_since_1970 = _epoch(session, col(Case.closed_at)) / 86400.0
+    days_since_1970 = epoch_seconds(session, col(Case.closed_at)) / 86400.0
     # The close day as a whole number: SQLite's CAST truncates (positive here, so floors); PostgreSQL's rounds.
     day = (cast(days_since_1970, Integer) if session.get_bind().dialect.name == "sqlite"
            else cast(func.floor(days_since_1970), Integer))
