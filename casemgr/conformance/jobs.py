@@ -11,4 +11,4 @@ from casemgr.jobs.service import job_handler
 
 @job_handler("conformance.refresh", own_transactions=True, long_lease=True)
 def conformance_refresh(session: Any, job: Job) -> None:
-    service.refresh(paced=True)  # nobody waits for it: it rests between its reads (casemgr/jobs/pacing.py)
+    service.refresh()

@@ -2,15 +2,15 @@
 casemgr.metrics.export) and the times people worked on it (for handoff delays). Streams case by case.
 
 `traces_in_chunks` reads the same traces one range of case ids at a time, each range in its own short read
-transaction, and can rest between ranges: the worker's hourly refresh replays every case (72 s of a core at 1M
-cases on SQLite, issue 23). In one read transaction that long, SQLite cannot checkpoint the WAL past its snapshot
-while intake keeps writing, and back to back it took a core from the app on a 2-core host.
+transaction: the worker's hourly refresh replays every case (at 1M cases on SQLite, 72 s in one read transaction
+before issue 23's change, 42 s now), and while one read transaction lasts, SQLite cannot checkpoint the WAL past
+its snapshot as intake keeps writing. It does not rest between ranges as the metrics catch-up does: the worker's
+one slot runs nothing else (AI enrichment) until the refresh ends, and resting would double that wait.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -81,30 +81,24 @@ def iter_traces(session: Session, *, case_type: str | None = None,
 
 
 def traces_in_chunks(*, case_type: str | None = None, chunk_cases: int | None = None,
-                     rest: Callable[[float], float] | None = None, stats: dict[str, float] | None = None,
-                     ) -> Iterator[Trace]:
-    """iter_traces over every case, `chunk_cases` (default CHUNK_CASES) case ids per read transaction. A range's
-    traces are read and the transaction ended before they are handed on; once the consumer has taken them all,
-    `rest(seconds the range took, reading and consuming)` is called (casemgr.jobs.pacing.rest_after paces it).
-    `stats` gets the number of ranges read ("chunks") and the seconds rested ("rested_s")."""
+                     stats: dict[str, int] | None = None) -> Iterator[Trace]:
+    """iter_traces over every case, `chunk_cases` (default CHUNK_CASES) case ids per read transaction; a range's
+    traces are read and its transaction ended before they are handed on. `stats["chunks"]`: ranges read."""
     from casemgr.db import read_session
 
     chunk_cases = chunk_cases or CHUNK_CASES
     with read_session() as s:
         first, last = s.execute(select(func.min(StageHistory.case_id), func.max(StageHistory.case_id))).one()
     if stats is not None:
-        stats.update(chunks=0, rested_s=0.0)
+        stats["chunks"] = 0
     if first is None:
         return
     start = int(first)
     while start <= int(last):
-        began = time.monotonic()
         end = start + chunk_cases
         with read_session() as s:
             chunk = list(iter_traces(s, case_type=case_type, ids=(start, end)))
-        yield from chunk
-        rested = rest(time.monotonic() - began) if rest is not None and end <= int(last) else 0.0
         if stats is not None:
             stats["chunks"] += 1
-            stats["rested_s"] += rested
+        yield from chunk
         start = end

@@ -57,14 +57,12 @@ def _figures(traces: Iterable[Trace], pinned: Callable[[Trace], Design | None], 
             "case_types": analyse(designs(case_type), traces, at.timestamp(), pinned=pinned)}
 
 
-def refresh(*, at: datetime | None = None, paced: bool = False) -> dict[str, Any]:
-    """Read in short read transactions (CHUNK_CASES case ids each; `paced`: resting between them as
-    CASEMGR_BACKGROUND_DUTY says, as the worker's job does), store in a short write transaction (a long one would
-    block SQLite writers). The same figures as `report`, which reads in one transaction."""
+def refresh(*, at: datetime | None = None) -> dict[str, Any]:
+    """Read in short read transactions (casemgr.conformance.log.traces_in_chunks), store in a short write
+    transaction (a long one would block SQLite writers). The same figures as `report`, which reads in one."""
     from casemgr.db import write_session
-    from casemgr.jobs.pacing import rest_after
 
-    traces = traces_in_chunks(rest=rest_after if paced else None)
+    traces = traces_in_chunks()
     data = canonical(_figures(traces, pinned_designs(None), at or now()))
     stamp = datetime.fromisoformat(data["computed_at"])
     with write_session() as ws:
