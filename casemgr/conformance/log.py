@@ -83,7 +83,8 @@ def iter_traces(session: Session, *, case_type: str | None = None,
 def traces_in_chunks(*, case_type: str | None = None, chunk_cases: int | None = None,
                      stats: dict[str, int] | None = None) -> Iterator[Trace]:
     """iter_traces over every case, `chunk_cases` (default CHUNK_CASES) case ids per read transaction; a range's
-    traces are read and its transaction ended before they are handed on. `stats["chunks"]`: ranges read."""
+    traces are read and its transaction ended before they are handed on. The ranges span the case ids that had
+    a history when it began (a case opened meanwhile waits for the next refresh). `stats["chunks"]`: ranges read."""
     from casemgr.db import read_session
 
     chunk_cases = chunk_cases or CHUNK_CASES
