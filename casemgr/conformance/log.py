@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from casemgr.audit.models import AuditEvent
 from casemgr.cases.models import Case, StageHistory
 from casemgr.conformance.analysis import Trace, Visit
-from casemgr.db import epoch_seconds
+from casemgr.db import epoch_seconds, read_session
 
 # Work by a person on the case: what ends the wait after a handoff. Routing and the worker do not count.
 WORK_ACTIONS = ("case.assigned", "task.completed", "note.added")
@@ -85,8 +85,6 @@ def traces_in_chunks(*, case_type: str | None = None, chunk_cases: int | None = 
     """iter_traces over every case, `chunk_cases` (default CHUNK_CASES) case ids per read transaction; a range's
     traces are read and its transaction ended before they are handed on. The ranges span the case ids that had
     a history when it began (a case opened meanwhile waits for the next refresh). `stats["chunks"]`: ranges read."""
-    from casemgr.db import read_session
-
     chunk_cases = chunk_cases or CHUNK_CASES
     with read_session() as s:
         first, last = s.execute(select(func.min(StageHistory.case_id), func.max(StageHistory.case_id))).one()
@@ -95,7 +93,7 @@ def traces_in_chunks(*, case_type: str | None = None, chunk_cases: int | None = 
     if first is None:
         return
     start = int(first)
-    while start <= int(last):
+    while start <= last:
         end = start + chunk_cases
         with read_session() as s:
             chunk = list(iter_traces(s, case_type=case_type, ids=(start, end)))

@@ -27,7 +27,6 @@ from casemgr.audit.service import canonical
 from casemgr.cases.models import Case, StageHistory
 from casemgr.casetypes.registry import get_registry
 from casemgr.clock import now
-from casemgr.db import epoch_seconds
 from casemgr.governance.models import AIDecision
 from casemgr.intake.models import Message, QuarantinedMessage
 from casemgr.metrics import live, rollup
@@ -58,11 +57,6 @@ def percentile(buckets: list[tuple[int, int]], p: float) -> float | None:
         if seen >= rank:
             return bucket_value(b)
     return bucket_value(max(b for b, _ in buckets))
-
-
-def epoch(session: Session, column: Any) -> ColumnElement[float]:
-    """Seconds since 1970 of a datetime column, in SQL (SQLite stores UTC text, PostgreSQL timestamptz)."""
-    return epoch_seconds(session, column)  # type: ignore[no-any-return]
 
 
 def count_if(cond: Any) -> Any:
