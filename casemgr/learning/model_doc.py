@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from casemgr import runtime
@@ -72,14 +73,17 @@ def pointer_text(path: Path, *, source: str, holdout_macro_f1: float | None = No
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     version = str(meta.get("version") or path.stem.rsplit("-", 1)[-1])
-    lines = ["# Category classifier in force (casemgr.learning). Changed only through a change request.",
-             "target: category", f"version: {version}", f"artifact: {source}/{path.name}",
-             f"sha256: {sha256_of(path)}"]
+    fields: dict[str, object] = {"target": "category", "version": version, "artifact": f"{source}/{path.name}",
+                                 "sha256": sha256_of(path)}
     if holdout_macro_f1 is not None:
-        lines.append(f"holdout_macro_f1: {holdout_macro_f1}")
+        fields["holdout_macro_f1"] = holdout_macro_f1
     if trained_on_examples is not None:
-        lines.append(f"trained_on_examples: {trained_on_examples}")
-    return "\n".join(lines) + "\n"
+        fields["trained_on_examples"] = trained_on_examples
+    # safe_dump, not f-strings: a content hash may be all digits (about 1 in 280 versions) or look like 0b1010…,
+    # which YAML reads back as a number, and the pointer then failed its own validation (422 on request). The
+    # dumper quotes exactly those and leaves every other value plain, so existing pointers keep their text.
+    return ("# Category classifier in force (casemgr.learning). Changed only through a change request.\n"
+            + yaml.safe_dump(fields, sort_keys=False, width=1000, allow_unicode=True))
 
 
 class AIModelDocument(SingleFileType[Path]):

@@ -213,3 +213,40 @@ def test_the_weekly_job_trains_and_reports_but_never_activates(run_jobs) -> None
         enqueue(s, TRAIN_JOB, {}, idempotency_key="week-2")
     assert run_jobs().get("done") == 1
     assert len(store.reports()) == 1  # nothing new since: no second candidate
+
+
+@pytest.mark.parametrize("version", ["123456789012", "0b1010101010"])
+def test_a_version_that_yaml_would_read_as_a_number_is_requested_and_put_in_force(make_user, version: str) -> None:  # type: ignore[no-untyped-def]
+    """A content hash may be all digits (about 1 in 280) or look like a binary literal. The pointer must still read
+    back as the same string: it used to fail its own validation, so that candidate could never be requested (422)."""
+    from casemgr.ai.providers.local import LocalProvider
+    from casemgr.documents import changes
+    from casemgr.users.service import get_user_by_name
+
+    sc.seed_generic_accepts(10)
+    sc.seed_drift_overrides(30)
+    report = candidates.train_candidate(actor="user:t")
+    assert report["verdict"] == "offered", report["why"]
+    # The same candidate under a hash-shaped name that YAML 1.1 reads as an int.
+    src = store.artifact_path(report["version"])
+    dst = store.artifact_path(version)
+    dst.write_bytes(src.read_bytes())
+    meta = json.loads(src.with_suffix(".json").read_text())
+    dst.with_suffix(".json").write_text(json.dumps({**meta, "version": version, "artifact": dst.name}))
+    store.write_report(version, {**report, "version": version, "artifact": f"candidates/{dst.name}"})
+
+    lead1, _ = make_user("governance")
+    lead2, _ = make_user("governance")
+    with read_session() as s:
+        ids = [get_user_by_name(s, n).id for n in (lead1, lead2)]
+    with write_session() as s:
+        row = activation.request_activation(s, version, actor=f"user:{lead1}", user_id=ids[0],
+                                            roles={"governance"}, reason="hash-shaped version")
+        rid = int(row.id or 0)
+        assert row.status == "pending" and f"'{version}'" in row.files["ai-model.yaml"]
+    with write_session() as s:
+        changes.approve(s, rid, actor=f"user:{lead2}", user_id=ids[1], roles={"governance"}, comment="ok")
+    from casemgr.runtime import current
+
+    current().model.refresh(force=True)  # as every process does within CHECK_S seconds
+    assert LocalProvider().category_model.version == version
