@@ -155,9 +155,19 @@ SETTLE_AFTER_JOBS = frozenset(2 ** i for i in range(9))  # 1, 2, 4, ... 256
 
 
 class Worker:
+    """Slots (threads) that claim and run jobs, plus, unless it runs `once`, a *long lane*: one more thread that
+    alone runs the long-lease kinds (jobs.LONG_LEASE: the dashboard and conformance rebuilds, candidate
+    training), while the slots never claim them. A conformance refresh takes 42 s of CPU at 1M cases and a
+    candidate trained with the ensemble minutes: in one slot, AI enrichment of new intake waited until it ended
+    (issue 23: AI that keeps up with intake). Beside it, the two share the process's CPU, and enrichment goes on."""
+
     def __init__(self, *, concurrency: int = 1, lease_s: float = 120.0, poll_s: float = 0.5, schedule: bool = True,
-                 name: str | None = None, settle_heap: bool = False) -> None:
+                 name: str | None = None, settle_heap: bool = False, long_lane: bool = True) -> None:
         self.concurrency = max(1, concurrency)
+        self.long_lane = long_lane
+        self._lane_on = False  # set by run(): the long lane runs, so the slots leave its kinds to it
+        self._long_busy = threading.Event()  # the long lane is running a job (the heap is not settled meanwhile)
+        self._settle_due = False
         # Only a worker process of its own with one slot: a collection in one slot's thread would pause another
         # slot's transaction, and freezing a test process's objects would keep its cyclic garbage.
         self.settle_heap = settle_heap and self.concurrency == 1
@@ -189,7 +199,10 @@ class Worker:
     def run_one(self, slot: int = 0) -> bool:
         """Claim and run one job; False when nothing was due."""
         worker_id = f"{self.name}/{slot}"
+        exclude = jobs.LONG_LEASE if self._lane_on else frozenset()
         for kind, (run_batch, size) in jobs.BATCH_HANDLERS.items():
+            if kind in exclude:
+                continue
             # Batched kinds first (AI enrichment): one claim, one model batch, one write transaction.
             batch = jobs.claim(worker_id, limit=size, lease_s=self.lease_s, kinds=(kind,))
             if batch:
@@ -200,7 +213,7 @@ class Worker:
                     for outcome, n in outcomes.items():
                         self.stats[outcome] = self.stats.get(outcome, 0) + n
                 return True
-        ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s)
+        ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s, exclude=exclude)
         if not ids:
             return False
         for job_id in ids:
@@ -210,6 +223,31 @@ class Worker:
         self._dump_stats()
         return True
 
+    def run_long_one(self) -> bool:
+        """The long lane: claim and run one job of a long-lease kind; False when none was due."""
+        worker_id = f"{self.name}/long"
+        ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s, kinds=sorted(jobs.LONG_LEASE))
+        if not ids:
+            return False
+        self._long_busy.set()
+        try:
+            outcome = jobs.run_claimed(ids[0], worker_id)
+        finally:
+            self._long_busy.clear()
+        with self._stats_lock:
+            self.stats[outcome] = self.stats.get(outcome, 0) + 1
+        self._dump_stats()
+        return True
+
+    def _long_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if self.run_long_one():
+                    continue
+            except Exception:  # database away: back off and try again, never die
+                log.exception("worker long lane: claim failed")
+            self.stop.wait(self.poll_s)
+
     def _settle_heap(self) -> None:
         """Between jobs, after the 1st, 2nd, 4th ... 256th: collect, then freeze what survives (gc.freeze), so
         later full collections walk only the objects made since. A full (generation 2) collection of a worker
@@ -217,9 +255,12 @@ class Worker:
         lands inside whichever write transaction allocates at that moment (issue 23: none longer than 50 ms).
         Here, between jobs, it holds no transaction."""
         self._runs += 1
-        if self.settle_heap and self._runs in SETTLE_AFTER_JOBS:
+        self._settle_due = self._settle_due or self._runs in SETTLE_AFTER_JOBS
+        # Not while the long lane runs a job: the collection would pause its thread, maybe inside a write.
+        if self.settle_heap and self._settle_due and not self._long_busy.is_set():
             gc.collect()
             gc.freeze()
+            self._settle_due = False
 
     def _dump_stats(self, every_s: float = 2.0) -> None:
         """CASEMGR_TXN_STATS_FILE: the jobs' write-transaction lengths for `casemgr bench soak` (issue 23)."""
@@ -247,16 +288,27 @@ class Worker:
             self.stop.wait(self.poll_s)
 
     def run(self, *, once: bool = False) -> dict[str, int]:
-        if self.concurrency == 1:
-            self._loop(0, once)
-        else:
-            threads = [threading.Thread(target=self._loop, args=(i, once), name=f"worker-{i}", daemon=True)
-                       for i in range(self.concurrency)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                while th.is_alive():
-                    th.join(0.2)
+        # `once` (tests, `casemgr worker --once`) runs every due job in the slots, long ones included.
+        self._lane_on = self.long_lane and not once and bool(jobs.LONG_LEASE)
+        lane = threading.Thread(target=self._long_loop, name="worker-long", daemon=True) if self._lane_on else None
+        if lane is not None:
+            lane.start()
+        try:
+            if self.concurrency == 1:
+                self._loop(0, once)
+            else:
+                threads = [threading.Thread(target=self._loop, args=(i, once), name=f"worker-{i}", daemon=True)
+                           for i in range(self.concurrency)]
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    while th.is_alive():
+                        th.join(0.2)
+        finally:
+            if lane is not None:
+                self.stop.set()  # the lane stops with the slots (it finishes the job it runs)
+                while lane.is_alive():
+                    lane.join(0.2)
         self._dump_stats(every_s=0.0)
         return dict(self.stats)
 

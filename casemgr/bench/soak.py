@@ -116,6 +116,9 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
                       "CASEMGR_LOAD_CASE_IDS": ",".join(map(str, ids)), "CASEMGR_LOAD_RESULT": str(result_file),
                       "CASEMGR_LOAD_WAIT_S": os.environ.get("CASEMGR_LOAD_WAIT_S", "0.5")}
         load_before = os.getloadavg()[0]
+        from casemgr.clock import now
+
+        traffic_from = now()
         with ExitStack() as stack:
             stack.enter_context(serving.process(serving.serve_args(port, workers), env, port=port))
             for i in range(job_workers):
@@ -134,6 +137,7 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         stats = parse_stats(out_dir / "soak_stats.csv")
         extra = json.loads(result_file.read_text()) if result_file.exists() else {}
         jobs = _job_summary()
+        ai_wait = _ai_wait(traffic_from)
         write_txn = _txn_summary(out_dir, job_workers)
     by_name = stats["by_name"]
     per_minute = extra.get("minutes", [])
@@ -148,7 +152,7 @@ def run(cases: int, minutes: float, *, users: int = 16, workers: int = 1, job_wo
         "queue_n": queue.get("n"), "queue_p95_ms": queue.get("p95_ms"),
         "worst_minute_intake_p99_ms": _worst(per_minute, INTAKE, "p99_ms"),
         "worst_minute_queue_p95_ms": _worst(per_minute, QUEUE, "p95_ms"),
-        "targets": TARGETS, "jobs": jobs, "write_txn_ms": write_txn,
+        "targets": TARGETS, "jobs": jobs, "ai_wait_s": ai_wait, "write_txn_ms": write_txn,
         "per_minute": [m for m in per_minute if m["name"] in (INTAKE, QUEUE)],
         "load_avg_1m_before": round(load_before, 1), "load_avg_1m_after": round(os.getloadavg()[0], 1),
         "database": environ.get("database"), "by_name": by_name, "env": environ,
@@ -182,6 +186,29 @@ def _job_summary() -> dict[str, dict[str, int]]:
     return out
 
 
+def _ai_wait(since: Any) -> dict[str, Any]:
+    """How long the cases that arrived during the traffic waited for their AI enrichment (job created -> done),
+    in seconds: until then they are routed on rules alone (issue 23: AI that keeps up with intake)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from casemgr.db import read_session
+    from casemgr.jobs.models import Job
+
+    with read_session() as s:
+        rows = s.execute(select(col(Job.created_at), col(Job.finished_at), col(Job.status))
+                         .where(col(Job.kind) == "ai.enrich", col(Job.created_at) >= since)).all()
+    waits = sorted((done - made).total_seconds() for made, done, status in rows if status == "done" and done)
+    if not waits:
+        return {"n": 0, "not_done": len(rows)}
+
+    def pct(p: float) -> float:
+        return round(waits[min(len(waits) - 1, int(p * len(waits)))], 2)
+
+    return {"n": len(waits), "not_done": len(rows) - len(waits), "p50_s": pct(0.5), "p99_s": pct(0.99),
+            "max_s": round(waits[-1], 2)}
+
+
 def table_rows(res: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("cases / minutes / users", f"{res['cases']} / {res['minutes']} / {res['users']}"),
@@ -190,6 +217,8 @@ def table_rows(res: dict[str, Any]) -> list[tuple[str, Any]]:
                                           f"target {TARGETS['intake_p99_ms']}"),
         ("queue page p95 (worst minute)", f"{res['queue_p95_ms']} ({res['worst_minute_queue_p95_ms']}) ms, "
                                           f"target {TARGETS['queue_p95_ms']}"),
+        ("AI enrichment wait p50 / p99 / max", f"{res['ai_wait_s'].get('p50_s')} / {res['ai_wait_s'].get('p99_s')} / "
+                                               f"{res['ai_wait_s'].get('max_s')} s ({res['ai_wait_s'].get('n')} cases)"),
         ("background jobs", ", ".join(f"{k}: {v}" for k, v in sorted(res["jobs"].items()))),
         ("write txn max / p95 ms per job", ", ".join(f"{k}: {v['max_ms']} / {v['p95_ms']}"
                                                      for k, v in res["write_txn_ms"].items())),

@@ -8,7 +8,7 @@ because a job whose worker died is run again after its lease expires.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -106,8 +106,10 @@ def batch_handler(kind: str, size: int) -> Callable[[BatchHandler], BatchHandler
     return register
 
 
-def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequence[str] | None = None) -> list[int]:
-    """Take up to `limit` due jobs (queued or failed and due, or running with an expired lease) for `worker_id`.
+def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequence[str] | None = None,
+          exclude: Collection[str] = ()) -> list[int]:
+    """Take up to `limit` due jobs (queued or failed and due, or running with an expired lease) for `worker_id`;
+    only of `kinds` when given, never of `exclude` (the worker's long lane takes those, casemgr.worker).
 
     PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so concurrent workers never claim the same row. SQLite: the
     write session starts with BEGIN IMMEDIATE, so claims are serialised by the database lock.
@@ -126,6 +128,8 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequ
         q = select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(due)
         if kinds is not None:
             q = q.where(col(Job.kind).in_(list(kinds)))
+        if exclude:
+            q = q.where(col(Job.kind).not_in(sorted(exclude)))
         q = q.order_by(col(Job.run_at), col(Job.id)).limit(limit)
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)

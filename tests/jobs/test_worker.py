@@ -274,3 +274,60 @@ def test_a_worker_process_settles_its_heap_between_jobs_and_an_embedded_one_does
     finally:
         gc.unfreeze()
     assert len(_effects()) == 6
+
+
+@pytest.mark.parametrize("long_lane", [True, False])
+def test_a_long_job_runs_in_the_long_lane_while_the_slot_runs_new_work(long_lane: bool) -> None:
+    """A long-lease job (a 42 s conformance refresh at 1M cases, minutes of candidate training) used to hold the
+    worker's one slot, so the AI enrichment of new intake waited for it. The long lane runs it beside the slot."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    @jobs.job_handler("test.long", own_transactions=True, long_lease=True)
+    def _long(session, job) -> None:  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+
+    worker = Worker(schedule=False, poll_s=0.01, long_lane=long_lane)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's own thread below
+            errors.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    try:
+        with write_session() as s:
+            long_id = jobs.enqueue(s, "test.long", {}).id
+        runner.start()
+        assert started.wait(30), "the long job never started"
+        ids = _enqueue(3)  # new work arrives while the long job runs
+        deadline = time.monotonic() + (30 if long_lane else 1.5)
+        while set(_effects()) != set(ids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with read_session() as s:
+            assert s.get(Job, long_id).status == "running"
+        if long_lane:
+            assert set(_effects()) == set(ids)  # done while the long job still runs
+        else:
+            assert _effects() == {}  # one slot: the new work waits for the long job
+        release.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with read_session() as s:
+                if s.get(Job, long_id).status == "done" and set(_effects()) == set(ids):
+                    break
+            time.sleep(0.02)
+        with read_session() as s:
+            assert s.get(Job, long_id).status == "done" and all(s.get(Job, i).status == "done" for i in ids)
+    finally:
+        release.set()
+        worker.stop.set()
+        runner.join(30)
+        jobs.HANDLERS.pop("test.long", None)
+        jobs.OWN_TRANSACTIONS.discard("test.long")
+        jobs.LONG_LEASE.discard("test.long")
+    assert not runner.is_alive() and errors == []

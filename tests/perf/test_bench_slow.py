@@ -75,3 +75,6 @@ def test_soak_small_runs_the_background_work_under_traffic() -> None:
     assert res["worst_minute_intake_p99_ms"] is not None and res["worst_minute_queue_p95_ms"] is not None
     # The worker reported how long its jobs held write transactions (casemgr/txnstats.py via the stats file).
     assert res["write_txn_ms"]["metrics.refresh"]["n"] >= 1, res["write_txn_ms"]
+    # The intake of the run was enriched during it, and the soak says how long it waited.
+    wait = res["ai_wait_s"]
+    assert wait["n"] >= 1 and 0 <= wait["p50_s"] <= wait["p99_s"] <= wait["max_s"], wait
