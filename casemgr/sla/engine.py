@@ -8,6 +8,7 @@ transaction. Scans are idempotent: running one twice, or on two workers, changes
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -302,10 +303,12 @@ def scan(session: Session, at: datetime | None = None, *, limit: int = 500) -> d
 SCAN_CHUNK = 25
 
 
-def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: int = 500) -> dict[str, int]:
+def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: int = 500,
+                 budget_s: float | None = None) -> dict[str, int]:
     """`scan` in bounded write transactions (casemgr/sla/chunks.py): the same per-case steps, so the same
-    outcome. At most `limit` candidates of each kind per call; `more` says there may be more. `transactions`
-    counts the write transactions used.
+    outcome. At most `limit` candidates of each kind per call, and no new page once `budget_s` of wall time is
+    spent; `more` says there may be more (the next call re-reads the candidates: a case already handled no
+    longer matches). `transactions` counts the write transactions used.
 
     The candidates of each kind are read first, outside the write lock, from the index that serves their filter, in
     the index's order (the most overdue first, as `scan`): (sla_state, due) per running state, the timers'
@@ -314,6 +317,14 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
     """
     at = at or now()
     out = {"breached": 0, "escalated": 0, "at_risk": 0, "more": 0, "transactions": 0}
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+
+    def spent() -> bool:
+        # Only after one page at least: every call makes progress, however small the budget or slow the host.
+        if deadline is not None and out["transactions"] and time.monotonic() >= deadline:
+            out["more"] = 1
+            return True
+        return False
 
     def each_chunk(ids: list[int], key: Any, where: list[Any], model: Any, step: Callable[[Session, Any], bool],
                    field: str) -> None:
@@ -324,6 +335,8 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
             out[field] += step(session, row)
 
         for page in in_pages(ids, chunk):
+            if spent():
+                return
             out["transactions"] += apply_in_transactions(page, load, count)
         out["more"] |= len(ids) >= limit
 
@@ -350,6 +363,8 @@ def scan_chunked(at: datetime | None = None, *, chunk: int = SCAN_CHUNK, limit: 
     for pinned, ct, sd in stages:
         if sd.sla is None or sd.waits_on_customer or sd.final:
             continue
+        if spent():
+            break
         share = 1.0 - sd.sla.warn_at
         horizon = due_at(at, share * sd.sla.hours, sd.sla.business_hours)
         stage_sla = sd.sla

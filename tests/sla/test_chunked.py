@@ -112,6 +112,23 @@ def test_limit_bounds_one_call_and_says_more() -> None:
         assert {s.get(Case, i).sla_state for i in ids} == {"breached"}  # type: ignore[union-attr]
 
 
+def test_a_spent_budget_ends_the_call_after_a_page_and_says_more() -> None:
+    """A catch-up scan hands the rest to a fresh job after its budget (the worker's slot runs AI enrichment in
+    between), and each call still makes progress however small the budget."""
+    ids = [_create(utc(2026, 11, 30, 9)) for _ in range(5)]
+    at = utc(2026, 11, 30, 14)
+    done = []
+    with time_machine.travel(at, tick=False):
+        for _ in range(5):
+            out = engine.scan_chunked(at, chunk=2, budget_s=0.0)
+            done.append(out["breached"])
+            if not out["more"]:
+                break
+    assert done == [2, 2, 1, 0]  # one page per call; the last call finds nothing left and says no more
+    with read_session() as s:
+        assert {s.get(Case, i).sla_state for i in ids} == {"breached"}  # type: ignore[union-attr]
+
+
 def test_renewal_scan_in_chunks_matches_the_single_transaction_scan() -> None:
     fields = {"expiration_date": "2027-03-31", "notice_period": "sixty (60) days"}
     chunked = [_active_contract(utc(2026, 11, 2, 10), fields) for _ in range(5)]
