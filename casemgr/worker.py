@@ -226,6 +226,8 @@ class Worker:
     def run_long_one(self) -> bool:
         """The long lane: claim and run one job of a long-lease kind; False when none was due."""
         worker_id = f"{self.name}/long"
+        if not jobs.any_due(jobs.LONG_LEASE):  # its jobs come a few times an hour: poll without the write lock
+            return False
         ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s, kinds=sorted(jobs.LONG_LEASE))
         if not ids:
             return False

@@ -152,6 +152,23 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequ
     return ids
 
 
+def any_due(kinds: Collection[str]) -> bool:
+    """Whether a job of `kinds` is due, read without the write lock: the worker's long lane asks before it claims,
+    so polling for its rare jobs costs no BEGIN IMMEDIATE against intake on SQLite (casemgr.worker)."""
+    from sqlalchemy import and_, or_
+
+    from casemgr.db import read_session
+
+    t = now()
+    with read_session() as session:
+        q = (select(col(Job.id))
+             .where(or_(and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
+                        and_(col(Job.status) == "running", col(Job.locked_until) < t)),
+                    col(Job.kind).in_(sorted(kinds)))
+             .limit(1))
+        return session.execute(q).first() is not None
+
+
 def run_claimed(job_id: int, worker_id: str) -> str:
     """Run one claimed job: 'done', 'retry', 'dead' or 'lost' (someone else holds it now).
 
