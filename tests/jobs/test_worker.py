@@ -289,7 +289,9 @@ def test_a_long_job_runs_in_the_long_lane_while_the_slot_runs_new_work(long_lane
         started.set()
         release.wait(60)
 
-    worker = Worker(schedule=False, poll_s=0.01, long_lane=long_lane)
+    # poll_s=0: no timed wait between polls (under libfaketime, as in test_date_independence, a timed condition
+    # wait may not return before it is signalled, and the idle slot would then sleep through the test).
+    worker = Worker(schedule=False, poll_s=0.0, long_lane=long_lane)
     errors: list[BaseException] = []
 
     def run() -> None:
