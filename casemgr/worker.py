@@ -216,19 +216,12 @@ class Worker:
             if batch:
                 with txnstats.labelled(kind):
                     outcomes = run_batch(batch, worker_id)
-                self._dump_stats()
-                with self._stats_lock:
-                    for outcome, n in outcomes.items():
-                        self.stats[outcome] = self.stats.get(outcome, 0) + n
+                self._tally(outcomes)
                 return True
         ids = jobs.claim(worker_id, limit=1, lease_s=self.lease_s, exclude=exclude)
         if not ids:
             return False
-        for job_id in ids:
-            outcome = jobs.run_claimed(job_id, worker_id)
-            with self._stats_lock:
-                self.stats[outcome] = self.stats.get(outcome, 0) + 1
-        self._dump_stats()
+        self._tally({jobs.run_claimed(ids[0], worker_id): 1})
         return True
 
     def run_long_one(self) -> bool:
@@ -244,10 +237,15 @@ class Worker:
             outcome = jobs.run_claimed(ids[0], worker_id)
         finally:
             self._long_busy.clear()
-        with self._stats_lock:
-            self.stats[outcome] = self.stats.get(outcome, 0) + 1
-        self._dump_stats()
+        self._tally({outcome: 1})
         return True
+
+    def _tally(self, outcomes: dict[str, int]) -> None:
+        """Count a run's outcomes (slots and the lane count from their own threads) and pass on the stats file."""
+        with self._stats_lock:
+            for outcome, n in outcomes.items():
+                self.stats[outcome] = self.stats.get(outcome, 0) + n
+        self._dump_stats()
 
     def _long_loop(self) -> None:
         while not self.stop.is_set():

@@ -25,6 +25,7 @@ from typing import Any
 
 from casemgr.bench import serving
 from casemgr.bench.load import LOCUSTFILE, parse_stats
+from casemgr.bench.loadgen import percentile
 from casemgr.bench.serving import bench_database
 
 INTAKE = "POST /api/intake"
@@ -198,15 +199,11 @@ def _ai_wait(since: Any) -> dict[str, Any]:
     with read_session() as s:
         rows = s.execute(select(col(Job.created_at), col(Job.finished_at), col(Job.status))
                          .where(col(Job.kind) == "ai.enrich", col(Job.created_at) >= since)).all()
-    waits = sorted((done - made).total_seconds() for made, done, status in rows if status == "done" and done)
+    waits = [(done - made).total_seconds() for made, done, status in rows if status == "done" and done]
     if not waits:
         return {"n": 0, "not_done": len(rows)}
-
-    def pct(p: float) -> float:
-        return round(waits[min(len(waits) - 1, int(p * len(waits)))], 2)
-
-    return {"n": len(waits), "not_done": len(rows) - len(waits), "p50_s": pct(0.5), "p99_s": pct(0.99),
-            "max_s": round(waits[-1], 2)}
+    return {"n": len(waits), "not_done": len(rows) - len(waits), "p50_s": round(percentile(waits, 50), 2),
+            "p99_s": round(percentile(waits, 99), 2), "max_s": round(max(waits), 2)}
 
 
 def table_rows(res: dict[str, Any]) -> list[tuple[str, Any]]:

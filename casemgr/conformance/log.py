@@ -4,8 +4,8 @@ casemgr.metrics.export) and the times people worked on it (for handoff delays). 
 `traces_in_chunks` reads the same traces one range of case ids at a time, each range in its own short read
 transaction: the worker's hourly refresh replays every case (at 1M cases on SQLite, 72 s in one read transaction
 before issue 23's change, 42 s now), and while one read transaction lasts, SQLite cannot checkpoint the WAL past
-its snapshot as intake keeps writing. It does not rest between ranges as the metrics catch-up does: the worker's
-one slot runs nothing else (AI enrichment) until the refresh ends, and resting would double that wait.
+its snapshot as intake keeps writing. It does not rest between ranges as the metrics catch-up does: it runs in the
+worker's long lane (casemgr.worker), whose other rebuilds wait until it ends, and resting would double that wait.
 """
 
 from __future__ import annotations

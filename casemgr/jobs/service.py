@@ -106,6 +106,14 @@ def batch_handler(kind: str, size: int) -> Callable[[BatchHandler], BatchHandler
     return register
 
 
+def _due(t: datetime) -> Any:
+    """Queued or failed and due, or running with an expired lease (the worker died): what claim may take."""
+    from sqlalchemy import and_, or_
+
+    return or_(and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
+               and_(col(Job.status) == "running", col(Job.locked_until) < t))
+
+
 def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequence[str] | None = None,
           exclude: Collection[str] = ()) -> list[int]:
     """Take up to `limit` due jobs (queued or failed and due, or running with an expired lease) for `worker_id`;
@@ -115,17 +123,13 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequ
     write session starts with BEGIN IMMEDIATE, so claims are serialised by the database lock.
     A job whose lease expired after its last allowed attempt is declared dead instead of run again.
     """
-    from sqlalchemy import and_, or_, update
+    from sqlalchemy import update
 
     from casemgr.db import write_session
 
     t = now()
     with write_session() as session:
-        due = or_(
-            and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
-            and_(col(Job.status) == "running", col(Job.locked_until) < t),
-        )
-        q = select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(due)
+        q = select(col(Job.id), col(Job.status), col(Job.attempts), col(Job.max_attempts)).where(_due(t))
         if kinds is not None:
             q = q.where(col(Job.kind).in_(list(kinds)))
         if exclude:
@@ -155,17 +159,10 @@ def claim(worker_id: str, *, limit: int = 1, lease_s: float = 120.0, kinds: Sequ
 def any_due(kinds: Collection[str]) -> bool:
     """Whether a job of `kinds` is due, read without the write lock: the worker's long lane asks before it claims,
     so polling for its rare jobs costs no BEGIN IMMEDIATE against intake on SQLite (casemgr.worker)."""
-    from sqlalchemy import and_, or_
-
     from casemgr.db import read_session
 
-    t = now()
     with read_session() as session:
-        q = (select(col(Job.id))
-             .where(or_(and_(col(Job.status).in_(("queued", "failed")), col(Job.run_at) <= t),
-                        and_(col(Job.status) == "running", col(Job.locked_until) < t)),
-                    col(Job.kind).in_(sorted(kinds)))
-             .limit(1))
+        q = select(col(Job.id)).where(_due(now()), col(Job.kind).in_(sorted(kinds))).limit(1)
         return session.execute(q).first() is not None
 
 
