@@ -104,3 +104,18 @@ def checkpoint(path: str) -> tuple[int, int, int] | None:
         return None
     stats["checkpoints"] += 1
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def truncate(path: str, *, attempts: int = 100, wait_s: float = 0.02) -> bool:
+    """Copy the whole WAL into the database and empty it (TRUNCATE), for tools that want a clean start (benches);
+    False if it stayed busy. SQLite answers busy at once, without waiting, while another connection checkpoints
+    (this module's own thread in an app process, say), and leaves the WAL as it was: so try again a while."""
+    conn = sqlite3.connect(path, timeout=10)  # the timeout: TRUNCATE waits for writers and readers to finish
+    try:
+        for _ in range(attempts):
+            if not conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                return True
+            time.sleep(wait_s)
+    finally:
+        conn.close()
+    return False

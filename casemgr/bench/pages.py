@@ -125,9 +125,10 @@ def run_pages_bench(cases: int, database_url: str | None = None, data_dir: str |
     dir that already holds `cases` generated cases (a 1M-case soak copy; changed by the run: work on a copy)."""
     from sqlalchemy import text
 
+    from casemgr import walcheckpoint
     from casemgr.bench.dashboard import load
     from casemgr.bench.serving import bench_database, require_empty
-    from casemgr.db import read_session
+    from casemgr.db import get_engine, read_session
 
     with bench_database(database_url, prefix="casemgr-bench-pages-", data_dir=data_dir):
         if data_dir:
@@ -142,8 +143,7 @@ def run_pages_bench(cases: int, database_url: str | None = None, data_dir: str |
         if get_settings().is_sqlite:
             # The bulk load leaves a WAL as large as the data: checkpoint it as a running server would have, or
             # every read walks the WAL index first (that measured the load, not the pages).
-            with read_session() as s:
-                s.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            walcheckpoint.truncate(str(get_engine(write=True).url.database))
         result = measure(cases)
         db = "sqlite" if get_settings().is_sqlite else "postgresql"
         return {"bench": "pages", "cases": cases, **result, "load_s": round(load_s, 1), "database": db,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,45 +58,27 @@ def schedule(n: int, pairs: int) -> list[tuple[int, str, int, int]]:
     return out
 
 
-def settle_wal() -> None:
-    """Fold SQLite's WAL back into the database between rounds (unmeasured), then write out the host's dirty pages.
+def settle_before_round() -> None:
+    """Unmeasured, before each round: fold SQLite's WAL back into the database, then write out the host's dirty
+    pages.
 
     Both sides write to one database, and the commit that finds the WAL past its auto-checkpoint size copies every
-    page in it: after a path round (many pages per case) the floor's next commits would pay for the path's
-    pages. Truncating the WAL before each round makes each round pay only for what it wrote.
-    The same holds for the kernel's write-back: every commit's fsync waits behind the dirty pages already queued
-    for the disk, so a round started right after a checkpoint (or after a 1M-case soak wrote its data dir) times
-    that write-back too. The first `bench intake` right after a 1M soak had one path round stall ~250 ms with its
-    32 requests in flight (p99 230 ms, against 55-82 ms in the six runs after it); write-back is the cause that
-    fits, not a proven one. os.sync() before each round, as `bench soak` does before its traffic, leaves each
-    round only its own writes to wait for.
+    page in it: after a path round (many pages per case) the floor's next commits would pay for the path's pages.
+    Likewise every commit's fsync waits behind the dirty pages already queued for the disk (a checkpoint's, or a
+    large data dir written just before). Emptying both first leaves each round only its own writes to pay for;
+    `bench soak` syncs before its traffic for the same reason.
     """
-    import sqlite3
-
+    from casemgr import walcheckpoint
     from casemgr.config import get_settings
     from casemgr.db import get_engine
 
-    if not get_settings().is_sqlite:
-        os.sync()
-        return
-    # A plain connection: the app's write connections open their transaction on their own terms (BEGIN IMMEDIATE),
-    # and a checkpoint cannot run inside one.
-    conn = sqlite3.connect(str(get_engine(write=True).url.database), timeout=10)
-    try:
-        # Busy (1 in the first column) while another checkpoint runs, e.g. the app's own (casemgr.walcheckpoint):
-        # then the WAL is left as it was, so try again for a while.
-        for _ in range(100):
-            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                break
-            time.sleep(0.02)
-    finally:
-        conn.close()
+    if get_settings().is_sqlite:
+        walcheckpoint.truncate(str(get_engine(write=True).url.database))
     os.sync()
 
 
 def run_pairs(n: int, pairs: int, measure: Callable[[str, int, int], Round],
-              before_round: Callable[[], None] | None = settle_wal) -> list[tuple[int, Round]]:
+              before_round: Callable[[], None] | None = settle_before_round) -> list[tuple[int, Round]]:
     """Call `measure(side, first, count)` for each round of the schedule (after `before_round`, unmeasured);
     returns (pair, round) in order."""
     out = []

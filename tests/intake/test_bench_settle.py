@@ -28,7 +28,7 @@ def test_settle_truncates_the_wal_and_writes_out_dirty_pages(monkeypatch: pytest
         s.execute(text("CREATE TABLE IF NOT EXISTS settle_probe (x TEXT)"))
         s.execute(text("INSERT INTO settle_probe VALUES (:x)"), [{"x": "y" * 500} for _ in range(200)])
     assert wal.stat().st_size > 0  # the commit is in the WAL until a checkpoint
-    paired.settle_wal()
+    paired.settle_before_round()
     assert wal.stat().st_size == 0 and synced == [1]
     with write_session() as s:
         assert s.execute(text("SELECT count(*) FROM settle_probe")).scalar_one() == 200
